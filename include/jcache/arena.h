@@ -1,0 +1,61 @@
+/*
+** jcache/arena.h — the code arena: where machine code lives.
+**
+** One region is reserved per process, near the host executable so that REL32
+** calls from JIT code to the host's helpers reach, and so that REL32 jumps
+** between traces always reach.  Code memory is never writable and executable
+** at once: the executable view is mapped read+execute once and never changes
+** protection (so perf sees one stable mapping); writes go through a short-lived
+** read+write view of the same pages, unmapped as soon as the write is done.
+** Where that is not possible (no memfd), the arena falls back to flipping the
+** protection of the written pages, never to read+write+execute.
+**
+** The client's JIT uses the arena for its own freshly compiled code too:
+** allocate (to learn the final address), assemble for that address, write.
+**
+** Thread safety: every function may be called from any thread.
+*/
+#ifndef JCACHE_ARENA_H
+#define JCACHE_ARENA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jcache/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct jc_arena_opts {
+  size_t size;      /* bytes to reserve; 0: 256 MiB (or $JCACHE_ARENA_MB) */
+  const void *near; /* place within +-1 GiB of this; NULL: the executable */
+} jc_arena_opts;
+
+/* Reserve the arena now with these options.  Optional: the first use reserves
+** it with the defaults.  JC_STATE if it is already reserved. */
+jc_err jc_arena_init(const jc_arena_opts *opts);
+
+/* Allocate `size` bytes of code space, 16-byte aligned; *code is the
+** executable address.  The bytes are filled with int3 until written. */
+jc_err jc_arena_alloc(size_t size, void **code);
+/* Give back the end of an allocation (after assembling into a bound). */
+jc_err jc_arena_shrink(void *code, size_t new_size);
+/* Free an allocation.  NULL is accepted. */
+void jc_arena_free(void *code);
+
+/* Copy bytes into code that is not running yet. */
+jc_err jc_arena_write(void *dst, const void *src, size_t len);
+/* Patch live code: `len` is 1, 2, 4 or 8 and [dst, dst+len) lies inside one
+** aligned 8-byte word, which is replaced with one atomic store. */
+jc_err jc_arena_patch(void *dst, const void *src, size_t len);
+
+/* True if [p, p+len) lies inside the arena. */
+bool jc_arena_contains(const void *p, size_t len);
+/* The reserved region (base NULL and size 0 before it is reserved). */
+void jc_arena_bounds(void **base, size_t *size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

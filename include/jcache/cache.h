@@ -1,0 +1,106 @@
+/*
+** jcache/cache.h — the cache handle, keys, namespaces and lookup.
+**
+** A cache is a directory holding one LMDB store shared by every process of the
+** same user.  A handle is opened on that directory and on a namespace, the
+** client's ABI fingerprint: records written under one namespace are never
+** returned under another, so one build never loads another build's code.
+**
+** Thread safety: a jc_cache handle may be used from any number of threads at
+** once (lookup, recording, commits).  Opening and closing are not concurrent
+** with any other use of the same handle.  Many processes may open the same
+** directory at once.
+*/
+#ifndef JCACHE_CACHE_H
+#define JCACHE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <jcache/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's record format version; part of every namespace. */
+#define JC_FORMAT_VERSION 1
+
+typedef struct jc_cache jc_cache;
+
+/* A 128-bit key the client computes from its code object and green key. */
+typedef struct jc_key {
+  uint64_t lo, hi;
+} jc_key;
+
+/* XXH3-128 of a byte string: a convenience for computing keys. */
+jc_key jc_key_hash(const void *data, size_t len);
+/* Combine a key with more bytes (e.g. code-object hash + loop pc). */
+jc_key jc_key_combine(jc_key key, const void *data, size_t len);
+/* The key under which the bridges of exit `exit` of trace `parent` live. */
+jc_key jc_key_bridge(uint64_t parent_trace, uint32_t exit);
+
+/* The client's ABI fingerprint.  Every field is a NUL-terminated string;
+** NULL counts as "".  The library adds JC_FORMAT_VERSION itself. */
+typedef struct jc_ns {
+  const char *vm_name;
+  const char *vm_version;
+  const char *build_id;
+  const char *cpu_features;
+} jc_ns;
+
+enum {
+  JC_CACHE_READONLY = 1u << 0,  /* never write (tools) */
+  JC_CACHE_SYNC_WRITE = 1u << 1 /* write records in jc_rec_finish itself,
+                                   not on the writer thread (tools, tests) */
+};
+
+typedef struct jc_cache_opts {
+  /* Directory of the store.  NULL: $JCACHE_DIR, else $XDG_CACHE_HOME/jcache,
+  ** else ~/.cache/jcache.  Created 0700 if missing. */
+  const char *dir;
+  /* Upper bound of the store file in bytes; 0: 1 GiB.  The file is sparse. */
+  size_t max_size;
+  unsigned flags; /* JC_CACHE_* */
+} jc_cache_opts;
+
+/* Open the cache.  On failure *out is NULL and the return value says why
+** (JC_UNSAFE: directory or file owned by another user or writable by group or
+** others; JC_IO: the store could not be opened).  The host program should
+** then run without a cache; jc_last_error() has a message for the user. */
+jc_err jc_cache_open(const jc_ns *ns, const jc_cache_opts *opts,
+                     jc_cache **out);
+
+/* Write every queued record, then close.  NULL is accepted. */
+void jc_cache_close(jc_cache *cache);
+
+/* Block until every record queued so far is in the store (and on disk). */
+jc_err jc_cache_flush(jc_cache *cache);
+
+/* The directory in use. */
+const char *jc_cache_dir(const jc_cache *cache);
+
+/* The 128-bit namespace hash of this handle (for tools). */
+jc_key jc_cache_ns(const jc_cache *cache);
+
+/* -- Lookup ------------------------------------------------------------- */
+
+/* Candidates for one key.  They point into the store's memory map (no copy)
+** and stay valid until jc_cands_release().  Every candidate was fully
+** validated (checksum, bounds of every offset); corrupted records are skipped
+** and counted, never returned.  A jc_cands belongs to one thread at a time. */
+typedef struct jc_cands jc_cands;
+
+/* Look up the records stored under `key` (a loop key, or jc_key_bridge()).
+** Zero candidates is not an error.  *out must be released. */
+jc_err jc_lookup(jc_cache *cache, jc_key key, jc_cands **out);
+
+size_t jc_cands_count(const jc_cands *cands);
+/* The trace id of candidate i (0 if out of range). */
+uint64_t jc_cands_id(const jc_cands *cands, size_t i);
+void jc_cands_release(jc_cands *cands);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,85 @@
+/*
+** jcache/replay.h — checking a candidate, binding its constants, committing.
+**
+** When a loop gets hot and jc_lookup() found candidates, the client runs one
+** iteration of the loop in its interpreter in checking mode and reports, in
+** order, every green decision (jc_replay_green), every constant the trace
+** embeds (jc_replay_bind) and every guard it passes (jc_replay_guard) — the
+** same calls, at the same points, as its tracer made to the recorder.  All
+** candidates are checked at once; each call answers JC_OK (a hit: at least
+** one candidate still agrees) or JC_MISS (none does: drop the cursor and
+** trace normally).
+**
+** If the checking iteration leaves the trace through guard n's exit and a
+** saved bridge exists for that exit, the cursor switches into the bridge's
+** tape; loop and bridge are then committed together, and the loop's tail
+** after guard n, which was not checked, gets a temporary tail guard.
+**
+** jc_replay_commit() copies the code of the surviving candidate (and its
+** checked bridges) into the code arena, resolves symbols, patches every
+** relocation, attaches the bridges to their exits, writes the tail guards,
+** makes the code executable and returns the live traces.
+**
+** Tails: when a tail guard fires, the client checks the tail with a cursor
+** from jc_tail_begin() and the same three calls.  jc_replay_commit() on it
+** validates the tail (its deferred relocations are patched and the patch
+** point is restored with one aligned atomic store); a miss invalidates it (the
+** tail guard stays an exit for good); jc_replay_abort() leaves it pending.
+**
+** Thread safety: a cursor belongs to one thread at a time; cursors on the
+** same cache may run in parallel, and commits are serialized internally.
+*/
+#ifndef JCACHE_REPLAY_H
+#define JCACHE_REPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jcache/cache.h>
+#include <jcache/rec.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct jc_replay jc_replay;
+
+/* Resolves a symbol slot's name to an address; 0 means unknown (a miss). */
+typedef uint64_t (*jc_resolver)(void *ctx, const char *name);
+
+/* Longest chain committed at once: a loop and its nested bridges. */
+#define JC_MAX_CHAIN 16
+
+/* Start checking the candidates of a jc_lookup() (a loop key, or a bridge
+** key for a lazy bridge: then the parent must be a live trace).  The cursor
+** holds on to `cands` until it is finished; release them afterwards. */
+jc_err jc_replay_begin(jc_cache *cache, jc_cands *cands, jc_resolver resolve,
+                       void *resolve_ctx, jc_replay **out);
+
+/* A green decision: JC_OK on a hit, JC_MISS when no candidate agrees. */
+jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
+                       uint64_t fp);
+/* The constant that the tape's next BIND entry stands for, met now. */
+jc_err jc_replay_bind(jc_replay *r, uint64_t value);
+/* Guard n is passed (exit_taken false) or left through its exit (true). */
+jc_err jc_replay_guard(jc_replay *r, uint32_t guard, bool exit_taken);
+
+/* Commit the first candidate whose tape was consumed to its end (or which
+** was left through an exit).  out[0] is the loop (or the lazy bridge),
+** out[i] the bridge attached to out[i-1]; *n is the count.  A REL32 out of
+** range or an unresolved symbol is a miss (JC_RANGE / JC_SYMBOL), never a
+** crash.  The cursor is freed whatever the result.  For a tail cursor, out
+** may be NULL: committing validates the tail. */
+jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap, size_t *n);
+
+/* Drop the cursor without committing.  NULL is accepted. */
+void jc_replay_abort(jc_replay *r);
+
+/* Check the unchecked tail after guard `after_guard` of a live trace whose
+** tail guard fired. */
+jc_err jc_tail_begin(jc_trace *trace, uint32_t after_guard, jc_replay **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,65 @@
+/*
+** jcache/trace.h — live traces: code that runs in this process.
+**
+** A jc_trace is returned by jc_rec_finish() (freshly compiled code) or by
+** jc_replay_commit() (reloaded code).  Live traces are kept in a process-wide
+** registry by id, so a bridge can find its parent and attach to its exit.
+**
+** Thread safety: the getters may be called from any thread while the trace is
+** live.  jc_trace_attach() and tail validation patch live code with aligned
+** atomic stores, safe while other threads run it.  jc_trace_release() must
+** not race with any other use of the same trace.
+*/
+#ifndef JCACHE_TRACE_H
+#define JCACHE_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jcache/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct jc_trace jc_trace;
+
+typedef enum jc_tail_state {
+  JC_TAIL_NONE = 0,     /* no tail guard was ever written there */
+  JC_TAIL_PENDING,      /* tail guard in place, tail not checked yet */
+  JC_TAIL_VALIDATED,    /* checked: patch point restored */
+  JC_TAIL_INVALIDATED   /* checked and wrong: stays an exit */
+} jc_tail_state;
+
+uint64_t jc_trace_id(const jc_trace *t);
+/* The parent's id and exit for a bridge; 0 for a loop. */
+uint64_t jc_trace_parent(const jc_trace *t, uint32_t *exit);
+/* True if the code was reloaded from the cache, false if compiled here. */
+bool jc_trace_reloaded(const jc_trace *t);
+/* The code's address (NULL if it does not run here) and size. */
+void *jc_trace_code(const jc_trace *t, size_t *size);
+void *jc_trace_entry(const jc_trace *t);
+const char *jc_trace_name(const jc_trace *t); /* "" if none */
+/* The value a slot was bound or resolved to at commit. */
+jc_err jc_trace_slot(const jc_trace *t, uint32_t slot, uint64_t *value);
+/* The client's aux bytes recorded with the trace (a copy owned by t). */
+const void *jc_trace_aux(const jc_trace *t, size_t *len);
+/* The code address of guard n's exit stub target, or NULL. */
+void *jc_trace_exit_target(const jc_trace *t, uint32_t guard);
+
+jc_tail_state jc_trace_tail(const jc_trace *t, uint32_t after_guard);
+
+/* Point guard n's exit at `target` (a bridge's entry), live. */
+jc_err jc_trace_attach(jc_trace *t, uint32_t guard, void *target);
+
+/* The live trace with this id, or NULL. */
+jc_trace *jc_trace_find(uint64_t id);
+
+/* Forget the trace; code the library allocated is freed.  After this the
+** caller must make sure no thread still runs the code. */
+void jc_trace_release(jc_trace *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,618 @@
+/*
+** lib/arena.c — the code arena: one reserved region per process for
+** machine code, W^X, with a first-fit allocator and live patching.
+**
+** Two modes, both behind the same window functions:
+**
+**   memfd mode (normal)   The region is a memfd mapped once read+execute,
+**                         MAP_SHARED.  A window maps the written pages of the
+**                         same memfd read+write at a kernel-chosen address and
+**                         unmaps them when closed.  The executable view never
+**                         changes protection: mprotect on an executable
+**                         mapping makes perf record a new mmap event that
+**                         shadows the JIT symbols of that range.
+**
+**   fallback mode         memfd_create or its executable shared mapping was
+**                         refused (seccomp, policy) or $JCACHE_ARENA_NOMEMFD=1.
+**                         The region is an anonymous private read+execute
+**                         mapping; a window flips the protection of its pages
+**                         to read+write and back, never to read+write+execute.
+**                         Pages that are being written are not executable, so
+**                         in this mode allocations are rounded to whole pages:
+**                         writing one trace never takes another trace's page
+**                         away from a thread that is running it.  Patching
+**                         *live* code still flips the patched page, so a host
+**                         that patches code while another thread executes the
+**                         same page needs memfd mode.
+**
+** Bookkeeping (the block table) lives in malloc'd memory, never in code
+** memory: code memory is not writable outside windows.
+**
+** fork: a MAP_SHARED arena would stay shared between parent and child, and
+** each would then overwrite code that the other runs (both allocators hand
+** out the same free space).  A pthread_atfork child handler gives the child
+** its own private copy, at the same address, before fork() returns.
+*/
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "internal.h"
+
+#define ARENA_DEFAULT_MB 256
+#define ARENA_MAX_MB (64u * 1024)    /* cap for $JCACHE_ARENA_MB: 64 GiB */
+#define ARENA_ALIGN 16               /* allocation alignment (memfd mode) */
+#define ARENA_REACH ((uintptr_t)1 << 30)       /* place within +-1 GiB */
+#define ARENA_STEP ((uintptr_t)64 << 20)       /* probe in 64 MiB steps */
+#define ARENA_MIN_ADDR ((uintptr_t)1 << 20)    /* stay clear of page zero */
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older kernels: a hint */
+#endif
+
+/* One block of the arena: used (an allocation) or free.  The table is sorted
+** by offset and tiles [0, size) exactly; two free blocks are never adjacent. */
+typedef struct block {
+  size_t off, len;
+  bool used;
+} block;
+
+static struct {
+  pthread_mutex_t lock;  /* guards everything below except the fields that
+                         ** are immutable once `base` is published */
+  uint8_t *base;         /* published with release once reserved */
+  size_t size;
+  size_t page;
+  size_t gran;           /* allocation granularity: 16, or a page */
+  int fd;                /* memfd, or -1 in fallback mode */
+  bool memfd;
+  bool broken;           /* fork child that could not get a private copy */
+  jc_err failed;         /* sticky error of a failed lazy reservation */
+  block *blk;            /* the block table */
+  size_t nblk, capblk;
+  uint32_t *wcount;      /* fallback mode: open windows per page */
+} A = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+/* The published base, or NULL before reservation. */
+static inline uint8_t *arena_base(void) {
+  return __atomic_load_n(&A.base, __ATOMIC_ACQUIRE);
+}
+
+static inline size_t round_up(size_t n, size_t a) {
+  return (n + a - 1) & ~(a - 1);
+}
+
+/* -- Reservation --------------------------------------------------------- */
+
+/* Arena size from $JCACHE_ARENA_MB; 0 if unset or not a sane number. */
+static size_t env_size(void) {
+  const char *s = getenv("JCACHE_ARENA_MB");
+  if (!s || !*s) return 0;
+  char *end;
+  errno = 0;
+  unsigned long mb = strtoul(s, &end, 10);
+  if (errno || *end || mb == 0 || mb > ARENA_MAX_MB) return 0;
+  return (size_t)mb << 20;
+}
+
+static bool env_nomemfd(void) {
+  const char *s = getenv("JCACHE_ARENA_NOMEMFD");
+  return s && *s && strcmp(s, "0") != 0;
+}
+
+/* True if all of [p, p+size) lies within ARENA_REACH of `near`. */
+static bool within_reach(uintptr_t p, size_t size, uintptr_t near) {
+  uintptr_t lo = near > ARENA_REACH ? near - ARENA_REACH : 0;
+  uintptr_t hi = near + ARENA_REACH < near ? UINTPTR_MAX : near + ARENA_REACH;
+  return p >= lo && p + size >= p && p + size <= hi;
+}
+
+/* Map `size` bytes near `near` with a hint, or anywhere if nothing near is
+** free.  Probes alternate below and above `near` in ARENA_STEP steps, below
+** first: a PIE executable has free space below it, while above it is the
+** brk heap that malloc would like to grow into. */
+static void *place(size_t size, uintptr_t near, int prot, int flags, int fd) {
+  uintptr_t np = near & ~(uintptr_t)(A.page - 1);
+  for (uintptr_t k = 0; k * ARENA_STEP <= ARENA_REACH; k++) {
+    for (int above = 0; above <= 1; above++) {
+      uintptr_t d = k * ARENA_STEP, hint;
+      if (above) {
+        if (k == 0) continue;
+        hint = np + d;
+        if (hint < np) continue;                 /* wrapped */
+      } else {
+        if (np < d + size + ARENA_MIN_ADDR) continue;
+        hint = np - d - size;
+      }
+      if (!within_reach(hint, size, near)) continue;
+      void *p = mmap((void *)hint, size, prot, flags | MAP_FIXED_NOREPLACE,
+                     fd, 0);
+      if (p == MAP_FAILED) continue;             /* EEXIST: taken */
+      /* Kernels before 4.17 treat the flag as a hint and may put the
+      ** mapping elsewhere: keep it only if it is still near. */
+      if (within_reach((uintptr_t)p, size, near)) return p;
+      munmap(p, size);
+    }
+  }
+  /* Nothing near: take any address.  REL32 from this code to host helpers
+  ** may then be out of reach; the relocation patcher reports JC_RANGE for
+  ** those sites rather than writing a truncated displacement. */
+  return mmap(NULL, size, prot, flags, fd, 0);
+}
+
+/* Map the region in memfd mode; MAP_FAILED (and nothing left behind) if
+** the system refuses any step. */
+static void *reserve_memfd(size_t size, uintptr_t near) {
+  int fd = memfd_create("jcache-code", MFD_CLOEXEC);
+  if (fd < 0) return MAP_FAILED;
+  /* Sparse: pages get memory only when first written. */
+  void *p = MAP_FAILED;
+  if (ftruncate(fd, (off_t)size) == 0)
+    p = place(size, near, PROT_READ | PROT_EXEC, MAP_SHARED, fd);
+  if (p == MAP_FAILED) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return MAP_FAILED;
+  }
+  A.fd = fd;
+  A.memfd = true;
+  A.gran = ARENA_ALIGN;
+  return p;
+}
+
+/* Map the region in fallback mode (anonymous, protection flips). */
+static void *reserve_fallback(size_t size, uintptr_t near) {
+  uint32_t *wc = calloc(size / A.page, sizeof *wc);
+  if (!wc) return MAP_FAILED;
+  void *p = place(size, near, PROT_READ | PROT_EXEC,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
+  if (p == MAP_FAILED) {
+    int e = errno;
+    free(wc);
+    errno = e;
+    return MAP_FAILED;
+  }
+  A.fd = -1;
+  A.memfd = false;
+  A.wcount = wc;
+  /* Whole pages, so that a window on one allocation never flips a page that
+  ** holds another (possibly running) allocation. */
+  A.gran = A.page;
+  return p;
+}
+
+static void atfork_prepare(void);
+static void atfork_parent(void);
+static void atfork_child(void);
+
+/* Reserve the region (caller holds the lock; the arena is not reserved). */
+static jc_err reserve(const jc_arena_opts *opts) {
+  A.page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t size = opts && opts->size ? opts->size : env_size();
+  if (!size) size = (size_t)ARENA_DEFAULT_MB << 20;
+  if (size > SIZE_MAX - A.page)
+    return jc_fail(JC_INVAL, "code arena size %zu is too large", size);
+  size = round_up(size, A.page);
+
+  /* AT_PHDR points into the executable's first pages, next to its text:
+  ** the host helpers that JIT code calls with REL32. */
+  uintptr_t near = (uintptr_t)(opts ? opts->near : NULL);
+  if (!near) near = (uintptr_t)getauxval(AT_PHDR);
+  if (!near) near = (uintptr_t)(void *)&reserve;
+
+  block *blk = malloc(16 * sizeof *blk);
+  if (!blk) return jc_fail(JC_NOMEM, "code arena: no memory for its table");
+
+  void *p = env_nomemfd() ? MAP_FAILED : reserve_memfd(size, near);
+  if (p == MAP_FAILED) p = reserve_fallback(size, near);
+  if (p == MAP_FAILED) {
+    int e = errno;
+    free(blk);
+    return jc_fail(JC_ARENA, "code arena: cannot map %zu bytes: %s", size,
+                   strerror(e));
+  }
+  A.size = size;
+  A.blk = blk;
+  A.capblk = 16;
+  A.nblk = 1;
+  A.blk[0] = (block){.off = 0, .len = size, .used = false};
+
+  static bool atfork_done;
+  if (!atfork_done) {
+    atfork_done = pthread_atfork(atfork_prepare, atfork_parent,
+                                 atfork_child) == 0;
+  }
+  /* Publish: readers outside the lock (contains, windows) see a complete
+  ** arena once they see a base. */
+  __atomic_store_n(&A.base, (uint8_t *)p, __ATOMIC_RELEASE);
+  return JC_OK;
+}
+
+/* Reserve with the defaults on first use (caller holds the lock). */
+static jc_err ensure_reserved(void) {
+  if (JC_LIKELY(A.base != NULL)) return A.broken ? JC_ARENA : JC_OK;
+  /* A failed lazy reservation is not retried on every allocation: the
+  ** system said no, and probing ~30 addresses per call would not change it. */
+  if (A.failed) return jc_fail(A.failed, "code arena could not be reserved");
+  jc_err err = reserve(NULL);
+  if (err) A.failed = err;
+  return err;
+}
+
+/* Reserve the arena now with explicit options. */
+JC_API jc_err jc_arena_init(const jc_arena_opts *opts) {
+  jc_clear_error();
+  pthread_mutex_lock(&A.lock);
+  jc_err err;
+  if (A.base)
+    err = jc_fail(JC_STATE, "code arena already reserved at %p",
+                  (void *)A.base);
+  else if ((err = reserve(opts)) == JC_OK)
+    A.failed = JC_OK;
+  pthread_mutex_unlock(&A.lock);
+  return err;
+}
+
+/* True if [p, p+len) lies inside the arena. */
+JC_API bool jc_arena_contains(const void *p, size_t len) {
+  uint8_t *b = arena_base();
+  if (!b) return false;
+  uintptr_t u = (uintptr_t)p, ub = (uintptr_t)b;
+  return u >= ub && len <= A.size && u - ub <= A.size - len;
+}
+
+/* The reserved region, or NULL/0 before reservation. */
+JC_API void jc_arena_bounds(void **base, size_t *size) {
+  uint8_t *b = arena_base();
+  if (base) *base = b;
+  if (size) *size = b ? A.size : 0;
+}
+
+/* -- Windows ------------------------------------------------------------- */
+
+/* Fallback mode: drop one window reference from pages [first, first+n),
+** making each page executable again when its last window closes.  Runs of
+** pages are flipped with one mprotect each.  Caller holds the lock. */
+static void pages_release(size_t first, size_t n) {
+  size_t i = first, end = first + n;
+  while (i < end) {
+    if (--A.wcount[i] != 0) {
+      i++;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < end && A.wcount[j] == 1) A.wcount[j++] = 0;
+    if (mprotect(A.base + i * A.page, (j - i) * A.page,
+                 PROT_READ | PROT_EXEC) != 0)
+      jc_fail(JC_ARENA, "code arena: mprotect r-x failed: %s",
+              strerror(errno));
+    i = j;
+  }
+}
+
+/* Fallback mode: add one window reference to pages [first, first+n), making
+** each page read+write (and not executable) when its first window opens. */
+static bool pages_acquire(size_t first, size_t n) {
+  size_t i = first, end = first + n;
+  while (i < end) {
+    if (A.wcount[i] != 0) {
+      A.wcount[i++]++;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < end && A.wcount[j] == 0) j++;
+    if (mprotect(A.base + i * A.page, (j - i) * A.page,
+                 PROT_READ | PROT_WRITE) != 0) {
+      int e = errno;
+      pages_release(first, i - first);
+      errno = e;
+      return false;
+    }
+    for (size_t k = i; k < j; k++) A.wcount[k] = 1;
+    i = j;
+  }
+  return true;
+}
+
+/* Open a writable view of [code, code+len) inside the arena. */
+jc_err jc_arena_window_open(void *code, size_t len, jc_window *w) {
+  memset(w, 0, sizeof *w);
+  if (len == 0 || !jc_arena_contains(code, len))
+    return jc_fail(JC_INVAL, "code arena window %p+%zu is outside the arena",
+                   code, len);
+  if (A.broken)
+    return jc_fail(JC_ARENA, "code arena unusable after fork");
+  uint8_t *c = code;
+  size_t first = (size_t)(c - A.base) & ~(A.page - 1);
+  size_t last = round_up((size_t)(c - A.base) + len, A.page);
+  size_t map_len = last - first;
+
+  if (A.memfd) {
+    /* A second view of the same pages; the executable view is untouched. */
+    void *rw = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, A.fd,
+                    (off_t)first);
+    if (rw == MAP_FAILED) {
+      int e = errno;
+      return jc_fail(e == ENOMEM ? JC_NOMEM : JC_ARENA,
+                     "code arena: cannot map a write window of %zu bytes: %s",
+                     map_len, strerror(e));
+    }
+    w->map = rw;
+    w->rw = (uint8_t *)rw + ((size_t)(c - A.base) - first);
+  } else {
+    pthread_mutex_lock(&A.lock);
+    bool ok = pages_acquire(first / A.page, map_len / A.page);
+    int e = errno;
+    pthread_mutex_unlock(&A.lock);
+    if (!ok)
+      return jc_fail(JC_ARENA, "code arena: mprotect rw- failed: %s",
+                     strerror(e));
+    w->map = A.base + first;
+    w->rw = c;
+  }
+  w->code = c;
+  w->len = len;
+  w->map_len = map_len;
+  return JC_OK;
+}
+
+/* Close a window; its bytes are then visible through the executable view. */
+void jc_arena_window_close(jc_window *w) {
+  if (!w->map) return;
+  if (A.memfd) {
+    munmap(w->map, w->map_len);
+  } else {
+    pthread_mutex_lock(&A.lock);
+    pages_release((size_t)((uint8_t *)w->map - A.base) / A.page,
+                  w->map_len / A.page);
+    pthread_mutex_unlock(&A.lock);
+  }
+  /* x86-64 keeps instruction fetch coherent with stores (a no-op there);
+  ** other architectures need the icache invalidated for the written range. */
+  __builtin___clear_cache((char *)w->code, (char *)w->code + w->len);
+  memset(w, 0, sizeof *w);
+}
+
+/* Copy bytes into code that is not running yet. */
+JC_API jc_err jc_arena_write(void *dst, const void *src, size_t len) {
+  jc_clear_error();
+  if (len == 0) return JC_OK;
+  if (!src) return jc_fail(JC_INVAL, "code arena write: NULL source");
+  jc_window w;
+  jc_err err = jc_arena_window_open(dst, len, &w);
+  if (err) return err;
+  memcpy(w.rw, src, len);
+  jc_arena_window_close(&w);
+  return JC_OK;
+}
+
+/* Patch live code with one atomic 8-byte store.
+**
+** On x86-64, a thread executing the patched code sees either the old or the
+** new instruction bytes when they change with a single aligned store that
+** does not cross a cache line, which an aligned 8-byte word never does; this
+** is what JITs rely on to retarget jumps in running code.  The word is
+** merged with a compare-and-swap rather than a plain load and store so that
+** two threads patching different bytes of one word cannot lose an update;
+** the successful exchange is still the single store the CPU fetches from.
+** Release order: code written before the patch (a bridge) is visible before
+** the jump to it. */
+JC_API jc_err jc_arena_patch(void *dst, const void *src, size_t len) {
+  jc_clear_error();
+  uintptr_t d = (uintptr_t)dst;
+  if (!src || (len != 1 && len != 2 && len != 4 && len != 8) ||
+      (d & 7) + len > 8)
+    return jc_fail(JC_INVAL,
+                   "code arena patch %p+%zu is not inside one aligned "
+                   "8-byte word",
+                   dst, len);
+  uint8_t *word = (uint8_t *)(d & ~(uintptr_t)7);
+  jc_window w;
+  jc_err err = jc_arena_window_open(word, 8, &w);
+  if (err) return err;
+  uint64_t *p = (uint64_t *)jc_window_at(&w, word);
+  uint64_t old = __atomic_load_n(p, __ATOMIC_RELAXED), nw;
+  do {
+    nw = old;
+    memcpy((uint8_t *)&nw + (d & 7), src, len);
+  } while (!__atomic_compare_exchange_n(p, &old, nw, false, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
+  jc_arena_window_close(&w);
+  return JC_OK;
+}
+
+/* -- Allocator ----------------------------------------------------------- */
+
+/* Index of the block starting at offset `off`, or -1 (binary search). */
+static ptrdiff_t block_find(size_t off) {
+  size_t lo = 0, hi = A.nblk;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (A.blk[mid].off < off) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < A.nblk && A.blk[lo].off == off ? (ptrdiff_t)lo : -1;
+}
+
+/* Insert a block at index i, growing the table; false if out of memory. */
+static bool block_insert(size_t i, block b) {
+  if (A.nblk == A.capblk) {
+    size_t cap = A.capblk * 2;
+    block *nb = realloc(A.blk, cap * sizeof *nb);
+    if (!nb) return false;
+    A.blk = nb;
+    A.capblk = cap;
+  }
+  memmove(&A.blk[i + 1], &A.blk[i], (A.nblk - i) * sizeof *A.blk);
+  A.blk[i] = b;
+  A.nblk++;
+  return true;
+}
+
+static void block_remove(size_t i) {
+  memmove(&A.blk[i], &A.blk[i + 1], (A.nblk - i - 1) * sizeof *A.blk);
+  A.nblk--;
+}
+
+/* Offset of the allocation at executable address `code`, or -1 with the
+** reason recorded.  Caller holds the lock. */
+static ptrdiff_t alloc_find(const void *code, const char *what) {
+  ptrdiff_t i = -1;
+  if (A.base && jc_arena_contains(code, 0))
+    i = block_find((size_t)((const uint8_t *)code - A.base));
+  if (i < 0 || !A.blk[i].used) {
+    jc_fail(JC_INVAL, "code arena %s: %p is not an allocation", what, code);
+    return -1;
+  }
+  return i;
+}
+
+/* Allocate code space (first fit) and fill it with int3. */
+JC_API jc_err jc_arena_alloc(size_t size, void **code) {
+  jc_clear_error();
+  if (!code) return jc_fail(JC_INVAL, "code arena alloc: NULL result");
+  *code = NULL;
+  if (size == 0) return jc_fail(JC_INVAL, "code arena alloc: zero size");
+
+  pthread_mutex_lock(&A.lock);
+  jc_err err = ensure_reserved();
+  if (err) {
+    pthread_mutex_unlock(&A.lock);
+    return err;
+  }
+  size_t len = size > A.size ? 0 : round_up(size, A.gran);
+  size_t i = 0;
+  if (len)
+    while (i < A.nblk && (A.blk[i].used || A.blk[i].len < len)) i++;
+  if (!len || i == A.nblk) {
+    pthread_mutex_unlock(&A.lock);
+    return jc_fail(JC_ARENA, "code arena exhausted: no %zu free bytes", size);
+  }
+  block *b = &A.blk[i];
+  size_t off = b->off;
+  if (b->len > len) {
+    /* Split: the allocation takes the front, the rest stays free. */
+    block rest = {.off = off + len, .len = b->len - len, .used = false};
+    if (!block_insert(i + 1, rest)) {
+      pthread_mutex_unlock(&A.lock);
+      return jc_fail(JC_NOMEM, "code arena: no memory for its table");
+    }
+    A.blk[i].len = len;
+  }
+  A.blk[i].used = true;
+  uint8_t *p = A.base + off;
+  pthread_mutex_unlock(&A.lock);
+
+  /* int3 everywhere, so a stray jump into unwritten code traps.  Done after
+  ** the lock is dropped: the space is ours alone now. */
+  jc_window w;
+  if ((err = jc_arena_window_open(p, len, &w)) != JC_OK) {
+    jc_arena_free(p);
+    return err;
+  }
+  memset(w.rw, 0xCC, len);
+  jc_arena_window_close(&w);
+  *code = p;
+  return JC_OK;
+}
+
+/* Give the tail of an allocation back to the free space. */
+JC_API jc_err jc_arena_shrink(void *code, size_t new_size) {
+  jc_clear_error();
+  pthread_mutex_lock(&A.lock);
+  jc_err err = JC_OK;
+  ptrdiff_t i = alloc_find(code, "shrink");
+  size_t len = i < 0 ? 0 : A.blk[i].len, nlen;
+  if (i < 0) {
+    err = JC_INVAL;
+  } else if (new_size == 0 || new_size > len) {
+    err = jc_fail(JC_INVAL, "code arena shrink: %zu is not in (0, %zu]",
+                  new_size, len);
+  } else if ((nlen = round_up(new_size, A.gran)) < len) {
+    size_t tail = len - nlen;
+    if ((size_t)i + 1 < A.nblk && !A.blk[i + 1].used) {
+      A.blk[i + 1].off -= tail;
+      A.blk[i + 1].len += tail;
+    } else if (!block_insert((size_t)i + 1, (block){.off = A.blk[i].off + nlen,
+                                                    .len = tail})) {
+      err = jc_fail(JC_NOMEM, "code arena: no memory for its table");
+      goto out;
+    }
+    A.blk[i].len = nlen;
+  }
+out:
+  pthread_mutex_unlock(&A.lock);
+  return err;
+}
+
+/* Free an allocation; NULL is a no-op, anything else that is not an
+** allocation start is ignored with the reason left in jc_last_error().
+** (No jc_clear_error here: free runs on failure paths, and must not wipe
+** the detail of the failure being cleaned up.) */
+JC_API void jc_arena_free(void *code) {
+  if (!code) return;
+  pthread_mutex_lock(&A.lock);
+  ptrdiff_t i = alloc_find(code, "free");
+  if (i >= 0) {
+    A.blk[i].used = false;
+    /* Coalesce with the free neighbours to keep the table's invariant. */
+    if ((size_t)i + 1 < A.nblk && !A.blk[i + 1].used) {
+      A.blk[i].len += A.blk[i + 1].len;
+      block_remove((size_t)i + 1);
+    }
+    if (i > 0 && !A.blk[i - 1].used) {
+      A.blk[i - 1].len += A.blk[i].len;
+      block_remove((size_t)i);
+    }
+  }
+  pthread_mutex_unlock(&A.lock);
+}
+
+/* -- Fork ---------------------------------------------------------------- */
+
+/* Hold the lock across fork so the child inherits a consistent table. */
+static void atfork_prepare(void) { pthread_mutex_lock(&A.lock); }
+
+static void atfork_parent(void) { pthread_mutex_unlock(&A.lock); }
+
+/* Give the child a private memfd with the same contents at the same address.
+** Only live allocations are copied (free space is refilled on allocation),
+** so a sparse arena stays sparse.  The child is single-threaded here, and
+** the calls below are plain system calls.  If the copy fails the child's
+** arena is marked unusable: it can run the code it has but not add more. */
+static void atfork_child(void) {
+  if (A.base && A.memfd && !A.broken) {
+    int fd = memfd_create("jcache-code", MFD_CLOEXEC);
+    void *rw = MAP_FAILED;
+    bool ok = fd >= 0 && ftruncate(fd, (off_t)A.size) == 0;
+    if (ok) {
+      rw = mmap(NULL, A.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      ok = rw != MAP_FAILED;
+    }
+    if (ok) {
+      for (size_t i = 0; i < A.nblk; i++)
+        if (A.blk[i].used)
+          memcpy((uint8_t *)rw + A.blk[i].off, A.base + A.blk[i].off,
+                 A.blk[i].len);
+      munmap(rw, A.size);
+      /* Replace the executable view in place: same address, new pages. */
+      ok = mmap(A.base, A.size, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
+                fd, 0) != MAP_FAILED;
+    }
+    if (ok) {
+      close(A.fd);
+      A.fd = fd;
+    } else {
+      if (fd >= 0) close(fd);
+      A.broken = true;
+    }
+  }
+  pthread_mutex_unlock(&A.lock);
+}

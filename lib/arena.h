@@ -1,0 +1,36 @@
+/*
+** lib/arena.h — the code arena's internal interface: write windows.
+**
+** A window is a short-lived read+write view of code pages.  The commit path
+** opens one window over a new trace, copies and patches through it, and
+** closes it before the trace can run.  Never hold a window across a call
+** into the client.
+*/
+#ifndef JC_LIB_ARENA_H
+#define JC_LIB_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jcache/arena.h"
+
+typedef struct jc_window {
+  uint8_t *code;   /* executable address of the first byte asked for */
+  uint8_t *rw;     /* writable address of that same byte */
+  size_t len;
+  void *map;       /* what to unmap / re-protect (page aligned) */
+  size_t map_len;
+} jc_window;
+
+/* Open a writable view of [code, code+len), which must lie inside one live
+** allocation... or several: any range inside the arena is accepted. */
+jc_err jc_arena_window_open(void *code, size_t len, jc_window *w);
+/* Close the view; the bytes are visible through the executable view. */
+void jc_arena_window_close(jc_window *w);
+
+/* The writable address of executable address `p` inside an open window. */
+static inline uint8_t *jc_window_at(const jc_window *w, const void *p) {
+  return w->rw + ((const uint8_t *)p - w->code);
+}
+
+#endif

@@ -1,0 +1,74 @@
+/*
+** lib/cache.h — the cache handle and the store beneath it (internal).
+*/
+#ifndef JC_LIB_CACHE_H
+#define JC_LIB_CACHE_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "format.h"
+#include "jcache/cache.h"
+
+/* A record waiting for the writer thread. */
+typedef struct jc_pending {
+  struct jc_pending *next;
+  uint8_t lkey[40]; /* LMDB key: ns | key | trace id */
+  void *rec;        /* the serialized record, malloc'd */
+  size_t len;
+  uint64_t trace_id;
+} jc_pending;
+
+struct jc_cache {
+  char *dir;
+  jc_key ns;
+  unsigned flags;
+  size_t max_size;
+  MDB_env *env;
+  MDB_dbi dbi;
+  bool has_dbi; /* false for a read-only cache whose store has no table yet */
+
+  /* One spare read transaction, reset and renewed to make lookups cheap. */
+  MDB_txn *spare_txn;
+  pthread_mutex_t spare_lock;
+
+  /* The writer thread and its queue.  `queued` and `done` count records, so
+  ** jc_cache_flush() waits until done catches up with queued-at-call. */
+  pthread_mutex_t qlock;
+  pthread_cond_t qwake, qdone;
+  jc_pending *qhead, *qtail;
+  uint64_t queued, done;
+  bool writer_running, stopping;
+  pthread_t writer;
+};
+
+/* One validated candidate. */
+typedef struct jc_cand {
+  jc_view view;
+  uint64_t id;
+} jc_cand;
+
+struct jc_cands {
+  jc_cache *cache;
+  MDB_txn *txn; /* keeps the map pages valid; NULL when empty */
+  jc_key key;
+  size_t n, cap;
+  jc_cand *v;
+};
+
+/* lib/store.c */
+jc_err jc_store_open(jc_cache *c);
+void jc_store_close(jc_cache *c);
+/* Queue (or, with JC_CACHE_SYNC_WRITE, write now) a serialized record; takes
+** ownership of `rec`. */
+jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
+                    size_t len);
+jc_err jc_store_flush(jc_cache *c);
+/* The LMDB key of a record. */
+void jc_store_key(uint8_t out[40], jc_key ns, jc_key key, uint64_t id);
+/* Count a rejected record under its reason and fire the probe. */
+void jc_store_count_reject(jc_key key, uint64_t id, jc_reject why,
+                           const char *detail);
+
+#endif

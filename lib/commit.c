@@ -1,0 +1,340 @@
+/*
+** lib/commit.c — reloading a checked path: copy, patch, protect, register.
+**
+** For each trace on the path, in order: allocate code space in the arena,
+** compute every slot's value (bound by replay, resolved by name, or an
+** address in this family's code), copy the saved bytes through a write
+** window, patch every relocation, write the tail guards, point the exit the
+** checking iteration left through at the next trace's entry, and close the
+** window.  Nothing is reachable before the last step: the loop is entered by
+** the client only after this returns, and a lazy bridge is attached to its
+** live parent with one atomic store at the very end.  Any failure frees what
+** was allocated and is a miss: the client traces the loop normally.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "internal.h"
+#include "probes.h"
+#include "reloc.h"
+#include "replay.h"
+
+typedef struct commit_ctx {
+  jc_replay *r;
+  jc_path *p;
+  uint8_t *addr[JC_MAX_CHAIN];
+  jc_trace *t[JC_MAX_CHAIN];
+  uint32_t relocs, guards, bytes;
+} commit_ctx;
+
+/* -- Slots ------------------------------------------------------------------------ */
+
+/* The code of the trace an arena slot of level i refers to. */
+static jc_err arena_base(commit_ctx *cx, uint32_t i, uint8_t ref,
+                         const uint8_t **base, size_t *size) {
+  const jc_replay *r = cx->r;
+  if (ref == JC_REF_SELF) {
+    *base = cx->addr[i];
+    *size = cx->p->lv[i].cand->view.code_len;
+    return JC_OK;
+  }
+  if (ref == JC_REF_PARENT) {
+    if (i > 0) {
+      *base = cx->addr[i - 1];
+      *size = cx->p->lv[i - 1].cand->view.code_len;
+      return JC_OK;
+    }
+    if (r->parent) {
+      *base = r->parent->code;
+      *size = r->parent->size;
+      return JC_OK;
+    }
+  }
+  if (ref == JC_REF_ROOT) {
+    /* The root is the loop at level 0, or the live loop a lazy bridge's
+    ** parent belongs to. */
+    if (cx->p->lv[0].cand->view.hdr.kind == JC_FMT_LOOP) {
+      *base = cx->addr[0];
+      *size = cx->p->lv[0].cand->view.code_len;
+      return JC_OK;
+    }
+    const jc_trace *root = r->parent ? (r->parent->root ? r->parent->root
+                                                         : r->parent)
+                                     : NULL;
+    if (root && root->code) {
+      *base = root->code;
+      *size = root->size;
+      return JC_OK;
+    }
+  }
+  return jc_fail(JC_MISS, "jcache: arena slot refers to trace %u that does not "
+                          "run here", ref);
+}
+
+/* Fill level i's slot values; bound slots were set by replay. */
+static jc_err resolve_slots(commit_ctx *cx, uint32_t i) {
+  jc_level *l = &cx->p->lv[i];
+  const jc_view *v = &l->cand->view;
+  for (uint32_t s = 0; s < v->nslots; s++) {
+    struct jc_fmt_slot sl;
+    jc_view_slot(v, s, &sl);
+    if (sl.type == JC_SLOT_SYMBOL) {
+      const char *name = v->strings + sl.arg;
+      uint64_t a = cx->r->resolve ? cx->r->resolve(cx->r->resolve_ctx, name) : 0;
+      if (!a)
+        return jc_fail(JC_SYMBOL, "jcache: symbol '%s' could not be resolved",
+                       name);
+      l->val[s] = a;
+      l->set[s] = true;
+    } else if (sl.type == JC_SLOT_ARENA) {
+      const uint8_t *base = NULL;
+      size_t size = 0;
+      jc_err err = arena_base(cx, i, sl.ref, &base, &size);
+      if (err) return err;
+      if (sl.arg >= size)
+        return jc_fail(JC_MISS, "jcache: arena slot offset %u outside a trace "
+                                "of %zu bytes", sl.arg, size);
+      l->val[s] = (uint64_t)(uintptr_t)(base + sl.arg);
+      l->set[s] = true;
+    }
+  }
+  return JC_OK;
+}
+
+/* -- Tails ------------------------------------------------------------------------------- */
+
+/* Does level i have entries after the exit it was left through? */
+static bool tail_unchecked(const jc_level *l) {
+  return l->left_guard != JC_NO_GUARD && l->pos < l->ntape;
+}
+
+/* Is relocation `rl` inside a patch point that gets a tail guard? */
+static bool in_pending_tail(const jc_view *v, const jc_level *l,
+                            const struct jc_fmt_reloc *rl) {
+  if (!tail_unchecked(l)) return false;
+  unsigned w = jc_reloc_width(rl->kind);
+  for (uint32_t k = 0; k < v->npatches; k++) {
+    struct jc_fmt_patch pp;
+    jc_view_patch(v, k, &pp);
+    if (pp.after_guard == l->left_guard && rl->off >= pp.off &&
+        rl->off + w <= pp.end)
+      return true;
+  }
+  return false;
+}
+
+/* Keep what validating the pending tails of trace t will need. */
+static jc_err keep_tail_state(jc_trace *t, const jc_view *v, const jc_level *l) {
+  t->ntape = v->ntape;
+  t->tape = malloc((size_t)v->ntape * sizeof *t->tape + 1);
+  t->strings_len = v->strings_len;
+  t->strings = malloc(v->strings_len + 1);
+  t->deferred = malloc((size_t)v->nrelocs * sizeof *t->deferred + 1);
+  if (!t->tape || !t->strings || !t->deferred)
+    return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+  memcpy(t->tape, v->tape, (size_t)v->ntape * sizeof *t->tape);
+  if (v->strings_len) memcpy(t->strings, v->strings, v->strings_len);
+  (void)l;
+  return JC_OK;
+}
+
+/* -- One trace ------------------------------------------------------------------------ */
+
+static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
+  const jc_level *l = &cx->p->lv[i];
+  const jc_view *v = &l->cand->view;
+  jc_trace *t = cx->t[i];
+  t->id = l->id;
+  t->parent_id = v->parent_id;
+  t->parent_exit = v->parent_exit;
+  t->reloaded = true;
+  t->owns_code = true;
+  t->code = cx->addr[i];
+  t->size = v->code_len;
+  t->entry_off = v->hdr.entry_off;
+  free(t->name);
+  t->name = strdup(v->name);
+  t->nslots = v->nslots;
+  t->slots = malloc((size_t)v->nslots * sizeof *t->slots + 1);
+  t->slot_val = malloc((size_t)(v->nslots + 1) * sizeof *t->slot_val);
+  t->slot_set = malloc((size_t)(v->nslots + 1) * sizeof *t->slot_set);
+  t->nexits = v->nexits;
+  t->exits = malloc((size_t)v->nexits * sizeof *t->exits + 1);
+  if (v->aux_len) {
+    t->aux = malloc(v->aux_len);
+    t->aux_len = v->aux_len;
+  }
+  if (!t->name || !t->slots || !t->slot_val || !t->slot_set || !t->exits ||
+      (v->aux_len && !t->aux))
+    return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+  if (v->nslots) memcpy(t->slots, v->slots, (size_t)v->nslots * sizeof *t->slots);
+  memcpy(t->slot_val, l->val, (size_t)(v->nslots + 1) * sizeof *t->slot_val);
+  memcpy(t->slot_set, l->set, (size_t)(v->nslots + 1) * sizeof *t->slot_set);
+  if (v->nexits) memcpy(t->exits, v->exits, (size_t)v->nexits * sizeof *t->exits);
+  if (v->aux_len) memcpy(t->aux, v->aux, v->aux_len);
+  if (i > 0) {
+    t->parent = cx->t[i - 1];
+    t->root = cx->t[0]->root ? cx->t[0]->root : cx->t[0];
+  } else if (cx->r->parent) {
+    t->parent = cx->r->parent;
+    t->root = cx->r->parent->root ? cx->r->parent->root : cx->r->parent;
+  }
+  return JC_OK;
+}
+
+/* Find guard g's exit in a view. */
+static bool view_exit(const jc_view *v, uint32_t g, struct jc_fmt_exit *out) {
+  for (uint32_t k = 0; k < v->nexits; k++) {
+    jc_view_exit(v, k, out);
+    if (out->guard == g) return true;
+  }
+  return false;
+}
+
+/* Copy and patch level i through a write window. */
+static jc_err write_trace(commit_ctx *cx, uint32_t i) {
+  const jc_level *l = &cx->p->lv[i];
+  const jc_view *v = &l->cand->view;
+  jc_trace *t = cx->t[i];
+  uint8_t *code = cx->addr[i];
+  bool tail = tail_unchecked(l);
+
+  if (tail) {
+    jc_err err = keep_tail_state(t, v, l);
+    if (err) return err;
+  }
+
+  jc_window w;
+  jc_err err = jc_arena_window_open(code, v->code_len, &w);
+  if (err) return err;
+  memcpy(w.rw, v->code, v->code_len);
+
+  for (uint32_t k = 0; k < v->nrelocs && !err; k++) {
+    struct jc_fmt_reloc rl;
+    jc_view_reloc(v, k, &rl);
+    if (!l->set[rl.slot]) {
+      if (in_pending_tail(v, l, &rl)) {
+        t->deferred[t->ndeferred++] = rl; /* patched when validated */
+        continue;
+      }
+      err = jc_fail(JC_MISS, "jcache: slot %u is used at offset %u but was "
+                             "never bound by the checked part", rl.slot, rl.off);
+      break;
+    }
+    err = jc_reloc_apply(rl.kind, jc_window_at(&w, code + rl.off),
+                         code + rl.off, l->val[rl.slot], rl.addend);
+    if (!err) {
+      cx->relocs++;
+      JC_PROBE(reloc, l->id, (uint64_t)(uintptr_t)(code + rl.off), rl.kind,
+               l->val[rl.slot]);
+    }
+  }
+
+  if (!err && tail) {
+    /* The unchecked tail: a temporary guard at each of its patch points. */
+    uint32_t n = 0;
+    t->tails = calloc(v->npatches + 1, sizeof *t->tails);
+    if (!t->tails) err = jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+    for (uint32_t k = 0; k < v->npatches && !err; k++) {
+      struct jc_fmt_patch pp;
+      jc_view_patch(v, k, &pp);
+      if (pp.after_guard != l->left_guard) continue;
+      jc_tail *tl = &t->tails[n];
+      tl->pp = pp;
+      tl->tape_pos = l->pos;
+      tl->state = JC_TAIL_PENDING;
+      uint8_t *rw = jc_window_at(&w, code + pp.off);
+      memcpy(tl->orig, rw, 8);
+      uint8_t guard[8];
+      err = jc_reloc_tail_guard(guard, tl->orig, code + pp.off,
+                                code + pp.target_off);
+      if (err) break;
+      memcpy(rw, guard, 8);
+      n++;
+    }
+    t->ntails = n;
+    if (!err && n == 0)
+      err = jc_fail(JC_MISS, "jcache: the tail after guard %u was not checked "
+                             "and has no patch point", l->left_guard);
+    cx->guards += n;
+  }
+
+  if (!err && i + 1 < cx->p->depth) {
+    /* Attach the next bridge to the exit this level was left through. */
+    struct jc_fmt_exit e;
+    if (!view_exit(v, l->left_guard, &e))
+      err = jc_fail(JC_MISS, "jcache: guard %u has a bridge but no exit",
+                    l->left_guard);
+    else
+      err = jc_reloc_rel32(jc_window_at(&w, code + e.field_off),
+                           code + e.field_off,
+                           cx->addr[i + 1] +
+                               cx->p->lv[i + 1].cand->view.hdr.entry_off);
+  }
+  jc_arena_window_close(&w);
+  if (!err) cx->bytes += v->code_len;
+  return err;
+}
+
+/* -- The path ---------------------------------------------------------------------------- */
+
+jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
+                      size_t *n) {
+  commit_ctx cx;
+  memset(&cx, 0, sizeof cx);
+  cx.r = r;
+  cx.p = p;
+  jc_err err = JC_OK;
+
+  jc_trace_lock();
+  for (uint32_t i = 0; i < p->depth && !err; i++) {
+    err = jc_arena_alloc(p->lv[i].cand->view.code_len, (void **)&cx.addr[i]);
+    if (!err && !(cx.t[i] = jc_trace_new()))
+      err = jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+  }
+  for (uint32_t i = 0; i < p->depth && !err; i++) err = resolve_slots(&cx, i);
+  for (uint32_t i = 0; i < p->depth && !err; i++) err = fill_trace(&cx, i);
+  for (uint32_t i = 0; i < p->depth && !err; i++) err = write_trace(&cx, i);
+  if (!err && r->parent) {
+    /* A lazy bridge goes live last, with one atomic store into its parent. */
+    err = jc_trace_attach(r->parent, r->parent_exit,
+                          cx.addr[0] + p->lv[0].cand->view.hdr.entry_off);
+  }
+  if (err) {
+    for (uint32_t i = 0; i < p->depth; i++) {
+      jc_arena_free(cx.addr[i]);
+      jc_trace_destroy(cx.t[i]);
+    }
+    jc_trace_unlock();
+    jc_stat_add(replay_misses, 1);
+    JC_PROBE(commit_fail, p->lv[0].id, (int)err, jc_last_error());
+    return err;
+  }
+  for (uint32_t i = 0; i < p->depth; i++) jc_trace_register(cx.t[i]);
+  jc_trace_unlock();
+
+  /* Counters and probes, outside the lock. */
+  jc_stat_add(commits, 1);
+  jc_stat_add(traces_reloaded, p->depth);
+  jc_stat_add(relocs_patched, cx.relocs);
+  jc_stat_add(tail_guards, cx.guards);
+  jc_stat_add(bytes_reloaded, cx.bytes);
+  if (p->depth > 1) jc_stat_add(bridges_attached, p->depth - 1);
+  for (uint32_t i = 0; i < p->depth; i++) {
+    jc_trace *t = cx.t[i];
+    if (i + 1 < p->depth)
+      JC_PROBE(bridge_attach, t->id, p->lv[i].left_guard, cx.t[i + 1]->id,
+               (uint64_t)(uintptr_t)cx.addr[i + 1]);
+    for (uint32_t k = 0; k < t->ntails; k++)
+      JC_PROBE(tail_guard, t->id, t->tails[k].pp.after_guard,
+               (uint64_t)(uintptr_t)(t->code + t->tails[k].pp.off));
+  }
+  JC_PROBE(commit, cx.t[0]->id, (uint64_t)(uintptr_t)cx.addr[0],
+           (uint64_t)cx.bytes, p->depth);
+
+  size_t k = 0;
+  for (uint32_t i = 0; i < p->depth && out && k < cap; i++) out[k++] = cx.t[i];
+  if (n) *n = k;
+  return JC_OK;
+}

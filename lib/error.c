@@ -1,0 +1,32 @@
+/*
+** lib/error.c — status messages and the per-thread last-error string.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+static const char *const messages[] = {
+#define JC_ERRMSG(name, msg) msg,
+    JC_ERRDEF(JC_ERRMSG)
+#undef JC_ERRMSG
+};
+
+static _Thread_local char last_error[512];
+
+JC_API const char *jc_strerror(jc_err err) {
+  if ((unsigned)err >= JC_COUNTOF(messages)) return "unknown error";
+  return messages[err];
+}
+
+JC_API const char *jc_last_error(void) { return last_error; }
+
+jc_err jc_fail(jc_err err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+void jc_clear_error(void) { last_error[0] = '\0'; }

@@ -1,0 +1,41 @@
+/*
+** lib/internal.h — what every library file shares: error reporting, counters,
+** visibility and small helpers.  Not installed.
+*/
+#ifndef JC_LIB_INTERNAL_H
+#define JC_LIB_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jcache/error.h"
+#include "jcache/stats.h"
+
+/* The library is built with -fvisibility=hidden; the public API is marked. */
+#define JC_API __attribute__((visibility("default")))
+
+#define JC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define JC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define JC_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* -- Errors (lib/error.c) ------------------------------------------------ */
+
+/* Record `err` with a printf-style detail as this thread's last error and
+** return `err`, so failure paths read: return jc_fail(JC_IO, "...", ...). */
+jc_err jc_fail(jc_err err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Clear this thread's last error (called on entry to public functions that
+** report details). */
+void jc_clear_error(void);
+
+/* -- Counters (lib/stats.c) ------------------------------------------------ */
+
+extern jc_stats jc_stats_g;
+
+/* Counters are bumped with relaxed atomics: they are statistics, not
+** synchronization. */
+#define jc_stat_add(field, n)                                                  \
+  __atomic_fetch_add(&jc_stats_g.field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+#endif

@@ -1,0 +1,351 @@
+/*
+** lib/replay.c — the checking iteration: green decisions, binds, guards.
+**
+** The client calls green/bind/guard in exactly the order its tracer called
+** the recorder.  Every candidate still alive must see the same entry next on
+** its tape; a candidate that sees anything else is dropped.  When no
+** candidate is left the cursor answers JC_MISS for good, and the client
+** traces the loop as if there were no cache.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "probes.h"
+#include "replay.h"
+
+/* -- Paths -------------------------------------------------------------------- */
+
+static void level_free(jc_level *l) {
+  free(l->val);
+  free(l->set);
+  l->val = NULL;
+  l->set = NULL;
+}
+
+static void path_free(jc_path *p) {
+  for (uint32_t i = 0; i < p->depth; i++) level_free(&p->lv[i]);
+  p->depth = 0;
+}
+
+/* Initialize level `l` over a candidate (or, with cand NULL, raw tape). */
+static jc_err level_init(jc_level *l, const jc_cand *cand, uint64_t id,
+                         const uint8_t *tape, uint32_t ntape, uint32_t nslots) {
+  memset(l, 0, sizeof *l);
+  l->cand = cand;
+  l->id = id;
+  l->tape = tape;
+  l->ntape = ntape;
+  l->left_guard = JC_NO_GUARD;
+  l->nslots = nslots;
+  l->val = calloc(nslots + 1, sizeof *l->val);
+  l->set = calloc(nslots + 1, sizeof *l->set);
+  if (!l->val || !l->set) {
+    level_free(l);
+    return jc_fail(JC_NOMEM, "jcache: out of memory in replay");
+  }
+  return JC_OK;
+}
+
+static jc_err level_copy(jc_level *dst, const jc_level *src) {
+  jc_err err = level_init(dst, src->cand, src->id, src->tape, src->ntape,
+                          src->nslots);
+  if (err) return err;
+  dst->pos = src->pos;
+  dst->left_guard = src->left_guard;
+  memcpy(dst->val, src->val, (src->nslots + 1) * sizeof *dst->val);
+  memcpy(dst->set, src->set, (src->nslots + 1) * sizeof *dst->set);
+  return JC_OK;
+}
+
+/* Append an empty path; returns it or NULL. */
+static jc_path *path_new(jc_replay *r) {
+  if (r->npaths == r->cap) {
+    uint32_t cap = r->cap ? r->cap * 2 : 4;
+    jc_path *np = realloc(r->paths, cap * sizeof *np);
+    if (!np) return NULL;
+    r->paths = np;
+    r->cap = cap;
+  }
+  jc_path *p = &r->paths[r->npaths++];
+  memset(p, 0, sizeof *p);
+  p->alive = true;
+  return p;
+}
+
+static void tape_at(const jc_level *l, struct jc_fmt_tape *e) {
+  memcpy(e, l->tape + (size_t)l->pos * sizeof *e, sizeof *e);
+}
+
+/* -- Begin and end -------------------------------------------------------------- */
+
+void jc_replay_free(jc_replay *r) {
+  if (!r) return;
+  for (uint32_t i = 0; i < r->npaths; i++) path_free(&r->paths[i]);
+  free(r->paths);
+  for (uint32_t i = 0; i < r->nheld; i++) jc_cands_release(r->held[i]);
+  free(r->held);
+  free(r);
+}
+
+JC_API jc_err jc_replay_begin(jc_cache *c, jc_cands *cands, jc_resolver resolve,
+                              void *resolve_ctx, jc_replay **out) {
+  if (!out) return jc_fail(JC_INVAL, "jcache: jc_replay_begin: out is NULL");
+  *out = NULL;
+  if (!c || !cands)
+    return jc_fail(JC_INVAL, "jcache: jc_replay_begin: no cache or candidates");
+  jc_replay *r = calloc(1, sizeof *r);
+  if (!r) return jc_fail(JC_NOMEM, "jcache: out of memory in replay");
+  r->cache = c;
+  r->resolve = resolve;
+  r->resolve_ctx = resolve_ctx;
+  for (size_t i = 0; i < cands->n; i++) {
+    const jc_cand *cd = &cands->v[i];
+    if (cd->view.hdr.kind == JC_FMT_BRIDGE) {
+      /* A lazy bridge: its parent must run here, and all candidates of one
+      ** bridge key share the parent. */
+      jc_trace *parent = jc_trace_find(cd->view.parent_id);
+      if (!parent || !parent->code) continue;
+      r->parent = parent;
+      r->parent_exit = cd->view.parent_exit;
+    }
+    jc_path *p = path_new(r);
+    if (!p || level_init(&p->lv[0], cd, cd->id, cd->view.tape, cd->view.ntape,
+                         cd->view.nslots)) {
+      if (p) r->npaths--;
+      jc_replay_free(r);
+      return jc_fail(JC_NOMEM, "jcache: out of memory in replay");
+    }
+    p->depth = 1;
+  }
+  *out = r;
+  return JC_OK;
+}
+
+JC_API void jc_replay_abort(jc_replay *r) { jc_replay_free(r); }
+
+/* -- Decisions ------------------------------------------------------------------ */
+
+/* What the last dying path expected, for the miss probe. */
+typedef struct miss_info {
+  uint64_t id;
+  uint32_t site;
+  uint64_t expected, observed;
+  const char *why;
+} miss_info;
+
+/* Count the live paths; on the transition to none, report the miss once. */
+static jc_err settle(jc_replay *r, const miss_info *mi) {
+  for (uint32_t i = 0; i < r->npaths; i++)
+    if (r->paths[i].alive) return JC_OK;
+  if (!r->missed) {
+    r->missed = true;
+    if (r->tail) {
+      jc_tail_invalidate(r, mi->site, mi->expected, mi->observed);
+    } else {
+      jc_stat_add(replay_misses, 1);
+      JC_PROBE(replay_miss, mi->id, mi->site, mi->expected, mi->observed,
+               mi->why);
+    }
+  }
+  return jc_fail(JC_MISS, "jcache: replay miss (%s) at site %u: expected "
+                          "%#llx, observed %#llx", mi->why, mi->site,
+                 (unsigned long long)mi->expected,
+                 (unsigned long long)mi->observed);
+}
+
+static void kill(jc_path *p, miss_info *mi, const struct jc_fmt_tape *e,
+                 uint32_t site, uint64_t observed, const char *why) {
+  p->alive = false;
+  mi->id = p->lv[p->depth - 1].id;
+  mi->site = site;
+  mi->expected = e ? e->fp : 0;
+  mi->observed = observed;
+  mi->why = why;
+}
+
+/* The level a path is checking now, or NULL if the path ended at an exit. */
+static jc_level *current(jc_path *p) {
+  return (p->alive && !p->exited) ? &p->lv[p->depth - 1] : NULL;
+}
+
+JC_API jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
+                              uint64_t fp) {
+  if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
+  miss_info mi = {0, site, 0, fp, "no candidate"};
+  uint64_t hit_id = 0;
+  for (uint32_t i = 0; i < r->npaths; i++) {
+    jc_level *l = current(&r->paths[i]);
+    if (!l) continue;
+    struct jc_fmt_tape e;
+    if (l->pos >= l->ntape) {
+      kill(&r->paths[i], &mi, NULL, site, fp, "tape ended");
+      continue;
+    }
+    tape_at(l, &e);
+    if (e.op != JC_TAPE_GREEN) {
+      kill(&r->paths[i], &mi, &e, site, fp, "expected another kind of entry");
+    } else if (e.arg != site || e.kind != kind) {
+      kill(&r->paths[i], &mi, &e, site, fp, "other site or kind");
+    } else if (e.fp != fp) {
+      kill(&r->paths[i], &mi, &e, site, fp, "fingerprint");
+    } else {
+      l->pos++;
+      hit_id = l->id;
+    }
+  }
+  jc_err err = settle(r, &mi);
+  if (!err && hit_id) {
+    jc_stat_add(replay_hits, 1);
+    JC_PROBE(replay_hit, hit_id, site, kind, fp);
+  }
+  return err;
+}
+
+JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
+  if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
+  miss_info mi = {0, 0, 0, value, "no candidate"};
+  for (uint32_t i = 0; i < r->npaths; i++) {
+    jc_level *l = current(&r->paths[i]);
+    if (!l) continue;
+    struct jc_fmt_tape e;
+    if (l->pos >= l->ntape) {
+      kill(&r->paths[i], &mi, NULL, 0, value, "tape ended");
+      continue;
+    }
+    tape_at(l, &e);
+    if (e.op != JC_TAPE_BIND) {
+      kill(&r->paths[i], &mi, &e, e.arg, value, "expected a bind");
+      continue;
+    }
+    l->val[e.arg] = value;
+    l->set[e.arg] = true;
+    l->pos++;
+    JC_PROBE(bind, l->id, e.arg, value);
+  }
+  jc_err err = settle(r, &mi);
+  if (!err) jc_stat_add(binds, 1);
+  return err;
+}
+
+/* Fork path `pi` into one path per saved bridge of exit `guard`.  The
+** original path stays, ended at the exit, as the fallback. */
+static jc_err enter_bridges(jc_replay *r, uint32_t pi, uint32_t guard) {
+  jc_level *l = &r->paths[pi].lv[r->paths[pi].depth - 1];
+  uint64_t id = l->id;
+  jc_cands *cs;
+  jc_err err = jc_lookup(r->cache, jc_key_bridge(id, guard), &cs);
+  if (err) return err;
+  if (cs->n == 0 || r->paths[pi].depth >= JC_MAX_CHAIN) {
+    jc_cands_release(cs);
+    return JC_OK;
+  }
+  if (r->nheld == r->cap_held) {
+    uint32_t cap = r->cap_held ? r->cap_held * 2 : 4;
+    jc_cands **nh = realloc(r->held, cap * sizeof *nh);
+    if (!nh) {
+      jc_cands_release(cs);
+      return jc_fail(JC_NOMEM, "jcache: out of memory in replay");
+    }
+    r->held = nh;
+    r->cap_held = cap;
+  }
+  r->held[r->nheld++] = cs;
+  for (size_t b = 0; b < cs->n; b++) {
+    const jc_cand *cd = &cs->v[b];
+    if (cd->view.parent_id != id || cd->view.parent_exit != guard) continue;
+    jc_path *np = path_new(r); /* may move r->paths */
+    if (!np) return jc_fail(JC_NOMEM, "jcache: out of memory in replay");
+    const jc_path *src = &r->paths[pi];
+    np->depth = src->depth + 1;
+    for (uint32_t k = 0; k < src->depth && !err; k++)
+      err = level_copy(&np->lv[k], &src->lv[k]);
+    if (!err)
+      err = level_init(&np->lv[src->depth], cd, cd->id, cd->view.tape,
+                       cd->view.ntape, cd->view.nslots);
+    if (err) {
+      np->depth = 0;
+      for (uint32_t k = 0; k <= src->depth; k++) level_free(&np->lv[k]);
+      r->npaths--;
+      return err;
+    }
+  }
+  return JC_OK;
+}
+
+JC_API jc_err jc_replay_guard(jc_replay *r, uint32_t guard, bool exit_taken) {
+  if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
+  miss_info mi = {0, guard, guard, guard, "no candidate"};
+  uint32_t n = r->npaths; /* paths forked now are not advanced again */
+  for (uint32_t i = 0; i < n; i++) {
+    jc_level *l = current(&r->paths[i]);
+    if (!l) continue;
+    struct jc_fmt_tape e;
+    if (l->pos >= l->ntape) {
+      kill(&r->paths[i], &mi, NULL, guard, guard, "tape ended");
+      continue;
+    }
+    tape_at(l, &e);
+    if (e.op != JC_TAPE_GUARD || e.arg != guard) {
+      kill(&r->paths[i], &mi, &e, guard, guard, "expected another guard");
+      mi.expected = e.op == JC_TAPE_GUARD ? e.arg : UINT64_MAX;
+      continue;
+    }
+    l->pos++;
+    if (!exit_taken) continue;
+    l->left_guard = guard;
+    r->paths[i].exited = true;
+    if (r->tail) continue; /* a tail check ends at the first exit */
+    jc_err err = enter_bridges(r, i, guard);
+    if (err) return err;
+  }
+  return settle(r, &mi);
+}
+
+/* -- Commit ------------------------------------------------------------------------ */
+
+/* A path may be committed if every level but the last was left through an
+** exit into the next, and the last was consumed to its end or left too. */
+static bool complete(const jc_path *p) {
+  const jc_level *l = &p->lv[p->depth - 1];
+  return p->alive && (p->exited || l->pos == l->ntape);
+}
+
+JC_API jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap,
+                               size_t *n) {
+  if (n) *n = 0;
+  if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
+  jc_path *best = NULL;
+  for (uint32_t i = 0; i < r->npaths; i++) {
+    jc_path *p = &r->paths[i];
+    if (!complete(p)) continue;
+    /* Prefer the deepest chain: it reloads the bridges as well. */
+    if (!best || p->depth > best->depth) best = p;
+  }
+  jc_err err;
+  if (r->tail) {
+    if (!best) {
+      err = jc_fail(r->missed ? JC_MISS : JC_STATE,
+                    "jcache: the tail check did not reach the end of the "
+                    "trace; the tail guard stays pending");
+    } else if (best->exited) {
+      err = jc_fail(JC_STATE, "jcache: the tail check left the trace through "
+                              "an exit; the tail guard stays pending");
+    } else {
+      err = jc_tail_validate(r, best);
+    }
+  } else if (!best) {
+    err = jc_fail(JC_MISS, "jcache: no candidate's tape was checked to its "
+                           "end");
+    if (!r->missed) {
+      r->missed = true;
+      jc_stat_add(replay_misses, 1);
+      JC_PROBE(replay_miss, (uint64_t)0, 0u, (uint64_t)0, (uint64_t)0,
+               "tape not checked to its end");
+    }
+  } else {
+    err = jc_commit_path(r, best, out, cap, n);
+  }
+  jc_replay_free(r);
+  return err;
+}

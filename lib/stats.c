@@ -1,0 +1,35 @@
+/*
+** lib/stats.c — the process's counters.
+*/
+#include <string.h>
+
+#include "internal.h"
+
+jc_stats jc_stats_g;
+
+static const char *const names[] = {
+#define JC_STATNAME(name, desc) #name,
+    JC_STATDEF(JC_STATNAME)
+#undef JC_STATNAME
+};
+
+static const char *const descs[] = {
+#define JC_STATDESC(name, desc) desc,
+    JC_STATDEF(JC_STATDESC)
+#undef JC_STATDESC
+};
+
+JC_API void jc_stats_get(jc_stats *out) {
+  const uint64_t *src = (const uint64_t *)&jc_stats_g;
+  uint64_t *dst = (uint64_t *)out;
+  for (size_t i = 0; i < JC_STATS_COUNT; i++)
+    dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+JC_API const char *jc_stats_name(size_t i) {
+  return i < JC_COUNTOF(names) ? names[i] : NULL;
+}
+
+JC_API const char *jc_stats_desc(size_t i) {
+  return i < JC_COUNTOF(descs) ? descs[i] : NULL;
+}

@@ -1,0 +1,358 @@
+/*
+** lib/store.c — the LMDB store: writer thread, lookups, rejects.
+**
+** Layout: one LMDB table "traces"; the key of a record is
+**   namespace hash (16 bytes) | lookup key (16) | trace id (8)
+** so the candidates of a key are a contiguous range found with one cursor
+** seek, and another namespace's records are never even visited.
+**
+** Persisting never stalls the JIT: jc_rec_finish() queues the serialized
+** record and a writer thread commits queued records in batches (LMDB's commit
+** does the fsync, off the JIT's path).  A crash loses at most the queue; a
+** half-written transaction is never visible, and the checksum catches what the
+** disk itself garbles.
+*/
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "internal.h"
+#include "probes.h"
+
+/* -- Keys ----------------------------------------------------------------------- */
+
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+void jc_store_key(uint8_t out[40], jc_key ns, jc_key key, uint64_t id) {
+  put64(out, ns.lo);
+  put64(out + 8, ns.hi);
+  put64(out + 16, key.lo);
+  put64(out + 24, key.hi);
+  put64(out + 32, id);
+}
+
+/* -- Open and close --------------------------------------------------------------- */
+
+static jc_err mdb_fail(int rc, const char *what, const char *dir) {
+  jc_err err = (rc == MDB_MAP_FULL) ? JC_FULL : JC_IO;
+  return jc_fail(err, "jcache: %s in %s: %s", what, dir, mdb_strerror(rc));
+}
+
+/* Begin a transaction, adopting a map grown by another process. */
+static int txn_begin(jc_cache *c, unsigned flags, MDB_txn **txn) {
+  int rc = mdb_txn_begin(c->env, NULL, flags, txn);
+  if (rc == MDB_MAP_RESIZED) {
+    mdb_env_set_mapsize(c->env, 0);
+    rc = mdb_txn_begin(c->env, NULL, flags, txn);
+  }
+  return rc;
+}
+
+jc_err jc_store_open(jc_cache *c) {
+  int rc = mdb_env_create(&c->env);
+  if (rc) return mdb_fail(rc, "cannot create the store", c->dir);
+  mdb_env_set_mapsize(c->env, c->max_size);
+  mdb_env_set_maxdbs(c->env, 4);
+  mdb_env_set_maxreaders(c->env, 254);
+  /* NOTLS: read transactions are not tied to threads, so a jc_cands may be
+  ** released by another thread and spare transactions can be reused. */
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (c->flags & JC_CACHE_READONLY) flags |= MDB_RDONLY;
+  rc = mdb_env_open(c->env, c->dir, flags, 0600);
+  if (rc) {
+    jc_err err = mdb_fail(rc, "cannot open the store", c->dir);
+    mdb_env_close(c->env);
+    c->env = NULL;
+    return err;
+  }
+  int dead = 0;
+  mdb_reader_check(c->env, &dead); /* slots of killed readers */
+
+  MDB_txn *txn;
+  bool ro = c->flags & JC_CACHE_READONLY;
+  rc = txn_begin(c, ro ? MDB_RDONLY : 0, &txn);
+  if (rc) return mdb_fail(rc, "cannot begin a transaction", c->dir);
+  rc = mdb_dbi_open(txn, "traces", ro ? 0 : MDB_CREATE, &c->dbi);
+  if (rc == MDB_NOTFOUND && ro) {
+    mdb_txn_abort(txn);
+    return JC_OK; /* an empty store: lookups find nothing */
+  }
+  if (rc) {
+    mdb_txn_abort(txn);
+    return mdb_fail(rc, "cannot open the trace table", c->dir);
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc) return mdb_fail(rc, "cannot commit", c->dir);
+  c->has_dbi = true;
+  return JC_OK;
+}
+
+void jc_store_close(jc_cache *c) {
+  if (!c->env) return;
+  pthread_mutex_lock(&c->qlock);
+  c->stopping = true;
+  pthread_cond_broadcast(&c->qwake);
+  bool running = c->writer_running;
+  pthread_mutex_unlock(&c->qlock);
+  if (running) pthread_join(c->writer, NULL);
+  if (c->spare_txn) mdb_txn_abort(c->spare_txn);
+  c->spare_txn = NULL;
+  mdb_env_close(c->env);
+  c->env = NULL;
+}
+
+/* -- Writing ------------------------------------------------------------------------- */
+
+static void free_pending(jc_pending *p) {
+  while (p) {
+    jc_pending *next = p->next;
+    free(p->rec);
+    free(p);
+    p = next;
+  }
+}
+
+/* Write a batch in one transaction.  Returns the number written. */
+static size_t write_batch(jc_cache *c, jc_pending *batch) {
+  size_t n = 0, written = 0;
+  for (jc_pending *p = batch; p; p = p->next) n++;
+  MDB_txn *txn;
+  int rc = txn_begin(c, 0, &txn);
+  if (!rc) {
+    for (jc_pending *p = batch; p && !rc; p = p->next) {
+      MDB_val k = {sizeof p->lkey, p->lkey}, v = {p->len, p->rec};
+      rc = mdb_put(txn, c->dbi, &k, &v, MDB_NOOVERWRITE);
+      if (rc == MDB_KEYEXIST) rc = 0; /* same id: same content */
+    }
+    if (rc) mdb_txn_abort(txn);
+    else rc = mdb_txn_commit(txn);
+  }
+  if (rc) {
+    /* A full store or an I/O error: the records are lost, the JIT runs on. */
+    jc_stat_add(write_errors, n);
+    for (jc_pending *p = batch; p; p = p->next)
+      JC_PROBE(write_error, p->trace_id, rc, mdb_strerror(rc));
+    return 0;
+  }
+  for (jc_pending *p = batch; p; p = p->next, written++) {
+    JC_PROBE(record_write, p->trace_id, jc_ld64(p->lkey + 16),
+             jc_ld64(p->lkey + 24), p->len);
+  }
+  jc_stat_add(records_written, written);
+  return written;
+}
+
+static void *writer_main(void *arg) {
+  jc_cache *c = arg;
+  pthread_mutex_lock(&c->qlock);
+  for (;;) {
+    while (!c->qhead && !c->stopping) pthread_cond_wait(&c->qwake, &c->qlock);
+    if (!c->qhead) break; /* stopping with nothing left */
+    jc_pending *batch = c->qhead;
+    size_t n = 0;
+    for (jc_pending *p = batch; p; p = p->next) n++;
+    c->qhead = c->qtail = NULL;
+    pthread_mutex_unlock(&c->qlock);
+    write_batch(c, batch);
+    free_pending(batch);
+    pthread_mutex_lock(&c->qlock);
+    c->done += n;
+    pthread_cond_broadcast(&c->qdone);
+  }
+  pthread_mutex_unlock(&c->qlock);
+  return NULL;
+}
+
+jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
+                    size_t len) {
+  if ((c->flags & JC_CACHE_READONLY) || !c->has_dbi) {
+    free(rec);
+    return jc_fail(JC_DISABLED, "jcache: the cache at %s is read-only", c->dir);
+  }
+  jc_pending *p = malloc(sizeof *p);
+  if (!p) {
+    free(rec);
+    return jc_fail(JC_NOMEM, "jcache: out of memory queueing a record");
+  }
+  jc_store_key(p->lkey, c->ns, key, trace_id);
+  p->rec = rec;
+  p->len = len;
+  p->trace_id = trace_id;
+  p->next = NULL;
+
+  if (c->flags & JC_CACHE_SYNC_WRITE) {
+    size_t ok = write_batch(c, p);
+    free_pending(p);
+    return ok ? JC_OK
+              : jc_fail(JC_IO, "jcache: could not write a record to %s",
+                        c->dir);
+  }
+
+  pthread_mutex_lock(&c->qlock);
+  if (!c->writer_running) {
+    if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
+      pthread_mutex_unlock(&c->qlock);
+      free_pending(p);
+      jc_stat_add(write_errors, 1);
+      return jc_fail(JC_IO, "jcache: cannot start the writer thread");
+    }
+    c->writer_running = true;
+  }
+  if (c->qtail) c->qtail->next = p;
+  else c->qhead = p;
+  c->qtail = p;
+  c->queued++;
+  pthread_cond_signal(&c->qwake);
+  pthread_mutex_unlock(&c->qlock);
+  return JC_OK;
+}
+
+jc_err jc_store_flush(jc_cache *c) {
+  pthread_mutex_lock(&c->qlock);
+  uint64_t target = c->queued;
+  while (c->writer_running && c->done < target)
+    pthread_cond_wait(&c->qdone, &c->qlock);
+  pthread_mutex_unlock(&c->qlock);
+  return JC_OK;
+}
+
+/* -- Rejects ------------------------------------------------------------------------- */
+
+void jc_store_count_reject(jc_key key, uint64_t id, jc_reject why,
+                           const char *detail) {
+  jc_stat_add(records_rejected, 1);
+  switch (why) {
+  case JC_REJECT_TRUNCATED: jc_stat_add(rejected_truncated, 1); break;
+  case JC_REJECT_MAGIC: jc_stat_add(rejected_magic, 1); break;
+  case JC_REJECT_NAMESPACE: jc_stat_add(rejected_namespace, 1); break;
+  case JC_REJECT_CHECKSUM: jc_stat_add(rejected_checksum, 1); break;
+  case JC_REJECT_BOUNDS: jc_stat_add(rejected_bounds, 1); break;
+  case JC_REJECT_ENTRY:
+  case JC_REJECT_NONE: jc_stat_add(rejected_entry, 1); break;
+  }
+  JC_PROBE(reject, key.lo, key.hi, id, (int)why, jc_fmt_reject_name(why),
+           detail ? detail : "");
+}
+
+/* -- Lookup ------------------------------------------------------------------------------- */
+
+static int read_txn(jc_cache *c, MDB_txn **txn) {
+  pthread_mutex_lock(&c->spare_lock);
+  MDB_txn *t = c->spare_txn;
+  c->spare_txn = NULL;
+  pthread_mutex_unlock(&c->spare_lock);
+  if (t) {
+    int rc = mdb_txn_renew(t);
+    if (!rc) {
+      *txn = t;
+      return 0;
+    }
+    mdb_txn_abort(t);
+  }
+  return txn_begin(c, MDB_RDONLY, txn);
+}
+
+static void release_txn(jc_cache *c, MDB_txn *t) {
+  mdb_txn_reset(t);
+  pthread_mutex_lock(&c->spare_lock);
+  if (!c->spare_txn) {
+    c->spare_txn = t;
+    t = NULL;
+  }
+  pthread_mutex_unlock(&c->spare_lock);
+  if (t) mdb_txn_abort(t);
+}
+
+static jc_err cands_push(jc_cands *cs, const jc_view *v, uint64_t id) {
+  if (cs->n == cs->cap) {
+    size_t cap = cs->cap ? cs->cap * 2 : 4;
+    jc_cand *nv = realloc(cs->v, cap * sizeof *nv);
+    if (!nv) return jc_fail(JC_NOMEM, "jcache: out of memory in lookup");
+    cs->v = nv;
+    cs->cap = cap;
+  }
+  cs->v[cs->n].view = *v;
+  cs->v[cs->n].id = id;
+  cs->n++;
+  return JC_OK;
+}
+
+JC_API jc_err jc_lookup(jc_cache *c, jc_key key, jc_cands **out) {
+  if (!out) return jc_fail(JC_INVAL, "jcache: jc_lookup: out is NULL");
+  *out = NULL;
+  if (!c) return jc_fail(JC_INVAL, "jcache: jc_lookup: cache is NULL");
+  jc_cands *cs = calloc(1, sizeof *cs);
+  if (!cs) return jc_fail(JC_NOMEM, "jcache: out of memory in lookup");
+  cs->cache = c;
+  cs->key = key;
+  jc_stat_add(lookups, 1);
+  if (!c->has_dbi) goto done;
+
+  MDB_txn *txn;
+  int rc = read_txn(c, &txn);
+  if (rc) {
+    free(cs);
+    return mdb_fail(rc, "cannot begin a lookup", c->dir);
+  }
+  MDB_cursor *cur;
+  rc = mdb_cursor_open(txn, c->dbi, &cur);
+  if (rc) {
+    release_txn(c, txn);
+    free(cs);
+    return mdb_fail(rc, "cannot open a cursor", c->dir);
+  }
+  uint8_t prefix[40];
+  jc_store_key(prefix, c->ns, key, 0);
+  MDB_val k = {sizeof prefix, prefix}, v;
+  jc_err err = JC_OK;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 40 || memcmp(k.mv_data, prefix, 32) != 0) break;
+    uint64_t id = jc_ld64((const uint8_t *)k.mv_data + 32);
+    jc_view view;
+    char detail[160];
+    jc_reject why =
+        jc_fmt_parse(v.mv_data, v.mv_size, c->ns, &view, detail, sizeof detail);
+    if (why == JC_REJECT_NONE &&
+        (view.hdr.key_lo != key.lo || view.hdr.key_hi != key.hi ||
+         view.hdr.trace_id != id)) {
+      why = JC_REJECT_NAMESPACE;
+      snprintf(detail, sizeof detail, "record's key or id differs from its "
+                                      "store key");
+    }
+    if (why != JC_REJECT_NONE) {
+      jc_store_count_reject(key, id, why, detail);
+      continue;
+    }
+    if ((err = cands_push(cs, &view, id))) break;
+  }
+  mdb_cursor_close(cur);
+  if (err || cs->n == 0) release_txn(c, txn);
+  else cs->txn = txn;
+  if (err) {
+    free(cs->v);
+    free(cs);
+    return err;
+  }
+
+done:
+  jc_stat_add(candidates, cs->n);
+  JC_PROBE(lookup, key.lo, key.hi, cs->n);
+  *out = cs;
+  return JC_OK;
+}
+
+JC_API size_t jc_cands_count(const jc_cands *cs) { return cs ? cs->n : 0; }
+
+JC_API uint64_t jc_cands_id(const jc_cands *cs, size_t i) {
+  return (cs && i < cs->n) ? cs->v[i].id : 0;
+}
+
+JC_API void jc_cands_release(jc_cands *cs) {
+  if (!cs) return;
+  if (cs->txn) release_txn(cs->cache, cs->txn);
+  free(cs->v);
+  free(cs);
+}

@@ -1,0 +1,179 @@
+/*
+** lib/trace.c — live traces: the registry by id, getters, live attach.
+*/
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "internal.h"
+#include "probes.h"
+#include "trace.h"
+
+/* -- Registry ------------------------------------------------------------------ */
+
+#define NBUCKETS 4096 /* power of two */
+
+static jc_trace *buckets[NBUCKETS];
+static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t bucket_of(uint64_t id) {
+  return (size_t)((id ^ (id >> 29)) & (NBUCKETS - 1));
+}
+
+void jc_trace_register(jc_trace *t) {
+  pthread_rwlock_wrlock(&reg_lock);
+  size_t b = bucket_of(t->id);
+  t->hnext = buckets[b];
+  buckets[b] = t; /* newest first: jc_trace_find returns the latest */
+  pthread_rwlock_unlock(&reg_lock);
+}
+
+static void unregister(jc_trace *t) {
+  pthread_rwlock_wrlock(&reg_lock);
+  for (jc_trace **pp = &buckets[bucket_of(t->id)]; *pp; pp = &(*pp)->hnext) {
+    if (*pp == t) {
+      *pp = t->hnext;
+      break;
+    }
+  }
+  pthread_rwlock_unlock(&reg_lock);
+}
+
+JC_API jc_trace *jc_trace_find(uint64_t id) {
+  pthread_rwlock_rdlock(&reg_lock);
+  jc_trace *t = buckets[bucket_of(id)];
+  while (t && t->id != id) t = t->hnext;
+  pthread_rwlock_unlock(&reg_lock);
+  return t;
+}
+
+void jc_trace_lock(void) { pthread_mutex_lock(&commit_lock); }
+void jc_trace_unlock(void) { pthread_mutex_unlock(&commit_lock); }
+
+/* -- Life cycle ------------------------------------------------------------------ */
+
+jc_trace *jc_trace_new(void) {
+  jc_trace *t = calloc(1, sizeof *t);
+  if (t && !(t->name = strdup(""))) {
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void jc_trace_destroy(jc_trace *t) {
+  if (!t) return;
+  free(t->name);
+  free(t->aux);
+  free(t->slots);
+  free(t->slot_val);
+  free(t->slot_set);
+  free(t->exits);
+  free(t->tails);
+  free(t->tape);
+  free(t->deferred);
+  free(t->strings);
+  free(t);
+}
+
+JC_API void jc_trace_release(jc_trace *t) {
+  if (!t) return;
+  unregister(t);
+  /* Children keep pointers to their parent and root for tail validation;
+  ** a released parent must not be reached through them. */
+  pthread_rwlock_wrlock(&reg_lock);
+  for (size_t b = 0; b < NBUCKETS; b++)
+    for (jc_trace *o = buckets[b]; o; o = o->hnext) {
+      if (o->parent == t) o->parent = NULL;
+      if (o->root == t) o->root = NULL;
+    }
+  pthread_rwlock_unlock(&reg_lock);
+  if (t->owns_code) jc_arena_free(t->code);
+  jc_trace_destroy(t);
+}
+
+/* -- Getters ------------------------------------------------------------------------ */
+
+JC_API uint64_t jc_trace_id(const jc_trace *t) { return t ? t->id : 0; }
+
+JC_API uint64_t jc_trace_parent(const jc_trace *t, uint32_t *exit) {
+  if (exit) *exit = t ? t->parent_exit : 0;
+  return t ? t->parent_id : 0;
+}
+
+JC_API bool jc_trace_reloaded(const jc_trace *t) { return t && t->reloaded; }
+
+JC_API void *jc_trace_code(const jc_trace *t, size_t *size) {
+  if (size) *size = t ? t->size : 0;
+  return t ? t->code : NULL;
+}
+
+JC_API void *jc_trace_entry(const jc_trace *t) {
+  return (t && t->code) ? t->code + t->entry_off : NULL;
+}
+
+JC_API const char *jc_trace_name(const jc_trace *t) {
+  return t ? t->name : "";
+}
+
+JC_API jc_err jc_trace_slot(const jc_trace *t, uint32_t slot,
+                            uint64_t *value) {
+  if (!t || !value || slot >= t->nslots)
+    return jc_fail(JC_NOTFOUND, "jcache: no slot %u in this trace", slot);
+  if (!t->slot_set[slot])
+    return jc_fail(JC_STATE, "jcache: slot %u is not bound yet (its tail is "
+                             "unchecked)", slot);
+  *value = t->slot_val[slot];
+  return JC_OK;
+}
+
+JC_API const void *jc_trace_aux(const jc_trace *t, size_t *len) {
+  if (len) *len = t ? t->aux_len : 0;
+  return t ? t->aux : NULL;
+}
+
+static const struct jc_fmt_exit *find_exit(const jc_trace *t, uint32_t guard) {
+  for (uint32_t i = 0; i < t->nexits; i++)
+    if (t->exits[i].guard == guard) return &t->exits[i];
+  return NULL;
+}
+
+JC_API void *jc_trace_exit_target(const jc_trace *t, uint32_t guard) {
+  const struct jc_fmt_exit *e = t && t->code ? find_exit(t, guard) : NULL;
+  if (!e) return NULL;
+  uint8_t *field = t->code + e->field_off;
+  int32_t rel;
+  memcpy(&rel, field, 4);
+  return field + 4 + rel;
+}
+
+JC_API jc_tail_state jc_trace_tail(const jc_trace *t, uint32_t after_guard) {
+  if (!t) return JC_TAIL_NONE;
+  for (uint32_t i = 0; i < t->ntails; i++)
+    if (t->tails[i].pp.after_guard == after_guard) return t->tails[i].state;
+  return JC_TAIL_NONE;
+}
+
+/* -- Attach -------------------------------------------------------------------------- */
+
+JC_API jc_err jc_trace_attach(jc_trace *t, uint32_t guard, void *target) {
+  if (!t || !t->code || !target)
+    return jc_fail(JC_INVAL, "jcache: jc_trace_attach: no live code");
+  const struct jc_fmt_exit *e = find_exit(t, guard);
+  if (!e)
+    return jc_fail(JC_NOTFOUND, "jcache: trace %016llx has no exit %u",
+                   (unsigned long long)t->id, guard);
+  uint8_t *field = t->code + e->field_off;
+  int64_t rel = (int64_t)((uintptr_t)target - (uintptr_t)(field + 4));
+  if (rel != (int32_t)rel)
+    return jc_fail(JC_RANGE, "jcache: bridge at %p is out of rel32 range of "
+                             "exit %u", target, guard);
+  int32_t rel32 = (int32_t)rel;
+  jc_err err = jc_arena_patch(field, &rel32, 4);
+  if (err) return err;
+  jc_stat_add(bridges_attached, 1);
+  JC_PROBE(bridge_attach, t->id, guard, (uint64_t)0, (uint64_t)(uintptr_t)target);
+  return JC_OK;
+}

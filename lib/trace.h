@@ -1,0 +1,66 @@
+/*
+** lib/trace.h — live traces and their registry (internal).
+*/
+#ifndef JC_LIB_TRACE_H
+#define JC_LIB_TRACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "jcache/trace.h"
+
+/* A patch point of a live trace, and the state of its tail. */
+typedef struct jc_tail {
+  struct jc_fmt_patch pp;
+  jc_tail_state state;
+  uint8_t orig[8];    /* the 8 code bytes the tail guard replaced */
+  uint32_t tape_pos;  /* first tape entry of the tail */
+} jc_tail;
+
+struct jc_trace {
+  uint64_t id, parent_id;
+  uint32_t parent_exit;
+  bool reloaded;  /* reloaded from the cache (else compiled here) */
+  bool owns_code; /* the library allocated the code in the arena */
+  uint8_t *code;  /* NULL if the code does not run in this process */
+  size_t size;
+  uint32_t entry_off;
+  char *name;
+  void *aux;
+  size_t aux_len;
+
+  /* Slots and their values at commit (or after tail validation). */
+  uint32_t nslots;
+  struct jc_fmt_slot *slots;
+  uint64_t *slot_val;
+  bool *slot_set;
+
+  uint32_t nexits;
+  struct jc_fmt_exit *exits;
+
+  /* Kept only while a tail is pending: what validating it needs. */
+  uint32_t ntails;
+  jc_tail *tails;
+  uint32_t ntape;
+  struct jc_fmt_tape *tape;
+  uint32_t ndeferred;
+  struct jc_fmt_reloc *deferred; /* relocations inside pending tails */
+  char *strings;                 /* for symbol slots bound at validation */
+  uint32_t strings_len;
+
+  jc_trace *parent, *root; /* live family links (reloaded traces) */
+  jc_trace *hnext;         /* registry hash chain */
+};
+
+/* Allocate an empty trace (zeroed, name ""). */
+jc_trace *jc_trace_new(void);
+/* Add to / remove from the registry. */
+void jc_trace_register(jc_trace *t);
+/* Free a trace's memory (not its code, not the registry entry). */
+void jc_trace_destroy(jc_trace *t);
+/* Serializes commits and tail validations (lib/commit.c, lib/tail.c). */
+void jc_trace_lock(void);
+void jc_trace_unlock(void);
+
+#endif
