@@ -1,0 +1,799 @@
+/*
+** tests/unit/test_reload.c — record, store, look up, replay and reload real
+** x86-64 code, across processes; bridges, tail guards, misses, corruption,
+** concurrency.  The machine code is the toy JIT's (examples/toytrace.h).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "format.h"
+#include "testutil.h"
+#include "toytrace.h"
+
+static const jc_ns test_ns = {"jcache-test", "1", "test-build", "x86-64"};
+static const toy_consts C1 = {1000, 7, 5, 100};
+static const toy_consts C2 = {2000, -3, 11, 60};
+
+typedef struct fixture {
+  char *dir;
+  jc_cache *cache;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->dir = tu_tmpdir();
+  jc_cache_opts o = {.dir = f->dir};
+  assert_int_equal(jc_cache_open(&test_ns, &o, &f->cache), JC_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  jc_cache_close(f->cache);
+  tu_rmtree(f->dir);
+  free(f->dir);
+  free(f);
+  return 0;
+}
+
+static jc_key key_of(const char *s) { return jc_key_hash(s, strlen(s)); }
+
+static jc_stats stats(void) {
+  jc_stats s;
+  jc_stats_get(&s);
+  return s;
+}
+
+/* -- Across processes --------------------------------------------------------- */
+
+static int helper(const char *mode, const char *dir, const toy_consts *c, long x) {
+  char k[32], d[32], t[32], b[32], xs[32];
+  snprintf(k, sizeof k, "%llu", (unsigned long long)c->K);
+  snprintf(d, sizeof d, "%d", c->D);
+  snprintf(t, sizeof t, "%llu", (unsigned long long)c->T);
+  snprintf(b, sizeof b, "%d", c->B);
+  snprintf(xs, sizeof xs, "%ld", x);
+  char *argv[] = {(char *)tu_helper("helper_toy"), (char *)mode, (char *)dir,
+                  k, d, t, b, xs, NULL};
+  if (strcmp(mode, "record") == 0) argv[7] = NULL;
+  return tu_run(argv);
+}
+
+/* Recorded in one process, reloaded in others with other constants: the
+** reloaded code computes with the new ones (ABS64, ABS32, REL32 call). */
+static void test_two_processes(void **state) {
+  fixture *f = *state;
+  assert_int_equal(helper("record", f->dir, &C1, 0), 0);
+  assert_int_equal(helper("reload", f->dir, &C2, 5), 0);   /* loop alone */
+  assert_int_equal(helper("reload", f->dir, &C2, 150), 0); /* loop + bridge */
+  toy_consts c3 = {77, 1 << 20, 0, 1};
+  assert_int_equal(helper("reload", f->dir, &c3, 250), 0);
+}
+
+/* -- Bridges and tails ------------------------------------------------------------ */
+
+static void compile_family(fixture *f, jc_key key) {
+  jc_trace *loop, *bridge;
+  assert_int_equal(toy_compile_loop(f->cache, key, &toy_default_greens, &C1, 0,
+                                    &loop), JC_OK);
+  assert_int_equal(toy_compile_bridge(f->cache, loop, &toy_default_greens, &C1,
+                                      &bridge), JC_OK);
+  toy_fn fn = (toy_fn)jc_trace_entry(loop);
+  assert_int_equal(fn(5), toy_expect(&C1, 5));
+  assert_int_equal(fn(150), toy_expect(&C1, 150));
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+  jc_trace_release(bridge);
+  jc_trace_release(loop);
+}
+
+static void test_bridge_tail_validated(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("family");
+  compile_family(f, key);
+  jc_stats s0 = stats();
+
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &C2, 150, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 2);
+  assert_true(jc_trace_reloaded(tr[0]) && jc_trace_reloaded(tr[1]));
+  uint32_t exit_no;
+  assert_int_equal(jc_trace_parent(tr[1], &exit_no), jc_trace_id(tr[0]));
+  assert_int_equal(exit_no, 0);
+  assert_ptr_equal(jc_trace_exit_target(tr[0], 0), jc_trace_entry(tr[1]));
+  assert_int_equal(jc_trace_tail(tr[0], 0), JC_TAIL_PENDING);
+  uint64_t v;
+  assert_int_equal(jc_trace_slot(tr[0], 0, &v), JC_OK); /* K */
+  assert_int_equal(v, C2.K);
+  assert_int_equal(jc_trace_slot(tr[0], 2, &v), JC_STATE); /* T: in the tail */
+
+  toy_fn fn = (toy_fn)jc_trace_entry(tr[0]);
+  /* The bridge runs (x -= B) and re-enters the loop, which reaches the tail
+  ** guard: -2.  Below 100 the tail guard fires directly. */
+  assert_int_equal(fn(150), TOY_TAIL_MARK);
+  assert_int_equal(fn(5), TOY_TAIL_MARK);
+
+  assert_int_equal(toy_check_tail(tr[0], &toy_default_greens, &C2), JC_OK);
+  assert_int_equal(jc_trace_tail(tr[0], 0), JC_TAIL_VALIDATED);
+  assert_int_equal(jc_trace_slot(tr[0], 2, &v), JC_OK);
+  assert_int_equal(v, C2.T);
+  assert_int_equal(fn(5), toy_expect(&C2, 5));
+  assert_int_equal(fn(150), toy_expect(&C2, 150));
+  assert_int_equal(fn(1000), toy_expect(&C2, 1000));
+  /* A second validation of the same tail is refused. */
+  jc_replay *r;
+  assert_int_equal(jc_tail_begin(tr[0], 0, &r), JC_NOTFOUND);
+
+  jc_stats s1 = stats();
+  assert_int_equal(s1.commits - s0.commits, 1);
+  assert_int_equal(s1.traces_reloaded - s0.traces_reloaded, 2);
+  assert_int_equal(s1.bridges_attached - s0.bridges_attached, 1);
+  assert_int_equal(s1.tail_guards - s0.tail_guards, 1);
+  assert_int_equal(s1.tails_validated - s0.tails_validated, 1);
+  /* K, D, helper, bridge's B and root jump at commit; T at validation. */
+  assert_int_equal(s1.relocs_patched - s0.relocs_patched, 6);
+  jc_trace_release(tr[1]);
+  jc_trace_release(tr[0]);
+}
+
+static void test_bridge_tail_invalidated(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("family");
+  compile_family(f, key);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &C2, 150, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  jc_stats s0 = stats();
+  /* The program changed after guard 0: the tail's green decision differs. */
+  toy_greens g = toy_default_greens;
+  g.fp2 ^= 1;
+  assert_int_equal(toy_check_tail(tr[0], &g, &C2), JC_MISS);
+  assert_int_equal(jc_trace_tail(tr[0], 0), JC_TAIL_INVALIDATED);
+  jc_stats s1 = stats();
+  assert_int_equal(s1.tails_invalidated - s0.tails_invalidated, 1);
+  assert_int_equal(s1.tails_validated - s0.tails_validated, 0);
+  /* The tail guard stays an exit: unchecked code never runs. */
+  toy_fn fn = (toy_fn)jc_trace_entry(tr[0]);
+  assert_int_equal(fn(5), TOY_TAIL_MARK);
+  assert_int_equal(fn(150), TOY_TAIL_MARK);
+  jc_replay *r;
+  assert_int_equal(jc_tail_begin(tr[0], 0, &r), JC_NOTFOUND);
+  jc_trace_release(tr[1]);
+  jc_trace_release(tr[0]);
+}
+
+/* Left through an exit that has no saved bridge: the loop is reloaded alone,
+** the exit stays the stub, the tail is guarded. */
+static void test_exit_without_bridge(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("lonely loop");
+  jc_trace *loop;
+  assert_int_equal(toy_compile_loop(f->cache, key, &toy_default_greens, &C1, 0,
+                                    &loop), JC_OK);
+  jc_cache_flush(f->cache);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &C2, 150, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 1);
+  toy_fn fn = (toy_fn)jc_trace_entry(tr[0]);
+  assert_int_equal(fn(150), TOY_EXIT_MARK);
+  assert_int_equal(fn(5), TOY_TAIL_MARK);
+  assert_int_equal(toy_check_tail(tr[0], &toy_default_greens, &C2), JC_OK);
+  assert_int_equal(fn(5), toy_expect(&C2, 5));
+  assert_int_equal(fn(150), TOY_EXIT_MARK);
+  /* Now a fresh bridge can be attached live to the reloaded loop's exit. */
+  jc_trace *bridge;
+  toy_consts c = C2;
+  assert_int_equal(toy_compile_bridge(f->cache, tr[0], &toy_default_greens, &c,
+                                      &bridge), JC_OK);
+  assert_int_equal(fn(150), toy_expect(&C2, 150));
+  jc_trace_release(bridge);
+  jc_trace_release(tr[0]);
+  jc_trace_release(loop);
+}
+
+/* A bridge saved for an exit the first check did not reach is reloaded
+** lazily, when that exit gets hot: lookup by bridge key, check, commit. */
+static void test_lazy_bridge(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("lazy");
+  compile_family(f, key);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  /* x = 5: the check never leaves the loop; the loop is reloaded alone. */
+  assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &C2, 5, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 1);
+  jc_trace *loop = tr[0];
+  toy_fn fn = (toy_fn)jc_trace_entry(loop);
+  assert_int_equal(fn(150), TOY_EXIT_MARK);
+
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(f->cache, jc_key_bridge(jc_trace_id(loop), 0), &cs),
+                   JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  jc_replay *r;
+  assert_int_equal(jc_replay_begin(f->cache, cs, toy_resolve, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 3, TOY_KIND_OP, toy_default_greens.fp3),
+                   JC_OK);
+  assert_int_equal(jc_replay_bind(r, (uint64_t)C2.B), JC_OK);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
+  jc_cands_release(cs);
+  assert_int_equal(n, 1);
+  assert_ptr_equal(jc_trace_exit_target(loop, 0), jc_trace_entry(tr[0]));
+  assert_int_equal(fn(150), toy_expect(&C2, 150));
+  jc_trace_release(tr[0]);
+  jc_trace_release(loop);
+}
+
+/* -- Misses ---------------------------------------------------------------------- */
+
+static void test_miss_on_changed_program(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("changed");
+  compile_family(f, key);
+  jc_stats s0 = stats();
+  toy_greens g = toy_default_greens;
+  g.fp1 = 12345; /* another opcode at the loop's first green site */
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n = 99;
+  assert_int_equal(toy_reload(f->cache, key, &g, &C2, 5, tr, JC_MAX_CHAIN, &n),
+                   JC_MISS);
+  jc_stats s1 = stats();
+  assert_int_equal(s1.replay_misses - s0.replay_misses, 1);
+  assert_int_equal(s1.commits - s0.commits, 0);
+
+  /* A bridge that disagrees: loop + bridge check misses in the bridge, and
+  ** the bridgeless path commits the loop alone (tail guarded). */
+  g = toy_default_greens;
+  g.fp3 ^= 0xFF;
+  assert_int_equal(toy_reload(f->cache, key, &g, &C2, 150, tr, JC_MAX_CHAIN, &n),
+                   JC_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(((toy_fn)jc_trace_entry(tr[0]))(150), TOY_EXIT_MARK);
+  jc_trace_release(tr[0]);
+
+  /* Calls past the end of the tape, or of the wrong kind, miss. */
+  jc_cands *cs;
+  jc_replay *r;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_replay_begin(f->cache, cs, toy_resolve, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 1), JC_MISS);          /* GREEN expected */
+  assert_int_equal(jc_replay_green(r, 1, TOY_KIND_OP, g.fp1), JC_MISS); /* stays */
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_MISS);
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  jc_cands *cs2 = cs;
+  assert_int_equal(jc_replay_begin(f->cache, cs2, toy_resolve, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 1, TOY_KIND_OP, g.fp1), JC_OK);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_MISS); /* short */
+  jc_cands_release(cs2);
+}
+
+/* Several candidates under one key are checked at once; the one that agrees
+** is committed. */
+static void test_candidates(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("two versions");
+  toy_greens ga = toy_default_greens, gb = toy_default_greens;
+  gb.fp1 = 0xBEEF;
+  jc_trace *a, *b;
+  assert_int_equal(toy_compile_loop(f->cache, key, &ga, &C1, 0, &a), JC_OK);
+  assert_int_equal(toy_compile_loop(f->cache, key, &gb, &C1, 3, &b), JC_OK);
+  jc_cache_flush(f->cache);
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 2);
+  jc_cands_release(cs);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(f->cache, key, &gb, &C2, 5, tr, JC_MAX_CHAIN, &n),
+                   JC_OK);
+  assert_int_equal(jc_trace_id(tr[0]), jc_trace_id(b));
+  assert_int_equal(((toy_fn)jc_trace_entry(tr[0]))(5), toy_expect(&C2, 5));
+  jc_trace_release(tr[0]);
+  assert_int_equal(toy_reload(f->cache, key, &ga, &C2, 5, tr, JC_MAX_CHAIN, &n),
+                   JC_OK);
+  assert_int_equal(jc_trace_id(tr[0]), jc_trace_id(a));
+  jc_trace_release(tr[0]);
+  jc_trace_release(a);
+  jc_trace_release(b);
+}
+
+static uint64_t far_resolve(void *ctx, const char *name) {
+  (void)ctx;
+  (void)name;
+  return 0x7f0000000000ull ^ 0x123456789000ull; /* far from any arena */
+}
+
+static uint64_t no_resolve(void *ctx, const char *name) {
+  (void)ctx;
+  (void)name;
+  return 0;
+}
+
+static jc_err reload_with(fixture *f, jc_key key, jc_resolver res) {
+  jc_cands *cs;
+  jc_replay *r;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_replay_begin(f->cache, cs, res, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 1, TOY_KIND_OP, toy_default_greens.fp1), JC_OK);
+  assert_int_equal(jc_replay_bind(r, C2.K), JC_OK);
+  assert_int_equal(jc_replay_bind(r, (uint64_t)(int64_t)C2.D), JC_OK);
+  assert_int_equal(jc_replay_guard(r, 0, false), JC_OK);
+  assert_int_equal(jc_replay_green(r, 2, TOY_KIND_OP, toy_default_greens.fp2), JC_OK);
+  assert_int_equal(jc_replay_bind(r, C2.T), JC_OK);
+  jc_trace *tr[1];
+  size_t n;
+  jc_err err = jc_replay_commit(r, tr, 1, &n);
+  jc_cands_release(cs);
+  if (!err) jc_trace_release(tr[0]);
+  return err;
+}
+
+/* Out-of-range REL32 and unresolved symbols are misses, never crashes; an
+** ABS32 constant that does not sign-extend is one too. */
+static void test_relocation_failures(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("reloc");
+  compile_family(f, key);
+  jc_stats s0 = stats();
+  assert_int_equal(reload_with(f, key, far_resolve), JC_RANGE);
+  assert_int_equal(reload_with(f, key, no_resolve), JC_SYMBOL);
+  assert_int_equal(reload_with(f, key, NULL), JC_SYMBOL);
+  jc_stats s1 = stats();
+  assert_int_equal(s1.replay_misses - s0.replay_misses, 3);
+  assert_int_equal(s1.commits - s0.commits, 0);
+
+  toy_consts big = C2;
+  big.D = 0; /* fine */
+  jc_trace *tr[2];
+  size_t n;
+  assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &big, 5, tr, 2,
+                              &n), JC_OK);
+  jc_trace_release(tr[0]);
+  /* D bound to 2^40: ABS32 cannot hold it. */
+  jc_cands *cs;
+  jc_replay *r;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_replay_begin(f->cache, cs, toy_resolve, NULL, &r), JC_OK);
+  jc_replay_green(r, 1, TOY_KIND_OP, toy_default_greens.fp1);
+  jc_replay_bind(r, C2.K);
+  jc_replay_bind(r, 1ull << 40);
+  jc_replay_guard(r, 0, false);
+  jc_replay_green(r, 2, TOY_KIND_OP, toy_default_greens.fp2);
+  jc_replay_bind(r, C2.T);
+  assert_int_equal(jc_replay_commit(r, tr, 2, &n), JC_RANGE);
+  jc_cands_release(cs);
+}
+
+/* -- Namespaces and corruption ------------------------------------------------------ */
+
+static void test_namespace_isolation(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("isolated");
+  compile_family(f, key);
+  const jc_ns others[] = {
+      {"jcache-test", "1", "other-build", "x86-64"},
+      {"jcache-test", "1", "test-build", "x86-64+avx512"},
+      {"jcache-test", "2", "test-build", "x86-64"},
+      {"other-vm", "1", "test-build", "x86-64"},
+  };
+  for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+    jc_cache *c2;
+    jc_cache_opts o = {.dir = f->dir};
+    assert_int_equal(jc_cache_open(&others[i], &o, &c2), JC_OK);
+    jc_cands *cs;
+    assert_int_equal(jc_lookup(c2, key, &cs), JC_OK);
+    assert_int_equal(jc_cands_count(cs), 0);
+    jc_cands_release(cs);
+    jc_cache_close(c2);
+  }
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  jc_cands_release(cs);
+}
+
+/* Write raw values straight into the store, as a corrupting process would. */
+static void raw_put(fixture *f, jc_key key, uint64_t id, const void *rec,
+                    size_t len) {
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  assert_int_equal(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 4);
+  mdb_env_set_mapsize(env, (size_t)1 << 30);
+  assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS, 0600), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "traces", 0, &dbi), 0);
+  uint8_t k[40];
+  jc_store_key(k, jc_cache_ns(f->cache), key, id);
+  MDB_val mk = {sizeof k, k}, mv = {len, (void *)rec};
+  assert_int_equal(mdb_put(txn, dbi, &mk, &mv, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
+/* Read the one valid record stored under key. */
+static void *raw_get(fixture *f, jc_key key, size_t *len, uint64_t *id) {
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  *len = cs->v[0].view.len;
+  *id = cs->v[0].id;
+  void *copy = malloc(*len);
+  memcpy(copy, cs->v[0].view.base, *len);
+  jc_cands_release(cs);
+  return copy;
+}
+
+static void test_corrupt_records_rejected(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("corrupt me");
+  compile_family(f, key);
+  size_t len;
+  uint64_t id;
+  uint8_t *good = raw_get(f, key, &len, &id);
+  jc_stats s0 = stats();
+
+  /* Bit flips, truncations and a foreign namespace's record under our key;
+  ** each under its own fake id so they all sit beside the good one. */
+  uint8_t *bad = malloc(len);
+  unsigned nbad = 0;
+  srand(1234);
+  for (int i = 0; i < 40; i++, nbad++) {
+    memcpy(bad, good, len);
+    size_t at = (size_t)rand() % len;
+    bad[at] ^= (uint8_t)(1u << (rand() % 8));
+    raw_put(f, key, 1000 + (uint64_t)i, bad, len);
+  }
+  for (size_t cut = 0; cut < len; cut += len / 17 + 1, nbad++)
+    raw_put(f, key, 2000 + cut, good, cut);
+  /* The good record itself, but stored under another trace id. */
+  raw_put(f, key, 5, good, len);
+  nbad++;
+
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  assert_int_equal(jc_cands_id(cs, 0), id);
+  jc_cands_release(cs);
+  jc_stats s1 = stats();
+  assert_int_equal(s1.records_rejected - s0.records_rejected, nbad);
+  uint64_t by_reason = (s1.rejected_truncated - s0.rejected_truncated) +
+                       (s1.rejected_magic - s0.rejected_magic) +
+                       (s1.rejected_namespace - s0.rejected_namespace) +
+                       (s1.rejected_checksum - s0.rejected_checksum) +
+                       (s1.rejected_bounds - s0.rejected_bounds) +
+                       (s1.rejected_entry - s0.rejected_entry);
+  assert_int_equal(by_reason, nbad);
+  assert_true(s1.rejected_checksum > s0.rejected_checksum);
+  assert_true(s1.rejected_truncated > s0.rejected_truncated);
+
+  /* The good candidate still reloads and runs. */
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &C2, 5, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(((toy_fn)jc_trace_entry(tr[0]))(5), toy_expect(&C2, 5));
+  jc_trace_release(tr[0]);
+
+  /* Only corrupt candidates: a clean miss, no candidates. */
+  jc_key k2 = key_of("only garbage");
+  memcpy(bad, good, len);
+  bad[len / 2] ^= 0x10;
+  raw_put(f, k2, 1, bad, len);
+  assert_int_equal(jc_lookup(f->cache, k2, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 0);
+  jc_cands_release(cs);
+  free(bad);
+  free(good);
+}
+
+/* -- Safety of the directory ----------------------------------------------------------- */
+
+static void test_unsafe_directory(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  jc_cache *c;
+  jc_cache_opts o = {.dir = dir};
+  chmod(dir, 0777);
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c), JC_UNSAFE);
+  assert_null(c);
+  assert_non_null(strstr(jc_last_error(), "writable by group or others"));
+  chmod(dir, 0700);
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c), JC_OK);
+  jc_cache_close(c);
+  char path[512];
+  snprintf(path, sizeof path, "%s/data.mdb", dir);
+  chmod(path, 0666);
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c), JC_UNSAFE);
+  chmod(path, 0600);
+  if (geteuid() == 0) {
+    /* Owned by someone else (as root we can make it so). */
+    assert_int_equal(chown(dir, 65534, 65534), 0);
+    assert_int_equal(jc_cache_open(&test_ns, &o, &c), JC_UNSAFE);
+    assert_non_null(strstr(jc_last_error(), "owned by uid 65534"));
+    assert_int_equal(chown(dir, 0, 0), 0);
+  } else {
+    printf("skipped: other-owner check needs root to chown\n");
+  }
+  /* A file where the directory should be. */
+  snprintf(path, sizeof path, "%s/file", dir);
+  FILE *fp = fopen(path, "w");
+  fclose(fp);
+  o.dir = path;
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c), JC_UNSAFE);
+  assert_non_null(strstr(jc_last_error(), "not a directory"));
+  tu_rmtree(dir);
+  free(dir);
+}
+
+static void test_default_directory(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char sub[512];
+  snprintf(sub, sizeof sub, "%s/deep/er", dir);
+  setenv("JCACHE_DIR", sub, 1);
+  jc_cache *c;
+  assert_int_equal(jc_cache_open(&test_ns, NULL, &c), JC_OK);
+  assert_string_equal(jc_cache_dir(c), sub);
+  struct stat st;
+  assert_int_equal(stat(sub, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0700);
+  jc_cache_close(c);
+  unsetenv("JCACHE_DIR");
+  setenv("XDG_CACHE_HOME", dir, 1);
+  assert_int_equal(jc_cache_open(&test_ns, NULL, &c), JC_OK);
+  snprintf(sub, sizeof sub, "%s/jcache", dir);
+  assert_string_equal(jc_cache_dir(c), sub);
+  jc_cache_close(c);
+  unsetenv("XDG_CACHE_HOME");
+  tu_rmtree(dir);
+  free(dir);
+}
+
+static void test_readonly(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("ro");
+  compile_family(f, key);
+  jc_cache *ro;
+  jc_cache_opts o = {.dir = f->dir, .flags = JC_CACHE_READONLY};
+  assert_int_equal(jc_cache_open(&test_ns, &o, &ro), JC_OK);
+  jc_trace *t = NULL;
+  assert_int_equal(toy_compile_loop(ro, key_of("new"), &toy_default_greens, &C1,
+                                    0, &t), JC_DISABLED);
+  assert_non_null(t); /* the compiled code runs on */
+  jc_trace_release(t);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(ro, key, &toy_default_greens, &C2, 5, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  jc_trace_release(tr[0]);
+  jc_cache_close(ro);
+}
+
+/* -- Concurrency --------------------------------------------------------------------- */
+
+static void test_four_processes(void **state) {
+  fixture *f = *state;
+  const int N = 48;
+  pid_t pids[4];
+  for (int id = 0; id < 4; id++) {
+    char ids[8], ns[8];
+    snprintf(ids, sizeof ids, "%d", id);
+    snprintf(ns, sizeof ns, "%d", N);
+    pids[id] = fork();
+    if (pids[id] == 0) {
+      const char *h = tu_helper("helper_toy");
+      execl(h, h, "stress", f->dir, ids, ns, (char *)NULL);
+      _exit(127);
+    }
+  }
+  for (int id = 0; id < 4; id++) {
+    int st;
+    assert_int_equal(waitpid(pids[id], &st, 0), pids[id]);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+  }
+  jc_stats s0 = stats();
+  for (int id = 0; id < 4; id++)
+    for (int i = 0; i < N; i++) {
+      int v[2] = {id, i};
+      jc_cands *cs;
+      assert_int_equal(jc_lookup(f->cache, jc_key_hash(v, sizeof v), &cs), JC_OK);
+      assert_int_equal(jc_cands_count(cs), 1);
+      jc_cands_release(cs);
+    }
+  jc_stats s1 = stats();
+  assert_int_equal(s1.records_rejected, s0.records_rejected);
+}
+
+typedef struct thread_arg {
+  fixture *f;
+  jc_key key;
+  int bad;
+} thread_arg;
+
+static void *reload_thread(void *p) {
+  thread_arg *a = p;
+  for (int i = 0; i < 40; i++) {
+    toy_consts c = {(uint64_t)i, i, (uint64_t)(2 * i), 50};
+    jc_trace *tr[JC_MAX_CHAIN];
+    size_t n;
+    long x = i % 2 ? 150 : 5;
+    if (toy_reload(a->f->cache, a->key, &toy_default_greens, &c, x, tr,
+                   JC_MAX_CHAIN, &n)) {
+      a->bad++;
+      continue;
+    }
+    if (n == 2 && toy_check_tail(tr[0], &toy_default_greens, &c)) a->bad++;
+    if (((toy_fn)jc_trace_entry(tr[0]))(x) != toy_expect(&c, x)) a->bad++;
+    for (size_t k = n; k-- > 0;) jc_trace_release(tr[k]);
+  }
+  return NULL;
+}
+
+static void test_threads(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("threads");
+  compile_family(f, key);
+  pthread_t th[4];
+  thread_arg a[4];
+  for (int i = 0; i < 4; i++) {
+    a[i] = (thread_arg){f, key, 0};
+    pthread_create(&th[i], NULL, reload_thread, &a[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(a[i].bad, 0);
+  }
+}
+
+/* -- W^X ---------------------------------------------------------------------------- */
+
+static void test_no_writable_code(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("wx");
+  compile_family(f, key);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &C2, 150, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(toy_check_tail(tr[0], &toy_default_greens, &C2), JC_OK);
+  FILE *fp = fopen("/proc/self/maps", "r");
+  assert_non_null(fp);
+  char line[512];
+  int code_maps = 0;
+  while (fgets(line, sizeof line, fp)) {
+    char perms[8];
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
+    assert_false(perms[1] == 'w' && perms[2] == 'x');
+    if ((uintptr_t)jc_trace_entry(tr[0]) >= lo &&
+        (uintptr_t)jc_trace_entry(tr[0]) < hi) {
+      assert_string_equal(perms, "r-xs");
+      code_maps++;
+    }
+    if (strstr(line, "jcache-code")) assert_true(perms[1] != 'w');
+  }
+  fclose(fp);
+  assert_int_equal(code_maps, 1);
+  jc_trace_release(tr[1]);
+  jc_trace_release(tr[0]);
+}
+
+/* -- Errors and keys -------------------------------------------------------------------- */
+
+static void test_errors_and_keys(void **state) {
+  (void)state;
+  for (int e = 0; e < JC_ERR__MAX; e++) {
+    assert_non_null(jc_strerror((jc_err)e));
+    assert_true(strlen(jc_strerror((jc_err)e)) > 0);
+  }
+  assert_string_equal(jc_strerror((jc_err)999), "unknown error");
+  jc_cache *c;
+  assert_int_equal(jc_cache_open(NULL, NULL, &c), JC_INVAL);
+  assert_int_equal(jc_cache_open(&test_ns, NULL, NULL), JC_INVAL);
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(NULL, key_of("x"), &cs), JC_INVAL);
+  jc_rec *r;
+  assert_int_equal(jc_rec_begin_loop(NULL, key_of("x"), &r), JC_INVAL);
+  assert_int_equal(jc_rec_begin_bridge(NULL, 0, 0, &r), JC_INVAL);
+  jc_replay *rp;
+  assert_int_equal(jc_replay_begin(NULL, NULL, NULL, NULL, &rp), JC_INVAL);
+  assert_int_equal(jc_replay_green(NULL, 0, 0, 0), JC_INVAL);
+  assert_int_equal(jc_replay_commit(NULL, NULL, 0, NULL), JC_INVAL);
+  jc_replay_abort(NULL);
+  jc_cands_release(NULL);
+  jc_trace_release(NULL);
+  jc_cache_close(NULL);
+  assert_int_equal(jc_tail_begin(NULL, 0, &rp), JC_INVAL);
+  assert_int_equal(jc_trace_attach(NULL, 0, NULL), JC_INVAL);
+  assert_null(jc_trace_find(0x1234567));
+
+  jc_key a = jc_key_bridge(1, 0), b = jc_key_bridge(1, 1), c2 = jc_key_bridge(2, 0);
+  assert_false(a.lo == b.lo && a.hi == b.hi);
+  assert_false(a.lo == c2.lo && a.hi == c2.hi);
+  jc_key k = key_of("code"), k1 = jc_key_combine(k, "\x01", 1),
+         k2 = jc_key_combine(k, "\x02", 1);
+  assert_false(k1.lo == k2.lo && k1.hi == k2.hi);
+  for (size_t i = 0; i < JC_STATS_COUNT; i++) {
+    assert_non_null(jc_stats_name(i));
+    assert_non_null(jc_stats_desc(i));
+  }
+  assert_null(jc_stats_name(JC_STATS_COUNT));
+}
+
+/* Recorder input the format cannot describe is refused, counted, and the
+** compiled code keeps running. */
+static void test_recorder_refuses(void **state) {
+  fixture *f = *state;
+  jc_stats s0 = stats();
+  jc_rec *r;
+  uint8_t code[16] = {0xC3};
+  assert_int_equal(jc_rec_begin_loop(f->cache, key_of("bad"), &r), JC_OK);
+  uint32_t s;
+  assert_int_equal(jc_rec_slot_bound(r, &s), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 12, JC_RELOC_ABS64, s, 0), JC_OK); /* 12+8 > 16 */
+  jc_trace *t;
+  assert_int_not_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+  assert_non_null(t);
+  assert_int_equal(jc_trace_id(t), 0);
+  jc_trace_release(t);
+  assert_int_equal(jc_rec_begin_loop(f->cache, key_of("bad2"), &r), JC_OK);
+  assert_int_equal(jc_rec_bind(r, 7), JC_INVAL); /* undeclared slot */
+  assert_int_equal(jc_rec_green(r, 1, 1, 1), JC_INVAL); /* sticky */
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, NULL), JC_INVAL);
+  assert_int_equal(jc_rec_begin_loop(f->cache, key_of("bad3"), &r), JC_OK);
+  assert_int_equal(jc_rec_exit(r, 0, 5), JC_INVAL); /* straddles */
+  jc_rec_abort(r, "test");
+  assert_int_equal(jc_rec_begin_loop(f->cache, key_of("bad4"), &r), JC_OK);
+  assert_int_equal(jc_rec_guard(r, 1), JC_OK);
+  /* A patch point after a guard that is not on the tape. */
+  assert_int_equal(jc_rec_patch_point(r, 2, 8, 16, 0), JC_OK);
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, NULL), JC_INVAL);
+  jc_stats s1 = stats();
+  assert_int_equal(s1.records_not_persisted - s0.records_not_persisted, 4);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bridge_tail_validated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bridge_tail_invalidated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_exit_without_bridge, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lazy_bridge, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_miss_on_changed_program, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_candidates, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_relocation_failures, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_namespace_isolation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_corrupt_records_rejected, setup, teardown),
+      cmocka_unit_test(test_unsafe_directory),
+      cmocka_unit_test(test_default_directory),
+      cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_four_processes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_writable_code, setup, teardown),
+      cmocka_unit_test(test_errors_and_keys),
+      cmocka_unit_test_setup_teardown(test_recorder_refuses, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
