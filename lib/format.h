@@ -28,7 +28,8 @@
 #define JC_FMT_MAX_SECTIONS 16
 #define JC_FMT_MAX_RECORD (64u << 20)  /* whole record */
 #define JC_FMT_MAX_CODE (16u << 20)    /* code bytes of one trace */
-#define JC_FMT_MAX_ENTRIES (1u << 20)  /* per section */
+#define JC_FMT_MAX_ENTRIES (1u << 20)  /* per entry section (byte sections are
+                                          bounded by MAX_RECORD / MAX_CODE) */
 
 /* Trace kinds. */
 enum { JC_FMT_LOOP = 1, JC_FMT_BRIDGE = 2 };
@@ -192,7 +193,9 @@ const char *jc_fmt_reject_name(jc_reject why);
 
 /* Validate `len` bytes at `buf` as a record of namespace `ns` and fill *v.
 ** Returns JC_REJECT_NONE or the first reason found; never reads outside
-** [buf, buf+len).  `detail` (may be NULL) receives a short human message. */
+** [buf, buf+len).  `v` may be NULL (validate only); absent sections read as
+** count 0 with a non-NULL pointer.  `detail` (may be NULL) receives a short
+** human message ("" on success). */
 jc_reject jc_fmt_parse(const void *buf, size_t len, jc_key ns, jc_view *v,
                        char *detail, size_t detail_len);
 
@@ -244,7 +247,9 @@ typedef struct jc_fmt_parts {
 
 /* Serialize into a malloc'd buffer (*out, *out_len), computing the trace id
 ** (XXH3-64 of everything but the id and checksum; never 0) and checksum.
-** Returns JC_OK, JC_NOMEM or JC_LIMIT. */
+** Checks limits, not content: parse the result before storing it.
+** Returns JC_OK, JC_NOMEM, JC_LIMIT, or JC_INVAL (NULL argument, bad kind,
+** NULL array with a nonzero count).  `trace_id` may be NULL. */
 jc_err jc_fmt_build(const jc_fmt_parts *p, void **out, size_t *out_len,
                     uint64_t *trace_id);
 

@@ -7,6 +7,7 @@
 ** holds a record that the loader would reject: what the format cannot
 ** describe is refused here, counted as not persisted, and the JIT runs on.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -355,8 +356,11 @@ static jc_err persist(jc_rec *r, const void *code, size_t len,
   size_t blen;
   uint64_t tid;
   jc_err err = jc_fmt_build(&p, &buf, &blen, &tid);
-  if (err) return jc_fail(err, "jcache: cannot serialize the trace: %s",
-                          jc_strerror(err));
+  if (err) {
+    char why[256]; /* jc_fail writes the buffer jc_last_error() reads */
+    snprintf(why, sizeof why, "%s", jc_last_error());
+    return jc_fail(err, "jcache: cannot serialize the trace: %s", why);
+  }
   jc_view v;
   char detail[160];
   jc_reject why = jc_fmt_parse(buf, blen, r->cache->ns, &v, detail, sizeof detail);
