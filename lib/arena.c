@@ -237,7 +237,9 @@ static jc_err reserve(const jc_arena_opts *opts) {
 
 /* Reserve with the defaults on first use (caller holds the lock). */
 static jc_err ensure_reserved(void) {
-  if (JC_LIKELY(A.base != NULL)) return A.broken ? JC_ARENA : JC_OK;
+  if (JC_LIKELY(A.base != NULL))
+    return A.broken ? jc_fail(JC_ARENA, "code arena unusable after fork")
+                    : JC_OK;
   /* A failed lazy reservation is not retried on every allocation: the
   ** system said no, and probing ~30 addresses per call would not change it. */
   if (A.failed) return jc_fail(A.failed, "code arena could not be reserved");
@@ -417,7 +419,7 @@ JC_API jc_err jc_arena_patch(void *dst, const void *src, size_t len) {
   jc_window w;
   jc_err err = jc_arena_window_open(word, 8, &w);
   if (err) return err;
-  uint64_t *p = (uint64_t *)jc_window_at(&w, word);
+  uint64_t *p = (uint64_t *)(void *)jc_window_at(&w, word); /* aligned */
   uint64_t old = __atomic_load_n(p, __ATOMIC_RELAXED), nw;
   do {
     nw = old;

@@ -22,8 +22,10 @@ typedef struct jc_window {
   size_t map_len;
 } jc_window;
 
-/* Open a writable view of [code, code+len), which must lie inside one live
-** allocation... or several: any range inside the arena is accepted. */
+/* Open a writable view of [code, code+len); any range inside the arena is
+** accepted.  Windows may nest and overlap (e.g. jc_arena_patch while a window
+** is open); in the fallback mode a page stays writable until its last window
+** closes. */
 jc_err jc_arena_window_open(void *code, size_t len, jc_window *w);
 /* Close the view; the bytes are visible through the executable view. */
 void jc_arena_window_close(jc_window *w);

@@ -289,7 +289,9 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
 
   jc_trace_lock();
   for (uint32_t i = 0; i < p->depth && !err; i++) {
-    err = jc_arena_alloc(p->lv[i].cand->view.code_len, (void **)&cx.addr[i]);
+    void *at = NULL;
+    err = jc_arena_alloc(p->lv[i].cand->view.code_len, &at);
+    cx.addr[i] = at;
     if (!err && !(cx.t[i] = jc_trace_new()))
       err = jc_fail(JC_NOMEM, "jcache: out of memory in commit");
   }

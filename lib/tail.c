@@ -106,6 +106,8 @@ jc_err jc_tail_validate(jc_replay *r, jc_path *p) {
     err = jc_reloc_apply(rl->kind, scratch + (rl->off - tl->pp.off),
                          t->code + rl->off, l->val[rl->slot], rl->addend);
     patched++;
+    JC_PROBE(reloc, t->id, (uint64_t)(uintptr_t)(t->code + rl->off), rl->kind,
+             l->val[rl->slot]);
   }
   if (!err && span > 8) {
     jc_window w;

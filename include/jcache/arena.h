@@ -9,6 +9,11 @@
 ** read+write view of the same pages, unmapped as soon as the write is done.
 ** Where that is not possible (no memfd), the arena falls back to flipping the
 ** protection of the written pages, never to read+write+execute.
+** In that fallback, allocations are whole pages, and patching code that
+** another thread is executing at that moment is not safe.
+**
+** After fork() the child gets a private copy of the arena at the same
+** address; parent and child never see each other's writes.
 **
 ** The client's JIT uses the arena for its own freshly compiled code too:
 ** allocate (to learn the final address), assemble for that address, write.
@@ -37,11 +42,13 @@ typedef struct jc_arena_opts {
 jc_err jc_arena_init(const jc_arena_opts *opts);
 
 /* Allocate `size` bytes of code space, 16-byte aligned; *code is the
-** executable address.  The bytes are filled with int3 until written. */
+** executable address.  The bytes are filled with int3 until written.
+** JC_INVAL for size 0, JC_ARENA when no free block is large enough. */
 jc_err jc_arena_alloc(size_t size, void **code);
 /* Give back the end of an allocation (after assembling into a bound). */
 jc_err jc_arena_shrink(void *code, size_t new_size);
-/* Free an allocation.  NULL is accepted. */
+/* Free an allocation.  NULL is accepted; a pointer that is not the start of
+** an allocation is ignored (the reason is left in jc_last_error()). */
 void jc_arena_free(void *code);
 
 /* Copy bytes into code that is not running yet. */

@@ -44,7 +44,7 @@ const char *jc_trace_name(const jc_trace *t); /* "" if none */
 jc_err jc_trace_slot(const jc_trace *t, uint32_t slot, uint64_t *value);
 /* The client's aux bytes recorded with the trace (a copy owned by t). */
 const void *jc_trace_aux(const jc_trace *t, size_t *len);
-/* The code address of guard n's exit stub target, or NULL. */
+/* Where guard n's exit jumps now (its stub, or an attached bridge), or NULL. */
 void *jc_trace_exit_target(const jc_trace *t, uint32_t guard);
 
 jc_tail_state jc_trace_tail(const jc_trace *t, uint32_t after_guard);

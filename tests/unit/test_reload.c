@@ -278,8 +278,9 @@ static void test_miss_on_changed_program(void **state) {
   assert_int_equal(jc_replay_bind(r, 1), JC_MISS);          /* GREEN expected */
   assert_int_equal(jc_replay_green(r, 1, TOY_KIND_OP, g.fp1), JC_MISS); /* stays */
   assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_MISS);
-  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
-  jc_cands *cs2 = cs;
+  jc_cands_release(cs);
+  jc_cands *cs2;
+  assert_int_equal(jc_lookup(f->cache, key, &cs2), JC_OK);
   assert_int_equal(jc_replay_begin(f->cache, cs2, toy_resolve, NULL, &r), JC_OK);
   assert_int_equal(jc_replay_green(r, 1, TOY_KIND_OP, g.fp1), JC_OK);
   assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_MISS); /* short */
