@@ -169,20 +169,29 @@ static jc_level *current(jc_path *p) {
   return (p->alive && !p->exited) ? &p->lv[p->depth - 1] : NULL;
 }
 
+/* The level path i checks now and its next tape entry in *e; NULL if the
+** path has ended at an exit, is dead, or dies now because its tape ended. */
+static jc_level *next_entry(jc_replay *r, uint32_t i, struct jc_fmt_tape *e,
+                            miss_info *mi, uint32_t site, uint64_t observed) {
+  jc_level *l = current(&r->paths[i]);
+  if (!l) return NULL;
+  if (l->pos >= l->ntape) {
+    kill(&r->paths[i], mi, NULL, site, observed, "tape ended");
+    return NULL;
+  }
+  tape_at(l, e);
+  return l;
+}
+
 JC_API jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
                               uint64_t fp) {
   if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
   miss_info mi = {0, site, 0, fp, "no candidate"};
   uint64_t hit_id = 0;
   for (uint32_t i = 0; i < r->npaths; i++) {
-    jc_level *l = current(&r->paths[i]);
-    if (!l) continue;
     struct jc_fmt_tape e;
-    if (l->pos >= l->ntape) {
-      kill(&r->paths[i], &mi, NULL, site, fp, "tape ended");
-      continue;
-    }
-    tape_at(l, &e);
+    jc_level *l = next_entry(r, i, &e, &mi, site, fp);
+    if (!l) continue;
     if (e.op != JC_TAPE_GREEN) {
       kill(&r->paths[i], &mi, &e, site, fp, "expected another kind of entry");
     } else if (e.arg != site || e.kind != kind) {
@@ -206,14 +215,9 @@ JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
   if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
   miss_info mi = {0, 0, 0, value, "no candidate"};
   for (uint32_t i = 0; i < r->npaths; i++) {
-    jc_level *l = current(&r->paths[i]);
-    if (!l) continue;
     struct jc_fmt_tape e;
-    if (l->pos >= l->ntape) {
-      kill(&r->paths[i], &mi, NULL, 0, value, "tape ended");
-      continue;
-    }
-    tape_at(l, &e);
+    jc_level *l = next_entry(r, i, &e, &mi, 0, value);
+    if (!l) continue;
     if (e.op != JC_TAPE_BIND) {
       kill(&r->paths[i], &mi, &e, e.arg, value, "expected a bind");
       continue;
@@ -278,14 +282,9 @@ JC_API jc_err jc_replay_guard(jc_replay *r, uint32_t guard, bool exit_taken) {
   miss_info mi = {0, guard, guard, guard, "no candidate"};
   uint32_t n = r->npaths; /* paths forked now are not advanced again */
   for (uint32_t i = 0; i < n; i++) {
-    jc_level *l = current(&r->paths[i]);
-    if (!l) continue;
     struct jc_fmt_tape e;
-    if (l->pos >= l->ntape) {
-      kill(&r->paths[i], &mi, NULL, guard, guard, "tape ended");
-      continue;
-    }
-    tape_at(l, &e);
+    jc_level *l = next_entry(r, i, &e, &mi, guard, guard);
+    if (!l) continue;
     if (e.op != JC_TAPE_GUARD || e.arg != guard) {
       kill(&r->paths[i], &mi, &e, guard, guard, "expected another guard");
       mi.expected = e.op == JC_TAPE_GUARD ? e.arg : UINT64_MAX;
