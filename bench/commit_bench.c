@@ -195,51 +195,37 @@ static size_t page_round(size_t n) {
   return (n + pg - 1) & ~(pg - 1);
 }
 
-/* flip: copy into a RW region, protect RX, unprotect for the next round. */
-static void floor_flip(const trace_shape *s, uint64_t *out, size_t iters,
-                       size_t warm) {
+/* flip: copy into the RW region `p`, protect RX, unprotect for the next
+** round.  Returns the time taken. */
+static uint64_t floor_flip(const trace_shape *s, uint8_t *p) {
   size_t len = page_round(s->len);
+  uint64_t t0 = bench_now_ns();
+  memcpy(p, s->code, s->len);
+  if (mprotect(p, len, PROT_READ | PROT_EXEC) != 0 ||
+      mprotect(p, len, PROT_READ | PROT_WRITE) != 0) {
+    perror("mprotect");
+    exit(1);
+  }
+  return bench_now_ns() - t0;
+}
+
+/* fresh: a new mapping every time. */
+static uint64_t floor_fresh(const trace_shape *s) {
+  size_t len = page_round(s->len);
+  uint64_t t0 = bench_now_ns();
   uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     perror("mmap");
     exit(1);
   }
-  for (size_t i = 0; i < warm + iters; i++) {
-    uint64_t t0 = bench_now_ns();
-    memcpy(p, s->code, s->len);
-    if (mprotect(p, len, PROT_READ | PROT_EXEC) != 0 ||
-        mprotect(p, len, PROT_READ | PROT_WRITE) != 0) {
-      perror("mprotect");
-      exit(1);
-    }
-    uint64_t t1 = bench_now_ns();
-    if (i >= warm) out[i - warm] = t1 - t0;
+  memcpy(p, s->code, s->len);
+  if (mprotect(p, len, PROT_READ | PROT_EXEC) != 0) {
+    perror("mprotect");
+    exit(1);
   }
   munmap(p, len);
-}
-
-/* fresh: a new mapping every time. */
-static void floor_fresh(const trace_shape *s, uint64_t *out, size_t iters,
-                        size_t warm) {
-  size_t len = page_round(s->len);
-  for (size_t i = 0; i < warm + iters; i++) {
-    uint64_t t0 = bench_now_ns();
-    uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-      perror("mmap");
-      exit(1);
-    }
-    memcpy(p, s->code, s->len);
-    if (mprotect(p, len, PROT_READ | PROT_EXEC) != 0) {
-      perror("mprotect");
-      exit(1);
-    }
-    munmap(p, len);
-    uint64_t t1 = bench_now_ns();
-    if (i >= warm) out[i - warm] = t1 - t0;
-  }
+  return bench_now_ns() - t0;
 }
 
 /* -- Report ------------------------------------------------------------------------------ */
@@ -274,17 +260,28 @@ static void bench_size(jc_cache *c, size_t len, size_t iters, size_t warm) {
   jc_stats before, after;
   samples sm;
   samples_alloc(&sm, iters);
-  for (size_t i = 0; i < warm; i++) reload_once(c, &s, (uint32_t)i, NULL, 0);
-  jc_stats_get(&before);
-  for (size_t i = 0; i < iters; i++)
-    reload_once(c, &s, (uint32_t)(warm + i), &sm, i);
-  jc_stats_get(&after);
-
   uint64_t *flip = calloc(iters, sizeof *flip);
   uint64_t *fresh = calloc(iters, sizeof *fresh);
-  if (!flip || !fresh) exit(1);
-  floor_flip(&s, flip, iters, warm);
-  floor_fresh(&s, fresh, iters, warm);
+  size_t plen = page_round(len);
+  uint8_t *region = mmap(NULL, plen, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (!flip || !fresh || region == MAP_FAILED) exit(1);
+
+  /* Reloads and floors alternate, so that a noisy neighbour on this shared
+  ** machine slows both alike instead of skewing the ratio. */
+  for (size_t i = 0; i < warm; i++) {
+    reload_once(c, &s, (uint32_t)i, NULL, 0);
+    floor_flip(&s, region);
+    floor_fresh(&s);
+  }
+  jc_stats_get(&before);
+  for (size_t i = 0; i < iters; i++) {
+    reload_once(c, &s, (uint32_t)(warm + i), &sm, i);
+    flip[i] = floor_flip(&s, region);
+    fresh[i] = floor_fresh(&s);
+  }
+  jc_stats_get(&after);
+  munmap(region, plen);
 
   printf("\n== %zu KiB of code (%zu bytes), %zu iterations after %zu warm-up ==\n",
          len / 1024, len, iters, warm);

@@ -338,8 +338,10 @@ jc_err jc_arena_window_open(void *code, size_t len, jc_window *w) {
 
   if (A.memfd) {
     /* A second view of the same pages; the executable view is untouched. */
-    void *rw = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, A.fd,
-                    (off_t)first);
+    /* MAP_POPULATE: every page of a window is written at once, so fault
+    ** them in with the mapping instead of one by one. */
+    void *rw = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_POPULATE, A.fd, (off_t)first);
     if (rw == MAP_FAILED) {
       int e = errno;
       return jc_fail(e == ENOMEM ? JC_NOMEM : JC_ARENA,
@@ -382,17 +384,68 @@ void jc_arena_window_close(jc_window *w) {
   memset(w, 0, sizeof *w);
 }
 
+/* -- Staged writes ------------------------------------------------------- */
+
+/* Write bytes into the code pages: pwrite to the memfd (memfd mode), or a
+** protection-flip window (fallback).  [code, code+len) is inside the arena. */
+static jc_err store(uint8_t *code, const void *src, size_t len) {
+  if (A.broken) return jc_fail(JC_ARENA, "code arena unusable after fork");
+  if (!A.memfd) {
+    jc_window w;
+    jc_err err = jc_arena_window_open(code, len, &w);
+    if (err) return err;
+    memcpy(w.rw, src, len);
+    jc_arena_window_close(&w);
+    return JC_OK;
+  }
+  const uint8_t *p = src;
+  off_t off = (off_t)(code - A.base);
+  while (len) {
+    ssize_t n = pwrite(A.fd, p, len, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      return jc_fail(JC_ARENA, "code arena: pwrite of %zu bytes failed: %s",
+                     len, n < 0 ? strerror(errno) : "no progress");
+    p += n;
+    off += n;
+    len -= (size_t)n;
+  }
+  return JC_OK;
+}
+
+jc_err jc_arena_stage_open(void *code, size_t len, jc_window *w) {
+  memset(w, 0, sizeof *w);
+  if (len == 0 || !jc_arena_contains(code, len))
+    return jc_fail(JC_INVAL, "code arena stage %p+%zu is outside the arena",
+                   code, len);
+  w->rw = malloc(len);
+  if (!w->rw) return jc_fail(JC_NOMEM, "code arena: out of memory staging "
+                                       "%zu bytes", len);
+  w->code = code;
+  w->len = len;
+  return JC_OK;
+}
+
+jc_err jc_arena_stage_close(jc_window *w) {
+  jc_err err = store(w->code, w->rw, w->len);
+  jc_arena_stage_abort(w);
+  return err;
+}
+
+void jc_arena_stage_abort(jc_window *w) {
+  free(w->rw);
+  memset(w, 0, sizeof *w);
+}
+
 /* Copy bytes into code that is not running yet. */
 JC_API jc_err jc_arena_write(void *dst, const void *src, size_t len) {
   jc_clear_error();
   if (len == 0) return JC_OK;
   if (!src) return jc_fail(JC_INVAL, "code arena write: NULL source");
-  jc_window w;
-  jc_err err = jc_arena_window_open(dst, len, &w);
-  if (err) return err;
-  memcpy(w.rw, src, len);
-  jc_arena_window_close(&w);
-  return JC_OK;
+  if (!jc_arena_contains(dst, len))
+    return jc_fail(JC_INVAL, "code arena write %p+%zu is outside the arena",
+                   dst, len);
+  return store(dst, src, len);
 }
 
 /* Patch live code with one atomic 8-byte store.
@@ -476,8 +529,9 @@ static ptrdiff_t alloc_find(const void *code, const char *what) {
   return i;
 }
 
-/* Allocate code space (first fit) and fill it with int3. */
-JC_API jc_err jc_arena_alloc(size_t size, void **code) {
+/* Allocate code space (first fit) without touching it; *len is the length
+** actually taken (size rounded to the allocation granularity). */
+jc_err jc_arena_alloc_nofill(size_t size, void **code, size_t *len_out) {
   jc_clear_error();
   if (!code) return jc_fail(JC_INVAL, "code arena alloc: NULL result");
   *code = NULL;
@@ -509,18 +563,31 @@ JC_API jc_err jc_arena_alloc(size_t size, void **code) {
     A.blk[i].len = len;
   }
   A.blk[i].used = true;
-  uint8_t *p = A.base + off;
+  *code = A.base + off;
+  if (len_out) *len_out = len;
   pthread_mutex_unlock(&A.lock);
+  return JC_OK;
+}
 
+/* Allocate code space and fill it with int3. */
+JC_API jc_err jc_arena_alloc(size_t size, void **code) {
+  if (!code) return jc_fail(JC_INVAL, "code arena alloc: NULL result");
+  void *p;
+  size_t len;
+  jc_err err = jc_arena_alloc_nofill(size, &p, &len);
+  *code = NULL;
+  if (err) return err;
   /* int3 everywhere, so a stray jump into unwritten code traps.  Done after
   ** the lock is dropped: the space is ours alone now. */
   jc_window w;
-  if ((err = jc_arena_window_open(p, len, &w)) != JC_OK) {
+  if ((err = jc_arena_stage_open(p, len, &w)) == JC_OK) {
+    memset(w.rw, 0xCC, len);
+    err = jc_arena_stage_close(&w);
+  }
+  if (err) {
     jc_arena_free(p);
     return err;
   }
-  memset(w.rw, 0xCC, len);
-  jc_arena_window_close(&w);
   *code = p;
   return JC_OK;
 }

@@ -30,6 +30,22 @@ jc_err jc_arena_window_open(void *code, size_t len, jc_window *w);
 /* Close the view; the bytes are visible through the executable view. */
 void jc_arena_window_close(jc_window *w);
 
+/* Allocate without filling: for a caller that writes all `*len` bytes in
+** its own window before the code can run (the commit path). */
+jc_err jc_arena_alloc_nofill(size_t size, void **code, size_t *len);
+
+/* Stage a write of fresh bytes to [code, code+len): w->rw is a private
+** buffer that the caller fills *completely* (it starts undefined), and
+** jc_arena_stage_close() stores it into the code pages.  In memfd mode that
+** is a pwrite() to the memfd, so no writable mapping of code ever exists and
+** no page-table work is done; in the fallback mode it goes through a window.
+** For code that is not reachable yet; live patches use jc_arena_patch. */
+jc_err jc_arena_stage_open(void *code, size_t len, jc_window *w);
+/* Store the staged bytes and free the buffer (also on failure). */
+jc_err jc_arena_stage_close(jc_window *w);
+/* Drop a staged buffer without storing it. */
+void jc_arena_stage_abort(jc_window *w);
+
 /* The writable address of executable address `p` inside an open window. */
 static inline uint8_t *jc_window_at(const jc_window *w, const void *p) {
   return w->rw + ((const uint8_t *)p - w->code);

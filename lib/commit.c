@@ -24,6 +24,7 @@ typedef struct commit_ctx {
   jc_replay *r;
   jc_path *p;
   uint8_t *addr[JC_MAX_CHAIN];
+  size_t alloc_len[JC_MAX_CHAIN];
   jc_trace *t[JC_MAX_CHAIN];
   uint32_t relocs, guards, bytes;
 } commit_ctx;
@@ -59,9 +60,10 @@ static jc_err arena_base(commit_ctx *cx, uint32_t i, uint8_t ref,
       *size = cx->p->lv[0].cand->view.code_len;
       return JC_OK;
     }
-    const jc_trace *root = r->parent ? (r->parent->root ? r->parent->root
-                                                         : r->parent)
-                                     : NULL;
+    const jc_trace *root =
+        !r->parent ? NULL
+        : r->parent->root_id ? jc_trace_find(r->parent->root_id)
+                             : r->parent;
     if (root && root->code) {
       *base = root->code;
       *size = root->size;
@@ -174,11 +176,10 @@ static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
   if (v->nexits) memcpy(t->exits, v->exits, (size_t)v->nexits * sizeof *t->exits);
   if (v->aux_len) memcpy(t->aux, v->aux, v->aux_len);
   if (i > 0) {
-    t->parent = cx->t[i - 1];
-    t->root = cx->t[0]->root ? cx->t[0]->root : cx->t[0];
+    t->root_id = cx->t[0]->root_id ? cx->t[0]->root_id : cx->t[0]->id;
   } else if (cx->r->parent) {
-    t->parent = cx->r->parent;
-    t->root = cx->r->parent->root ? cx->r->parent->root : cx->r->parent;
+    const jc_trace *pt = cx->r->parent;
+    t->root_id = pt->root_id ? pt->root_id : pt->id;
   }
   return JC_OK;
 }
@@ -205,10 +206,13 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
     if (err) return err;
   }
 
+  /* Stage the whole allocation: the code, then int3 padding so no byte of
+  ** it is left as whatever a freed trace had there; one store at the end. */
   jc_window w;
-  jc_err err = jc_arena_window_open(code, v->code_len, &w);
+  jc_err err = jc_arena_stage_open(code, cx->alloc_len[i], &w);
   if (err) return err;
   memcpy(w.rw, v->code, v->code_len);
+  memset(w.rw + v->code_len, 0xCC, cx->alloc_len[i] - v->code_len);
 
   for (uint32_t k = 0; k < v->nrelocs && !err; k++) {
     struct jc_fmt_reloc rl;
@@ -272,7 +276,8 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
                            cx->addr[i + 1] +
                                cx->p->lv[i + 1].cand->view.hdr.entry_off);
   }
-  jc_arena_window_close(&w);
+  if (err) jc_arena_stage_abort(&w);
+  else err = jc_arena_stage_close(&w);
   if (!err) cx->bytes += v->code_len;
   return err;
 }
@@ -290,7 +295,8 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
   jc_trace_lock();
   for (uint32_t i = 0; i < p->depth && !err; i++) {
     void *at = NULL;
-    err = jc_arena_alloc(p->lv[i].cand->view.code_len, &at);
+    err = jc_arena_alloc_nofill(p->lv[i].cand->view.code_len, &at,
+                                &cx.alloc_len[i]);
     cx.addr[i] = at;
     if (!err && !(cx.t[i] = jc_trace_new()))
       err = jc_fail(JC_NOMEM, "jcache: out of memory in commit");

@@ -300,6 +300,10 @@ static jc_err live_trace(const jc_rec *r, uint64_t id, void *live, size_t len,
   t->id = id;
   t->parent_id = r->parent_id;
   t->parent_exit = r->parent_exit;
+  if (r->parent_id) {
+    const jc_trace *pt = jc_trace_find(r->parent_id);
+    t->root_id = !pt ? r->parent_id : pt->root_id ? pt->root_id : pt->id;
+  }
   t->code = live;
   t->size = len;
   t->entry_off = entry_off;

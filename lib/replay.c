@@ -81,6 +81,8 @@ static void tape_at(const jc_level *l, struct jc_fmt_tape *e) {
 
 void jc_replay_free(jc_replay *r) {
   if (!r) return;
+  if (r->hits) jc_stat_add(replay_hits, r->hits);
+  if (r->binds) jc_stat_add(binds, r->binds);
   for (uint32_t i = 0; i < r->npaths; i++) path_free(&r->paths[i]);
   free(r->paths);
   for (uint32_t i = 0; i < r->nheld; i++) jc_cands_release(r->held[i]);
@@ -205,7 +207,7 @@ JC_API jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
   }
   jc_err err = settle(r, &mi);
   if (!err && hit_id) {
-    jc_stat_add(replay_hits, 1);
+    r->hits++;
     JC_PROBE(replay_hit, hit_id, site, kind, fp);
   }
   return err;
@@ -228,7 +230,7 @@ JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
     JC_PROBE(bind, l->id, e.arg, value);
   }
   jc_err err = settle(r, &mi);
-  if (!err) jc_stat_add(binds, 1);
+  if (!err) r->binds++;
   return err;
 }
 

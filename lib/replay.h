@@ -47,6 +47,8 @@ struct jc_replay {
   jc_path *paths;
   uint32_t npaths, cap;
   bool missed;       /* the miss was counted */
+  uint64_t hits, binds; /* counted here, added to the process counters once
+                           when the cursor ends: no atomic per decision */
 
   jc_cands **held;   /* bridge lookups made while replaying */
   uint32_t nheld, cap_held;

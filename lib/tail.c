@@ -110,12 +110,7 @@ jc_err jc_tail_validate(jc_replay *r, jc_path *p) {
              l->val[rl->slot]);
   }
   if (!err && span > 8) {
-    jc_window w;
-    err = jc_arena_window_open(at + 8, span - 8, &w);
-    if (!err) {
-      memcpy(w.rw, scratch + 8, span - 8);
-      jc_arena_window_close(&w);
-    }
+    err = jc_arena_write(at + 8, scratch + 8, span - 8);
   }
   if (!err) err = jc_arena_patch(at, scratch, 8);
   free(scratch);

@@ -81,15 +81,6 @@ void jc_trace_destroy(jc_trace *t) {
 JC_API void jc_trace_release(jc_trace *t) {
   if (!t) return;
   unregister(t);
-  /* Children keep pointers to their parent and root for tail validation;
-  ** a released parent must not be reached through them. */
-  pthread_rwlock_wrlock(&reg_lock);
-  for (size_t b = 0; b < NBUCKETS; b++)
-    for (jc_trace *o = buckets[b]; o; o = o->hnext) {
-      if (o->parent == t) o->parent = NULL;
-      if (o->root == t) o->root = NULL;
-    }
-  pthread_rwlock_unlock(&reg_lock);
   if (t->owns_code) jc_arena_free(t->code);
   jc_trace_destroy(t);
 }

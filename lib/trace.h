@@ -49,7 +49,10 @@ struct jc_trace {
   char *strings;                 /* for symbol slots bound at validation */
   uint32_t strings_len;
 
-  jc_trace *parent, *root; /* live family links (reloaded traces) */
+  /* The loop at the root of this trace's family (0: this trace is one).
+  ** An id, not a pointer, so releasing a trace never has to find and fix
+  ** the traces that refer to it. */
+  uint64_t root_id;
   jc_trace *hnext;         /* registry hash chain */
 };
 

@@ -4,9 +4,11 @@
 ** One region is reserved per process, near the host executable so that REL32
 ** calls from JIT code to the host's helpers reach, and so that REL32 jumps
 ** between traces always reach.  Code memory is never writable and executable
-** at once: the executable view is mapped read+execute once and never changes
-** protection (so perf sees one stable mapping); writes go through a short-lived
-** read+write view of the same pages, unmapped as soon as the write is done.
+** at once: the region is a memfd mapped read+execute once, and its protection
+** never changes (so perf sees one stable mapping).  New code is stored with
+** pwrite() into the memfd, so no writable mapping of it exists at all; a live
+** patch maps the one page it changes read+write for the duration of a single
+** aligned atomic store.
 ** Where that is not possible (no memfd), the arena falls back to flipping the
 ** protection of the written pages, never to read+write+execute.
 ** In that fallback, allocations are whole pages, and patching code that
