@@ -681,6 +681,14 @@ static void *reload_thread(void *p) {
   thread_arg *a = p;
   for (int i = 0; i < 40; i++) {
     toy_consts c = {(uint64_t)i, i, (uint64_t)(2 * i), 50};
+    /* Record as well: recorders on one cache from several threads. */
+    jc_trace *fresh;
+    int kv[2] = {(int)(intptr_t)a, i};
+    if (toy_compile_loop(a->f->cache, jc_key_hash(kv, sizeof kv),
+                         &toy_default_greens, &c, 0, &fresh))
+      a->bad++;
+    else
+      jc_trace_release(fresh);
     jc_trace *tr[JC_MAX_CHAIN];
     size_t n;
     long x = i % 2 ? 150 : 5;
@@ -710,6 +718,16 @@ static void test_threads(void **state) {
     pthread_join(th[i], NULL);
     assert_int_equal(a[i].bad, 0);
   }
+  /* Every record the threads wrote is in the store. */
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+  for (int t = 0; t < 4; t++)
+    for (int i = 0; i < 40; i++) {
+      int kv[2] = {(int)(intptr_t)&a[t], i};
+      jc_cands *cs;
+      assert_int_equal(jc_lookup(f->cache, jc_key_hash(kv, sizeof kv), &cs), JC_OK);
+      assert_int_equal(jc_cands_count(cs), 1);
+      jc_cands_release(cs);
+    }
 }
 
 /* -- W^X ---------------------------------------------------------------------------- */
