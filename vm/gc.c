@@ -1,0 +1,304 @@
+/*
+ * gc.c — non-moving mark-sweep garbage collector.
+ *
+ * Marking uses an explicit gray stack (never C recursion), so arbitrarily
+ * deep object graphs (long linked lists of instances) cannot overflow the C
+ * stack.  Sweeping walks the single all-objects list.
+ *
+ * Stale stack slots.  Frames are not nil-filled when pushed: a slot may hold
+ * a value left behind by an earlier, deeper call.  That is safe because every
+ * collection (a) marks every slot below the highest frame top and (b) clears
+ * every slot above it.  So any pointer found in the stack was either live at
+ * the last collection or was written since, and in both cases still points to
+ * an allocated object.
+ */
+#include "gc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "vm.h"
+
+/* -- Accounting -------------------------------------------------------------- */
+
+/* Raise "out of memory" unless `extra` more bytes fit under the limit. */
+static void check_limit(vm_vm *vm, size_t extra)
+{
+  if (extra > vm->max_heap || vm->heap_bytes > vm->max_heap - extra)
+    vm_error_oom(vm);
+}
+
+void *vm_mem_realloc(vm_vm *vm, void *p, size_t old_size, size_t new_size)
+{
+  if (new_size == 0) {
+    free(p);
+    vm->heap_bytes -= old_size;
+    return NULL;
+  }
+  if (new_size > old_size)
+    check_limit(vm, new_size - old_size);
+  void *q = realloc(p, new_size);
+  if (!q)
+    vm_error_oom(vm);
+  vm->heap_bytes = vm->heap_bytes - old_size + new_size;
+  return q;
+}
+
+void vm_gc_step(vm_vm *vm)
+{
+  if (vm->heap_bytes > vm->gc_threshold && vm->gc_paused == 0)
+    vm_gc_collect(vm);
+}
+
+void *vm_gc_alloc(vm_vm *vm, vm_objkind kind, size_t size)
+{
+  vm_gc_step(vm);
+  /* Near the limit, a collection may free enough to continue. */
+  if (vm->gc_paused == 0 && (size > vm->max_heap || vm->heap_bytes > vm->max_heap - size))
+    vm_gc_collect(vm);
+  check_limit(vm, size);
+  vm_obj *o = calloc(1, size);
+  if (!o)
+    vm_error_oom(vm);
+  vm->heap_bytes += size;
+  o->kind = (uint8_t)kind;
+  o->gc_next = vm->objects;
+  vm->objects = o;
+  return o;
+}
+
+void vm_gc_pause(vm_vm *vm) { vm->gc_paused++; }
+void vm_gc_resume(vm_vm *vm) { vm->gc_paused--; }
+
+/* -- Roots API ----------------------------------------------------------------- */
+
+void vm_gc_add_root(vm_vm *vm, vm_value *slot)
+{
+  /* Roots are few (JIT constants, C temporaries): a list is enough. */
+  vm_root *r = malloc(sizeof *r);
+  if (!r)
+    vm_error_oom(vm);
+  r->slot = slot;
+  r->next = vm->roots;
+  vm->roots = r;
+}
+
+void vm_gc_remove_root(vm_vm *vm, vm_value *slot)
+{
+  for (vm_root **pp = &vm->roots; *pp; pp = &(*pp)->next) {
+    if ((*pp)->slot == slot) {
+      vm_root *r = *pp;
+      *pp = r->next;
+      free(r);
+      return;
+    }
+  }
+}
+
+/* -- Mark ---------------------------------------------------------------------- */
+
+static void mark_obj(vm_vm *vm, vm_obj *o)
+{
+  if (!o || o->marked)
+    return;
+  o->marked = 1;
+  if (vm->ngray == vm->gray_cap) {
+    size_t cap = vm->gray_cap ? vm->gray_cap * 2 : 1024;
+    /* The gray stack is GC bookkeeping, outside the heap limit. */
+    vm_obj **g = realloc(vm->gray, cap * sizeof *g);
+    if (!g)
+      vm_error_oom(vm);
+    vm->gray = g;
+    vm->gray_cap = cap;
+  }
+  vm->gray[vm->ngray++] = o;
+}
+
+static void mark_value(vm_vm *vm, vm_value v)
+{
+  if (vm_is_obj(v))
+    mark_obj(vm, (vm_obj *)v.u.p);
+}
+
+static void mark_table(vm_vm *vm, const vm_table *t)
+{
+  for (uint32_t i = 0; i < t->cap; i++) {
+    if (t->entries[i].key) {
+      mark_obj(vm, &t->entries[i].key->hdr);
+      mark_value(vm, t->entries[i].val);
+    }
+  }
+}
+
+/* Mark everything directly referenced by a gray object. */
+static void blacken(vm_vm *vm, vm_obj *o)
+{
+  switch ((vm_objkind)o->kind) {
+  case VM_O_STRING:
+  case VM_O_NATIVE:
+    if (o->kind == VM_O_NATIVE)
+      mark_obj(vm, &((vm_native *)o)->name->hdr);
+    break;
+  case VM_O_ARRAY: {
+    vm_array *a = (vm_array *)o;
+    for (size_t i = 0; i < a->len; i++)
+      mark_value(vm, a->items[i]);
+    break;
+  }
+  case VM_O_FUNC: {
+    vm_func *f = (vm_func *)o;
+    mark_obj(vm, &f->code->hdr);
+    if (f->owner)
+      mark_obj(vm, &f->owner->hdr);
+    for (uint32_t i = 0; i < f->nupvals; i++)
+      if (f->upvals[i])
+        mark_obj(vm, &f->upvals[i]->hdr);
+    break;
+  }
+  case VM_O_CLASS: {
+    vm_class *c = (vm_class *)o;
+    mark_obj(vm, &c->name->hdr);
+    if (c->super)
+      mark_obj(vm, &c->super->hdr);
+    for (uint32_t i = 0; i < c->nfields; i++)
+      mark_obj(vm, &c->field_names[i]->hdr);
+    mark_table(vm, &c->fields);
+    mark_table(vm, &c->methods);
+    break;
+  }
+  case VM_O_INSTANCE: {
+    vm_instance *in = (vm_instance *)o;
+    mark_obj(vm, &in->cls->hdr);
+    for (uint32_t i = 0; i < in->nfields; i++)
+      mark_value(vm, in->fields[i]);
+    break;
+  }
+  case VM_O_BOUND: {
+    vm_bound *b = (vm_bound *)o;
+    mark_value(vm, b->self);
+    mark_obj(vm, &b->method->hdr);
+    break;
+  }
+  case VM_O_CODE: {
+    vm_code *c = (vm_code *)o;
+    mark_obj(vm, &c->name->hdr);
+    mark_obj(vm, &c->source->hdr);
+    for (uint32_t i = 0; i < c->nconsts; i++)
+      mark_value(vm, c->consts[i]);
+    for (uint32_t i = 0; i < c->nnames; i++)
+      mark_obj(vm, &c->names[i]->hdr);
+    for (uint32_t i = 0; i < c->ncells; i++)
+      mark_obj(vm, &c->cells[i]->hdr);
+    for (uint32_t i = 0; i < c->nprotos; i++)
+      mark_obj(vm, &c->protos[i]->hdr);
+    if (c->ic)
+      for (uint32_t i = 0; i < c->ninsns; i++)
+        if (c->ic[i].cls)
+          mark_obj(vm, &c->ic[i].cls->hdr);
+    break;
+  }
+  case VM_O_CELL: {
+    vm_cell *c = (vm_cell *)o;
+    mark_obj(vm, &c->name->hdr);
+    mark_value(vm, c->value);
+    break;
+  }
+  case VM_O_UPVAL: {
+    vm_upval *u = (vm_upval *)o;
+    mark_value(vm, *u->loc);
+    break;
+  }
+  }
+}
+
+static void mark_roots(vm_vm *vm)
+{
+  /* Value stack: everything below the highest frame top (see file comment). */
+  vm_value *top = vm->stack;
+  if (vm->frame) {
+    for (vm_frame *f = vm->frames; f <= vm->frame; f++) {
+      vm_value *t = f->base + f->func->code->nslots;
+      if (t > top)
+        top = t;
+      mark_obj(vm, &f->func->hdr);
+    }
+  }
+  for (vm_value *v = vm->stack; v < top; v++)
+    mark_value(vm, *v);
+  /* Clear stale slots above, so they can never name a freed object. */
+  for (vm_value *v = top; v < vm->stack_hwm; v++)
+    *v = vm_nil();
+  vm->stack_hwm = top;
+
+  for (vm_upval *u = vm->open_upvals; u; u = u->open_next)
+    mark_obj(vm, &u->hdr);
+  for (uint32_t i = 0; i < vm->globals.cap; i++) {
+    vm_table_entry *e = &vm->globals.entries[i];
+    if (e->key) {
+      mark_obj(vm, &e->key->hdr);
+      mark_obj(vm, (vm_obj *)e->val.u.p);
+    }
+  }
+  if (vm->main_func)
+    mark_obj(vm, &vm->main_func->hdr);
+  for (int i = 0; i < 256; i++)
+    if (vm->char_strs[i])
+      mark_obj(vm, &vm->char_strs[i]->hdr);
+  if (vm->str_init)
+    mark_obj(vm, &vm->str_init->hdr);
+  for (vm_root *r = vm->roots; r; r = r->next)
+    mark_value(vm, *r->slot);
+}
+
+/* -- Sweep --------------------------------------------------------------------- */
+
+static void sweep(vm_vm *vm)
+{
+  vm_obj **pp = &vm->objects;
+  while (*pp) {
+    vm_obj *o = *pp;
+    if (o->marked) {
+      o->marked = 0;
+      pp = &o->gc_next;
+    } else {
+      *pp = o->gc_next;
+      vm_object_free(vm, o);
+    }
+  }
+}
+
+/* -- Collection ---------------------------------------------------------------- */
+
+void vm_gc_collect(vm_vm *vm)
+{
+  if (vm->gc_paused)
+    return;
+  vm->gc_count++;
+  mark_roots(vm);
+  while (vm->ngray > 0)
+    blacken(vm, vm->gray[--vm->ngray]);
+  vm_str_sweep_interned(vm); /* weak: before the sweep frees them */
+  sweep(vm);
+  size_t next = vm->heap_bytes * 2;
+  vm->gc_threshold = next > VM_GC_MIN_THRESHOLD ? next : VM_GC_MIN_THRESHOLD;
+}
+
+void vm_gc_free_all(vm_vm *vm)
+{
+  vm_obj *o = vm->objects;
+  while (o) {
+    vm_obj *next = o->gc_next;
+    vm_object_free(vm, o);
+    o = next;
+  }
+  vm->objects = NULL;
+  free(vm->gray);
+  vm->gray = NULL;
+  vm->ngray = vm->gray_cap = 0;
+  while (vm->roots) {
+    vm_root *r = vm->roots;
+    vm->roots = r->next;
+    free(r);
+  }
+}

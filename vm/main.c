@@ -1,0 +1,160 @@
+/*
+ * main.c — jcvm's command line and pipeline:
+ *
+ *   read file → parse (parse.c) → compile (compile.c) → run (interp.c)
+ *                                                   └→ --dump-bytecode (dump.c)
+ *
+ * Exit status: 0 success, 1 runtime error, 2 parse/compile error or bad
+ * usage (including an unreadable program file).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtins.h"
+#include "compile.h"
+#include "dump.h"
+#include "error.h"
+#include "gc.h"
+#include "interp.h"
+#include "parse.h"
+#include "vm.h"
+
+static void usage(FILE *out)
+{
+  fputs("usage: jcvm [options] PROGRAM.jc [ARGS...]\n"
+        "\n"
+        "Run a jc program; ARGS are available to it as the array `args`.\n"
+        "\n"
+        "options:\n"
+        "  --dump-bytecode   print the compiled bytecode of PROGRAM and exit\n"
+        "  --no-jit          run in the interpreter only (the only mode for now)\n"
+        "  --max-heap=MB     heap limit in MiB (default 2048); beyond it: out of memory\n"
+        "  --help            show this help\n"
+        "\n"
+        "exit status: 0 ok, 1 runtime error, 2 syntax error or bad usage\n",
+        out);
+}
+
+/* Read a whole file; NULL (errno set) on failure. */
+static char *read_file(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0)
+      break;
+    if (n == cap) {
+      char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+      if (!nb) {
+        free(buf);
+        buf = NULL;
+        errno = ENOMEM;
+        break;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+  }
+  int err = ferror(f);
+  fclose(f);
+  if (buf && err) {
+    free(buf);
+    errno = EIO;
+    return NULL;
+  }
+  *len = n;
+  return buf;
+}
+
+/* The arena is static so its state survives the longjmp of an error. */
+static vm_arena arena;
+
+/* Compile and run (or dump) a program; returns the exit status.  Kept apart
+   from main so no local of main is live across setjmp. */
+static int run(vm_vm *vm, const char *path, const char *src, size_t len, int dump, int pargc,
+               char **pargv)
+{
+  vm_errjmp ej;
+  vm->err = &ej;
+  vm->source_name = path;
+  if (setjmp(ej.buf) != 0) {
+    vm->err = NULL;
+    return ej.status;
+  }
+  vm_init_strings(vm);
+  vm_builtins_install(vm, pargc, pargv);
+  vm_gc_pause(vm); /* the tree and half-built code objects are unrooted */
+  vm_node *prog = vm_parse_program(vm, &arena, src, len);
+  vm->main_func = vm_compile_program(vm, &arena, prog, path);
+  vm_gc_resume(vm);
+  vm_arena_free(&arena);
+  if (dump)
+    vm_dump_code(vm->main_func->code, stdout);
+  else
+    vm_interp_run(vm, vm->main_func);
+  vm->err = NULL;
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  int dump = 0;
+  size_t max_heap_mb = 0;
+  int argi = 1;
+  for (; argi < argc && argv[argi][0] == '-' && argv[argi][1] == '-'; argi++) {
+    const char *a = argv[argi];
+    if (strcmp(a, "--help") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(a, "--dump-bytecode") == 0) {
+      dump = 1;
+    } else if (strcmp(a, "--no-jit") == 0) {
+      /* The interpreter is the only engine today. */
+    } else if (strncmp(a, "--max-heap=", 11) == 0) {
+      char *end;
+      errno = 0;
+      unsigned long long mb = strtoull(a + 11, &end, 10);
+      if (errno || *end || end == a + 11 || mb == 0 || mb > (1ull << 30)) {
+        fprintf(stderr, "jcvm: invalid --max-heap value '%s'\n", a + 11);
+        return VM_EXIT_PARSE;
+      }
+      max_heap_mb = (size_t)mb;
+    } else if (strcmp(a, "--") == 0) {
+      argi++;
+      break;
+    } else {
+      fprintf(stderr, "jcvm: unknown option '%s'\n", a);
+      usage(stderr);
+      return VM_EXIT_PARSE;
+    }
+  }
+  if (argi >= argc) {
+    usage(stderr);
+    return VM_EXIT_PARSE;
+  }
+  const char *path = argv[argi];
+  size_t len = 0;
+  char *src = read_file(path, &len);
+  if (!src) {
+    fprintf(stderr, "jcvm: cannot read '%s': %s\n", path, strerror(errno));
+    return VM_EXIT_PARSE;
+  }
+
+  static vm_vm vm; /* static: large */
+  vm_init(&vm);
+  if (max_heap_mb)
+    vm.max_heap = max_heap_mb << 20;
+  int status = run(&vm, path, src, len, dump, argc - argi - 1, argv + argi + 1);
+  fflush(stdout);
+  vm_arena_free(&arena);
+  vm_free(&vm);
+  free(src);
+  return status;
+}
