@@ -105,7 +105,27 @@ static vm_value bi_str(vm_vm *vm, vm_value *args, int nargs)
   return vm_objval(VM_T_STR, vm_str_intern(vm, b->data, b->len));
 }
 
-/* Parse a whole string as an integer (optional sign, decimal digits). */
+/* Raise "cannot convert "abc" to TYPE" with the string quoted. */
+static _Noreturn void bad_conversion(vm_vm *vm, vm_value v, const char *type)
+{
+  vm_buf *b = &vm->fmt;
+  b->len = 0;
+  vm_value_format(vm, b, v, true, 0);
+  vm_error_runtime(vm, "cannot convert %.60s to %s", b->data, type);
+}
+
+/* True if s is an optional sign followed by one or more decimal digits. */
+static bool is_decimal_int(const vm_string *s)
+{
+  size_t k = (s->len > 0 && (s->chars[0] == '-' || s->chars[0] == '+')) ? 1 : 0;
+  if (k == s->len)
+    return false;
+  for (; k < s->len; k++)
+    if (s->chars[k] < '0' || s->chars[k] > '9')
+      return false;
+  return true;
+}
+
 static vm_value bi_int(vm_vm *vm, vm_value *args, int nargs)
 {
   (void)nargs;
@@ -115,26 +135,13 @@ static vm_value bi_int(vm_vm *vm, vm_value *args, int nargs)
   case VM_T_FLOAT: return vm_int(double_to_int(vm, v.u.d));
   case VM_T_STR: {
     vm_string *s = v.u.p;
-    const char *p = s->chars;
-    size_t n = s->len;
-    if (n > 0 && (p[0] == '-' || p[0] == '+') && n > 1 && p[1] >= '0' && p[1] <= '9') {
-      /* ok */
-    } else if (!(n > 0 && p[0] >= '0' && p[0] <= '9')) {
-      goto bad;
-    }
-    for (size_t k = 1; k < n; k++)
-      if (p[k] < '0' || p[k] > '9')
-        goto bad;
+    if (!is_decimal_int(s))
+      bad_conversion(vm, v, "int");
     errno = 0;
-    long long r = strtoll(p, NULL, 10);
+    long long r = strtoll(s->chars, NULL, 10);
     if (errno == ERANGE)
       vm_error_runtime(vm, "integer overflow");
     return vm_int(r);
-  bad:
-    vm_buf *b = &vm->fmt;
-    b->len = 0;
-    vm_value_format(vm, b, v, true, 0);
-    vm_error_runtime(vm, "cannot convert %.60s to int", b->data);
   }
   default:
     vm_error_runtime(vm, "cannot convert %s to int", vm_tag_name(v.tag));
@@ -149,13 +156,10 @@ static vm_value bi_float(vm_vm *vm, vm_value *args, int nargs)
     vm_string *s = v.u.p;
     char *end;
     double d = s->len ? strtod(s->chars, &end) : 0;
+    /* Whole string, no leading blanks (strtod would skip them). */
     if (s->len == 0 || end != s->chars + s->len || s->chars[0] == ' ' || s->chars[0] == '\t' ||
-        s->chars[0] == '\n') {
-      vm_buf *b = &vm->fmt;
-      b->len = 0;
-      vm_value_format(vm, b, v, true, 0);
-      vm_error_runtime(vm, "cannot convert %.60s to float", b->data);
-    }
+        s->chars[0] == '\n')
+      bad_conversion(vm, v, "float");
     return vm_float(d);
   }
   if (!vm_is_number(v))

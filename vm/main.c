@@ -62,11 +62,11 @@ static char *read_file(const char *path, size_t *len)
       cap *= 2;
     }
   }
-  int err = ferror(f);
+  int err = ferror(f) ? (errno ? errno : EIO) : 0;
   fclose(f);
   if (buf && err) {
     free(buf);
-    errno = EIO;
+    errno = err;
     return NULL;
   }
   *len = n;
