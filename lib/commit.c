@@ -175,6 +175,14 @@ static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
   memcpy(t->slot_set, l->set, (size_t)(v->nslots + 1) * sizeof *t->slot_set);
   if (v->nexits) memcpy(t->exits, v->exits, (size_t)v->nexits * sizeof *t->exits);
   if (v->aux_len) memcpy(t->aux, v->aux, v->aux_len);
+  if (v->nlines) {
+    struct jc_fmt_line *ln = malloc((size_t)v->nlines * sizeof *ln);
+    if (!ln) return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+    for (uint32_t k = 0; k < v->nlines; k++) jc_view_line(v, k, &ln[k]);
+    jc_err err = jc_trace_set_lines(t, ln, v->nlines, v->strings, v->strings_len);
+    free(ln);
+    if (err) return err;
+  }
   if (i > 0) {
     t->root_id = cx->t[0]->root_id ? cx->t[0]->root_id : cx->t[0]->id;
   } else if (cx->r->parent) {

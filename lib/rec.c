@@ -328,6 +328,10 @@ static jc_err live_trace(const jc_rec *r, uint64_t id, void *live, size_t len,
   }
   if (r->nexits) memcpy(t->exits, r->exits, r->nexits * sizeof *t->exits);
   if (r->nslots) memcpy(t->slots, r->slots, r->nslots * sizeof *t->slots);
+  if (jc_trace_set_lines(t, r->lines, r->nlines, r->strings, r->strings_len)) {
+    jc_trace_destroy(t);
+    return JC_NOMEM;
+  }
   if (id) jc_trace_register(t);
   *out = t;
   return JC_OK;

@@ -75,6 +75,8 @@ void jc_trace_destroy(jc_trace *t) {
   free(t->tape);
   free(t->deferred);
   free(t->strings);
+  free(t->lines);
+  free(t->line_strings);
   free(t);
 }
 
@@ -83,6 +85,22 @@ JC_API void jc_trace_release(jc_trace *t) {
   unregister(t);
   if (t->owns_code) jc_arena_free(t->code);
   jc_trace_destroy(t);
+}
+
+jc_err jc_trace_set_lines(jc_trace *t, const struct jc_fmt_line *lines,
+                          uint32_t n, const char *strings, uint32_t strings_len) {
+  if (n == 0) return JC_OK;
+  t->lines = malloc((size_t)n * sizeof *t->lines);
+  t->line_strings = malloc(strings_len + 1);
+  if (!t->lines || !t->line_strings)
+    return jc_fail(JC_NOMEM, "jcache: out of memory copying a line table");
+  memcpy(t->line_strings, strings, strings_len);
+  t->line_strings[strings_len] = '\0';
+  for (uint32_t i = 0; i < n; i++)
+    t->lines[i] = (jc_trace_line){lines[i].off, lines[i].line,
+                                  t->line_strings + lines[i].file};
+  t->nlines = n;
+  return JC_OK;
 }
 
 /* -- Getters ------------------------------------------------------------------------ */
@@ -138,6 +156,15 @@ JC_API void *jc_trace_exit_target(const jc_trace *t, uint32_t guard) {
   int32_t rel;
   memcpy(&rel, field, 4);
   return field + 4 + rel;
+}
+
+JC_API bool jc_trace_line_at(const jc_trace *t, size_t i, uint32_t *off,
+                              const char **file, uint32_t *line) {
+  if (!t || i >= t->nlines) return false;
+  if (off) *off = t->lines[i].off;
+  if (file) *file = t->lines[i].file;
+  if (line) *line = t->lines[i].line;
+  return true;
 }
 
 JC_API jc_tail_state jc_trace_tail(const jc_trace *t, uint32_t after_guard) {

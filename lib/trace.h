@@ -18,6 +18,13 @@ typedef struct jc_tail {
   uint32_t tape_pos;  /* first tape entry of the tail */
 } jc_tail;
 
+/* One line-table entry: code from `off` on comes from file:line. */
+typedef struct jc_trace_line {
+  uint32_t off;
+  uint32_t line;
+  const char *file; /* points into the trace's line_strings */
+} jc_trace_line;
+
 struct jc_trace {
   uint64_t id, parent_id;
   uint32_t parent_exit;
@@ -53,6 +60,11 @@ struct jc_trace {
   ** An id, not a pointer, so releasing a trace never has to find and fix
   ** the traces that refer to it. */
   uint64_t root_id;
+  /* Line table (sorted by off), for debuggers and profilers. */
+  uint32_t nlines;
+  jc_trace_line *lines;
+  char *line_strings;
+
   jc_trace *hnext;         /* registry hash chain */
 };
 
@@ -60,6 +72,10 @@ struct jc_trace {
 jc_trace *jc_trace_new(void);
 /* Add to / remove from the registry. */
 void jc_trace_register(jc_trace *t);
+/* Copy a line table: `lines` host-aligned, files as offsets into `strings`
+** (already validated by the record format). */
+jc_err jc_trace_set_lines(jc_trace *t, const struct jc_fmt_line *lines,
+                          uint32_t n, const char *strings, uint32_t strings_len);
 /* Free a trace's memory (not its code, not the registry entry). */
 void jc_trace_destroy(jc_trace *t);
 /* Serializes commits and tail validations (lib/commit.c, lib/tail.c). */

@@ -49,6 +49,11 @@ void *jc_trace_exit_target(const jc_trace *t, uint32_t guard);
 
 jc_tail_state jc_trace_tail(const jc_trace *t, uint32_t after_guard);
 
+/* Entry i of the trace's line table (sorted by offset): code from *off on
+** comes from *file:*line.  False past the end. */
+bool jc_trace_line_at(const jc_trace *t, size_t i, uint32_t *off,
+                      const char **file, uint32_t *line);
+
 /* Point guard n's exit at `target` (a bridge's entry), live. */
 jc_err jc_trace_attach(jc_trace *t, uint32_t guard, void *target);
 

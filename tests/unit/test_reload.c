@@ -118,6 +118,18 @@ static void test_bridge_tail_validated(void **state) {
   assert_int_equal(exit_no, 0);
   assert_ptr_equal(jc_trace_exit_target(tr[0], 0), jc_trace_entry(tr[1]));
   assert_int_equal(jc_trace_tail(tr[0], 0), JC_TAIL_PENDING);
+  /* The line table and name came back with the code. */
+  uint32_t off, line;
+  const char *file;
+  assert_true(jc_trace_line_at(tr[0], 0, &off, &file, &line));
+  assert_int_equal(off, 0);
+  assert_string_equal(file, "toy.jc");
+  assert_int_equal(line, 1);
+  assert_true(jc_trace_line_at(tr[0], 1, &off, &file, &line));
+  assert_int_equal(line, 2);
+  assert_false(jc_trace_line_at(tr[0], 2, &off, &file, &line));
+  assert_string_equal(jc_trace_name(tr[0]), "jc_loop_toy_L1");
+  assert_string_equal(jc_trace_name(tr[1]), "jc_bridge_toy_L1_x0");
   uint64_t v;
   assert_int_equal(jc_trace_slot(tr[0], 0, &v), JC_OK); /* K */
   assert_int_equal(v, C2.K);
