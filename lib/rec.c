@@ -93,7 +93,6 @@ static jc_err bad(jc_rec *r, jc_err err) {
 static jc_err begin(jc_cache *c, jc_rec **out) {
   if (!out) return jc_fail(JC_INVAL, "jcache: recorder out pointer is NULL");
   *out = NULL;
-  if (!c) return jc_fail(JC_INVAL, "jcache: recording needs an open cache");
   jc_rec *r = calloc(1, sizeof *r);
   if (!r) return jc_fail(JC_NOMEM, "jcache: out of memory starting a recorder");
   r->cache = c;
@@ -345,8 +344,11 @@ static jc_err persist(jc_rec *r, const void *code, size_t len,
   if (!code || len == 0 || len > JC_FMT_MAX_CODE || entry_off >= len)
     return jc_fail(JC_INVAL, "jcache: finish: bad code (%zu bytes, entry %u)",
                    len, entry_off);
+  /* Without a cache the record is still built and checked: that gives the
+  ** trace its id, and the same refusals as with one. */
+  jc_key ns = r->cache ? r->cache->ns : (jc_key){0, 0};
   jc_fmt_parts p = {
-      .kind = r->kind, .ns = r->cache->ns, .key = r->key,
+      .kind = r->kind, .ns = ns, .key = r->key,
       .entry_off = entry_off, .created = (uint64_t)time(NULL),
       .code = code, .code_len = (uint32_t)len,
       .tape = r->tape, .ntape = r->ntape,
@@ -371,7 +373,7 @@ static jc_err persist(jc_rec *r, const void *code, size_t len,
   }
   jc_view v;
   char detail[160];
-  jc_reject why = jc_fmt_parse(buf, blen, r->cache->ns, &v, detail, sizeof detail);
+  jc_reject why = jc_fmt_parse(buf, blen, ns, &v, detail, sizeof detail);
   if (why != JC_REJECT_NONE) {
     free(buf);
     return jc_fail(JC_INVAL, "jcache: the trace cannot be described by the "
@@ -379,6 +381,10 @@ static jc_err persist(jc_rec *r, const void *code, size_t len,
                    jc_fmt_reject_name(why), detail);
   }
   *id = tid;
+  if (!r->cache) {
+    free(buf);
+    return JC_OK;
+  }
   return jc_store_put(r->cache, r->key, tid, buf, blen);
 }
 

@@ -55,7 +55,10 @@ typedef enum jc_trace_ref {
 } jc_trace_ref;
 
 /* Begin recording a loop under `key`, or a bridge from exit `exit` of the
-** trace `parent` (a trace id returned by jc_rec_finish or a commit). */
+** trace `parent` (a trace id returned by jc_rec_finish or a commit).
+** `cache` may be NULL (no cache, or it was refused): nothing is persisted,
+** but jc_rec_finish still returns a live trace with its id, exits and line
+** table, so bridges attach to it and debuggers and profilers see it. */
 jc_err jc_rec_begin_loop(jc_cache *cache, jc_key key, jc_rec **out);
 jc_err jc_rec_begin_bridge(jc_cache *cache, uint64_t parent, uint32_t exit,
                            jc_rec **out);

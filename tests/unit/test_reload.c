@@ -584,6 +584,28 @@ static void test_default_directory(void **state) {
   free(dir);
 }
 
+/* Without a cache, recording still yields live traces with ids, exits and
+** lines, so bridges attach and debuggers see them; nothing is stored. */
+static void test_no_cache(void **state) {
+  (void)state;
+  jc_stats s0 = stats();
+  jc_trace *loop, *bridge;
+  assert_int_equal(toy_compile_loop(NULL, key_of("nocache"), &toy_default_greens,
+                                    &C1, 0, &loop), JC_OK);
+  assert_int_not_equal(jc_trace_id(loop), 0);
+  assert_ptr_equal(jc_trace_find(jc_trace_id(loop)), loop);
+  assert_int_equal(toy_compile_bridge(NULL, loop, &toy_default_greens, &C1,
+                                      &bridge), JC_OK);
+  toy_fn fn = (toy_fn)jc_trace_entry(loop);
+  assert_int_equal(fn(150), toy_expect(&C1, 150));
+  assert_true(jc_trace_line_at(loop, 1, NULL, NULL, NULL));
+  jc_stats s1 = stats();
+  assert_int_equal(s1.records_written, s0.records_written);
+  assert_int_equal(s1.records_not_persisted, s0.records_not_persisted);
+  jc_trace_release(bridge);
+  jc_trace_release(loop);
+}
+
 static void test_readonly(void **state) {
   fixture *f = *state;
   jc_key key = key_of("ro");
@@ -790,7 +812,7 @@ static void test_errors_and_keys(void **state) {
   jc_cands *cs;
   assert_int_equal(jc_lookup(NULL, key_of("x"), &cs), JC_INVAL);
   jc_rec *r;
-  assert_int_equal(jc_rec_begin_loop(NULL, key_of("x"), &r), JC_INVAL);
+  assert_int_equal(jc_rec_begin_loop(NULL, key_of("x"), NULL), JC_INVAL);
   assert_int_equal(jc_rec_begin_bridge(NULL, 0, 0, &r), JC_INVAL);
   jc_replay *rp;
   assert_int_equal(jc_replay_begin(NULL, NULL, NULL, NULL, &rp), JC_INVAL);
@@ -864,6 +886,7 @@ int main(void) {
       cmocka_unit_test(test_unsafe_directory),
       cmocka_unit_test(test_default_directory),
       cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+      cmocka_unit_test(test_no_cache),
       cmocka_unit_test_setup_teardown(test_four_processes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
