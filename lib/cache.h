@@ -11,7 +11,7 @@
 #include "format.h"
 #include "jcache/cache.h"
 
-/* A record waiting for the writer thread. */
+/* A record waiting for the writer thread; rec NULL: a usage touch. */
 typedef struct jc_pending {
   struct jc_pending *next;
   uint8_t lkey[40]; /* LMDB key: ns | key | trace id */
@@ -28,6 +28,8 @@ struct jc_cache {
   MDB_env *env;
   MDB_dbi dbi;
   bool has_dbi; /* false for a read-only cache whose store has no table yet */
+  MDB_dbi usage_dbi; /* "usage": last used, hits, created per record */
+  bool has_usage;
 
   /* One spare read transaction, reset and renewed to make lookups cheap. */
   MDB_txn *spare_txn;
@@ -65,6 +67,8 @@ void jc_store_close(jc_cache *c);
 jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
                     size_t len);
 jc_err jc_store_flush(jc_cache *c);
+/* Count a reload of a record in the usage table (queued, best effort). */
+void jc_store_touch(jc_cache *c, jc_key key, uint64_t trace_id);
 /* The LMDB key of a record. */
 void jc_store_key(uint8_t out[40], jc_key ns, jc_key key, uint64_t id);
 /* Count a rejected record under its reason and fire the probe. */

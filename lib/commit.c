@@ -329,6 +329,10 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
   }
   for (uint32_t i = 0; i < p->depth; i++) jc_trace_register(cx.t[i]);
   jc_trace_unlock();
+  for (uint32_t i = 0; i < p->depth; i++) {
+    const struct jc_fmt_hdr *h = &p->lv[i].cand->view.hdr;
+    jc_store_touch(r->cache, (jc_key){h->key_lo, h->key_hi}, h->trace_id);
+  }
 
   /* Counters and probes, outside the lock. */
   jc_stat_add(commits, 1);

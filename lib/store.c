@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "internal.h"
@@ -75,6 +76,9 @@ jc_err jc_store_open(jc_cache *c) {
   rc = txn_begin(c, ro ? MDB_RDONLY : 0, &txn);
   if (rc) return mdb_fail(rc, "cannot begin a transaction", c->dir);
   rc = mdb_dbi_open(txn, "traces", ro ? 0 : MDB_CREATE, &c->dbi);
+  if (rc == 0)
+    c->has_usage =
+        mdb_dbi_open(txn, "usage", ro ? 0 : MDB_CREATE, &c->usage_dbi) == 0;
   if (rc == MDB_NOTFOUND && ro) {
     mdb_txn_abort(txn);
     return JC_OK; /* an empty store: lookups find nothing */
@@ -114,14 +118,50 @@ static void free_pending(jc_pending *p) {
   }
 }
 
-/* Write a batch in one transaction.  Returns the number written. */
+/* The usage entry of a record: when it was last reloaded, how often, and
+** when it was written (for `jcache ls` and `jcache gc`).  24 bytes, LE. */
+typedef struct usage {
+  uint64_t last_used, hits, created;
+} usage;
+
+/* Update the usage table for the touches in a batch (records written get
+** their created time; committed ones a hit).  Best effort: a failure here
+** only loses statistics, never a record. */
+static void write_usage(jc_cache *c, jc_pending *batch) {
+  MDB_txn *txn;
+  if (!c->has_usage || txn_begin(c, 0, &txn)) return;
+  uint64_t now = (uint64_t)time(NULL);
+  int rc = 0;
+  for (jc_pending *p = batch; p && !rc; p = p->next) {
+    MDB_val k = {sizeof p->lkey, p->lkey}, v;
+    usage u = {0, 0, 0};
+    if (mdb_get(txn, c->usage_dbi, &k, &v) == 0 && v.mv_size == sizeof u)
+      memcpy(&u, v.mv_data, sizeof u);
+    if (p->rec) {
+      if (u.created) continue; /* rewritten: same id, same content */
+      u.created = u.last_used = now;
+    } else {
+      u.hits++;
+      u.last_used = now;
+    }
+    v.mv_size = sizeof u;
+    v.mv_data = &u;
+    rc = mdb_put(txn, c->usage_dbi, &k, &v, 0);
+  }
+  if (rc) mdb_txn_abort(txn);
+  else mdb_txn_commit(txn);
+}
+
+/* Write a batch's records in one transaction, then its usage updates.
+** Returns the number of records written. */
 static size_t write_batch(jc_cache *c, jc_pending *batch) {
   size_t n = 0, written = 0;
-  for (jc_pending *p = batch; p; p = p->next) n++;
+  for (jc_pending *p = batch; p; p = p->next) n += p->rec != NULL;
   MDB_txn *txn;
-  int rc = txn_begin(c, 0, &txn);
-  if (!rc) {
+  int rc = n ? txn_begin(c, 0, &txn) : 0;
+  if (n && !rc) {
     for (jc_pending *p = batch; p && !rc; p = p->next) {
+      if (!p->rec) continue; /* a touch */
       MDB_val k = {sizeof p->lkey, p->lkey}, v = {p->len, p->rec};
       rc = mdb_put(txn, c->dbi, &k, &v, MDB_NOOVERWRITE);
       if (rc == MDB_KEYEXIST) rc = 0; /* same id: same content */
@@ -133,15 +173,18 @@ static size_t write_batch(jc_cache *c, jc_pending *batch) {
     /* A full store or an I/O error: the records are lost, the JIT runs on. */
     jc_stat_add(write_errors, n);
     for (jc_pending *p = batch; p; p = p->next)
-      JC_PROBE(write_error, p->trace_id, rc, mdb_strerror(rc));
+      if (p->rec) JC_PROBE(write_error, p->trace_id, rc, mdb_strerror(rc));
     return 0;
   }
-  for (jc_pending *p = batch; p; p = p->next, written++) {
+  for (jc_pending *p = batch; p; p = p->next) {
+    if (!p->rec) continue;
+    written++;
     JC_PROBE(record_write, p->trace_id, jc_ld64(p->lkey + 16),
              jc_ld64(p->lkey + 24), p->len);
   }
   jc_stat_add(records_written, written);
-  return written;
+  write_usage(c, batch);
+  return n ? written : 1;
 }
 
 static void *writer_main(void *arg) {
@@ -165,23 +208,9 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
-jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
-                    size_t len) {
-  if ((c->flags & JC_CACHE_READONLY) || !c->has_dbi) {
-    free(rec);
-    return jc_fail(JC_DISABLED, "jcache: the cache at %s is read-only", c->dir);
-  }
-  jc_pending *p = malloc(sizeof *p);
-  if (!p) {
-    free(rec);
-    return jc_fail(JC_NOMEM, "jcache: out of memory queueing a record");
-  }
-  jc_store_key(p->lkey, c->ns, key, trace_id);
-  p->rec = rec;
-  p->len = len;
-  p->trace_id = trace_id;
-  p->next = NULL;
-
+/* Hand a pending entry to the writer thread (started on first use), or
+** write it now with JC_CACHE_SYNC_WRITE. */
+static jc_err enqueue(jc_cache *c, jc_pending *p) {
   if (c->flags & JC_CACHE_SYNC_WRITE) {
     size_t ok = write_batch(c, p);
     free_pending(p);
@@ -189,13 +218,12 @@ jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
               : jc_fail(JC_IO, "jcache: could not write a record to %s",
                         c->dir);
   }
-
   pthread_mutex_lock(&c->qlock);
   if (!c->writer_running) {
     if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
       pthread_mutex_unlock(&c->qlock);
+      if (p->rec) jc_stat_add(write_errors, 1);
       free_pending(p);
-      jc_stat_add(write_errors, 1);
       return jc_fail(JC_IO, "jcache: cannot start the writer thread");
     }
     c->writer_running = true;
@@ -207,6 +235,37 @@ jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
   pthread_cond_signal(&c->qwake);
   pthread_mutex_unlock(&c->qlock);
   return JC_OK;
+}
+
+static jc_pending *pending_new(jc_cache *c, jc_key key, uint64_t trace_id) {
+  jc_pending *p = calloc(1, sizeof *p);
+  if (p) {
+    jc_store_key(p->lkey, c->ns, key, trace_id);
+    p->trace_id = trace_id;
+  }
+  return p;
+}
+
+jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
+                    size_t len) {
+  if ((c->flags & JC_CACHE_READONLY) || !c->has_dbi) {
+    free(rec);
+    return jc_fail(JC_DISABLED, "jcache: the cache at %s is read-only", c->dir);
+  }
+  jc_pending *p = pending_new(c, key, trace_id);
+  if (!p) {
+    free(rec);
+    return jc_fail(JC_NOMEM, "jcache: out of memory queueing a record");
+  }
+  p->rec = rec;
+  p->len = len;
+  return enqueue(c, p);
+}
+
+void jc_store_touch(jc_cache *c, jc_key key, uint64_t trace_id) {
+  if ((c->flags & JC_CACHE_READONLY) || !c->has_usage) return;
+  jc_pending *p = pending_new(c, key, trace_id);
+  if (p) enqueue(c, p);
 }
 
 jc_err jc_store_flush(jc_cache *c) {

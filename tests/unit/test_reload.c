@@ -521,6 +521,38 @@ static void test_corrupt_records_rejected(void **state) {
   free(good);
 }
 
+/* Reloads are counted per record in the "usage" table (for ls and gc). */
+static void test_usage_table(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("usage");
+  compile_family(f, key);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &C2, 150, tr,
+                                JC_MAX_CHAIN, &n), JC_OK);
+    jc_trace_release(tr[1]);
+    jc_trace_release(tr[0]);
+  }
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  uint8_t lk[40];
+  jc_store_key(lk, jc_cache_ns(f->cache), key, jc_cands_id(cs, 0));
+  jc_cands_release(cs);
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(f->cache->env, NULL, MDB_RDONLY, &txn), 0);
+  MDB_val k = {sizeof lk, lk}, v;
+  assert_int_equal(mdb_get(txn, f->cache->usage_dbi, &k, &v), 0);
+  assert_int_equal(v.mv_size, 24);
+  uint64_t u[3];
+  memcpy(u, v.mv_data, sizeof u);
+  mdb_txn_abort(txn);
+  assert_int_equal(u[1], 3);       /* hits */
+  assert_true(u[2] > 0);           /* created */
+  assert_true(u[0] >= u[2]);       /* last used */
+}
+
 /* -- Safety of the directory ----------------------------------------------------------- */
 
 static void test_unsafe_directory(void **state) {
@@ -883,6 +915,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_relocation_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_namespace_isolation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_records_rejected, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_usage_table, setup, teardown),
       cmocka_unit_test(test_unsafe_directory),
       cmocka_unit_test(test_default_directory),
       cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
