@@ -31,11 +31,17 @@ void jc_clear_error(void);
 
 /* -- Counters (lib/stats.c) ------------------------------------------------ */
 
-extern jc_stats jc_stats_g;
+/* The live counters: a static struct until the process's shared-memory
+** segment exists (lib/shm.c), then the copy inside it. */
+extern jc_stats *jc_stats_p;
 
 /* Counters are bumped with relaxed atomics: they are statistics, not
 ** synchronization. */
 #define jc_stat_add(field, n)                                                  \
-  __atomic_fetch_add(&jc_stats_g.field, (uint64_t)(n), __ATOMIC_RELAXED)
+  __atomic_fetch_add(&jc_stats_p->field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* Publish this process's counters in /dev/shm (lib/shm.c); idempotent and
+** cheap after the first call; failures only disable the segment. */
+void jc_shm_publish(const char *cache_dir);
 
 #endif

@@ -93,6 +93,7 @@ static jc_err bad(jc_rec *r, jc_err err) {
 static jc_err begin(jc_cache *c, jc_rec **out) {
   if (!out) return jc_fail(JC_INVAL, "jcache: recorder out pointer is NULL");
   *out = NULL;
+  jc_shm_publish(NULL);
   jc_rec *r = calloc(1, sizeof *r);
   if (!r) return jc_fail(JC_NOMEM, "jcache: out of memory starting a recorder");
   r->cache = c;

@@ -5,7 +5,8 @@
 
 #include "internal.h"
 
-jc_stats jc_stats_g;
+static jc_stats local_stats;
+jc_stats *jc_stats_p = &local_stats;
 
 static const char *const names[] = {
 #define JC_STATNAME(name, desc) #name,
@@ -20,7 +21,7 @@ static const char *const descs[] = {
 };
 
 JC_API void jc_stats_get(jc_stats *out) {
-  const uint64_t *src = (const uint64_t *)&jc_stats_g;
+  const uint64_t *src = (const uint64_t *)jc_stats_p;
   uint64_t *dst = (uint64_t *)out;
   for (size_t i = 0; i < JC_STATS_COUNT; i++)
     dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
