@@ -23,6 +23,7 @@
 #include "error.h"
 #include "gc.h"
 #include "object.h"
+#include "jit/jit.h"
 
 /* -- JIT attachment point ------------------------------------------------------ */
 
@@ -30,14 +31,26 @@
  * ===================== JIT ATTACHMENT POINT =====================
  * The tracing JIT hooks in here: `frame` is the frame running the loop and
  * `pc` the back-edge instruction (LOOP or FORLOOP) whose hot counter fired.
- * Nothing is compiled yet; we only count the events.
+ * The JIT may start recording (vm->jit_recording): from then on the loop
+ * below calls jit_rec_ins() before each instruction.  A compiled loop hangs
+ * off its back edge's ic->target and is entered when that edge is taken.
  */
 void vm_jit_hotloop(vm_vm *vm, vm_frame *frame, const vm_insn *pc)
 {
-  (void)frame;
-  (void)pc;
   vm->hotloop_events++;
+  if (vm->jit)
+    jit_hotloop(vm->jit, frame, pc);
 }
+
+/* Enter the trace of the back edge just taken, if there is one. */
+#define JIT_ENTER(ic)                                                                        \
+  do {                                                                                       \
+    if ((ic)->target && !vm->jit_recording) {                                                \
+      frame->pc = pc;                                                                        \
+      jit_enter(vm->jit, frame, (ic)->target);                                               \
+      LOAD_FRAME();                                                                          \
+    }                                                                                        \
+  } while (0)
 
 /* -- Upvalues ------------------------------------------------------------------ */
 
@@ -405,6 +418,8 @@ void vm_interp_run(vm_vm *vm, vm_func *main_fn)
 
   LOAD_FRAME();
   for (;;) {
+    if (__builtin_expect(vm->jit_recording, 0))
+      jit_rec_ins(vm->jit, pc);
     const vm_insn i = *pc++;
     frame->pc = pc;
     const unsigned A = VM_INSN_A(i);
@@ -605,11 +620,12 @@ void vm_interp_run(vm_vm *vm, vm_func *main_fn)
       break;
     case VM_OP_LOOP: {
       vm_icache *ic = IC;
-      if (++ic->hot >= VM_JIT_HOT_THRESHOLD) {
+      if (++ic->hot >= vm->jit_hot) {
         ic->hot = 0;
         vm_jit_hotloop(vm, frame, pc - 1);
       }
       pc += VM_INSN_SBX(i);
+      JIT_ENTER(ic);
       break;
     }
     case VM_OP_FORPREP: {
@@ -661,11 +677,12 @@ void vm_interp_run(vm_vm *vm, vm_func *main_fn)
       }
       if (again) {
         vm_icache *ic = IC;
-        if (++ic->hot >= VM_JIT_HOT_THRESHOLD) {
+        if (++ic->hot >= vm->jit_hot) {
           ic->hot = 0;
           vm_jit_hotloop(vm, frame, pc - 1);
         }
         pc += VM_INSN_SBX(i);
+        JIT_ENTER(ic);
       }
       break;
     }
@@ -736,6 +753,7 @@ void vm_interp_run(vm_vm *vm, vm_func *main_fn)
     }
   }
 #undef LOAD_FRAME
+#undef JIT_ENTER
 #undef RA
 #undef RB
 #undef RC

@@ -15,8 +15,9 @@
 void vm_interp_run(vm_vm *vm, vm_func *main_fn);
 
 /* JIT attachment point: called by LOOP and FORLOOP (`pc` points at the back
-   edge instruction) each time the loop's hot counter crosses
-   VM_JIT_HOT_THRESHOLD.  Today it only counts. */
+   edge instruction) each time the loop's hot counter crosses vm->jit_hot
+   (VM_JIT_HOT_THRESHOLD unless set by a flag); hands the loop to the tracing
+   JIT (vm/jit/jit.h) when there is one. */
 void vm_jit_hotloop(vm_vm *vm, vm_frame *frame, const vm_insn *pc);
 
 #endif /* VM_INTERP_H */

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "gc.h"
 #include "interp.h"
+#include "jit/jit.h"
 #include "parse.h"
 #include "vm.h"
 
@@ -29,7 +30,14 @@ static void usage(FILE *out)
         "\n"
         "options:\n"
         "  --dump-bytecode   print the compiled bytecode of PROGRAM and exit\n"
-        "  --no-jit          run in the interpreter only (the only mode for now)\n"
+        "  --no-jit          run in the interpreter only\n"
+        "  --jit-hot=N       back edges before a loop is traced (default 1000; env JCVM_JIT_HOT)\n"
+        "  --jit-exit-hot=N  exits taken before a bridge is traced (default 10; env\n"
+        "                    JCVM_JIT_EXIT_HOT)\n"
+        "  --jit-stress      trace every loop at once, bridge every exit at once\n"
+        "  --dump-ir         print each trace's IR (recorded and optimized) to stderr\n"
+        "  --jit-stats       print JIT statistics to stderr at exit\n"
+        "  --jit-stats-json=FILE  write them to FILE as one JSON object\n"
         "  --max-heap=MB     heap limit in MiB (default 2048); beyond it: out of memory\n"
         "  --help            show this help\n"
         "\n"
@@ -105,6 +113,8 @@ static int run(vm_vm *vm, const char *path, const char *src, size_t len, int dum
 
 int main(int argc, char **argv)
 {
+  static jit_state jit; /* static: outlives the error longjmp */
+  jit_init(NULL, &jit);
   int dump = 0;
   size_t max_heap_mb = 0;
   int argi = 1;
@@ -115,8 +125,12 @@ int main(int argc, char **argv)
       return 0;
     } else if (strcmp(a, "--dump-bytecode") == 0) {
       dump = 1;
-    } else if (strcmp(a, "--no-jit") == 0) {
-      /* The interpreter is the only engine today. */
+    } else if (strncmp(a, "--jit", 5) == 0 || strcmp(a, "--no-jit") == 0 ||
+               strcmp(a, "--dump-ir") == 0) {
+      if (jit_option(&jit, a) != 1) {
+        fprintf(stderr, "jcvm: invalid option '%s'\n", a);
+        return VM_EXIT_PARSE;
+      }
     } else if (strncmp(a, "--max-heap=", 11) == 0) {
       char *end;
       errno = 0;
@@ -151,8 +165,17 @@ int main(int argc, char **argv)
   vm_init(&vm);
   if (max_heap_mb)
     vm.max_heap = max_heap_mb << 20;
+  jit.vm = &vm;
+  if (jit.enabled && !dump) {
+    vm.jit = &jit;
+    vm.jit_hot = jit.hot;
+  }
   int status = run(&vm, path, src, len, dump, argc - argi - 1, argv + argi + 1);
   fflush(stdout);
+  vm.jit_recording = 0;
+  vm.jit = NULL;
+  jit_report(&jit);
+  jit_free(&jit);
   vm_arena_free(&arena);
   vm_free(&vm);
   free(src);

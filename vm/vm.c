@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "gc.h"
+#include "interp.h"
 
 /* -- Lifecycle --------------------------------------------------------------- */
 
@@ -17,6 +18,7 @@ void vm_init(vm_vm *vm)
   memset(vm, 0, sizeof *vm);
   vm->gc_threshold = VM_GC_MIN_THRESHOLD;
   vm->max_heap = VM_DEFAULT_MAX_HEAP;
+  vm->jit_hot = VM_JIT_HOT_THRESHOLD;
   /* calloc: all-zero slots are nil, and untouched pages cost nothing. */
   vm->stack = calloc(VM_STACK_SLOTS, sizeof(vm_value));
   vm->frames = calloc(VM_MAX_FRAMES, sizeof(vm_frame));

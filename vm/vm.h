@@ -77,6 +77,11 @@ struct vm_vm {
   /* -- JIT attachment point statistics -- */
   uint64_t hotloop_events;
 
+  /* -- the tracing JIT (vm/jit/) -- */
+  struct jit_state *jit; /* NULL: interpreter only */
+  uint32_t jit_hot;      /* back edges of a loop between calls of vm_jit_hotloop */
+  uint8_t jit_recording; /* the recorder sees every instruction before it runs */
+
   /* -- errors -- */
   vm_errjmp *err;
   const char *source_name; /* file being parsed/compiled, for messages */

@@ -1,0 +1,705 @@
+/*
+** vm/jit/asm_x86.c — the x86-64 backend: IR + register allocation -> machine
+** code in the code arena.
+**
+** Native frame of a running trace family (set up by the loop trace's
+** prologue; bridges run in it too, so they have no prologue of their own):
+**
+**   [rsp + 0   .. 512)  spill slots (JIT_MAX_SPILL x 8 bytes)
+**   [rsp + 512 .. 768)  save area: caller-saved registers around helper calls
+**   then 8 bytes of padding, then rbx rbp r12 r13 r14 r15 and the return address
+**
+** r15 holds the frame base (vm_value *) the trace was called with.
+**
+** Layout of a loop trace:
+**
+**   prologue                     push callee-saved, reserve the frame, r15 = rdi
+**   preamble:  (preamble_off)    hoisted invariant code; bridges jump back here
+**   head:      (head_off)        the body ... SSTOREs; jmp head
+**   exit stubs                   per snapshot used by a guard
+**   epilogue                     eax = exit id; pop; ret
+**
+** An exit stub writes its snapshot's slots into the frame (tag and payload),
+** then `jmp rel32`, which first points at the very next instruction
+** (`mov eax, id; jmp epilogue`) and is patched to a bridge once one is
+** compiled for the exit.  The rel32 field sits inside one aligned 8-byte word
+** (nop padding), so jc_arena_patch can rewrite it atomically.  Since the stub
+** has written the frame, a bridge starts from memory exactly like a loop
+** trace does, and ends by jumping to its root's preamble.
+*/
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jcache/arena.h>
+
+#include "emit_x86.h"
+#include "jit.h"
+
+#define FRAME_SIZE (8 + JIT_MAX_SPILL * 8 + 32 * 8)
+#define SPILL_OFF(k) ((int32_t)(k)*8)
+#define SAVE_OFF(r) ((int32_t)(JIT_MAX_SPILL * 8 + (r)*8))
+#define XMM15 15
+#define XMM14 14
+
+const char *const jit_helper_names[JIT_H__COUNT] = {
+#define JIT_H_NAME(name, type, sym) sym,
+    JIT_HELPER_LIST(JIT_H_NAME)
+#undef JIT_H_NAME
+};
+
+static void *const helper_addrs[JIT_H__COUNT] = {
+    (void *)jit_h_idiv, (void *)jit_h_imod, (void *)jit_h_fidiv, (void *)jit_h_fmod,
+    (void *)jit_h_floor,
+};
+
+typedef struct absfix {
+  uint32_t field;
+  uintptr_t target;
+} absfix;
+
+typedef struct asm_state {
+  jit_state *J;
+  jit_trace *T;
+  jit_alloc A;
+  mcbuf mc;
+  uint32_t *gfix_field, *gfix_snap; /* guard jcc -> stub of snapshot */
+  uint32_t ngfix, gfix_cap;
+  absfix *afix;
+  uint32_t nafix, afix_cap;
+  uint32_t *epi_fix; /* stub jmps to the epilogue */
+  uint32_t nepi, epi_cap;
+  jit_reloc *relocs;
+  uint32_t nreloc, reloc_cap;
+  jit_line *lines;
+  uint32_t nline, line_cap;
+  uint32_t pos; /* IR position being assembled */
+  bool fail;
+} asm_state;
+
+#define GROW(as, arr, n, cap)                                                                  \
+  do {                                                                                         \
+    if ((n) == (cap)) {                                                                        \
+      uint32_t nc_ = (cap) ? (cap)*2 : 64;                                                     \
+      void *p_ = realloc((arr), nc_ * sizeof *(arr));                                          \
+      if (!p_) {                                                                               \
+        (as)->fail = true;                                                                     \
+        break;                                                                                 \
+      }                                                                                        \
+      (arr) = p_;                                                                              \
+      (cap) = nc_;                                                                             \
+    }                                                                                          \
+  } while (0)
+
+static void add_reloc(asm_state *as, uint32_t off, uint8_t kind, uint32_t bind)
+{
+  GROW(as, as->relocs, as->nreloc, as->reloc_cap);
+  if (as->fail)
+    return;
+  as->relocs[as->nreloc].off = off;
+  as->relocs[as->nreloc].kind = kind;
+  as->relocs[as->nreloc].bind = bind;
+  as->nreloc++;
+}
+
+static void add_afix(asm_state *as, uint32_t field, uintptr_t target)
+{
+  GROW(as, as->afix, as->nafix, as->afix_cap);
+  if (as->fail)
+    return;
+  as->afix[as->nafix].field = field;
+  as->afix[as->nafix].target = target;
+  as->nafix++;
+}
+
+/* -- Operands -------------------------------------------------------------------- */
+
+/* Materialise a non-float constant into GPR r. */
+static void load_const(asm_state *as, int r, const jit_ins *k)
+{
+  if (k->op == IR_KPTR) {
+    uint32_t off = emit_mov_imm64(&as->mc, r, (uint64_t)k->k);
+    add_reloc(as, off, JIT_RELOC_ABS64, k->b);
+  } else if (k->op == IR_KNIL) {
+    emit_mov_imm(&as->mc, r, 0);
+  } else {
+    emit_mov_imm(&as->mc, r, k->k);
+  }
+}
+
+/* A GPR holding value `ref` (loaded into `scratch` if needed). */
+static int gpr_of(asm_state *as, jit_ref ref, int scratch)
+{
+  const jit_ins *i = &as->T->ir[ref];
+  if (jit_is_const(i)) {
+    load_const(as, scratch, i);
+    return scratch;
+  }
+  int r = as->A.reg[ref];
+  if (r >= 0 && r < 16)
+    return r;
+  if (as->A.spill[ref] >= 0) {
+    emit_load(&as->mc, scratch, RSP, SPILL_OFF(as->A.spill[ref]));
+    return scratch;
+  }
+  as->fail = true;
+  return scratch;
+}
+
+/* An XMM register holding value `ref` (0..15). */
+static int xmm_of(asm_state *as, jit_ref ref, int scratch)
+{
+  const jit_ins *i = &as->T->ir[ref];
+  if (jit_is_const(i)) {
+    if (i->k == 0) {
+      emit_xorpd(&as->mc, scratch, scratch);
+    } else {
+      emit_mov_imm(&as->mc, R11, i->k);
+      emit_movq_xr(&as->mc, scratch, R11);
+    }
+    return scratch;
+  }
+  int r = as->A.reg[ref];
+  if (r >= 16)
+    return r - 16;
+  if (as->A.spill[ref] >= 0) {
+    emit_movsd_load(&as->mc, scratch, RSP, SPILL_OFF(as->A.spill[ref]));
+    return scratch;
+  }
+  as->fail = true;
+  return scratch;
+}
+
+/* Destination register of instruction `ref` (a scratch if it is spilled). */
+static int dst_gpr(asm_state *as, jit_ref ref)
+{
+  int r = as->A.reg[ref];
+  return (r >= 0 && r < 16) ? r : R10;
+}
+
+static int dst_xmm(asm_state *as, jit_ref ref)
+{
+  int r = as->A.reg[ref];
+  return r >= 16 ? r - 16 : XMM14;
+}
+
+static void finish_gpr(asm_state *as, jit_ref ref, int r)
+{
+  if (as->A.spill[ref] >= 0)
+    emit_store(&as->mc, RSP, SPILL_OFF(as->A.spill[ref]), r);
+}
+
+static void finish_xmm(asm_state *as, jit_ref ref, int x)
+{
+  if (as->A.spill[ref] >= 0)
+    emit_movsd_store(&as->mc, RSP, SPILL_OFF(as->A.spill[ref]), x);
+}
+
+/* Store a typed value (tag word and payload) at [base + disp]; base is not
+** r10 (used for the payload). */
+static void store_value(asm_state *as, int base, int32_t disp, jit_ref ref, uint8_t tag)
+{
+  emit_store_imm(&as->mc, base, disp, tag);
+  const jit_ins *i = &as->T->ir[ref];
+  if (tag == VM_T_NIL) {
+    emit_store_imm(&as->mc, base, disp + 8, 0);
+  } else if (jit_is_const(i)) {
+    if (i->op != IR_KPTR && i->k >= INT32_MIN && i->k <= INT32_MAX) {
+      emit_store_imm(&as->mc, base, disp + 8, (int32_t)i->k);
+    } else {
+      load_const(as, R10, i);
+      emit_store(&as->mc, base, disp + 8, R10);
+    }
+  } else if (i->type == IRT_FLT) {
+    int x = xmm_of(as, ref, XMM15);
+    emit_movsd_store(&as->mc, base, disp + 8, x);
+  } else {
+    int r = gpr_of(as, ref, R10);
+    emit_store(&as->mc, base, disp + 8, r);
+  }
+}
+
+/* -- Guards ------------------------------------------------------------------------ */
+
+static void guard_jcc(asm_state *as, int cc, uint32_t snap)
+{
+  uint32_t field = emit_jcc(&as->mc, cc);
+  if (as->ngfix == as->gfix_cap) {
+    uint32_t cap = as->gfix_cap ? as->gfix_cap * 2 : 64;
+    uint32_t *f = realloc(as->gfix_field, cap * sizeof *f);
+    if (f)
+      as->gfix_field = f;
+    uint32_t *sn = realloc(as->gfix_snap, cap * sizeof *sn);
+    if (sn)
+      as->gfix_snap = sn;
+    if (!f || !sn) {
+      as->fail = true;
+      return;
+    }
+    as->gfix_cap = cap;
+  }
+  as->gfix_field[as->ngfix] = field;
+  as->gfix_snap[as->ngfix] = snap;
+  as->ngfix++;
+}
+
+static bool fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+
+static void asm_guard(asm_state *as, const jit_ins *i)
+{
+  mcbuf *mc = &as->mc;
+  if (i->type == IRT_FLT) {
+    int xb = xmm_of(as, i->b, XMM15);
+    int xa = xmm_of(as, i->a, XMM14);
+    switch (i->op) {
+    case IR_LT: emit_ucomisd(mc, xb, xa); guard_jcc(as, CC_BE, i->snap); break;
+    case IR_GE: emit_ucomisd(mc, xb, xa); guard_jcc(as, CC_A, i->snap); break;
+    case IR_LE: emit_ucomisd(mc, xb, xa); guard_jcc(as, CC_B, i->snap); break;
+    case IR_GT: emit_ucomisd(mc, xb, xa); guard_jcc(as, CC_AE, i->snap); break;
+    case IR_EQ:
+      emit_ucomisd(mc, xa, xb);
+      guard_jcc(as, CC_NE, i->snap);
+      guard_jcc(as, CC_P, i->snap);
+      break;
+    case IR_NE: {
+      emit_ucomisd(mc, xa, xb);
+      uint32_t skip = emit_jcc(mc, CC_P);
+      guard_jcc(as, CC_E, i->snap);
+      mc_link(mc, skip, mc->n);
+      break;
+    }
+    default: as->fail = true; break;
+    }
+    return;
+  }
+  int ra = gpr_of(as, i->a, R10);
+  const jit_ins *kb = &as->T->ir[i->b];
+  if (kb->op == IR_KINT && fits32(kb->k)) {
+    emit_alu_imm(mc, 7, ra, (int32_t)kb->k);
+  } else {
+    int rb = gpr_of(as, i->b, R11);
+    emit_op_rr(mc, XO_CMP, ra, rb);
+  }
+  int cc;
+  switch (i->op) {
+  case IR_EQ: cc = CC_NE; break;
+  case IR_NE: cc = CC_E; break;
+  case IR_LT: cc = CC_GE; break;
+  case IR_GE: cc = CC_L; break;
+  case IR_LE: cc = CC_G; break;
+  case IR_GT: cc = CC_LE; break;
+  case IR_ULT: cc = CC_AE; break;
+  default: as->fail = true; return;
+  }
+  guard_jcc(as, cc, i->snap);
+}
+
+/* -- Helper calls ------------------------------------------------------------------- */
+
+static bool caller_saved(int r)
+{
+  return r >= 16 || r == RAX || r == RCX || r == RDX || r == RSI || r == RDI || r == R8 ||
+         r == R9 || r == R10 || r == R11;
+}
+
+static void load_arg(asm_state *as, jit_ref ref, int dst_gpr_reg, int dst_x)
+{
+  const jit_ins *i = &as->T->ir[ref];
+  int r = as->A.reg[ref];
+  if (i->type == IRT_FLT) {
+    if (jit_is_const(i) || r < 0)
+      emit_movapd(&as->mc, dst_x, xmm_of(as, ref, dst_x));
+    else
+      emit_movsd_load(&as->mc, dst_x, RSP, SAVE_OFF(r)); /* all XMM are caller-saved */
+  } else {
+    if (!jit_is_const(i) && r >= 0 && caller_saved(r))
+      emit_load(&as->mc, dst_gpr_reg, RSP, SAVE_OFF(r));
+    else
+      emit_mov_rr(&as->mc, dst_gpr_reg, gpr_of(as, ref, dst_gpr_reg));
+  }
+}
+
+static void asm_callh(asm_state *as, jit_ref p, const jit_ins *i)
+{
+  mcbuf *mc = &as->mc;
+  const jit_alloc *A = &as->A;
+  /* Save every caller-saved register holding a value live at p. */
+  for (jit_ref r = 0; r < p; r++) {
+    if (A->reg[r] < 0 || A->last[r] == JIT_REF_NONE || A->last[r] < p || !caller_saved(A->reg[r]))
+      continue;
+    if (A->reg[r] >= 16)
+      emit_movsd_store(mc, RSP, SAVE_OFF(A->reg[r]), A->reg[r] - 16);
+    else
+      emit_store(mc, RSP, SAVE_OFF(A->reg[r]), A->reg[r]);
+  }
+  load_arg(as, i->a, RDI, 0);
+  if (i->b != JIT_REF_NONE)
+    load_arg(as, i->b, RSI, 1);
+  uint32_t field = emit_call(mc);
+  add_afix(as, field, (uintptr_t)helper_addrs[i->k]);
+  add_reloc(as, field, JIT_RELOC_CALL, (uint32_t)i->k);
+  if (i->type == IRT_FLT) {
+    int x = dst_xmm(as, p);
+    emit_movapd(mc, x, 0);
+    finish_xmm(as, p, x);
+  } else {
+    int r = dst_gpr(as, p);
+    emit_mov_rr(mc, r, RAX);
+    finish_gpr(as, p, r);
+  }
+  for (jit_ref r = 0; r < p; r++) {
+    if (A->reg[r] < 0 || A->last[r] == JIT_REF_NONE || A->last[r] <= p || !caller_saved(A->reg[r]))
+      continue;
+    if (A->reg[r] >= 16)
+      emit_movsd_load(mc, A->reg[r] - 16, RSP, SAVE_OFF(A->reg[r]));
+    else
+      emit_load(mc, A->reg[r], RSP, SAVE_OFF(A->reg[r]));
+  }
+}
+
+/* -- Instructions -------------------------------------------------------------------- */
+
+#define FIELD_OFF(k) ((int32_t)(offsetof(vm_instance, fields) + (size_t)(k)*16))
+
+/* r11 = &items[idx] of array ref a, index ref b. */
+static void elem_addr(asm_state *as, jit_ref a, jit_ref b)
+{
+  int arr = gpr_of(as, a, R10);
+  int idx = gpr_of(as, b, R11);
+  emit_mov_rr(&as->mc, R11, idx);
+  emit_shl_imm(&as->mc, R11, 4);
+  emit_op_rm(&as->mc, XO_ADD, R11, arr, (int32_t)offsetof(vm_array, items));
+}
+
+/* Load the value at [base + disp] of instruction p's type. */
+static void load_typed(asm_state *as, jit_ref p, int base, int32_t disp)
+{
+  const jit_ins *i = &as->T->ir[p];
+  if (i->type == IRT_FLT) {
+    int x = dst_xmm(as, p);
+    emit_movsd_load(&as->mc, x, base, disp);
+    finish_xmm(as, p, x);
+  } else {
+    int r = dst_gpr(as, p);
+    emit_load(&as->mc, r, base, disp);
+    finish_gpr(as, p, r);
+  }
+}
+
+static void asm_arith(asm_state *as, jit_ref p, const jit_ins *i)
+{
+  mcbuf *mc = &as->mc;
+  int d = dst_gpr(as, p);
+  const jit_ins *kb = i->op == IR_NEG || i->op == IR_BNOT ? NULL : &as->T->ir[i->b];
+  int rb = -1;
+  if (kb && !(kb->op == IR_KINT && fits32(kb->k)))
+    rb = gpr_of(as, i->b, R11);
+  emit_mov_rr(mc, d, gpr_of(as, i->a, d));
+  switch (i->op) {
+  case IR_ADD:
+    if (rb < 0)
+      emit_alu_imm(mc, 0, d, (int32_t)kb->k);
+    else
+      emit_op_rr(mc, XO_ADD, d, rb);
+    break;
+  case IR_SUB:
+    if (rb < 0)
+      emit_alu_imm(mc, 5, d, (int32_t)kb->k);
+    else
+      emit_op_rr(mc, XO_SUB, d, rb);
+    break;
+  case IR_MUL:
+    if (rb < 0)
+      emit_imul_imm(mc, d, d, (int32_t)kb->k);
+    else
+      emit_op_rr(mc, XO_IMUL, d, rb);
+    break;
+  case IR_NEG: emit_neg(mc, d); break;
+  case IR_BNOT: emit_alu_imm(mc, 6, d, 1); break;
+  default: as->fail = true; break;
+  }
+  if (i->flags & IRF_GUARD)
+    guard_jcc(as, CC_O, i->snap);
+  finish_gpr(as, p, d);
+}
+
+static void asm_farith(asm_state *as, jit_ref p, const jit_ins *i)
+{
+  mcbuf *mc = &as->mc;
+  int d = dst_xmm(as, p);
+  switch (i->op) {
+  case IR_FADD:
+  case IR_FSUB:
+  case IR_FMUL:
+  case IR_FDIV: {
+    int xb = xmm_of(as, i->b, XMM15);
+    emit_movapd(mc, d, xmm_of(as, i->a, d));
+    unsigned op = i->op == IR_FADD ? SSE_ADDSD : i->op == IR_FSUB ? SSE_SUBSD
+                : i->op == IR_FMUL ? SSE_MULSD : SSE_DIVSD;
+    emit_sd_op(mc, op, d, xb);
+    break;
+  }
+  case IR_FNEG:
+    emit_movapd(mc, d, xmm_of(as, i->a, d));
+    emit_mov_imm64(mc, R11, 0x8000000000000000ull);
+    emit_movq_xr(mc, XMM15, R11);
+    emit_xorpd(mc, d, XMM15);
+    break;
+  case IR_FSQRT: emit_sd_op(mc, SSE_SQRTSD, d, xmm_of(as, i->a, XMM15)); break;
+  case IR_I2F: {
+    int r = gpr_of(as, i->a, R11);
+    emit_xorpd(mc, d, d);
+    emit_cvtsi2sd(mc, d, r);
+    break;
+  }
+  default: as->fail = true; break;
+  }
+  finish_xmm(as, p, d);
+}
+
+static void asm_ins(asm_state *as, jit_ref p)
+{
+  const jit_ins *i = &as->T->ir[p];
+  mcbuf *mc = &as->mc;
+  switch (i->op) {
+  case IR_KINT:
+  case IR_KFLT:
+  case IR_KPTR:
+  case IR_KNIL:
+  case IR_NOP: break;
+  case IR_SLOADT:
+    if (as->A.last[p] != JIT_REF_NONE)
+      load_typed(as, p, R15, (int32_t)i->a * 16);
+    break;
+  case IR_SLOAD: load_typed(as, p, R15, (int32_t)i->a * 16 + 8); break;
+  case IR_FLOADT:
+  case IR_FLOAD: {
+    int o = gpr_of(as, i->a, R11);
+    load_typed(as, p, o, FIELD_OFF(i->b) + (i->op == IR_FLOAD ? 8 : 0));
+    break;
+  }
+  case IR_ALEN: load_typed(as, p, gpr_of(as, i->a, R11), (int32_t)offsetof(vm_array, len)); break;
+  case IR_STRLEN: load_typed(as, p, gpr_of(as, i->a, R11), (int32_t)offsetof(vm_string, len)); break;
+  case IR_OBJCLASS:
+    load_typed(as, p, gpr_of(as, i->a, R11), (int32_t)offsetof(vm_instance, cls));
+    break;
+  case IR_ALOADT:
+  case IR_ALOAD:
+    elem_addr(as, i->a, i->b);
+    load_typed(as, p, R11, i->op == IR_ALOAD ? 8 : 0);
+    break;
+  case IR_CLOADT:
+  case IR_CLOAD:
+    load_typed(as, p, gpr_of(as, i->a, R11),
+               (int32_t)offsetof(vm_cell, value) + (i->op == IR_CLOAD ? 8 : 0));
+    break;
+  case IR_SSTORE: store_value(as, R15, (int32_t)i->a * 16, i->b, i->tag); break;
+  case IR_FSTORE: {
+    int o = gpr_of(as, i->a, R11);
+    store_value(as, o, FIELD_OFF(i->b), (jit_ref)i->k, i->tag);
+    break;
+  }
+  case IR_ASTORE:
+    elem_addr(as, i->a, i->b);
+    store_value(as, R11, 0, (jit_ref)i->k, i->tag);
+    break;
+  case IR_CSTORE: {
+    int c = gpr_of(as, i->a, R11);
+    store_value(as, c, (int32_t)offsetof(vm_cell, value), i->b, i->tag);
+    break;
+  }
+  case IR_ADD:
+  case IR_SUB:
+  case IR_MUL:
+  case IR_NEG:
+  case IR_BNOT: asm_arith(as, p, i); break;
+  case IR_FADD:
+  case IR_FSUB:
+  case IR_FMUL:
+  case IR_FDIV:
+  case IR_FNEG:
+  case IR_FSQRT:
+  case IR_I2F: asm_farith(as, p, i); break;
+  case IR_EQ:
+  case IR_NE:
+  case IR_LT:
+  case IR_GE:
+  case IR_LE:
+  case IR_GT:
+  case IR_ULT: asm_guard(as, i); break;
+  case IR_CALLH: asm_callh(as, p, i); break;
+  case IR_LOOP: {
+    jit_trace *T = as->T;
+    if (!T->parent) {
+      uint32_t f = emit_jmp(mc);
+      mc_link(mc, f, T->head_off);
+    } else {
+      uint32_t f = emit_jmp(mc);
+      add_afix(as, f, (uintptr_t)(T->root->mcode + T->root->preamble_off));
+      add_reloc(as, f, JIT_RELOC_TRACE, 0);
+    }
+    break;
+  }
+  default: as->fail = true; break;
+  }
+}
+
+/* -- Stubs, prologue, epilogue ------------------------------------------------------- */
+
+static void asm_stub(asm_state *as, uint32_t s)
+{
+  jit_trace *T = as->T;
+  mcbuf *mc = &as->mc;
+  const jit_snap *sn = &T->snaps[s];
+  for (uint32_t e = 0; e < sn->nent; e++) {
+    const jit_snapent *en = &T->snapents[sn->ent + e];
+    store_value(as, R15, (int32_t)en->slot * 16, en->ref, en->tag);
+  }
+  /* The patchable jmp: its rel32 inside one aligned 8-byte word. */
+  while ((mc->n + 1) % 8 > 4)
+    emit_nops(mc, 1);
+  uint32_t field = emit_jmp(mc);
+  mc_link(mc, field, mc->n);
+  T->exit_jmp[s] = field;
+  mc_u8(mc, 0xb8); /* mov eax, imm32 */
+  mc_u32(mc, T->exit_base + s);
+  uint32_t f = emit_jmp(mc);
+  GROW(as, as->epi_fix, as->nepi, as->epi_cap);
+  if (!as->fail)
+    as->epi_fix[as->nepi++] = f;
+}
+
+static const int saved_regs[] = {RBX, RBP, R12, R13, R14, R15};
+
+static void asm_prologue(asm_state *as)
+{
+  for (int k = 0; k < 6; k++)
+    emit_push(&as->mc, saved_regs[k]);
+  emit_alu_imm(&as->mc, 5, RSP, FRAME_SIZE);
+  emit_mov_rr(&as->mc, R15, RDI);
+}
+
+static void asm_epilogue(asm_state *as)
+{
+  emit_alu_imm(&as->mc, 0, RSP, FRAME_SIZE);
+  for (int k = 5; k >= 0; k--)
+    emit_pop(&as->mc, saved_regs[k]);
+  mc_u8(&as->mc, 0xc3);
+}
+
+static void asm_cleanup(asm_state *as)
+{
+  jit_alloc_free(&as->A);
+  free(as->mc.p);
+  free(as->gfix_field);
+  free(as->gfix_snap);
+  free(as->afix);
+  free(as->epi_fix);
+  free(as->relocs);
+  free(as->lines);
+}
+
+bool jit_asm(jit_state *J, jit_trace *T)
+{
+  asm_state st;
+  asm_state *as = &st;
+  memset(as, 0, sizeof *as);
+  as->J = J;
+  as->T = T;
+  if (!jit_regalloc(T, &as->A))
+    return false;
+  mcbuf *mc = &as->mc;
+  if (!T->parent) {
+    asm_prologue(as);
+    T->preamble_off = mc->n;
+  }
+  uint32_t lastline = 0;
+  for (jit_ref p = 0; p < T->nir && !as->fail && !mc->oom; p++) {
+    if (T->parent == NULL && p == T->loopref) {
+      while (mc->n % 16)
+        emit_nops(mc, 1);
+      T->head_off = mc->n;
+    }
+    const jit_ins *i = &T->ir[p];
+    if (!jit_is_const(i) && i->line != lastline) {
+      GROW(as, as->lines, as->nline, as->line_cap);
+      if (as->fail)
+        break;
+      as->lines[as->nline].off = mc->n;
+      as->lines[as->nline].line = i->line;
+      as->nline++;
+      lastline = i->line;
+    }
+    as->pos = p;
+    asm_ins(as, p);
+  }
+  if (!T->parent && T->loopref >= T->nir)
+    as->fail = true; /* no LOOP */
+  /* Exit stubs, one per snapshot a guard uses. */
+  uint32_t *stub_off = calloc(T->nsnap ? T->nsnap : 1, sizeof *stub_off);
+  bool *used = calloc(T->nsnap ? T->nsnap : 1, sizeof *used);
+  if (!stub_off || !used)
+    as->fail = true;
+  for (uint32_t g = 0; g < as->ngfix && !as->fail; g++)
+    used[as->gfix_snap[g]] = true;
+  for (uint32_t s = 0; s < T->nsnap && !as->fail && !mc->oom; s++) {
+    if (!used[s])
+      continue;
+    stub_off[s] = mc->n;
+    asm_stub(as, s);
+  }
+  for (uint32_t g = 0; g < as->ngfix && !as->fail; g++)
+    mc_link(mc, as->gfix_field[g], stub_off[as->gfix_snap[g]]);
+  uint32_t epi = mc->n;
+  asm_epilogue(as);
+  for (uint32_t k = 0; k < as->nepi; k++)
+    mc_link(mc, as->epi_fix[k], epi);
+  free(stub_off);
+  free(used);
+  if (as->fail || mc->oom) {
+    asm_cleanup(as);
+    return false;
+  }
+  /* Place it, resolve the absolute targets, write it. */
+  void *addr;
+  if (jc_arena_alloc(mc->n, &addr) != JC_OK) {
+    asm_cleanup(as);
+    return false;
+  }
+  for (uint32_t k = 0; k < as->nafix; k++) {
+    int64_t rel = (int64_t)as->afix[k].target - ((int64_t)(uintptr_t)addr + as->afix[k].field + 4);
+    if (rel < INT32_MIN || rel > INT32_MAX) {
+      jc_arena_free(addr);
+      asm_cleanup(as);
+      return false;
+    }
+    mc_put32(mc, as->afix[k].field, (uint32_t)(int32_t)rel);
+  }
+  if (jc_arena_write(addr, mc->p, mc->n) != JC_OK) {
+    jc_arena_free(addr);
+    asm_cleanup(as);
+    return false;
+  }
+  T->mcode = addr;
+  T->msize = mc->n;
+  T->relocs = as->relocs;
+  T->nreloc = as->nreloc;
+  T->lines = as->lines;
+  T->nline = as->nline;
+  as->relocs = NULL;
+  as->lines = NULL;
+  asm_cleanup(as);
+  return true;
+}
+
+bool jit_asm_link(jit_trace *T, uint32_t snap, jit_trace *B)
+{
+  uint32_t field = T->exit_jmp[snap];
+  if (!field)
+    return false;
+  int64_t rel = (int64_t)(uintptr_t)B->mcode - ((int64_t)(uintptr_t)T->mcode + field + 4);
+  if (rel < INT32_MIN || rel > INT32_MAX)
+    return false;
+  int32_t r32 = (int32_t)rel;
+  return jc_arena_patch(T->mcode + field, &r32, 4) == JC_OK;
+}

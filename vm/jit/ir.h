@@ -1,0 +1,212 @@
+/*
+** vm/jit/ir.h — the trace IR: the contract between recorder, optimizer and
+** backend.
+**
+** A trace is one iteration of a hot loop (or one path from a side exit back
+** to the loop head, for a bridge), recorded while the interpreter runs that
+** iteration, as a linear SSA IR.  Loop-carried state lives in the VM frame:
+** the trace loads the frame slots it reads (SLOAD), keeps every value of the
+** iteration in registers, and writes the slots it changed back at the end
+** (SSTORE before LOOP), then jumps to its own head.  A guard that fails
+** leaves through its snapshot: the exit stub writes the changed slots, the
+** exit handler rebuilds inlined call frames and the interpreter resumes at
+** the snapshot's pc.
+**
+**   ref       index of an instruction in the trace's ir[]; every instruction,
+**             constants included, lives in this one array.  Constants are
+**             interned by the recorder (one KINT per value and type) and never
+**             get a register: the backend materialises them at each use.
+**   type      IRT_* of the value an instruction produces (for a guard: the
+**             type of its operands; for a store: the type of the stored value)
+**   tag       vm_tag of a typed load's value or of a stored value (the VM tag
+**             word the value has in memory)
+**   guard     an instruction with IRF_GUARD: if its condition is false the
+**             trace leaves through snapshot `snap`
+**
+** Values are unboxed: an INT is an int64 in a GPR, a FLT a double in an XMM
+** register, a PTR an object pointer in a GPR, a BOOL 0/1 in a GPR.  The VM's
+** 16-byte tagged values appear only at loads and stores (tag word at offset
+** 0, payload at offset 8, see vm/value.h).
+**
+** The trace is split at `loopref`: instructions below it form the preamble
+** (loop-invariant code hoisted by opt_loop.c, run once per entry), the rest is
+** the body that repeats.  Bridges have no preamble (loopref 0).
+**
+** What the persistent cache (issue 4) needs is kept from the start:
+**   - every green decision on the tape (jit_trace.tape), in recording order;
+**   - for every pointer constant, the BIND slot it came from (KPTR's b);
+**   - from the backend: where each constant and helper call lands in the
+**     machine code (relocs), each exit's patchable jump (exits), and a line
+**     table.
+*/
+#ifndef VM_JIT_IR_H
+#define VM_JIT_IR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../object.h"
+#include "../value.h"
+
+typedef uint32_t jit_ref;
+#define JIT_REF_NONE 0xffffffffu
+
+/* -- Types -------------------------------------------------------------------- */
+
+typedef enum {
+  IRT_VOID = 0, /* no value (stores, LOOP) */
+  IRT_INT,      /* int64 */
+  IRT_FLT,      /* double */
+  IRT_BOOL,     /* 0 or 1 */
+  IRT_PTR,      /* object pointer (string, array, instance, class, func, cell) */
+  IRT_NIL       /* the nil value: no register needed */
+} jit_type;
+
+/* -- Opcodes ------------------------------------------------------------------- */
+
+/* X(name, operands, meaning).  Operands: r = ref, i = immediate (in a or b),
+** k = the 64-bit k field.  Guards compare and exit when the comparison is
+** FALSE (they assert that it holds).  For FLT operands the comparisons are
+** those of the interpreter's C code: LT, LE and EQ are false for unordered
+** operands (a NaN), and GE, GT and NE are their exact negations (so they
+** hold for unordered operands): GE(a,b) == !(a < b). */
+#define JIT_IR_LIST(X)                                                         \
+  /* Constants (a unused; value in k) */                                       \
+  X(KINT, "k", "int64 (or bool) constant")                                     \
+  X(KFLT, "k", "double constant (bits in k)")                                  \
+  X(KPTR, "k", "pointer constant; b = its BIND slot on the tape")              \
+  X(KNIL, "", "nil")                                                           \
+  /* Frame and memory loads (the tag loads produce IRT_INT) */                 \
+  X(SLOADT, "i", "tag of frame slot a (a = slot relative to trace base)")      \
+  X(SLOAD, "i", "payload of frame slot a, typed")                              \
+  X(FLOADT, "r i", "tag of field b of instance a")                             \
+  X(FLOAD, "r i", "payload of field b of instance a, typed")                   \
+  X(ALEN, "r", "length of array a")                                            \
+  X(ALOADT, "r r", "tag of element b of array a (bounds checked before)")      \
+  X(ALOAD, "r r", "payload of element b of array a, typed")                    \
+  X(CLOADT, "r", "tag of the value of global cell a")                          \
+  X(CLOAD, "r", "payload of the value of global cell a, typed")                \
+  X(OBJCLASS, "r", "class pointer of instance a")                              \
+  X(STRLEN, "r", "length of string a")                                         \
+  /* Stores (tag of the stored value in `tag`) */                              \
+  X(SSTORE, "i r", "frame slot a = value b")                                   \
+  X(FSTORE, "r i r", "field b of instance a = value k (a ref)")                \
+  X(ASTORE, "r r r", "element b of array a = value k (a ref)")                 \
+  X(CSTORE, "r r", "value of global cell a = value b")                         \
+  /* Integer arithmetic (IRF_GUARD on ADD/SUB/MUL/NEG: exit on overflow) */    \
+  X(ADD, "r r", "a + b")                                                       \
+  X(SUB, "r r", "a - b")                                                       \
+  X(MUL, "r r", "a * b")                                                       \
+  X(NEG, "r", "-a")                                                            \
+  X(BNOT, "r", "bool: 1 - a")                                                  \
+  /* Float arithmetic */                                                       \
+  X(FADD, "r r", "a + b")                                                      \
+  X(FSUB, "r r", "a - b")                                                      \
+  X(FMUL, "r r", "a * b")                                                      \
+  X(FDIV, "r r", "a / b")                                                      \
+  X(FNEG, "r", "-a")                                                           \
+  X(FSQRT, "r", "sqrt(a)")                                                     \
+  X(I2F, "r", "(double)a")                                                     \
+  /* Guards (IRF_GUARD always; operands of one type: INT, FLT, PTR or BOOL) */ \
+  X(EQ, "r r", "guard a == b")                                                 \
+  X(NE, "r r", "guard a != b")                                                 \
+  X(LT, "r r", "guard a < b")                                                  \
+  X(GE, "r r", "guard a >= b")                                                 \
+  X(LE, "r r", "guard a <= b")                                                 \
+  X(GT, "r r", "guard a > b")                                                  \
+  X(ULT, "r r", "guard (uint64)a < (uint64)b: bounds checks")                  \
+  /* Helper call: pure C function k (JIT_H_*) of the arguments a, b */         \
+  X(CALLH, "r r", "call helper k(a, b) (b may be NONE); typed result")         \
+  /* Control */                                                                \
+  X(LOOP, "", "end of the iteration: jump to the head (a bridge: to its root)") \
+  X(NOP, "", "removed by an optimizer pass")
+
+typedef enum {
+#define JIT_IR_ENUM(name, ops, doc) IR_##name,
+  JIT_IR_LIST(JIT_IR_ENUM)
+#undef JIT_IR_ENUM
+  IR__COUNT
+} jit_irop;
+
+extern const char *const jit_ir_names[IR__COUNT];
+
+enum {
+  IRF_GUARD = 1u << 0,    /* leaves through `snap` when the condition fails */
+  IRF_INVARIANT = 1u << 1 /* set by the LICM pass: hoisted */
+};
+
+typedef struct jit_ins {
+  uint8_t op;    /* jit_irop */
+  uint8_t type;  /* jit_type of the result (or of the stored / compared value) */
+  uint8_t tag;   /* vm_tag of a typed load's or a store's value; KPTR's tag */
+  uint8_t flags;
+  jit_ref a, b;  /* operands (refs or immediates, see JIT_IR_LIST) */
+  int64_t k;     /* constants; helper index; third operand of FSTORE/ASTORE */
+  uint32_t snap; /* guards: snapshot index */
+  uint32_t pc;   /* bytecode pc this instruction was recorded at */
+  uint32_t line; /* source line of that pc (for the line table) */
+} jit_ins;
+
+/* Helpers a CALLH may name.  Pure: they neither allocate nor fail (the
+** recorder guards every case that would raise an error before the call). */
+#define JIT_HELPER_LIST(X)                                                     \
+  X(IDIV, IRT_INT, "jit_h_idiv")   /* floored int division, b != 0, -1 */      \
+  X(IMOD, IRT_INT, "jit_h_imod")   /* floored int modulo, b != 0, -1 */        \
+  X(FIDIV, IRT_FLT, "jit_h_fidiv") /* floor(a / b), b != 0 */                  \
+  X(FMOD, IRT_FLT, "jit_h_fmod")   /* floored float modulo, b != 0 */          \
+  X(FLOOR, IRT_FLT, "jit_h_floor") /* floor(a) */
+
+typedef enum {
+#define JIT_H_ENUM(name, type, sym) JIT_H_##name,
+  JIT_HELPER_LIST(JIT_H_ENUM)
+#undef JIT_H_ENUM
+  JIT_H__COUNT
+} jit_helper;
+
+/* -- Snapshots ------------------------------------------------------------------ */
+
+/* One frame slot that differs from the frame in memory at a guard. */
+typedef struct jit_snapent {
+  uint32_t slot; /* relative to the trace's base frame (inlined frames above) */
+  jit_ref ref;   /* value to write (KNIL / constants allowed) */
+  uint8_t tag;   /* vm_tag written to the slot's tag word */
+} jit_snapent;
+
+/* An inlined call frame alive at a guard, outermost first (the trace's own
+** frame is implicit). */
+typedef struct jit_snapframe {
+  vm_func *func;   /* callee (a constant the trace guarded on) */
+  uint32_t base;   /* slot of the callee's R[0], relative to the trace base */
+  uint32_t ret_pc; /* caller's pc to return to (index in the caller's code) */
+} jit_snapframe;
+
+typedef struct jit_snap {
+  uint32_t pc;            /* resume the interpreter at this pc of the innermost
+                             frame's code */
+  uint32_t ent, nent;     /* T->snapents[ent .. ent+nent) */
+  uint32_t frame, nframe; /* T->snapframes[frame .. frame+nframe) */
+  uint32_t count;         /* times taken (side-exit counter) */
+} jit_snap;
+
+/* -- Tape (green decisions, for the persistent cache) -------------------------- */
+
+typedef enum { JIT_TAPE_GREEN = 1, JIT_TAPE_BIND = 2, JIT_TAPE_GUARD = 3 } jit_tapeop;
+
+typedef struct jit_tapeent {
+  uint8_t op;    /* jit_tapeop */
+  uint16_t kind; /* GREEN: what was decided (JIT_GREEN_*) */
+  uint32_t site; /* GREEN: a site number (code-object hash ^ pc) */
+  uint64_t fp;   /* GREEN: fingerprint of the outcome; BIND: slot number;
+                    GUARD: snapshot (exit) number */
+} jit_tapeent;
+
+enum {
+  JIT_GREEN_CLASS = 1, /* promoted receiver class: fp = class fingerprint */
+  JIT_GREEN_CALLEE,    /* inlined callee: fp = hash of its code object */
+  JIT_GREEN_METHOD,    /* method found on a promoted class: fp = code hash */
+  JIT_GREEN_GLOBAL,    /* global cell looked up: fp = hash of its name */
+  JIT_GREEN_CONST,     /* constant loaded from a code object: fp = value hash */
+  JIT_GREEN_BUILTIN    /* builtin called: fp = hash of its name */
+};
+
+#endif

@@ -1,0 +1,412 @@
+/*
+** vm/jit/jit.c — the JIT's driver: flags, hot loops, the compile pipeline,
+** trace entry and exits, bridges, statistics.
+**
+** Trace entry.  A compiled loop hangs off its back edge (code->ic[pc].target
+** of the LOOP/FORLOOP, a field the interpreter does not use for back edges).
+** When the interpreter takes that back edge it calls the trace as a C
+** function, `uint32_t trace(vm_value *base)`, with the loop head's state in
+** the frame.  The trace runs iterations until a guard fails; the exit stub
+** writes the snapshot's slots into the frame and returns a global exit id.
+** jit_enter() then rebuilds the inlined frames of the snapshot, sets the
+** pcs, counts the exit and, when the exit is hot, starts recording a bridge.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <math.h>
+
+#include "../gc.h"
+#include "../interp.h"
+#include "jit.h"
+
+uint64_t jit_now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* -- Hashes (fingerprints never include a pointer) --------------------------------- */
+
+uint64_t jit_hash_str(const char *s, size_t n)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h;
+}
+
+uint32_t jit_hash_code(const vm_code *c)
+{
+  uint64_t h = jit_hash_str(c->name->chars, c->name->len);
+  h = mix(h, c->line);
+  h = mix(h, c->ninsns);
+  for (uint32_t i = 0; i < c->ninsns; i++)
+    h = mix(h, c->insns[i]);
+  return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Class name and field layout, superclasses included. */
+uint64_t jit_hash_class(const vm_class *c)
+{
+  uint64_t h = jit_hash_str(c->name->chars, c->name->len);
+  h = mix(h, c->nfields);
+  for (uint32_t i = 0; i < c->nfields; i++)
+    h = mix(h, jit_hash_str(c->field_names[i]->chars, c->field_names[i]->len));
+  if (c->super)
+    h = mix(h, jit_hash_class(c->super));
+  return h;
+}
+
+/* -- Helpers called by traces ----------------------------------------------------- */
+
+int64_t jit_h_idiv(int64_t a, int64_t b)
+{
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0)))
+    q--;
+  return q;
+}
+
+int64_t jit_h_imod(int64_t a, int64_t b)
+{
+  int64_t r = a % b;
+  if (r != 0 && ((r < 0) != (b < 0)))
+    r += b;
+  return r;
+}
+
+double jit_h_fidiv(double a, double b) { return floor(a / b); }
+
+double jit_h_fmod(double a, double b)
+{
+  double r = fmod(a, b);
+  if (r != 0.0 && ((r < 0) != (b < 0)))
+    r += b;
+  return r;
+}
+
+double jit_h_floor(double a) { return floor(a); }
+
+/* -- Setup and flags --------------------------------------------------------------- */
+
+static uint32_t env_u32(const char *name, uint32_t dflt)
+{
+  const char *s = getenv(name);
+  if (!s || !*s)
+    return dflt;
+  char *end;
+  unsigned long v = strtoul(s, &end, 10);
+  return (*end || v == 0 || v > 1000000000ul) ? dflt : (uint32_t)v;
+}
+
+void jit_init(vm_vm *vm, jit_state *J)
+{
+  memset(J, 0, sizeof *J);
+  J->vm = vm;
+  J->enabled = true;
+  J->hot = env_u32("JCVM_JIT_HOT", VM_JIT_HOT_THRESHOLD);
+  J->exit_hot = env_u32("JCVM_JIT_EXIT_HOT", 10);
+  J->dump = stderr;
+}
+
+static bool parse_u32(const char *s, uint32_t *out)
+{
+  char *end;
+  unsigned long v = strtoul(s, &end, 10);
+  if (*s == 0 || *end || v == 0 || v > 1000000000ul)
+    return false;
+  *out = (uint32_t)v;
+  return true;
+}
+
+int jit_option(jit_state *J, const char *a)
+{
+  if (strcmp(a, "--no-jit") == 0) {
+    J->enabled = false;
+  } else if (strncmp(a, "--jit-hot=", 10) == 0) {
+    return parse_u32(a + 10, &J->hot) ? 1 : -1;
+  } else if (strncmp(a, "--jit-exit-hot=", 15) == 0) {
+    return parse_u32(a + 15, &J->exit_hot) ? 1 : -1;
+  } else if (strcmp(a, "--jit-stress") == 0) {
+    J->hot = 1;
+    J->exit_hot = 1;
+  } else if (strcmp(a, "--dump-ir") == 0) {
+    J->dump_ir = true;
+  } else if (strcmp(a, "--jit-stats") == 0) {
+    J->print_stats = true;
+  } else if (strncmp(a, "--jit-stats-json=", 17) == 0) {
+    J->stats_json = a + 17;
+    if (!*J->stats_json)
+      return -1;
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+void jit_report(jit_state *J)
+{
+  jit_stats *s = &J->stats;
+  if (J->print_stats)
+    fprintf(stderr,
+            "jit: %llu loops, %llu bridges, %llu aborts, %llu entries, %llu guard exits, "
+            "%llu code bytes\n"
+            "jit: tracing %.3f ms, optimizing %.3f ms, assembling %.3f ms\n",
+            (unsigned long long)s->loops, (unsigned long long)s->bridges,
+            (unsigned long long)s->aborts, (unsigned long long)s->entries,
+            (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
+            s->tracing_ns / 1e6, s->optimizing_ns / 1e6, s->assembling_ns / 1e6);
+  if (J->stats_json) {
+    FILE *f = fopen(J->stats_json, "w");
+    if (!f) {
+      fprintf(stderr, "jcvm: cannot write '%s'\n", J->stats_json);
+      return;
+    }
+    fprintf(f,
+            "{\"loops\": %llu, \"bridges\": %llu, \"aborts\": %llu, \"tracing_ns\": %llu, "
+            "\"optimizing_ns\": %llu, \"assembling_ns\": %llu, \"code_bytes\": %llu, "
+            "\"guard_exits\": %llu, \"entries\": %llu}\n",
+            (unsigned long long)s->loops, (unsigned long long)s->bridges,
+            (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
+            (unsigned long long)s->optimizing_ns, (unsigned long long)s->assembling_ns,
+            (unsigned long long)s->code_bytes, (unsigned long long)s->guard_exits,
+            (unsigned long long)s->entries);
+    fclose(f);
+  }
+}
+
+static void trace_free(jit_state *J, jit_trace *T)
+{
+  for (uint32_t i = 0; i < T->ngcref; i++)
+    vm_gc_remove_root(J->vm, &T->gcrefs[i]);
+  free(T->gcrefs);
+  free(T->ir);
+  free(T->snaps);
+  free(T->snapents);
+  free(T->snapframes);
+  free(T->tape);
+  free(T->exit_jmp);
+  free(T->bridges);
+  free(T->exit_dead);
+  free(T->relocs);
+  free(T->lines);
+  free(T);
+}
+
+void jit_free(jit_state *J)
+{
+  jit_rec_free(J);
+  jit_trace *T = J->traces;
+  while (T) {
+    jit_trace *n = T->next;
+    if (!T->parent && T->code->ic)
+      T->code->ic[T->backedge_pc].target = NULL;
+    trace_free(J, T);
+    T = n;
+  }
+  J->traces = NULL;
+  free(J->exits);
+  free(J->loops);
+  J->exits = NULL;
+  J->loops = NULL;
+}
+
+/* -- Hot loops, aborts, blacklisting ---------------------------------------------- */
+
+static jit_loopinfo *loopinfo(jit_state *J, vm_code *code, uint32_t pc)
+{
+  for (uint32_t i = 0; i < J->nloops; i++)
+    if (J->loops[i].code == code && J->loops[i].pc == pc)
+      return &J->loops[i];
+  if (J->nloops == J->loops_cap) {
+    uint32_t cap = J->loops_cap ? J->loops_cap * 2 : 16;
+    jit_loopinfo *l = realloc(J->loops, cap * sizeof *l);
+    if (!l)
+      return NULL;
+    J->loops = l;
+    J->loops_cap = cap;
+  }
+  jit_loopinfo *L = &J->loops[J->nloops++];
+  memset(L, 0, sizeof *L);
+  L->code = code;
+  L->pc = pc;
+  return L;
+}
+
+void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc)
+{
+  if (!J->enabled || J->vm->jit_recording)
+    return;
+  vm_code *code = frame->func->code;
+  uint32_t pcx = (uint32_t)(pc - code->insns);
+  if (code->ic[pcx].target)
+    return;
+  jit_loopinfo *L = loopinfo(J, code, pcx);
+  if (!L || L->blacklisted)
+    return;
+  if (L->skip) {
+    L->skip--;
+    return;
+  }
+  jit_rec_start_loop(J, frame, pc);
+}
+
+void jit_loop_abort(jit_state *J, vm_code *code, uint32_t pc)
+{
+  jit_loopinfo *L = loopinfo(J, code, pc);
+  if (!L)
+    return;
+  L->aborts++;
+  if (L->aborts >= 6)
+    L->blacklisted = 1;
+  else
+    L->skip = (1u << L->aborts) - 1;
+}
+
+void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap)
+{
+  (void)J;
+  if (T->exit_dead[snap] < 255)
+    T->exit_dead[snap]++;
+  T->snaps[snap].count = 0;
+}
+
+/* -- Compile pipeline ------------------------------------------------------------- */
+
+static void fail_compile(jit_state *J, jit_trace *T, const char *why)
+{
+  J->stats.aborts++;
+  if (J->dump_ir)
+    fprintf(J->dump, "---- trace compile failed: %s\n", why);
+  if (T->parent)
+    jit_exit_abort(J, T->parent, T->parent_snap);
+  else
+    jit_loop_abort(J, T->code, T->backedge_pc);
+  trace_free(J, T);
+}
+
+void jit_attach(jit_state *J, jit_trace *T)
+{
+  if (J->dump_ir)
+    jit_dump_trace(T, J->dump, "recorded");
+  uint64_t t0 = jit_now_ns();
+  jit_opt_fold(T);
+  jit_opt_cse(T);
+  if (!T->parent)
+    jit_opt_loop(T);
+  jit_opt_dce(T);
+  uint64_t t1 = jit_now_ns();
+  J->stats.optimizing_ns += t1 - t0;
+  if (J->dump_ir)
+    jit_dump_trace(T, J->dump, "optimized");
+
+  T->exit_jmp = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->exit_jmp);
+  T->bridges = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->bridges);
+  T->exit_dead = calloc(T->nsnap ? T->nsnap : 1, 1);
+  uint32_t ngc = 0;
+  for (uint32_t i = 0; i < T->nir; i++)
+    if (T->ir[i].op == IR_KPTR)
+      ngc++;
+  T->gcrefs = calloc(ngc ? ngc : 1, sizeof *T->gcrefs);
+  if (J->nexits + T->nsnap > J->exits_cap) {
+    uint32_t cap = J->exits_cap ? J->exits_cap : 256;
+    while (cap < J->nexits + T->nsnap)
+      cap *= 2;
+    jit_exitref *x = realloc(J->exits, cap * sizeof *x);
+    if (x) {
+      J->exits = x;
+      J->exits_cap = cap;
+    }
+  }
+  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->gcrefs ||
+      J->nexits + T->nsnap > J->exits_cap) {
+    fail_compile(J, T, "out of memory");
+    return;
+  }
+  T->exit_base = J->nexits;
+  bool ok = jit_asm(J, T);
+  J->stats.assembling_ns += jit_now_ns() - t1;
+  if (!ok) {
+    fail_compile(J, T, "assembler");
+    return;
+  }
+  for (uint32_t s = 0; s < T->nsnap; s++) {
+    J->exits[J->nexits + s].T = T;
+    J->exits[J->nexits + s].snap = s;
+  }
+  J->nexits += T->nsnap;
+  /* Everything the code embeds stays alive as long as the trace. */
+  for (uint32_t i = 0; i < T->nir; i++) {
+    if (T->ir[i].op == IR_KPTR) {
+      T->gcrefs[T->ngcref] = vm_objval(VM_T_STR, (void *)(intptr_t)T->ir[i].k);
+      vm_gc_add_root(J->vm, &T->gcrefs[T->ngcref]);
+      T->ngcref++;
+    }
+  }
+  T->id = ++J->ntraces;
+  T->next = J->traces;
+  J->traces = T;
+  J->stats.code_bytes += T->msize;
+  if (T->parent) {
+    T->parent->bridges[T->parent_snap] = T;
+    T->root->nbridges++;
+    jit_asm_link(T->parent, T->parent_snap, T);
+    J->stats.bridges++;
+  } else {
+    T->code->ic[T->backedge_pc].target = T;
+    J->stats.loops++;
+  }
+  if (J->dump_ir)
+    fprintf(J->dump, "---- trace %u: %u bytes at %p\n", T->id, T->msize, (void *)T->mcode);
+}
+
+/* -- Entry and exits --------------------------------------------------------------- */
+
+typedef uint32_t (*jit_tracefn)(vm_value *base);
+
+void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
+{
+  vm_vm *vm = J->vm;
+  /* Room for every frame an exit may rebuild, so no exit can overflow. */
+  if (vm->frame + JIT_MAX_DEPTH + 1 >= vm->frames + VM_MAX_FRAMES ||
+      frame->base + JIT_MAX_SLOTS > vm->stack + VM_STACK_SLOTS)
+    return;
+  J->stats.entries++;
+  jit_tracefn fn = (jit_tracefn)(void *)T->mcode;
+  uint32_t id = fn(frame->base);
+  J->stats.guard_exits++;
+  jit_trace *X = J->exits[id].T;
+  uint32_t sn = J->exits[id].snap;
+  jit_snap *s = &X->snaps[sn];
+  vm_code *code = frame->func->code;
+  if (s->nframe == 0) {
+    frame->pc = code->insns + s->pc;
+  } else {
+    frame->pc = code->insns + X->snapframes[s->frame].ret_pc;
+    for (uint32_t k = 0; k < s->nframe; k++) {
+      jit_snapframe *sf = &X->snapframes[s->frame + k];
+      vm_frame *nf = ++vm->frame;
+      vm_code *fc = sf->func->code;
+      nf->func = sf->func;
+      nf->base = frame->base + sf->base;
+      nf->is_ctor = 0;
+      nf->pc = fc->insns + (k + 1 < s->nframe ? X->snapframes[s->frame + k + 1].ret_pc : s->pc);
+      if (nf->base + fc->nslots > vm->stack_hwm)
+        vm->stack_hwm = nf->base + fc->nslots;
+    }
+  }
+  s->count++;
+  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && s->count >= J->exit_hot &&
+      X->root->nbridges < JIT_MAX_BRIDGES)
+    jit_rec_start_bridge(J, frame, X, sn);
+}

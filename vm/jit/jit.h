@@ -1,0 +1,220 @@
+/*
+** vm/jit/jit.h — the tracing JIT: traces, the JIT state, and the interface
+** the interpreter uses (hot loops, the recording hook, trace entry).
+**
+** Pipeline (one file per stage, see docs/JIT.md):
+**   record.c   hot loop / hot exit -> IR + snapshots + tape
+**   opt_fold.c constant folding      opt_cse.c  CSE, redundant guards, forwarding
+**   opt_loop.c loop-invariant code motion (the preamble)
+**   opt_dce.c  dead code elimination
+**   regalloc.c linear-scan register allocation
+**   asm_x86.c  x86-64 machine code, exit stubs (emit_x86.h: the encoder)
+**   jit.c      trace registry, entry and exits, bridges, stats, flags
+*/
+#ifndef VM_JIT_JIT_H
+#define VM_JIT_JIT_H
+
+#include <stdio.h>
+
+#include "../vm.h"
+#include "ir.h"
+
+/* Limits of one trace. */
+#define JIT_MAX_IR 4000       /* instructions, constants included */
+#define JIT_MAX_SNAP 600      /* snapshots */
+#define JIT_MAX_SNAPENT 30000 /* snapshot entries */
+#define JIT_MAX_DEPTH 8       /* inlined call frames */
+#define JIT_MAX_SLOTS 1024    /* frame slots reachable from the trace base */
+#define JIT_MAX_SPILL 64      /* spill slots (8 bytes) in the native frame */
+#define JIT_MAX_TAPE 4000
+#define JIT_MAX_BYTECODES 3000 /* bytecodes recorded before "too long" */
+#define JIT_MAX_BRIDGES 32     /* bridges per loop trace (its family) */
+
+/* Relocations the persistent cache will need (issue 4). */
+typedef enum { JIT_RELOC_ABS64 = 1, JIT_RELOC_CALL = 2, JIT_RELOC_TRACE = 3 } jit_reloc_kind;
+
+typedef struct jit_reloc {
+  uint32_t off;  /* code offset of the 8-byte immediate / rel32 field */
+  uint8_t kind;  /* jit_reloc_kind */
+  uint32_t bind; /* ABS64: BIND slot; CALL: helper index; TRACE: 0 = root head */
+} jit_reloc;
+
+typedef struct jit_line {
+  uint32_t off;  /* code offset */
+  uint32_t line; /* source line */
+} jit_line;
+
+typedef struct jit_trace jit_trace;
+struct jit_trace {
+  uint32_t id;
+  jit_trace *root;   /* the loop trace of this family (itself for a loop) */
+  jit_trace *parent; /* bridges: the trace whose exit this is attached to */
+  uint32_t parent_snap;
+  vm_code *code;     /* code object of the root frame */
+  uint32_t head_pc;  /* loop head (index into code->insns) */
+  uint32_t backedge_pc; /* loops: the LOOP/FORLOOP whose ic->target is this trace */
+
+  jit_ins *ir;
+  uint32_t nir, loopref;
+  jit_snap *snaps;
+  uint32_t nsnap;
+  jit_snapent *snapents;
+  uint32_t nsnapent;
+  jit_snapframe *snapframes;
+  uint32_t nsnapframe;
+  jit_tapeent *tape;
+  uint32_t ntape;
+
+  /* Machine code. */
+  uint8_t *mcode;
+  uint32_t msize;
+  uint32_t head_off;     /* loop head (the body), after the preamble */
+  uint32_t preamble_off; /* where bridges jump back to (root) */
+  uint32_t *exit_jmp;    /* per snapshot: offset of the stub's patchable rel32, or 0 */
+  uint32_t exit_base;    /* global exit id of snapshot 0 */
+  jit_trace **bridges;   /* per snapshot: attached bridge */
+  uint8_t *exit_dead;    /* per snapshot: bridge recording failed too often */
+  jit_reloc *relocs;
+  uint32_t nreloc;
+  jit_line *lines;
+  uint32_t nline;
+
+  vm_value *gcrefs; /* every object the code embeds, registered as GC roots */
+  uint32_t ngcref;
+  uint32_t nbridges; /* loops: bridges in the family */
+  jit_trace *next;
+};
+
+typedef struct jit_stats {
+  uint64_t loops, bridges, aborts;
+  uint64_t tracing_ns, optimizing_ns, assembling_ns;
+  uint64_t code_bytes, guard_exits, entries;
+} jit_stats;
+
+typedef struct jit_rec jit_rec;
+
+/* One back edge's JIT bookkeeping (aborts, backoff, blacklist). */
+typedef struct jit_loopinfo {
+  vm_code *code;
+  uint32_t pc;
+  uint32_t aborts;
+  uint32_t skip;
+  uint8_t blacklisted;
+} jit_loopinfo;
+
+typedef struct jit_exitref {
+  jit_trace *T;
+  uint32_t snap;
+} jit_exitref;
+
+typedef struct jit_state {
+  vm_vm *vm;
+  bool enabled;
+  bool dump_ir;
+  uint32_t hot;      /* back edges before recording */
+  uint32_t exit_hot; /* exits taken before recording a bridge */
+  jit_trace *traces;
+  uint32_t ntraces;
+  jit_exitref *exits; /* global exit id -> (trace, snapshot) */
+  uint32_t nexits, exits_cap;
+  jit_loopinfo *loops;
+  uint32_t nloops, loops_cap;
+  jit_rec *rec; /* the recorder (active while vm->jit_recording) */
+  jit_stats stats;
+  const char *stats_json;
+  bool print_stats;
+  FILE *dump;
+} jit_state;
+
+/* -- jit.c ---------------------------------------------------------------- */
+
+void jit_init(vm_vm *vm, jit_state *J);
+void jit_free(jit_state *J);
+/* Parse a --jit* option; 1 if taken, 0 if not a JIT option, -1 if invalid. */
+int jit_option(jit_state *J, const char *arg);
+void jit_report(jit_state *J);
+/* The hot back edge `pc` of `frame` crossed its threshold. */
+void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc);
+/* Run trace T from frame (its loop head, frame->pc).  On return the VM's
+** frames and pcs are those of the exit taken. */
+void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T);
+uint64_t jit_now_ns(void);
+void jit_loop_abort(jit_state *J, vm_code *code, uint32_t pc);
+/* Register a finished trace (root or bridge) and attach it. */
+void jit_attach(jit_state *J, jit_trace *T);
+/* A bridge recording of (T, snap) failed. */
+void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap);
+uint32_t jit_hash_code(const vm_code *c);
+uint64_t jit_hash_class(const vm_class *c);
+uint64_t jit_hash_str(const char *s, size_t n);
+
+/* -- record.c ------------------------------------------------------------- */
+
+/* Start recording a loop trace: the loop head is `head` in `frame`. */
+void jit_rec_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge);
+/* Start recording a bridge from exit `snap` of T; `rootframe` is the frame
+** the root trace ran in (the VM frames are already restored). */
+void jit_rec_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *T, uint32_t snap);
+/* Interpreter hook: the instruction at `pc` of vm->frame is about to run. */
+void jit_rec_ins(jit_state *J, const vm_insn *pc);
+/* Drop an active recording (VM teardown). */
+void jit_rec_free(jit_state *J);
+
+/* -- ir.c ----------------------------------------------------------------- */
+
+void jit_dump_trace(const jit_trace *T, FILE *out, const char *when);
+/* Which fields of i are refs: bit 0 a, bit 1 b, bit 2 k. */
+uint8_t jit_ir_refmask(const jit_ins *i);
+
+/* -- optimizer passes ------------------------------------------------------ */
+
+void jit_opt_fold(jit_trace *T);
+void jit_opt_cse(jit_trace *T);
+void jit_opt_loop(jit_trace *T);
+void jit_opt_dce(jit_trace *T);
+/* Rewrite all uses of refs through map[] (map[r] == r if unchanged) and
+** compact the IR, dropping NOPs; updates snapshots.  Shared by the passes. */
+void jit_ir_rename(jit_trace *T, const jit_ref *map);
+void jit_ir_compact(jit_trace *T);
+
+/* -- regalloc.c / asm_x86.c ----------------------------------------------- */
+
+typedef struct jit_alloc {
+  int8_t *reg;     /* per ref: register (GPR 0..15, XMM 16..31) or -1 */
+  int16_t *spill;  /* per ref: spill slot or -1 */
+  uint32_t *last;  /* per ref: last use position (JIT_REF_NONE: unused) */
+  uint32_t nspill;
+} jit_alloc;
+
+bool jit_regalloc(const jit_trace *T, jit_alloc *A);
+void jit_alloc_free(jit_alloc *A);
+/* Assemble T into the code arena; false (and nothing allocated) on failure. */
+bool jit_asm(jit_state *J, jit_trace *T);
+/* Point exit `snap` of T at bridge B (a live patch). */
+bool jit_asm_link(jit_trace *T, uint32_t snap, jit_trace *B);
+
+/* Helpers called from traces (symbol names for relocations). */
+extern const char *const jit_helper_names[JIT_H__COUNT];
+int64_t jit_h_idiv(int64_t a, int64_t b);
+int64_t jit_h_imod(int64_t a, int64_t b);
+double jit_h_fidiv(double a, double b);
+double jit_h_fmod(double a, double b);
+double jit_h_floor(double a);
+
+static inline jit_type jit_tag_type(uint64_t tag)
+{
+  switch (tag) {
+  case VM_T_NIL: return IRT_NIL;
+  case VM_T_BOOL: return IRT_BOOL;
+  case VM_T_INT: return IRT_INT;
+  case VM_T_FLOAT: return IRT_FLT;
+  default: return IRT_PTR;
+  }
+}
+
+static inline bool jit_is_const(const jit_ins *i)
+{
+  return i->op <= IR_KNIL;
+}
+
+#endif

@@ -1,0 +1,1082 @@
+/*
+** vm/jit/record.c — the trace recorder.
+**
+** Recording observes the interpreter: while vm->jit_recording is set, the
+** interpreter calls jit_rec_ins() before every instruction, with every value
+** of the frame still in memory.  The recorder turns the instruction into IR,
+** specialised on what it sees (the tags of the values, the class of a
+** receiver, the callee of a call, the direction of a branch) and guarded
+** where what it saw may differ next time.  Then the interpreter executes the
+** instruction as usual.  Nothing is executed twice and there is no second
+** interpreter to keep in sync: only the recorder's model of the frame (the
+** slot map: slot -> SSA ref and tag) must follow the bytecode's semantics.
+**
+** Every handler emits all its guards before it changes the slot map, so the
+** snapshot a guard takes is the state *before* the instruction, and an exit
+** resumes the interpreter at that instruction, which then does everything
+** itself (including raising the error a guard may have protected against).
+**
+** An instruction the recorder cannot express aborts the recording before the
+** interpreter executes it: unsupported ops, anything that allocates (so no
+** collection can run while a recording holds pointers), calls of builtins
+** other than the few inlined ones, leaving the root frame, inner loops.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jit.h"
+
+/* -- Recorder state ----------------------------------------------------------- */
+
+typedef struct rec_slot {
+  jit_ref ref; /* JIT_REF_NONE: not loaded (the value is in memory) */
+  uint8_t tag;
+  uint8_t mod; /* differs from memory: written back at exits and the end */
+} rec_slot;
+
+typedef struct rec_frame {
+  vm_func *func;
+  uint32_t base;   /* slot of R[0] relative to the root base */
+  uint32_t ret_pc; /* caller's pc after the call */
+} rec_frame;
+
+struct jit_rec {
+  jit_state *J;
+  vm_vm *vm;
+  jit_trace *T;
+  bool bridge;
+  jit_trace *rootT;      /* bridges: the loop trace they return to */
+  vm_frame *rootframe;
+  vm_value *base;        /* root frame base */
+  vm_code *rootcode;
+  uint32_t head_pc, backedge_pc;
+  int depth;
+  rec_frame frames[JIT_MAX_DEPTH + 1];
+  rec_slot slots[JIT_MAX_SLOTS];
+  uint32_t maxslot;      /* one past the highest slot touched */
+  uint32_t nbc;          /* bytecodes recorded */
+  bool dirty;            /* slot map changed since the last snapshot */
+  uint32_t snap_pc;
+  int snap_depth;
+  const char *fail;      /* abort reason */
+  uint32_t curpc, curline;
+  vm_code *curcode;
+  uint32_t nbind;
+  jit_ref kref[512];     /* interned constants */
+  uint32_t nk;
+  uint64_t t0;
+};
+
+/* -- IR emission ----------------------------------------------------------------- */
+
+static jit_ref emit(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b)
+{
+  jit_trace *T = R->T;
+  if (T->nir >= JIT_MAX_IR) {
+    R->fail = "trace too long";
+    return 0;
+  }
+  jit_ins *i = &T->ir[T->nir];
+  memset(i, 0, sizeof *i);
+  i->op = (uint8_t)op;
+  i->type = (uint8_t)t;
+  i->a = a;
+  i->b = b;
+  i->snap = 0;
+  i->pc = R->curpc;
+  i->line = R->curline;
+  return T->nir++;
+}
+
+static void tape(jit_rec *R, jit_tapeop op, uint16_t kind, uint64_t fp)
+{
+  jit_trace *T = R->T;
+  if (T->ntape >= JIT_MAX_TAPE) {
+    R->fail = "tape too long";
+    return;
+  }
+  jit_tapeent *e = &T->tape[T->ntape++];
+  e->op = (uint8_t)op;
+  e->kind = kind;
+  e->site = jit_hash_code(R->curcode) ^ R->curpc;
+  e->fp = fp;
+}
+
+/* An interned constant. */
+static jit_ref konst(jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64_t k)
+{
+  for (uint32_t n = 0; n < R->nk; n++) {
+    jit_ins *i = &R->T->ir[R->kref[n]];
+    if (i->op == op && i->type == t && i->k == k && i->tag == tag)
+      return R->kref[n];
+  }
+  jit_ref r = emit(R, op, t, 0, 0);
+  if (R->fail)
+    return 0;
+  R->T->ir[r].k = k;
+  R->T->ir[r].tag = tag;
+  if (R->nk < sizeof R->kref / sizeof R->kref[0])
+    R->kref[R->nk++] = r;
+  return r;
+}
+
+static jit_ref kint(jit_rec *R, int64_t v) { return konst(R, IR_KINT, IRT_INT, VM_T_INT, v); }
+static jit_ref kbool(jit_rec *R, bool v) { return konst(R, IR_KINT, IRT_BOOL, VM_T_BOOL, v); }
+static jit_ref knil(jit_rec *R) { return konst(R, IR_KNIL, IRT_NIL, VM_T_NIL, 0); }
+
+static jit_ref kflt(jit_rec *R, double d)
+{
+  int64_t bits;
+  memcpy(&bits, &d, sizeof bits);
+  return konst(R, IR_KFLT, IRT_FLT, VM_T_FLOAT, bits);
+}
+
+/* A pointer constant: BIND on the tape (after the GREEN decision that
+** produced it), and kept alive by the trace. */
+static jit_ref kptr(jit_rec *R, void *p, uint8_t tag)
+{
+  for (uint32_t n = 0; n < R->nk; n++) {
+    jit_ins *i = &R->T->ir[R->kref[n]];
+    if (i->op == IR_KPTR && i->k == (int64_t)(intptr_t)p && i->tag == tag)
+      return R->kref[n];
+  }
+  jit_ref r = konst(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
+  if (R->fail)
+    return 0;
+  R->T->ir[r].b = R->nbind;
+  tape(R, JIT_TAPE_BIND, 0, R->nbind);
+  R->nbind++;
+  return r;
+}
+
+/* -- Snapshots ------------------------------------------------------------------- */
+
+static uint32_t snapshot(jit_rec *R)
+{
+  jit_trace *T = R->T;
+  if (T->nsnap > 0 && !R->dirty && R->snap_pc == R->curpc && R->snap_depth == R->depth)
+    return T->nsnap - 1;
+  if (T->nsnap >= JIT_MAX_SNAP) {
+    R->fail = "too many snapshots";
+    return 0;
+  }
+  jit_snap *s = &T->snaps[T->nsnap];
+  s->pc = R->curpc;
+  s->ent = T->nsnapent;
+  s->frame = T->nsnapframe;
+  s->count = 0;
+  for (uint32_t i = 0; i < R->maxslot; i++) {
+    if (!R->slots[i].mod)
+      continue;
+    if (T->nsnapent >= JIT_MAX_SNAPENT) {
+      R->fail = "too many snapshot entries";
+      return 0;
+    }
+    jit_snapent *e = &T->snapents[T->nsnapent++];
+    e->slot = i;
+    e->ref = R->slots[i].ref;
+    e->tag = R->slots[i].tag;
+  }
+  s->nent = T->nsnapent - s->ent;
+  for (int d = 1; d <= R->depth; d++) {
+    jit_snapframe *f = &T->snapframes[T->nsnapframe++];
+    f->func = R->frames[d].func;
+    f->base = R->frames[d].base;
+    f->ret_pc = R->frames[d].ret_pc;
+  }
+  s->nframe = T->nsnapframe - s->frame;
+  R->dirty = false;
+  R->snap_pc = R->curpc;
+  R->snap_depth = R->depth;
+  return T->nsnap++;
+}
+
+/* A guard: exit through a snapshot of the current state unless cond(a, b). */
+static void guard(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b)
+{
+  uint32_t s = snapshot(R);
+  jit_ref r = emit(R, op, t, a, b);
+  if (R->fail)
+    return;
+  R->T->ir[r].flags |= IRF_GUARD;
+  R->T->ir[r].snap = s;
+  tape(R, JIT_TAPE_GUARD, 0, s);
+}
+
+static jit_ref guarded(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b)
+{
+  uint32_t s = snapshot(R);
+  jit_ref r = emit(R, op, t, a, b);
+  if (R->fail)
+    return 0;
+  R->T->ir[r].flags |= IRF_GUARD;
+  R->T->ir[r].snap = s;
+  tape(R, JIT_TAPE_GUARD, 0, s);
+  return r;
+}
+
+/* -- The slot map ----------------------------------------------------------------- */
+
+/* Ref of slot s (relative to the root base), loading and type-guarding it from
+** the frame the first time. */
+static jit_ref getslot(jit_rec *R, uint32_t s, uint8_t *tag)
+{
+  if (s >= JIT_MAX_SLOTS) {
+    R->fail = "frame too large";
+    *tag = VM_T_NIL;
+    return 0;
+  }
+  if (R->slots[s].ref != JIT_REF_NONE) {
+    *tag = R->slots[s].tag;
+    return R->slots[s].ref;
+  }
+  uint8_t t = (uint8_t)R->base[s].tag;
+  *tag = t;
+  jit_ref tr = emit(R, IR_SLOADT, IRT_INT, s, 0);
+  guard(R, IR_EQ, IRT_INT, tr, kint(R, t));
+  jit_ref r;
+  if (t == VM_T_NIL) {
+    r = knil(R);
+  } else {
+    r = emit(R, IR_SLOAD, jit_tag_type(t), s, 0);
+    R->T->ir[r].tag = t;
+  }
+  if (R->fail)
+    return 0;
+  R->slots[s].ref = r;
+  R->slots[s].tag = t;
+  R->slots[s].mod = 0;
+  if (s + 1 > R->maxslot)
+    R->maxslot = s + 1;
+  return r;
+}
+
+static void setslot(jit_rec *R, uint32_t s, jit_ref ref, uint8_t tag)
+{
+  if (s >= JIT_MAX_SLOTS) {
+    R->fail = "frame too large";
+    return;
+  }
+  R->slots[s].ref = ref;
+  R->slots[s].tag = tag;
+  R->slots[s].mod = 1;
+  R->dirty = true;
+  if (s + 1 > R->maxslot)
+    R->maxslot = s + 1;
+}
+
+/* The value as a double (int converted). */
+static jit_ref tofloat(jit_rec *R, jit_ref r, uint8_t tag)
+{
+  if (tag == VM_T_FLOAT)
+    return r;
+  return emit(R, IR_I2F, IRT_FLT, r, 0);
+}
+
+static double numval(vm_value v)
+{
+  return v.tag == VM_T_INT ? (double)v.u.i : v.u.d;
+}
+
+/* Truthiness of a typed value, guarded if it is a non-constant bool. */
+static bool truthy(jit_rec *R, jit_ref r, uint8_t tag, vm_value actual)
+{
+  if (tag == VM_T_NIL)
+    return false;
+  if (tag != VM_T_BOOL)
+    return true;
+  bool v = actual.u.i != 0;
+  if (R->T->ir[r].op != IR_KINT)
+    guard(R, IR_EQ, IRT_BOOL, r, kbool(R, v));
+  return v;
+}
+
+/* -- Instructions ------------------------------------------------------------------ */
+
+static void rec_arith(jit_rec *R, unsigned op, uint32_t a, uint32_t b, uint32_t c)
+{
+  uint8_t tb, tc;
+  jit_ref rb = getslot(R, b, &tb), rc = getslot(R, c, &tc);
+  vm_value vb = R->base[b], vc = R->base[c];
+  if ((tb != VM_T_INT && tb != VM_T_FLOAT) || (tc != VM_T_INT && tc != VM_T_FLOAT)) {
+    R->fail = "arithmetic on non-numbers";
+    return;
+  }
+  jit_ref r;
+  if (tb == VM_T_INT && tc == VM_T_INT) {
+    int64_t x = vb.u.i, y = vc.u.i, z;
+    switch (op) {
+    case VM_OP_ADD:
+    case VM_OP_SUB:
+    case VM_OP_MUL: {
+      bool ovf = op == VM_OP_ADD   ? __builtin_add_overflow(x, y, &z)
+                 : op == VM_OP_SUB ? __builtin_sub_overflow(x, y, &z)
+                                   : __builtin_mul_overflow(x, y, &z);
+      if (ovf) {
+        R->fail = "integer overflow";
+        return;
+      }
+      jit_irop io = op == VM_OP_ADD ? IR_ADD : op == VM_OP_SUB ? IR_SUB : IR_MUL;
+      r = guarded(R, io, IRT_INT, rb, rc);
+      setslot(R, a, r, VM_T_INT);
+      return;
+    }
+    case VM_OP_DIV:
+      if (y == 0) {
+        R->fail = "division by zero";
+        return;
+      }
+      guard(R, IR_NE, IRT_INT, rc, kint(R, 0));
+      r = emit(R, IR_FDIV, IRT_FLT, tofloat(R, rb, tb), tofloat(R, rc, tc));
+      setslot(R, a, r, VM_T_FLOAT);
+      return;
+    default: /* IDIV, MOD */
+      if (y == 0 || y == -1) {
+        R->fail = "division by zero or -1";
+        return;
+      }
+      guard(R, IR_NE, IRT_INT, rc, kint(R, 0));
+      guard(R, IR_NE, IRT_INT, rc, kint(R, -1));
+      r = emit(R, IR_CALLH, IRT_INT, rb, rc);
+      R->T->ir[r].k = op == VM_OP_IDIV ? JIT_H_IDIV : JIT_H_IMOD;
+      setslot(R, a, r, VM_T_INT);
+      return;
+    }
+  }
+  jit_ref fb = tofloat(R, rb, tb), fc = tofloat(R, rc, tc);
+  switch (op) {
+  case VM_OP_ADD: r = emit(R, IR_FADD, IRT_FLT, fb, fc); break;
+  case VM_OP_SUB: r = emit(R, IR_FSUB, IRT_FLT, fb, fc); break;
+  case VM_OP_MUL: r = emit(R, IR_FMUL, IRT_FLT, fb, fc); break;
+  default:
+    if (numval(vc) == 0.0) {
+      R->fail = "division by zero";
+      return;
+    }
+    guard(R, IR_NE, IRT_FLT, fc, kflt(R, 0.0));
+    if (op == VM_OP_DIV) {
+      r = emit(R, IR_FDIV, IRT_FLT, fb, fc);
+    } else {
+      r = emit(R, IR_CALLH, IRT_FLT, fb, fc);
+      R->T->ir[r].k = op == VM_OP_IDIV ? JIT_H_FIDIV : JIT_H_FMOD;
+    }
+    break;
+  }
+  setslot(R, a, r, VM_T_FLOAT);
+}
+
+/* LT / LE / EQ / NE: the outcome is guarded and R[A] becomes a constant. */
+static void rec_compare(jit_rec *R, unsigned op, uint32_t a, uint32_t b, uint32_t c)
+{
+  uint8_t tb, tc;
+  jit_ref rb = getslot(R, b, &tb), rc = getslot(R, c, &tc);
+  vm_value vb = R->base[b], vc = R->base[c];
+  bool numb = tb == VM_T_INT || tb == VM_T_FLOAT, numc = tc == VM_T_INT || tc == VM_T_FLOAT;
+  bool res;
+  if (op == VM_OP_LT || op == VM_OP_LE) {
+    if (!numb || !numc) {
+      R->fail = "ordering on non-numbers";
+      return;
+    }
+    if (tb == VM_T_INT && tc == VM_T_INT) {
+      res = op == VM_OP_LT ? vb.u.i < vc.u.i : vb.u.i <= vc.u.i;
+      jit_irop g = op == VM_OP_LT ? (res ? IR_LT : IR_GE) : (res ? IR_LE : IR_GT);
+      guard(R, g, IRT_INT, rb, rc);
+    } else {
+      double x = numval(vb), y = numval(vc);
+      res = op == VM_OP_LT ? x < y : x <= y;
+      jit_irop g = op == VM_OP_LT ? (res ? IR_LT : IR_GE) : (res ? IR_LE : IR_GT);
+      guard(R, g, IRT_FLT, tofloat(R, rb, tb), tofloat(R, rc, tc));
+    }
+  } else {
+    bool eq = vm_value_equal(vb, vc);
+    if (tb == VM_T_INT && tc == VM_T_INT) {
+      guard(R, eq ? IR_EQ : IR_NE, IRT_INT, rb, rc);
+    } else if (numb && numc) {
+      guard(R, eq ? IR_EQ : IR_NE, IRT_FLT, tofloat(R, rb, tb), tofloat(R, rc, tc));
+    } else if (tb == tc && tb != VM_T_NIL) {
+      guard(R, eq ? IR_EQ : IR_NE, jit_tag_type(tb), rb, rc);
+    }
+    /* nil == nil, or different non-number tags: decided by the tag guards. */
+    res = op == VM_OP_EQ ? eq : !eq;
+  }
+  setslot(R, a, kbool(R, res), VM_T_BOOL);
+}
+
+/* The class guard of an instance (promotion): the class becomes a constant. */
+static vm_class *promote_class(jit_rec *R, jit_ref obj, vm_value v)
+{
+  vm_instance *in = v.u.p;
+  vm_class *cls = in->cls;
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_CLASS, jit_hash_class(cls));
+  jit_ref kc = kptr(R, cls, VM_T_CLASS);
+  jit_ref cr = emit(R, IR_OBJCLASS, IRT_PTR, obj, 0);
+  guard(R, IR_EQ, IRT_PTR, cr, kc);
+  return cls;
+}
+
+/* A typed load of a tagged value: tag load, tag guard, payload load. */
+static jit_ref typed_load(jit_rec *R, jit_irop tagop, jit_irop op, jit_ref a, jit_ref b, uint8_t t)
+{
+  jit_ref tr = emit(R, tagop, IRT_INT, a, b);
+  guard(R, IR_EQ, IRT_INT, tr, kint(R, t));
+  if (t == VM_T_NIL)
+    return knil(R);
+  jit_ref r = emit(R, op, jit_tag_type(t), a, b);
+  if (!R->fail)
+    R->T->ir[r].tag = t;
+  return r;
+}
+
+static void rec_store(jit_rec *R, jit_irop op, jit_ref a, jit_ref b, jit_ref v, uint8_t tag)
+{
+  jit_ref r = emit(R, op, jit_tag_type(tag), a, b);
+  if (R->fail)
+    return;
+  R->T->ir[r].k = v;
+  R->T->ir[r].tag = tag;
+}
+
+/* Builtins the trace inlines; anything else aborts. */
+static void rec_builtin(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
+{
+  const char *name = n->name->chars;
+  if (nargs != 1) {
+    R->fail = "builtin arity";
+    return;
+  }
+  uint8_t t;
+  jit_ref x = getslot(R, a + 1, &t);
+  jit_ref r;
+  uint8_t rt;
+  if (strcmp(name, "sqrt") == 0 && (t == VM_T_INT || t == VM_T_FLOAT)) {
+    r = emit(R, IR_FSQRT, IRT_FLT, tofloat(R, x, t), 0);
+    rt = VM_T_FLOAT;
+  } else if (strcmp(name, "len") == 0 && t == VM_T_ARRAY) {
+    r = emit(R, IR_ALEN, IRT_INT, x, 0);
+    rt = VM_T_INT;
+  } else if (strcmp(name, "len") == 0 && t == VM_T_STR) {
+    r = emit(R, IR_STRLEN, IRT_INT, x, 0);
+    rt = VM_T_INT;
+  } else if (strcmp(name, "floor") == 0 && t == VM_T_INT) {
+    r = x;
+    rt = VM_T_INT;
+  } else {
+    R->fail = "builtin not inlined";
+    return;
+  }
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+  setslot(R, a, r, rt);
+}
+
+/* Enter an inlined call frame for fn at slot `base`. */
+static void push_frame(jit_rec *R, vm_func *fn, uint32_t base, unsigned nargs)
+{
+  vm_code *code = fn->code;
+  if (nargs != code->nparams) {
+    R->fail = "arity mismatch";
+    return;
+  }
+  if (R->depth >= JIT_MAX_DEPTH) {
+    R->fail = "call depth too deep";
+    return;
+  }
+  if (base + code->nslots >= JIT_MAX_SLOTS) {
+    R->fail = "frame too large";
+    return;
+  }
+  vm_vm *vm = R->vm;
+  if (vm->frame + 1 + JIT_MAX_DEPTH >= vm->frames + VM_MAX_FRAMES) {
+    R->fail = "near the frame limit";
+    return;
+  }
+  R->depth++;
+  R->frames[R->depth].func = fn;
+  R->frames[R->depth].base = base;
+  R->frames[R->depth].ret_pc = R->curpc + 1;
+  R->dirty = true;
+}
+
+static void rec_call(jit_rec *R, uint32_t a, unsigned nargs)
+{
+  uint8_t t;
+  jit_ref f = getslot(R, a, &t);
+  vm_value v = R->base[a];
+  if (R->fail)
+    return;
+  if (t == VM_T_FUNC) {
+    vm_func *fn = v.u.p;
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_CALLEE, jit_hash_code(fn->code));
+    guard(R, IR_EQ, IRT_PTR, f, kptr(R, fn, VM_T_FUNC));
+    push_frame(R, fn, a + 1, nargs);
+  } else if (t == VM_T_NATIVE) {
+    guard(R, IR_EQ, IRT_PTR, f, kptr(R, v.u.p, VM_T_NATIVE));
+    rec_builtin(R, v.u.p, a, nargs);
+  } else {
+    R->fail = "call of a non-function";
+  }
+}
+
+static void rec_callmethod(jit_rec *R, uint32_t a, unsigned nargs, vm_string *name)
+{
+  uint8_t t;
+  jit_ref o = getslot(R, a + 1, &t);
+  if (t != VM_T_INSTANCE) {
+    R->fail = "method call on a non-instance";
+    return;
+  }
+  vm_class *cls = promote_class(R, o, R->base[a + 1]);
+  vm_func *m = vm_class_find_method(cls, name);
+  if (!m) {
+    R->fail = "method is a field";
+    return;
+  }
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_METHOD, jit_hash_code(m->code));
+  jit_ref km = kptr(R, m, VM_T_FUNC);
+  if (R->fail)
+    return;
+  setslot(R, a, km, VM_T_FUNC);
+  push_frame(R, m, a + 1, nargs + 1);
+}
+
+static void rec_return(jit_rec *R, jit_ref r, uint8_t tag)
+{
+  if (R->depth == 0) {
+    R->fail = "return from the root frame";
+    return;
+  }
+  vm_vm *vm = R->vm;
+  uint32_t cb = R->frames[R->depth].base;
+  if (vm->open_upvals && vm->open_upvals->loc >= R->base + cb) {
+    R->fail = "open upvalues";
+    return;
+  }
+  R->depth--;
+  for (uint32_t s = cb; s < R->maxslot; s++) {
+    R->slots[s].ref = JIT_REF_NONE;
+    R->slots[s].mod = 0;
+  }
+  R->maxslot = cb;
+  setslot(R, cb - 1, r, tag);
+}
+
+/* FORLOOP at `pc`: int or float step, guarded direction.  With `force`, the
+** loop is recorded as continuing even if this iteration is its last (the
+** root's back edge: the trace is complete either way). */
+static void rec_forloop(jit_rec *R, uint32_t a, bool *again_out, bool force)
+{
+  uint8_t t0, t1, t2;
+  jit_ref r0 = getslot(R, a, &t0), r1 = getslot(R, a + 1, &t1), r2 = getslot(R, a + 2, &t2);
+  vm_value *v = &R->base[a];
+  if (R->fail)
+    return;
+  bool again;
+  if (t0 == VM_T_INT && t1 == VM_T_INT && t2 == VM_T_INT) {
+    int64_t n, step = v[2].u.i;
+    if (__builtin_add_overflow(v[0].u.i, step, &n)) {
+      R->fail = "for loop overflow";
+      return;
+    }
+    guard(R, step > 0 ? IR_GT : IR_LT, IRT_INT, r2, kint(R, 0));
+    jit_ref rn = guarded(R, IR_ADD, IRT_INT, r0, r2);
+    again = force || (step > 0 ? n < v[1].u.i : n > v[1].u.i);
+    if (step > 0)
+      guard(R, again ? IR_LT : IR_GE, IRT_INT, rn, r1);
+    else
+      guard(R, again ? IR_GT : IR_LE, IRT_INT, rn, r1);
+    if (again) {
+      setslot(R, a, rn, VM_T_INT);
+      setslot(R, a + 3, rn, VM_T_INT);
+    }
+  } else if (t0 == VM_T_FLOAT && t1 == VM_T_FLOAT && t2 == VM_T_FLOAT) {
+    double n = v[0].u.d + v[2].u.d;
+    bool pos = v[2].u.d > 0;
+    jit_ref k0 = kflt(R, 0.0);
+    guard(R, pos ? IR_LT : IR_GE, IRT_FLT, k0, r2); /* 0 < step */
+    jit_ref rn = emit(R, IR_FADD, IRT_FLT, r0, r2);
+    again = force || (pos ? n < v[1].u.d : n > v[1].u.d);
+    if (pos)
+      guard(R, again ? IR_LT : IR_GE, IRT_FLT, rn, r1);
+    else
+      guard(R, again ? IR_LT : IR_GE, IRT_FLT, r1, rn);
+    if (again) {
+      setslot(R, a, rn, VM_T_FLOAT);
+      setslot(R, a + 3, rn, VM_T_FLOAT);
+    }
+  } else {
+    R->fail = "for loop types";
+    return;
+  }
+  *again_out = again;
+}
+
+static void rec_forprep(jit_rec *R, uint32_t a)
+{
+  uint8_t t0, t1, t2;
+  jit_ref r0 = getslot(R, a, &t0), r1 = getslot(R, a + 1, &t1), r2 = getslot(R, a + 2, &t2);
+  vm_value *v = &R->base[a];
+  if (R->fail)
+    return;
+  if (t0 != VM_T_INT || t1 != VM_T_INT || t2 != VM_T_INT || v[2].u.i == 0) {
+    R->fail = "for loop setup not int";
+    return;
+  }
+  int64_t step = v[2].u.i;
+  guard(R, step > 0 ? IR_GT : IR_LT, IRT_INT, r2, kint(R, 0));
+  bool run = step > 0 ? v[0].u.i < v[1].u.i : v[0].u.i > v[1].u.i;
+  if (step > 0)
+    guard(R, run ? IR_LT : IR_GE, IRT_INT, r0, r1);
+  else
+    guard(R, run ? IR_GT : IR_LE, IRT_INT, r0, r1);
+  if (run)
+    setslot(R, a + 3, r0, VM_T_INT);
+}
+
+/* -- Start, finish, abort ----------------------------------------------------------- */
+
+static jit_trace *trace_new(void)
+{
+  jit_trace *T = calloc(1, sizeof *T);
+  if (!T)
+    return NULL;
+  T->ir = malloc(JIT_MAX_IR * sizeof *T->ir);
+  T->snaps = malloc(JIT_MAX_SNAP * sizeof *T->snaps);
+  T->snapents = malloc(JIT_MAX_SNAPENT * sizeof *T->snapents);
+  T->snapframes = malloc(JIT_MAX_SNAP * JIT_MAX_DEPTH * sizeof *T->snapframes);
+  T->tape = malloc(JIT_MAX_TAPE * sizeof *T->tape);
+  if (!T->ir || !T->snaps || !T->snapents || !T->snapframes || !T->tape) {
+    free(T->ir);
+    free(T->snaps);
+    free(T->snapents);
+    free(T->snapframes);
+    free(T->tape);
+    free(T);
+    return NULL;
+  }
+  return T;
+}
+
+static void trace_discard(jit_trace *T)
+{
+  if (!T)
+    return;
+  free(T->ir);
+  free(T->snaps);
+  free(T->snapents);
+  free(T->snapframes);
+  free(T->tape);
+  free(T);
+}
+
+static bool rec_begin(jit_state *J, vm_frame *rootframe)
+{
+  if (!J->rec) {
+    J->rec = malloc(sizeof *J->rec);
+    if (!J->rec)
+      return false;
+  }
+  jit_rec *R = J->rec;
+  R->J = J;
+  R->vm = J->vm;
+  R->T = trace_new();
+  if (!R->T)
+    return false;
+  R->rootframe = rootframe;
+  R->base = rootframe->base;
+  R->rootcode = rootframe->func->code;
+  R->depth = 0;
+  R->frames[0].func = rootframe->func;
+  R->frames[0].base = 0;
+  R->frames[0].ret_pc = 0;
+  for (uint32_t i = 0; i < JIT_MAX_SLOTS; i++) {
+    R->slots[i].ref = JIT_REF_NONE;
+    R->slots[i].mod = 0;
+  }
+  R->maxslot = 0;
+  R->nbc = 0;
+  R->dirty = true;
+  R->fail = NULL;
+  R->nbind = 0;
+  R->nk = 0;
+  R->t0 = jit_now_ns();
+  R->T->code = R->rootcode;
+  return true;
+}
+
+void jit_rec_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge)
+{
+  if (!rec_begin(J, frame))
+    return;
+  jit_rec *R = J->rec;
+  vm_insn i = *backedge;
+  R->bridge = false;
+  R->rootT = NULL;
+  R->backedge_pc = (uint32_t)(backedge - R->rootcode->insns);
+  R->head_pc = (uint32_t)((int64_t)R->backedge_pc + 1 + VM_INSN_SBX(i));
+  R->T->head_pc = R->head_pc;
+  R->T->backedge_pc = R->backedge_pc;
+  R->curpc = R->head_pc;
+  R->curcode = R->rootcode;
+  R->curline = R->rootcode->lines[R->head_pc];
+  knil(R); /* ref 0 */
+  snapshot(R); /* snapshot 0: the loop head, nothing changed (the preamble's) */
+  J->vm->jit_recording = 1;
+}
+
+void jit_rec_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uint32_t snap)
+{
+  if (!rec_begin(J, rootframe))
+    return;
+  jit_rec *R = J->rec;
+  jit_snap *s = &P->snaps[snap];
+  R->bridge = true;
+  R->rootT = P->root;
+  R->T->parent = P;
+  R->T->parent_snap = snap;
+  R->T->root = P->root;
+  R->head_pc = P->root->head_pc;
+  R->backedge_pc = P->root->backedge_pc;
+  R->T->head_pc = R->head_pc;
+  for (uint32_t f = 0; f < s->nframe; f++) {
+    jit_snapframe *sf = &P->snapframes[s->frame + f];
+    R->depth++;
+    R->frames[R->depth].func = sf->func;
+    R->frames[R->depth].base = sf->base;
+    R->frames[R->depth].ret_pc = sf->ret_pc;
+  }
+  R->curpc = s->pc;
+  R->curcode = R->frames[R->depth].func->code;
+  R->curline = R->curcode->lines[s->pc];
+  knil(R);
+  J->vm->jit_recording = 1;
+}
+
+static void rec_stop(jit_state *J)
+{
+  jit_rec *R = J->rec;
+  J->vm->jit_recording = 0;
+  J->stats.tracing_ns += jit_now_ns() - R->t0;
+}
+
+static void rec_abort(jit_state *J, const char *why)
+{
+  jit_rec *R = J->rec;
+  rec_stop(J);
+  J->stats.aborts++;
+  if (J->dump_ir)
+    fprintf(J->dump, "---- trace abort (%s): %s at %s:%u\n", R->bridge ? "bridge" : "loop", why,
+            R->curcode->source->chars, R->curline);
+  if (R->bridge)
+    jit_exit_abort(J, R->T->parent, R->T->parent_snap);
+  else
+    jit_loop_abort(J, R->rootcode, R->backedge_pc);
+  trace_discard(R->T);
+  R->T = NULL;
+}
+
+void jit_rec_free(jit_state *J)
+{
+  if (J->rec) {
+    trace_discard(J->rec->T);
+    free(J->rec);
+    J->rec = NULL;
+  }
+}
+
+/* Shrink the recording buffers to size. */
+static void trace_trim(jit_trace *T)
+{
+  jit_ins *ir = realloc(T->ir, (T->nir ? T->nir : 1) * sizeof *ir);
+  if (ir)
+    T->ir = ir;
+}
+
+static void rec_finish(jit_state *J)
+{
+  jit_rec *R = J->rec;
+  jit_trace *T = R->T;
+  R->curpc = R->head_pc;
+  R->curcode = R->rootcode;
+  R->curline = R->rootcode->lines[R->head_pc];
+  for (uint32_t s = 0; s < R->maxslot; s++) {
+    if (R->slots[s].mod && s < R->rootcode->nslots) {
+      jit_ref r = emit(R, IR_SSTORE, jit_tag_type(R->slots[s].tag), s, R->slots[s].ref);
+      if (!R->fail)
+        T->ir[r].tag = R->slots[s].tag;
+    }
+  }
+  emit(R, IR_LOOP, IRT_VOID, 0, 0);
+  if (R->fail) {
+    rec_abort(J, R->fail);
+    return;
+  }
+  rec_stop(J);
+  trace_trim(T);
+  R->T = NULL;
+  /* Hand over: optimize, assemble, attach (jit.c). */
+  if (!T->root)
+    T->root = T;
+  jit_attach(J, T);
+}
+
+/* A bridge may follow the back edge of a loop that encloses its root loop
+** (the outer loop of a nest: that path leads back to the root's head), but
+** not of any other loop, which it would only unroll. */
+static bool encloses_root(const jit_rec *R, const vm_code *code, uint32_t pcx, vm_insn i)
+{
+  if (R->depth != 0 || code != R->rootcode)
+    return false;
+  uint32_t head = (uint32_t)((int64_t)pcx + 1 + VM_INSN_SBX(i));
+  return head <= R->head_pc && pcx > R->rootT->backedge_pc;
+}
+
+/* -- The hook ---------------------------------------------------------------------- */
+
+void jit_rec_ins(jit_state *J, const vm_insn *pc)
+{
+  jit_rec *R = J->rec;
+  vm_vm *vm = J->vm;
+  if (vm->frame != R->rootframe + R->depth) {
+    rec_abort(J, "frame mismatch");
+    return;
+  }
+  vm_code *code = vm->frame->func->code;
+  uint32_t pcx = (uint32_t)(pc - code->insns);
+  if (R->depth == 0 && pcx == R->head_pc && code == R->rootcode) {
+    if (R->nbc == 0) {
+      if (R->bridge) {
+        rec_abort(J, "empty bridge");
+        return;
+      }
+    } else {
+      rec_finish(J);
+      return;
+    }
+  }
+  if (R->nbc++ >= JIT_MAX_BYTECODES) {
+    rec_abort(J, "trace too long");
+    return;
+  }
+  R->curpc = pcx;
+  R->curcode = code;
+  R->curline = code->lines[pcx];
+  const vm_insn i = *pc;
+  const uint32_t cb = R->frames[R->depth].base;
+  const uint32_t A = cb + VM_INSN_A(i), B = cb + VM_INSN_B(i), C = cb + VM_INSN_C(i);
+  uint8_t t;
+  jit_ref r;
+  switch ((vm_opcode)VM_INSN_OP(i)) {
+  case VM_OP_MOVE:
+    r = getslot(R, B, &t);
+    setslot(R, A, r, t);
+    break;
+  case VM_OP_LOADK: {
+    vm_value k = code->consts[VM_INSN_BX(i)];
+    if (k.tag == VM_T_INT) {
+      r = kint(R, k.u.i);
+    } else if (k.tag == VM_T_FLOAT) {
+      r = kflt(R, k.u.d);
+    } else if (k.tag == VM_T_STR) {
+      vm_string *s = k.u.p;
+      tape(R, JIT_TAPE_GREEN, JIT_GREEN_CONST, jit_hash_str(s->chars, s->len));
+      r = kptr(R, s, VM_T_STR);
+    } else {
+      R->fail = "constant kind";
+      break;
+    }
+    setslot(R, A, r, (uint8_t)k.tag);
+    break;
+  }
+  case VM_OP_LOADI: setslot(R, A, kint(R, VM_INSN_SBX(i)), VM_T_INT); break;
+  case VM_OP_LOADNIL: setslot(R, A, knil(R), VM_T_NIL); break;
+  case VM_OP_LOADTRUE: setslot(R, A, kbool(R, true), VM_T_BOOL); break;
+  case VM_OP_LOADFALSE: setslot(R, A, kbool(R, false), VM_T_BOOL); break;
+
+  case VM_OP_GETGLOBAL: {
+    vm_cell *cell = code->cells[VM_INSN_BX(i)];
+    uint8_t ct = (uint8_t)cell->value.tag;
+    if (ct == VM_T_UNDEF) {
+      R->fail = "undefined global";
+      break;
+    }
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_str(cell->name->chars, cell->name->len));
+    jit_ref kc = kptr(R, cell, VM_T_UNDEF);
+    r = typed_load(R, IR_CLOADT, IR_CLOAD, kc, 0, ct);
+    setslot(R, A, r, ct);
+    break;
+  }
+  case VM_OP_SETGLOBAL:
+  case VM_OP_DEFGLOBAL: {
+    vm_cell *cell = code->cells[VM_INSN_BX(i)];
+    if (VM_INSN_OP(i) == VM_OP_SETGLOBAL && cell->value.tag == VM_T_UNDEF) {
+      R->fail = "undefined global";
+      break;
+    }
+    r = getslot(R, A, &t);
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_str(cell->name->chars, cell->name->len));
+    jit_ref kc = kptr(R, cell, VM_T_UNDEF);
+    rec_store(R, IR_CSTORE, kc, r, 0, t);
+    break;
+  }
+
+  case VM_OP_GETINDEX: {
+    uint8_t to, ti;
+    jit_ref o = getslot(R, B, &to), x = getslot(R, C, &ti);
+    if (R->fail)
+      break;
+    if (to != VM_T_ARRAY || ti != VM_T_INT) {
+      R->fail = "index of a non-array";
+      break;
+    }
+    vm_array *arr = R->base[B].u.p;
+    int64_t idx = R->base[C].u.i;
+    if ((uint64_t)idx >= arr->len) {
+      R->fail = "index out of range";
+      break;
+    }
+    guard(R, IR_ULT, IRT_INT, x, emit(R, IR_ALEN, IRT_INT, o, 0));
+    uint8_t et = (uint8_t)arr->items[idx].tag;
+    r = typed_load(R, IR_ALOADT, IR_ALOAD, o, x, et);
+    setslot(R, A, r, et);
+    break;
+  }
+  case VM_OP_SETINDEX: {
+    uint8_t to, ti, tv;
+    jit_ref o = getslot(R, A, &to), x = getslot(R, B, &ti), v = getslot(R, C, &tv);
+    if (R->fail)
+      break;
+    if (to != VM_T_ARRAY || ti != VM_T_INT) {
+      R->fail = "index of a non-array";
+      break;
+    }
+    vm_array *arr = R->base[A].u.p;
+    if ((uint64_t)R->base[B].u.i >= arr->len) {
+      R->fail = "index out of range";
+      break;
+    }
+    guard(R, IR_ULT, IRT_INT, x, emit(R, IR_ALEN, IRT_INT, o, 0));
+    rec_store(R, IR_ASTORE, o, x, v, tv);
+    break;
+  }
+  case VM_OP_GETFIELD: {
+    jit_ref o = getslot(R, B, &t);
+    if (R->fail)
+      break;
+    if (t != VM_T_INSTANCE) {
+      R->fail = "field of a non-instance";
+      break;
+    }
+    vm_class *cls = promote_class(R, o, R->base[B]);
+    uint32_t slot;
+    if (!vm_class_field_slot(cls, code->names[VM_INSN_C(i)], &slot)) {
+      R->fail = "bound method";
+      break;
+    }
+    vm_instance *in = R->base[B].u.p;
+    uint8_t ft = (uint8_t)in->fields[slot].tag;
+    r = typed_load(R, IR_FLOADT, IR_FLOAD, o, slot, ft);
+    setslot(R, A, r, ft);
+    break;
+  }
+  case VM_OP_SETFIELD: {
+    uint8_t tv;
+    jit_ref o = getslot(R, A, &t), v = getslot(R, C, &tv);
+    if (R->fail)
+      break;
+    if (t != VM_T_INSTANCE) {
+      R->fail = "field of a non-instance";
+      break;
+    }
+    vm_class *cls = promote_class(R, o, R->base[A]);
+    uint32_t slot;
+    if (!vm_class_field_slot(cls, code->names[VM_INSN_B(i)], &slot)) {
+      R->fail = "no such field";
+      break;
+    }
+    rec_store(R, IR_FSTORE, o, slot, v, tv);
+    break;
+  }
+
+  case VM_OP_ADD:
+  case VM_OP_SUB:
+  case VM_OP_MUL:
+  case VM_OP_DIV:
+  case VM_OP_IDIV:
+  case VM_OP_MOD: rec_arith(R, VM_INSN_OP(i), A, B, C); break;
+  case VM_OP_UNM: {
+    r = getslot(R, B, &t);
+    if (t == VM_T_INT) {
+      if (R->base[B].u.i == INT64_MIN) {
+        R->fail = "integer overflow";
+        break;
+      }
+      setslot(R, A, guarded(R, IR_NEG, IRT_INT, r, 0), VM_T_INT);
+    } else if (t == VM_T_FLOAT) {
+      setslot(R, A, emit(R, IR_FNEG, IRT_FLT, r, 0), VM_T_FLOAT);
+    } else {
+      R->fail = "unary minus on a non-number";
+    }
+    break;
+  }
+  case VM_OP_NOT: {
+    r = getslot(R, B, &t);
+    if (t == VM_T_BOOL && R->T->ir[r].op != IR_KINT)
+      setslot(R, A, emit(R, IR_BNOT, IRT_BOOL, r, 0), VM_T_BOOL);
+    else
+      setslot(R, A, kbool(R, !vm_truthy(R->base[B])), VM_T_BOOL);
+    break;
+  }
+  case VM_OP_EQ:
+  case VM_OP_NE:
+  case VM_OP_LT:
+  case VM_OP_LE: rec_compare(R, VM_INSN_OP(i), A, B, C); break;
+
+  case VM_OP_JMP: break;
+  case VM_OP_JMPT:
+  case VM_OP_JMPF:
+    r = getslot(R, A, &t);
+    if (!R->fail)
+      truthy(R, r, t, R->base[A]);
+    break;
+  case VM_OP_LOOP:
+    if (!R->bridge && R->depth == 0 && pcx == R->backedge_pc && code == R->rootcode) {
+      rec_finish(J);
+      return;
+    }
+    if (!(R->depth == 0 && pcx == R->backedge_pc && code == R->rootcode) &&
+        !(R->bridge && encloses_root(R, code, pcx, i)))
+      R->fail = "inner loop";
+    break;
+  case VM_OP_FORPREP: rec_forprep(R, A); break;
+  case VM_OP_FORLOOP: {
+    bool root_edge = R->depth == 0 && pcx == R->backedge_pc && code == R->rootcode;
+    if (!root_edge && !(R->bridge && encloses_root(R, code, pcx, i))) {
+      R->fail = "inner loop";
+      break;
+    }
+    bool again = false;
+    rec_forloop(R, A, &again, root_edge && !R->bridge);
+    if (!R->fail && root_edge && !R->bridge) {
+      rec_finish(J);
+      return;
+    }
+    break;
+  }
+
+  case VM_OP_CALL: rec_call(R, A, VM_INSN_B(i)); break;
+  case VM_OP_CALLMETHOD:
+    rec_callmethod(R, A, VM_INSN_B(i), code->names[VM_INSN_C(i)]);
+    break;
+  case VM_OP_RETURN:
+    r = getslot(R, A, &t);
+    if (!R->fail)
+      rec_return(R, r, t);
+    break;
+  case VM_OP_RETURNNIL: rec_return(R, knil(R), VM_T_NIL); break;
+
+  default: R->fail = vm_op_names[VM_INSN_OP(i)]; break;
+  }
+  if (R->fail)
+    rec_abort(J, R->fail);
+}
