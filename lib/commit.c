@@ -19,6 +19,7 @@
 #include "probes.h"
 #include "reloc.h"
 #include "replay.h"
+#include "gdbjit.h"
 
 typedef struct commit_ctx {
   jc_replay *r;
@@ -128,14 +129,11 @@ static bool in_pending_tail(const jc_view *v, const jc_level *l,
 
 /* Keep what validating the pending tails of trace t will need. */
 static jc_err keep_tail_state(jc_trace *t, const jc_view *v, const jc_level *l) {
-  t->ntape = v->ntape;
-  t->tape = malloc((size_t)v->ntape * sizeof *t->tape + 1);
   t->strings_len = v->strings_len;
   t->strings = malloc(v->strings_len + 1);
   t->deferred = malloc((size_t)v->nrelocs * sizeof *t->deferred + 1);
-  if (!t->tape || !t->strings || !t->deferred)
+  if (!t->strings || !t->deferred)
     return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
-  memcpy(t->tape, v->tape, (size_t)v->ntape * sizeof *t->tape);
   if (v->strings_len) memcpy(t->strings, v->strings, v->strings_len);
   (void)l;
   return JC_OK;
@@ -175,6 +173,15 @@ static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
   memcpy(t->slot_set, l->set, (size_t)(v->nslots + 1) * sizeof *t->slot_set);
   if (v->nexits) memcpy(t->exits, v->exits, (size_t)v->nexits * sizeof *t->exits);
   if (v->aux_len) memcpy(t->aux, v->aux, v->aux_len);
+  /* The tape (tail checks and debuggers) and relocations (debuggers). */
+  t->tape = malloc((size_t)v->ntape * sizeof *t->tape + 1);
+  t->relocs = malloc((size_t)v->nrelocs * sizeof *t->relocs + 1);
+  if (!t->tape || !t->relocs)
+    return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+  t->ntape = v->ntape;
+  memcpy(t->tape, v->tape, (size_t)v->ntape * sizeof *t->tape);
+  t->nrelocs = v->nrelocs;
+  for (uint32_t k = 0; k < v->nrelocs; k++) jc_view_reloc(v, k, &t->relocs[k]);
   if (v->nlines) {
     struct jc_fmt_line *ln = malloc((size_t)v->nlines * sizeof *ln);
     if (!ln) return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
@@ -333,6 +340,7 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
     const struct jc_fmt_hdr *h = &p->lv[i].cand->view.hdr;
     jc_store_touch(r->cache, (jc_key){h->key_lo, h->key_hi}, h->trace_id);
   }
+  jc_gdbjit_register_n(cx.t, p->depth);
 
   /* Counters and probes, outside the lock. */
   jc_stat_add(commits, 1);

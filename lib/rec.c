@@ -17,6 +17,7 @@
 #include "internal.h"
 #include "probes.h"
 #include "trace.h"
+#include "gdbjit.h"
 
 struct jc_rec {
   jc_cache *cache;
@@ -328,6 +329,15 @@ static jc_err live_trace(const jc_rec *r, uint64_t id, void *live, size_t len,
   }
   if (r->nexits) memcpy(t->exits, r->exits, r->nexits * sizeof *t->exits);
   if (r->nslots) memcpy(t->slots, r->slots, r->nslots * sizeof *t->slots);
+  /* Relocations and tape, for debuggers (jcache-gdb.py `jcache trace`). */
+  if (r->nrelocs && (t->relocs = malloc(r->nrelocs * sizeof *t->relocs))) {
+    memcpy(t->relocs, r->relocs, r->nrelocs * sizeof *t->relocs);
+    t->nrelocs = r->nrelocs;
+  }
+  if (r->ntape && (t->tape = malloc(r->ntape * sizeof *t->tape))) {
+    memcpy(t->tape, r->tape, r->ntape * sizeof *t->tape);
+    t->ntape = r->ntape;
+  }
   if (jc_trace_set_lines(t, r->lines, r->nlines, r->strings, r->strings_len)) {
     jc_trace_destroy(t);
     return JC_NOMEM;
@@ -402,6 +412,7 @@ JC_API jc_err jc_rec_finish(jc_rec *r, const void *code, size_t len,
   if (out) {
     jc_err lerr = live_trace(r, id, live, len, entry_off, out);
     if (!err) err = lerr;
+    if (!lerr) jc_gdbjit_register(*out); /* the code is live */
   }
   rec_free(r);
   return err;

@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "probes.h"
 #include "trace.h"
+#include "gdbjit.h"
 
 /* -- Registry ------------------------------------------------------------------ */
 
@@ -74,6 +75,7 @@ void jc_trace_destroy(jc_trace *t) {
   free(t->tails);
   free(t->tape);
   free(t->deferred);
+  free(t->relocs);
   free(t->strings);
   free(t->lines);
   free(t->line_strings);
@@ -82,6 +84,7 @@ void jc_trace_destroy(jc_trace *t) {
 
 JC_API void jc_trace_release(jc_trace *t) {
   if (!t) return;
+  jc_gdbjit_unregister(t); /* before the code can be reused */
   unregister(t);
   if (t->owns_code) jc_arena_free(t->code);
   jc_trace_destroy(t);

@@ -46,11 +46,12 @@ struct jc_trace {
   uint32_t nexits;
   struct jc_fmt_exit *exits;
 
+  /* The tape (always kept: tail checks and debuggers). */
+  uint32_t ntape;
+  struct jc_fmt_tape *tape;
   /* Kept only while a tail is pending: what validating it needs. */
   uint32_t ntails;
   jc_tail *tails;
-  uint32_t ntape;
-  struct jc_fmt_tape *tape;
   uint32_t ndeferred;
   struct jc_fmt_reloc *deferred; /* relocations inside pending tails */
   char *strings;                 /* for symbol slots bound at validation */
@@ -64,6 +65,11 @@ struct jc_trace {
   uint32_t nlines;
   jc_trace_line *lines;
   char *line_strings;
+
+  /* All relocations (for debuggers), as recorded. */
+  uint32_t nrelocs;
+  struct jc_fmt_reloc *relocs;
+#define JC_TRACE_KEEPS_RELOCS 1
 
   jc_trace *hnext;         /* registry hash chain */
 };

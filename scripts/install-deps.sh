@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config liblmdb-dev lmdb-utils libxxhash-dev
-systemtap-sdt-dev libcmocka-dev"
+systemtap-sdt-dev libcmocka-dev libdw-dev libelf-dev gdb"
 
 missing=""
 for p in $PKGS; do
