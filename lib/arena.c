@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -101,9 +102,29 @@ static size_t env_size(void) {
   return (size_t)mb << 20;
 }
 
-static bool env_nomemfd(void) {
+/* True if a debugger (ptrace) is attached to this process now. */
+static bool traced(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return false;
+  char line[256];
+  long pid = 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "TracerPid:", 10) == 0) {
+      pid = strtol(line + 10, NULL, 10);
+      break;
+    }
+  fclose(f);
+  return pid != 0;
+}
+
+/* Use the private (mprotect) mode?  Forced by $JCACHE_ARENA_NOMEMFD, and
+** chosen when a debugger is attached at reservation: ptrace cannot write a
+** software breakpoint into a shared read-only mapping, so with the memfd view
+** gdb's `break` in JIT code would silently never be inserted. */
+static bool want_private(void) {
   const char *s = getenv("JCACHE_ARENA_NOMEMFD");
-  return s && *s && strcmp(s, "0") != 0;
+  if (s && *s) return strcmp(s, "0") != 0;
+  return traced();
 }
 
 /* True if all of [p, p+size) lies within ARENA_REACH of `near`. */
@@ -210,7 +231,7 @@ static jc_err reserve(const jc_arena_opts *opts) {
   block *blk = malloc(16 * sizeof *blk);
   if (!blk) return jc_fail(JC_NOMEM, "code arena: no memory for its table");
 
-  void *p = env_nomemfd() ? MAP_FAILED : reserve_memfd(size, near);
+  void *p = want_private() ? MAP_FAILED : reserve_memfd(size, near);
   if (p == MAP_FAILED) p = reserve_fallback(size, near);
   if (p == MAP_FAILED) {
     int e = errno;

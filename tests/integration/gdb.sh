@@ -14,7 +14,7 @@ command -v gdb >/dev/null || { echo "gdb.sh: gdb not installed: skipped"; exit 7
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 chmod 700 "$tmp"
-mkdir -m 700 "$tmp/cache"
+mkdir -m 700 "$tmp/cache" "$tmp/cache2"
 
 fail() { echo "gdb.sh: $1" >&2; echo "--- gdb output:" >&2; cat "$2" >&2; exit 1; }
 expect() { grep -Eq "$1" "$2" || fail "expected /$1/" "$2"; }
@@ -70,4 +70,20 @@ continue"; fi
     expect 'loop +reloaded +yes +g0:validated' "$out" # at the end
   fi
 done
+# A plain pending `break NAME`: a process started under gdb gets a private
+# code arena, where gdb can write its int3.
+cat > "$tmp/plain.gdb" <<GDB
+set pagination off
+set confirm off
+set breakpoint pending on
+break jc_loop_toy_L1
+run
+bt 2
+kill
+GDB
+out=$tmp/plain.out
+timeout 300 gdb -nx -batch -x "$tmp/plain.gdb" --args "$helper" compile "$tmp/cache2" >"$out" 2>&1 ||
+  fail "gdb failed (plain break)" "$out"
+expect 'hit Breakpoint 1, jc_loop_toy_L1 \(\) at toy.jc:1' "$out"
+expect '^#1 +0x[0-9a-f]+ in run ' "$out"
 echo "gdb.sh: ok"
