@@ -5,7 +5,8 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config liblmdb-dev lmdb-utils libxxhash-dev
-systemtap-sdt-dev libcmocka-dev libdw-dev libelf-dev gdb"
+systemtap-sdt-dev libcmocka-dev libdw-dev libelf-dev gdb
+libzydis-dev lua5.4 luajit python3"
 
 missing=""
 for p in $PKGS; do
