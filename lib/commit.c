@@ -306,6 +306,7 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
   cx.r = r;
   cx.p = p;
   jc_err err = JC_OK;
+  JC_PROBE(commit_begin, p->lv[0].id, p->depth);
 
   jc_trace_lock();
   for (uint32_t i = 0; i < p->depth && !err; i++) {

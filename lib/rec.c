@@ -116,6 +116,8 @@ JC_API jc_err jc_rec_begin_bridge(jc_cache *c, uint64_t parent, uint32_t exit,
   if (parent == 0) {
     if (out) *out = NULL;
     jc_stat_add(records_not_persisted, 1);
+    JC_PROBE(record_abort, (uint64_t)0, (uint64_t)0,
+             "bridge of a parent that was not persisted");
     return jc_fail(JC_INVAL, "jcache: bridge of a parent that was not "
                              "persisted (id 0)");
   }

@@ -216,6 +216,8 @@ JC_API jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
 JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
   if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
   miss_info mi = {0, 0, 0, value, "no candidate"};
+  uint64_t bound_id = 0;
+  uint32_t bound_slot = 0;
   for (uint32_t i = 0; i < r->npaths; i++) {
     struct jc_fmt_tape e;
     jc_level *l = next_entry(r, i, &e, &mi, 0, value);
@@ -227,10 +229,14 @@ JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
     l->val[e.arg] = value;
     l->set[e.arg] = true;
     l->pos++;
-    JC_PROBE(bind, l->id, e.arg, value);
+    bound_id = l->id;
+    bound_slot = e.arg;
   }
   jc_err err = settle(r, &mi);
-  if (!err) r->binds++;
+  if (!err) {
+    r->binds++;
+    JC_PROBE(bind, bound_id, bound_slot, value);
+  }
   return err;
 }
 

@@ -222,7 +222,10 @@ static jc_err enqueue(jc_cache *c, jc_pending *p) {
   if (!c->writer_running) {
     if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
       pthread_mutex_unlock(&c->qlock);
-      if (p->rec) jc_stat_add(write_errors, 1);
+      if (p->rec) {
+        jc_stat_add(write_errors, 1);
+        JC_PROBE(write_error, p->trace_id, 0, "cannot start the writer thread");
+      }
       free_pending(p);
       return jc_fail(JC_IO, "jcache: cannot start the writer thread");
     }
