@@ -44,6 +44,7 @@ int jc_cmd_verify(int argc, char **argv);
 int jc_cmd_gc(int argc, char **argv);
 int jc_cmd_export(int argc, char **argv);
 int jc_cmd_import(int argc, char **argv);
+int jc_cmd_trace(int argc, char **argv); /* bpf/trace.c, when built */
 
 /* -- Messages ----------------------------------------------------------------- */
 

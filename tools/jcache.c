@@ -26,6 +26,9 @@ static const jt_cmd commands[] = {
     {"gc", jc_cmd_gc, "evict least recently used records to a size limit"},
     {"export", jc_cmd_export, "write the cache's records to one file"},
     {"import", jc_cmd_import, "add the records of an exported file"},
+#ifdef JC_HAVE_BPF
+    {"trace", jc_cmd_trace, "stream the library's events live (bpf, root)"},
+#endif
 };
 
 static void help(FILE *f) {
