@@ -359,6 +359,9 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
       JC_PROBE(tail_guard, t->id, t->tails[k].pp.after_guard,
                (uint64_t)(uintptr_t)(t->code + t->tails[k].pp.off));
   }
+  for (uint32_t i = 0; i < p->depth; i++)
+    JC_PROBE(trace_live, cx.t[i]->id, (uint64_t)(uintptr_t)cx.t[i]->code,
+             (uint64_t)cx.t[i]->size, 1, cx.t[i]->name);
   JC_PROBE(commit, cx.t[0]->id, (uint64_t)(uintptr_t)cx.addr[0],
            (uint64_t)cx.bytes, p->depth);
 

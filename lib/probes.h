@@ -25,7 +25,7 @@
 /* Every probe name, for the semaphore declarations (lib/probes.c). */
 #define JC_PROBEDEF(_)                                                         \
   _(lookup) _(reject) _(replay_hit) _(replay_miss) _(bind) _(reloc)            \
-  _(commit_begin) _(commit) _(commit_fail) _(bridge_attach) _(tail_guard)      \
+  _(commit_begin) _(commit) _(trace_live) _(trace_release) _(commit_fail) _(bridge_attach) _(tail_guard)      \
   _(tail_validated) _(tail_invalidated) _(record_write) _(record_abort)        \
   _(write_error)
 

@@ -414,7 +414,11 @@ JC_API jc_err jc_rec_finish(jc_rec *r, const void *code, size_t len,
   if (out) {
     jc_err lerr = live_trace(r, id, live, len, entry_off, out);
     if (!err) err = lerr;
-    if (!lerr) jc_gdbjit_register(*out); /* the code is live */
+    if (!lerr && live) {
+      jc_gdbjit_register(*out); /* the code is live */
+      JC_PROBE(trace_live, id, (uint64_t)(uintptr_t)live, (uint64_t)len, 0,
+               (*out)->name);
+    }
   }
   rec_free(r);
   return err;

@@ -85,6 +85,7 @@ void jc_trace_destroy(jc_trace *t) {
 JC_API void jc_trace_release(jc_trace *t) {
   if (!t) return;
   jc_gdbjit_unregister(t); /* before the code can be reused */
+  JC_PROBE(trace_release, t->id, (uint64_t)(uintptr_t)t->code);
   unregister(t);
   if (t->owns_code) jc_arena_free(t->code);
   jc_trace_destroy(t);
