@@ -38,6 +38,9 @@ static void usage(FILE *out)
         "  --dump-ir         print each trace's IR (recorded and optimized) to stderr\n"
         "  --jit-stats       print JIT statistics to stderr at exit\n"
         "  --jit-stats-json=FILE  write them to FILE as one JSON object\n"
+        "  --cache DIR       keep compiled traces in DIR (also --cache=DIR; default\n"
+        "                    $JCACHE_DIR, else $XDG_CACHE_HOME/jcache or ~/.cache/jcache)\n"
+        "  --no-cache        neither reload nor save compiled traces\n"
         "  --max-heap=MB     heap limit in MiB (default 2048); beyond it: out of memory\n"
         "  --help            show this help\n"
         "\n"
@@ -125,8 +128,12 @@ int main(int argc, char **argv)
       return 0;
     } else if (strcmp(a, "--dump-bytecode") == 0) {
       dump = 1;
+    } else if (strcmp(a, "--cache") == 0 && argi + 1 < argc) {
+      jit.cache_dir = argv[++argi];
+      jit.use_cache = true;
     } else if (strncmp(a, "--jit", 5) == 0 || strcmp(a, "--no-jit") == 0 ||
-               strcmp(a, "--dump-ir") == 0) {
+               strcmp(a, "--dump-ir") == 0 || strcmp(a, "--no-cache") == 0 ||
+               strncmp(a, "--cache=", 8) == 0) {
       if (jit_option(&jit, a) != 1) {
         fprintf(stderr, "jcvm: invalid option '%s'\n", a);
         return VM_EXIT_PARSE;
@@ -169,6 +176,7 @@ int main(int argc, char **argv)
   if (jit.enabled && !dump) {
     vm.jit = &jit;
     vm.jit_hot = jit.hot;
+    jit_cache_open(&jit);
   }
   int status = run(&vm, path, src, len, dump, argc - argi - 1, argv + argi + 1);
   fflush(stdout);

@@ -139,6 +139,8 @@ typedef struct vm_code {
   uint32_t nprotos, protos_cap;
   vm_upvaldesc *upvals; /* U: how to capture each upvalue */
   uint32_t nupvals, upvals_cap;
+
+  uint64_t jit_hash; /* content hash for the JIT and its cache; 0: not computed */
 } vm_code;
 
 /* -- Functions, upvalues, builtins, bound methods, cells ------------------- */

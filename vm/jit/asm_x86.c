@@ -21,7 +21,7 @@
 **
 ** An exit stub writes its snapshot's slots into the frame (tag and payload),
 ** then `jmp rel32`, which first points at the very next instruction
-** (`mov eax, id; jmp epilogue`) and is patched to a bridge once one is
+** (`mov eax, snap; lea rdx, [rip - code start]; jmp epilogue`) and is patched to a bridge once one is
 ** compiled for the exit.  The rel32 field sits inside one aligned 8-byte word
 ** (nop padding), so jc_arena_patch can rewrite it atomically.  Since the stub
 ** has written the frame, a bridge starts from memory exactly like a loop
@@ -48,7 +48,7 @@ const char *const jit_helper_names[JIT_H__COUNT] = {
 #undef JIT_H_NAME
 };
 
-static void *const helper_addrs[JIT_H__COUNT] = {
+void *const jit_helper_addrs[JIT_H__COUNT] = {
     (void *)jit_h_idiv, (void *)jit_h_imod, (void *)jit_h_fidiv, (void *)jit_h_fmod,
     (void *)jit_h_floor,
 };
@@ -336,7 +336,7 @@ static void asm_callh(asm_state *as, jit_ref p, const jit_ins *i)
   if (i->b != JIT_REF_NONE)
     load_arg(as, i->b, RSI, 1);
   uint32_t field = emit_call(mc);
-  add_afix(as, field, (uintptr_t)helper_addrs[i->k]);
+  add_afix(as, field, (uintptr_t)jit_helper_addrs[i->k]);
   add_reloc(as, field, JIT_RELOC_CALL, (uint32_t)i->k);
   if (i->type == IRT_FLT) {
     int x = dst_xmm(as, p);
@@ -561,8 +561,13 @@ static void asm_stub(asm_state *as, uint32_t s)
   uint32_t field = emit_jmp(mc);
   mc_link(mc, field, mc->n);
   T->exit_jmp[s] = field;
-  mc_u8(mc, 0xb8); /* mov eax, imm32 */
-  mc_u32(mc, T->exit_base + s);
+  mc_u8(mc, 0xb8); /* mov eax, snapshot */
+  mc_u32(mc, s);
+  /* lea rdx, [rip - end]: the start of this trace's code */
+  mc_u8(mc, 0x48);
+  mc_u8(mc, 0x8d);
+  mc_u8(mc, 0x15);
+  mc_u32(mc, (uint32_t)-(int32_t)(mc->n + 4));
   uint32_t f = emit_jmp(mc);
   GROW(as, as->epi_fix, as->nepi, as->epi_cap);
   if (!as->fail)

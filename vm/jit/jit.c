@@ -20,6 +20,8 @@
 #include "../interp.h"
 #include "jit.h"
 
+#include <jcache/arena.h>
+
 uint64_t jit_now_ns(void)
 {
   struct timespec ts;
@@ -45,13 +47,55 @@ static uint64_t mix(uint64_t h, uint64_t v)
   return h;
 }
 
-uint32_t jit_hash_code(const vm_code *c)
+static uint64_t hash_strobj(const vm_string *str)
 {
-  uint64_t h = jit_hash_str(c->name->chars, c->name->len);
-  h = mix(h, c->line);
+  return str ? jit_hash_str(str->chars, str->len) : 0x51ed270b;
+}
+
+/* Content only: the same function in an edited program (other functions
+** changed, lines moved) keeps its hash; any change to its bytecode,
+** constants or names changes it. */
+uint64_t jit_hash_code64(vm_code *c)
+{
+  if (c->jit_hash)
+    return c->jit_hash;
+  uint64_t h = hash_strobj(c->name);
+  h = mix(h, c->nparams);
+  h = mix(h, c->nslots);
+  h = mix(h, c->is_method);
   h = mix(h, c->ninsns);
   for (uint32_t i = 0; i < c->ninsns; i++)
     h = mix(h, c->insns[i]);
+  h = mix(h, c->nconsts);
+  for (uint32_t i = 0; i < c->nconsts; i++) {
+    vm_value k = c->consts[i];
+    h = mix(h, k.tag);
+    if (k.tag == VM_T_STR)
+      h = mix(h, hash_strobj(k.u.p));
+    else
+      h = mix(h, (uint64_t)k.u.i);
+  }
+  h = mix(h, c->nnames);
+  for (uint32_t i = 0; i < c->nnames; i++)
+    h = mix(h, hash_strobj(c->names[i]));
+  h = mix(h, c->ncells);
+  for (uint32_t i = 0; i < c->ncells; i++)
+    h = mix(h, hash_strobj(c->cells[i]->name));
+  h = mix(h, c->nprotos);
+  for (uint32_t i = 0; i < c->nprotos; i++)
+    h = mix(h, jit_hash_code64(c->protos[i]));
+  h = mix(h, c->nupvals);
+  for (uint32_t i = 0; i < c->nupvals; i++)
+    h = mix(h, (uint64_t)c->upvals[i].from_local << 16 | c->upvals[i].index);
+  if (h == 0)
+    h = 1;
+  c->jit_hash = h;
+  return h;
+}
+
+uint32_t jit_hash_code(vm_code *c)
+{
+  uint64_t h = jit_hash_code64(c);
   return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -117,6 +161,7 @@ void jit_init(vm_vm *vm, jit_state *J)
   J->hot = env_u32("JCVM_JIT_HOT", VM_JIT_HOT_THRESHOLD);
   J->exit_hot = env_u32("JCVM_JIT_EXIT_HOT", 10);
   J->dump = stderr;
+  J->use_cache = true;
 }
 
 static bool parse_u32(const char *s, uint32_t *out)
@@ -142,6 +187,13 @@ int jit_option(jit_state *J, const char *a)
     J->exit_hot = 1;
   } else if (strcmp(a, "--dump-ir") == 0) {
     J->dump_ir = true;
+  } else if (strcmp(a, "--no-cache") == 0) {
+    J->use_cache = false;
+  } else if (strncmp(a, "--cache=", 8) == 0) {
+    J->cache_dir = a + 8;
+    J->use_cache = true;
+    if (!*J->cache_dir)
+      return -1;
   } else if (strcmp(a, "--jit-stats") == 0) {
     J->print_stats = true;
   } else if (strncmp(a, "--jit-stats-json=", 17) == 0) {
@@ -161,11 +213,21 @@ void jit_report(jit_state *J)
     fprintf(stderr,
             "jit: %llu loops, %llu bridges, %llu aborts, %llu entries, %llu guard exits, "
             "%llu code bytes\n"
-            "jit: tracing %.3f ms, optimizing %.3f ms, assembling %.3f ms\n",
+            "jit: tracing %.3f ms, optimizing %.3f ms, assembling %.3f ms\n"
+            "jit: cache %s: %llu reloaded loops, %llu reloaded bridges, %llu replay hits, "
+            "%llu replay misses, %llu not persisted\n"
+            "jit: %llu tail guards, %llu tails validated, %llu tails invalidated, "
+            "replay %.3f ms, commit %.3f ms\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
             (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
-            s->tracing_ns / 1e6, s->optimizing_ns / 1e6, s->assembling_ns / 1e6);
+            s->tracing_ns / 1e6, s->optimizing_ns / 1e6, s->assembling_ns / 1e6,
+            J->cache ? jc_cache_dir(J->cache) : "off",
+            (unsigned long long)s->reloaded_loops, (unsigned long long)s->reloaded_bridges,
+            (unsigned long long)s->replay_hits, (unsigned long long)s->replay_misses,
+            (unsigned long long)s->not_persisted, (unsigned long long)s->tail_guards,
+            (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
+            s->replay_ns / 1e6, s->commit_ns / 1e6);
   if (J->stats_json) {
     FILE *f = fopen(J->stats_json, "w");
     if (!f) {
@@ -175,18 +237,97 @@ void jit_report(jit_state *J)
     fprintf(f,
             "{\"loops\": %llu, \"bridges\": %llu, \"aborts\": %llu, \"tracing_ns\": %llu, "
             "\"optimizing_ns\": %llu, \"assembling_ns\": %llu, \"code_bytes\": %llu, "
-            "\"guard_exits\": %llu, \"entries\": %llu}\n",
+            "\"guard_exits\": %llu, \"entries\": %llu, \"reloaded_loops\": %llu, "
+            "\"reloaded_bridges\": %llu, \"replay_hits\": %llu, \"replay_misses\": %llu, "
+            "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
+            "\"not_persisted\": %llu, \"replay_ns\": %llu, \"commit_ns\": %llu, "
+            "\"cache\": %s, \"traces\": [",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
             (unsigned long long)s->optimizing_ns, (unsigned long long)s->assembling_ns,
             (unsigned long long)s->code_bytes, (unsigned long long)s->guard_exits,
-            (unsigned long long)s->entries);
+            (unsigned long long)s->entries, (unsigned long long)s->reloaded_loops,
+            (unsigned long long)s->reloaded_bridges, (unsigned long long)s->replay_hits,
+            (unsigned long long)s->replay_misses, (unsigned long long)s->tail_guards,
+            (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
+            (unsigned long long)s->not_persisted, (unsigned long long)s->replay_ns,
+            (unsigned long long)s->commit_ns, J->cache ? "true" : "false");
+    for (uint32_t i = 0; i < J->ncosts; i++)
+      fprintf(f, "%s{\"id\": \"%016llx\", \"ns\": %llu, \"reloaded\": %s, \"bridge\": %s}",
+              i ? ", " : "", (unsigned long long)J->costs[i].id,
+              (unsigned long long)J->costs[i].ns, J->costs[i].reloaded ? "true" : "false",
+              J->costs[i].bridge ? "true" : "false");
+    fprintf(f, "]}\n");
     fclose(f);
   }
 }
 
-static void trace_free(jit_state *J, jit_trace *T)
+void jit_cost(jit_state *J, uint64_t id, uint64_t ns, bool reloaded, bool bridge)
 {
+  if (J->ncosts == J->costs_cap) {
+    uint32_t cap = J->costs_cap ? J->costs_cap * 2 : 64;
+    jit_costlog *c = realloc(J->costs, cap * sizeof *c);
+    if (!c)
+      return;
+    J->costs = c;
+    J->costs_cap = cap;
+  }
+  J->costs[J->ncosts++] = (jit_costlog){id, ns, reloaded, bridge};
+}
+
+/* -- Code address -> trace ------------------------------------------------------------ */
+
+static uint32_t tmap_slot(const uint8_t *p, uint32_t cap)
+{
+  uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull;
+  return (uint32_t)(h >> 32) & (cap - 1);
+}
+
+bool jit_tmap_add(jit_state *J, jit_trace *T)
+{
+  if ((J->tmap_n + 1) * 2 > J->tmap_cap) {
+    uint32_t cap = J->tmap_cap ? J->tmap_cap * 2 : 64;
+    jit_trace **m = calloc(cap, sizeof *m);
+    if (!m)
+      return false;
+    for (uint32_t i = 0; i < J->tmap_cap; i++) {
+      jit_trace *X = J->tmap[i];
+      if (!X)
+        continue;
+      uint32_t k = tmap_slot(X->mcode, cap);
+      while (m[k])
+        k = (k + 1) & (cap - 1);
+      m[k] = X;
+    }
+    free(J->tmap);
+    J->tmap = m;
+    J->tmap_cap = cap;
+  }
+  uint32_t k = tmap_slot(T->mcode, J->tmap_cap);
+  while (J->tmap[k])
+    k = (k + 1) & (J->tmap_cap - 1);
+  J->tmap[k] = T;
+  J->tmap_n++;
+  return true;
+}
+
+jit_trace *jit_trace_at(jit_state *J, const uint8_t *mcode)
+{
+  if (!J->tmap_cap)
+    return NULL;
+  uint32_t k = tmap_slot(mcode, J->tmap_cap);
+  while (J->tmap[k]) {
+    if (J->tmap[k]->mcode == mcode)
+      return J->tmap[k];
+    k = (k + 1) & (J->tmap_cap - 1);
+  }
+  return NULL;
+}
+
+void jit_trace_free(jit_state *J, jit_trace *T)
+{
+  if (T->jt)
+    jc_trace_release(T->jt);
   for (uint32_t i = 0; i < T->ngcref; i++)
     vm_gc_remove_root(J->vm, &T->gcrefs[i]);
   free(T->gcrefs);
@@ -198,6 +339,8 @@ static void trace_free(jit_state *J, jit_trace *T)
   free(T->exit_jmp);
   free(T->bridges);
   free(T->exit_dead);
+  free(T->exit_nocache);
+  free(T->bindv);
   free(T->relocs);
   free(T->lines);
   free(T);
@@ -211,19 +354,32 @@ void jit_free(jit_state *J)
     jit_trace *n = T->next;
     if (!T->parent && T->code->ic)
       T->code->ic[T->backedge_pc].target = NULL;
-    trace_free(J, T);
+    jit_trace_free(J, T);
     T = n;
   }
   J->traces = NULL;
-  free(J->exits);
+  if (J->chkT) {
+    free(J->chkT->ir);
+    free(J->chkT->snaps);
+    free(J->chkT->snapents);
+    free(J->chkT->snapframes);
+    free(J->chkT->tape);
+    free(J->chkT->bindv);
+    free(J->chkT);
+    J->chkT = NULL;
+  }
+  jit_cache_close(J);
+  free(J->tmap);
   free(J->loops);
-  J->exits = NULL;
+  free(J->costs);
+  J->tmap = NULL;
   J->loops = NULL;
+  J->costs = NULL;
 }
 
 /* -- Hot loops, aborts, blacklisting ---------------------------------------------- */
 
-static jit_loopinfo *loopinfo(jit_state *J, vm_code *code, uint32_t pc)
+jit_loopinfo *jit_loop_info(jit_state *J, vm_code *code, uint32_t pc)
 {
   for (uint32_t i = 0; i < J->nloops; i++)
     if (J->loops[i].code == code && J->loops[i].pc == pc)
@@ -251,19 +407,28 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc)
   uint32_t pcx = (uint32_t)(pc - code->insns);
   if (code->ic[pcx].target)
     return;
-  jit_loopinfo *L = loopinfo(J, code, pcx);
+  jit_loopinfo *L = jit_loop_info(J, code, pcx);
   if (!L || L->blacklisted)
     return;
   if (L->skip) {
     L->skip--;
     return;
   }
+  if (J->cache && !L->nocache) {
+    jc_replay *cur = jit_cache_lookup_loop(J, code, pcx);
+    if (cur) {
+      if (!jit_check_start_loop(J, frame, pc, cur))
+        L->nocache = 1;
+      return;
+    }
+    L->nocache = 1; /* nothing saved for it: trace from now on */
+  }
   jit_rec_start_loop(J, frame, pc);
 }
 
 void jit_loop_abort(jit_state *J, vm_code *code, uint32_t pc)
 {
-  jit_loopinfo *L = loopinfo(J, code, pc);
+  jit_loopinfo *L = jit_loop_info(J, code, pc);
   if (!L)
     return;
   L->aborts++;
@@ -292,7 +457,7 @@ static void fail_compile(jit_state *J, jit_trace *T, const char *why)
     jit_exit_abort(J, T->parent, T->parent_snap);
   else
     jit_loop_abort(J, T->code, T->backedge_pc);
-  trace_free(J, T);
+  jit_trace_free(J, T);
 }
 
 void jit_attach(jit_state *J, jit_trace *T)
@@ -313,38 +478,31 @@ void jit_attach(jit_state *J, jit_trace *T)
   T->exit_jmp = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->exit_jmp);
   T->bridges = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->bridges);
   T->exit_dead = calloc(T->nsnap ? T->nsnap : 1, 1);
+  T->exit_nocache = calloc(T->nsnap ? T->nsnap : 1, 1);
   uint32_t ngc = 0;
   for (uint32_t i = 0; i < T->nir; i++)
     if (T->ir[i].op == IR_KPTR)
       ngc++;
   T->gcrefs = calloc(ngc ? ngc : 1, sizeof *T->gcrefs);
-  if (J->nexits + T->nsnap > J->exits_cap) {
-    uint32_t cap = J->exits_cap ? J->exits_cap : 256;
-    while (cap < J->nexits + T->nsnap)
-      cap *= 2;
-    jit_exitref *x = realloc(J->exits, cap * sizeof *x);
-    if (x) {
-      J->exits = x;
-      J->exits_cap = cap;
-    }
-  }
-  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->gcrefs ||
-      J->nexits + T->nsnap > J->exits_cap) {
+  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_nocache || !T->gcrefs) {
     fail_compile(J, T, "out of memory");
     return;
   }
-  T->exit_base = J->nexits;
   bool ok = jit_asm(J, T);
-  J->stats.assembling_ns += jit_now_ns() - t1;
+  uint64_t t2 = jit_now_ns();
+  J->stats.assembling_ns += t2 - t1;
+  if (ok && !jit_tmap_add(J, T)) {
+    jc_arena_free(T->mcode);
+    ok = false;
+  }
   if (!ok) {
     fail_compile(J, T, "assembler");
     return;
   }
-  for (uint32_t s = 0; s < T->nsnap; s++) {
-    J->exits[J->nexits + s].T = T;
-    J->exits[J->nexits + s].snap = s;
-  }
-  J->nexits += T->nsnap;
+  /* Persist (when the cache is on) and register with gdb/perf. */
+  jit_persist(J, T);
+  if (T->jt)
+    jit_cost(J, jc_trace_id(T->jt), J->cur_tracing_ns + (t2 - t0), false, T->parent != NULL);
   /* Everything the code embeds stays alive as long as the trace. */
   for (uint32_t i = 0; i < T->nir; i++) {
     if (T->ir[i].op == IR_KPTR) {
@@ -372,7 +530,14 @@ void jit_attach(jit_state *J, jit_trace *T)
 
 /* -- Entry and exits --------------------------------------------------------------- */
 
-typedef uint32_t (*jit_tracefn)(vm_value *base);
+/* The exit stubs return the snapshot number in rax and the start of their
+** trace's code in rdx (position-independent: no exit numbers are embedded,
+** so reloaded code needs no relocation for them). */
+typedef struct jit_exitret {
+  uint64_t snap;
+  uint8_t *mcode;
+} jit_exitret;
+typedef jit_exitret (*jit_tracefn)(vm_value *base);
 
 void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
 {
@@ -383,10 +548,14 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
     return;
   J->stats.entries++;
   jit_tracefn fn = (jit_tracefn)(void *)T->mcode;
-  uint32_t id = fn(frame->base);
+  jit_exitret ret = fn(frame->base);
   J->stats.guard_exits++;
-  jit_trace *X = J->exits[id].T;
-  uint32_t sn = J->exits[id].snap;
+  jit_trace *X = jit_trace_at(J, ret.mcode);
+  uint32_t sn = (uint32_t)ret.snap;
+  if (!X || sn >= X->nsnap) {
+    fprintf(stderr, "jcvm: internal error: unknown trace exit %u at %p\n", sn, (void *)ret.mcode);
+    abort();
+  }
   jit_snap *s = &X->snaps[sn];
   vm_code *code = frame->func->code;
   if (s->nframe == 0) {
@@ -407,6 +576,16 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   }
   s->count++;
   if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && s->count >= J->exit_hot &&
-      X->root->nbridges < JIT_MAX_BRIDGES)
+      X->root->nbridges < JIT_MAX_BRIDGES) {
+    if (J->cache && X->jt && !X->exit_nocache[sn]) {
+      /* A saved bridge for this exit: check it, reload it, no tracing. */
+      jc_replay *cur = jit_cache_lookup_bridge(J, X, sn);
+      X->exit_nocache[sn] = 1; /* one check per exit; a miss traces next time */
+      if (cur) {
+        jit_check_start_bridge(J, frame, X, sn, cur);
+        return;
+      }
+    }
     jit_rec_start_bridge(J, frame, X, sn);
+  }
 }

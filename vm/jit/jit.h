@@ -16,6 +16,8 @@
 
 #include <stdio.h>
 
+#include <jcache/jcache.h>
+
 #include "../vm.h"
 #include "ir.h"
 
@@ -71,9 +73,13 @@ struct jit_trace {
   uint32_t head_off;     /* loop head (the body), after the preamble */
   uint32_t preamble_off; /* where bridges jump back to (root) */
   uint32_t *exit_jmp;    /* per snapshot: offset of the stub's patchable rel32, or 0 */
-  uint32_t exit_base;    /* global exit id of snapshot 0 */
+  jc_trace *jt;          /* libjcache's handle (gdb/perf, cache ids, attach); may be NULL */
+  bool reloaded;         /* code came from the cache (no IR, no tape) */
+  uint64_t *bindv;       /* per BIND slot: the pointer bound (recording only) */
+  uint32_t nbind;
   jit_trace **bridges;   /* per snapshot: attached bridge */
   uint8_t *exit_dead;    /* per snapshot: bridge recording failed too often */
+  uint8_t *exit_nocache; /* per snapshot: a cached bridge was checked and missed */
   jit_reloc *relocs;
   uint32_t nreloc;
   jit_line *lines;
@@ -89,7 +95,21 @@ typedef struct jit_stats {
   uint64_t loops, bridges, aborts;
   uint64_t tracing_ns, optimizing_ns, assembling_ns;
   uint64_t code_bytes, guard_exits, entries;
+  /* The persistent cache (persist.c). */
+  uint64_t reloaded_loops, reloaded_bridges, replay_hits, replay_misses;
+  uint64_t tail_guards, tails_validated, tails_invalidated, not_persisted;
+  uint64_t replay_ns, commit_ns;
 } jit_stats;
+
+/* Per-trace cost, for the warm-up harness: a trace compiled (tracing +
+** optimizing + assembling) or reloaded (checking iteration + commit),
+** identified by its cache id. */
+typedef struct jit_costlog {
+  uint64_t id;
+  uint64_t ns;
+  uint8_t reloaded;
+  uint8_t bridge;
+} jit_costlog;
 
 typedef struct jit_rec jit_rec;
 
@@ -100,6 +120,7 @@ typedef struct jit_loopinfo {
   uint32_t aborts;
   uint32_t skip;
   uint8_t blacklisted;
+  uint8_t nocache; /* the cache's candidates missed: trace it */
 } jit_loopinfo;
 
 typedef struct jit_exitref {
@@ -115,8 +136,8 @@ typedef struct jit_state {
   uint32_t exit_hot; /* exits taken before recording a bridge */
   jit_trace *traces;
   uint32_t ntraces;
-  jit_exitref *exits; /* global exit id -> (trace, snapshot) */
-  uint32_t nexits, exits_cap;
+  jit_trace **tmap; /* machine code address -> trace (open addressing) */
+  uint32_t tmap_cap, tmap_n;
   jit_loopinfo *loops;
   uint32_t nloops, loops_cap;
   jit_rec *rec; /* the recorder (active while vm->jit_recording) */
@@ -124,6 +145,16 @@ typedef struct jit_state {
   const char *stats_json;
   bool print_stats;
   FILE *dump;
+  /* The persistent cache (persist.c). */
+  bool use_cache;        /* --no-cache clears it */
+  const char *cache_dir; /* --cache DIR; NULL: JCACHE_DIR or the default */
+  jc_cache *cache;       /* NULL: no cache (off, or refused) */
+  jit_trace *chkT;       /* scratch trace of checking iterations */
+  jc_cands *chk_cands;   /* the candidates the current check follows */
+  uint64_t chk_t0;       /* start of the current checking iteration */
+  jit_costlog *costs;
+  uint32_t ncosts, costs_cap;
+  uint64_t cur_tracing_ns; /* tracing time of the trace being compiled */
 } jit_state;
 
 /* -- jit.c ---------------------------------------------------------------- */
@@ -140,11 +171,20 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc);
 void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T);
 uint64_t jit_now_ns(void);
 void jit_loop_abort(jit_state *J, vm_code *code, uint32_t pc);
+jit_loopinfo *jit_loop_info(jit_state *J, vm_code *code, uint32_t pc);
 /* Register a finished trace (root or bridge) and attach it. */
 void jit_attach(jit_state *J, jit_trace *T);
 /* A bridge recording of (T, snap) failed. */
 void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap);
-uint32_t jit_hash_code(const vm_code *c);
+uint32_t jit_hash_code(vm_code *c);
+/* Content hash of a code object: bytecode, constants, names, cells' names,
+** nested code; not its source lines.  Cached in the code object. */
+uint64_t jit_hash_code64(vm_code *c);
+/* The trace of machine code that starts at `mcode`. */
+jit_trace *jit_trace_at(jit_state *J, const uint8_t *mcode);
+bool jit_tmap_add(jit_state *J, jit_trace *T);
+void jit_trace_free(jit_state *J, jit_trace *T);
+void jit_cost(jit_state *J, uint64_t id, uint64_t ns, bool reloaded, bool bridge);
 uint64_t jit_hash_class(const vm_class *c);
 uint64_t jit_hash_str(const char *s, size_t n);
 
@@ -159,6 +199,35 @@ void jit_rec_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *T, uint3
 void jit_rec_ins(jit_state *J, const vm_insn *pc);
 /* Drop an active recording (VM teardown). */
 void jit_rec_free(jit_state *J);
+/* Start a checking iteration of a loop (or of a bridge from exit `snap` of
+** T) against the cache's candidates in `cur` (see persist.c); the recorder
+** runs in checking mode: no IR is kept, every green decision goes to the
+** replay cursor.  Takes ownership of cur. */
+bool jit_check_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge, jc_replay *cur);
+bool jit_check_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *T, uint32_t snap,
+                            jc_replay *cur);
+
+/* -- persist.c -------------------------------------------------------------- */
+
+/* Open the cache (namespace: jcvm's build id and CPU features). */
+void jit_cache_open(jit_state *J);
+void jit_cache_close(jit_state *J);
+/* The loop key: code content hash + back-edge pc. */
+jc_key jit_loop_key(vm_code *code, uint32_t backedge_pc);
+/* Give a freshly assembled trace to libjcache: persisted if the cache is on
+** and the recorder can describe it, registered with gdb/perf always. */
+void jit_persist(jit_state *J, jit_trace *T);
+/* Candidates for a hot loop / a hot exit: a replay cursor, or NULL. */
+jc_replay *jit_cache_lookup_loop(jit_state *J, vm_code *code, uint32_t backedge_pc);
+jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap);
+/* The checking iteration reached its end: commit and attach; false on a miss. */
+bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t backedge_pc,
+                       jit_trace *parent, uint32_t snap);
+/* Release the current check's candidates (after its cursor is finished). */
+void jit_check_done(jit_state *J);
+/* The checking iteration failed (a miss, or something the recorder cannot do). */
+void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
+                     uint32_t snap, const char *why);
 
 /* -- ir.c ----------------------------------------------------------------- */
 
@@ -195,6 +264,7 @@ bool jit_asm_link(jit_trace *T, uint32_t snap, jit_trace *B);
 
 /* Helpers called from traces (symbol names for relocations). */
 extern const char *const jit_helper_names[JIT_H__COUNT];
+extern void *const jit_helper_addrs[JIT_H__COUNT];
 int64_t jit_h_idiv(int64_t a, int64_t b);
 int64_t jit_h_imod(int64_t a, int64_t b);
 double jit_h_fidiv(double a, double b);

@@ -66,6 +66,14 @@ struct jit_rec {
   jit_ref kref[512];     /* interned constants */
   uint32_t nk;
   uint64_t t0;
+  /* Checking mode (a checking iteration against the cache's candidates):
+  ** the same handlers run, but green decisions, binds and guards go to the
+  ** replay cursor instead of the tape, snapshots are only numbered, and the
+  ** trace is the scratch J->chkT, never compiled. */
+  bool check;
+  jc_replay *cur;
+  jit_trace *chk_parent; /* bridges: the parent trace and its exit */
+  uint32_t chk_snap;
 };
 
 /* -- IR emission ----------------------------------------------------------------- */
@@ -92,6 +100,17 @@ static jit_ref emit(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b)
 static void tape(jit_rec *R, jit_tapeop op, uint16_t kind, uint64_t fp)
 {
   jit_trace *T = R->T;
+  if (R->check) {
+    /* The same calls, at the same points, as the recording made. */
+    if (R->fail)
+      return;
+    jc_err err = op == JIT_TAPE_GREEN
+                     ? jc_replay_green(R->cur, jit_hash_code(R->curcode) ^ R->curpc, kind, fp)
+                     : jc_replay_guard(R->cur, (uint32_t)fp, false);
+    if (err)
+      R->fail = "replay miss";
+    return;
+  }
   if (T->ntape >= JIT_MAX_TAPE) {
     R->fail = "tape too long";
     return;
@@ -145,7 +164,14 @@ static jit_ref kptr(jit_rec *R, void *p, uint8_t tag)
   if (R->fail)
     return 0;
   R->T->ir[r].b = R->nbind;
-  tape(R, JIT_TAPE_BIND, 0, R->nbind);
+  if (R->check) {
+    if (jc_replay_bind(R->cur, (uint64_t)(uintptr_t)p))
+      R->fail = "replay miss";
+  } else {
+    tape(R, JIT_TAPE_BIND, 0, R->nbind);
+    if (R->nbind < JIT_MAX_TAPE)
+      R->T->bindv[R->nbind] = (uint64_t)(uintptr_t)p;
+  }
   R->nbind++;
   return r;
 }
@@ -166,6 +192,14 @@ static uint32_t snapshot(jit_rec *R)
   s->ent = T->nsnapent;
   s->frame = T->nsnapframe;
   s->count = 0;
+  s->nent = s->nframe = 0;
+  if (R->check) {
+    /* Only the numbering matters to the tape. */
+    R->dirty = false;
+    R->snap_pc = R->curpc;
+    R->snap_depth = R->depth;
+    return T->nsnap++;
+  }
   for (uint32_t i = 0; i < R->maxslot; i++) {
     if (!R->slots[i].mod)
       continue;
@@ -645,7 +679,9 @@ static jit_trace *trace_new(void)
   T->snapents = malloc(JIT_MAX_SNAPENT * sizeof *T->snapents);
   T->snapframes = malloc(JIT_MAX_SNAP * JIT_MAX_DEPTH * sizeof *T->snapframes);
   T->tape = malloc(JIT_MAX_TAPE * sizeof *T->tape);
-  if (!T->ir || !T->snaps || !T->snapents || !T->snapframes || !T->tape) {
+  T->bindv = malloc(JIT_MAX_TAPE * sizeof *T->bindv);
+  if (!T->ir || !T->snaps || !T->snapents || !T->snapframes || !T->tape || !T->bindv) {
+    free(T->bindv);
     free(T->ir);
     free(T->snaps);
     free(T->snapents);
@@ -657,10 +693,11 @@ static jit_trace *trace_new(void)
   return T;
 }
 
-static void trace_discard(jit_trace *T)
+static void trace_discard(jit_state *J, jit_trace *T)
 {
-  if (!T)
+  if (!T || T == J->chkT)
     return;
+  free(T->bindv);
   free(T->ir);
   free(T->snaps);
   free(T->snapents);
@@ -669,7 +706,7 @@ static void trace_discard(jit_trace *T)
   free(T);
 }
 
-static bool rec_begin(jit_state *J, vm_frame *rootframe)
+static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
 {
   if (!J->rec) {
     J->rec = malloc(sizeof *J->rec);
@@ -679,7 +716,21 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe)
   jit_rec *R = J->rec;
   R->J = J;
   R->vm = J->vm;
-  R->T = trace_new();
+  R->check = cur != NULL;
+  R->cur = cur;
+  R->chk_parent = NULL;
+  if (cur) {
+    if (!J->chkT && !(J->chkT = trace_new()))
+      return false;
+    R->T = J->chkT;
+    jit_trace *T = R->T;
+    T->nir = T->nsnap = T->nsnapent = T->nsnapframe = T->ntape = 0;
+    T->parent = NULL;
+    T->root = NULL;
+    T->parent_snap = 0;
+  } else {
+    R->T = trace_new();
+  }
   if (!R->T)
     return false;
   R->rootframe = rootframe;
@@ -704,10 +755,21 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe)
   return true;
 }
 
-void jit_rec_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge)
+static bool rec_begin_check(jit_state *J, vm_frame *rootframe, jc_replay *cur)
 {
-  if (!rec_begin(J, frame))
-    return;
+  if (!rec_begin(J, rootframe, cur)) {
+    jc_replay_abort(cur);
+    jit_check_done(J);
+    if (J->rec)
+      J->rec->T = NULL;
+    return false;
+  }
+  J->chk_t0 = J->rec->t0;
+  return true;
+}
+
+static void start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge)
+{
   jit_rec *R = J->rec;
   vm_insn i = *backedge;
   R->bridge = false;
@@ -724,10 +786,23 @@ void jit_rec_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge)
   J->vm->jit_recording = 1;
 }
 
-void jit_rec_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uint32_t snap)
+void jit_rec_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge)
 {
-  if (!rec_begin(J, rootframe))
+  if (!rec_begin(J, frame, NULL))
     return;
+  start_loop(J, frame, backedge);
+}
+
+bool jit_check_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge, jc_replay *cur)
+{
+  if (!rec_begin_check(J, frame, cur))
+    return false;
+  start_loop(J, frame, backedge);
+  return true;
+}
+
+static void start_bridge(jit_state *J, jit_trace *P, uint32_t snap)
+{
   jit_rec *R = J->rec;
   jit_snap *s = &P->snaps[snap];
   R->bridge = true;
@@ -749,20 +824,59 @@ void jit_rec_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uint3
   R->curcode = R->frames[R->depth].func->code;
   R->curline = R->curcode->lines[s->pc];
   knil(R);
+  /* The inlined frames the bridge starts in: their functions are constants
+  ** of the bridge's snapshots, so they are green decisions and binds of the
+  ** bridge's own tape (a reloaded bridge refers to them by slot). */
+  for (int d = 1; d <= R->depth && !R->fail; d++) {
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_CALLEE, jit_hash_code(R->frames[d].func->code));
+    kptr(R, R->frames[d].func, VM_T_FUNC);
+  }
   J->vm->jit_recording = 1;
+}
+
+void jit_rec_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uint32_t snap)
+{
+  if (!rec_begin(J, rootframe, NULL))
+    return;
+  start_bridge(J, P, snap);
+}
+
+bool jit_check_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uint32_t snap,
+                            jc_replay *cur)
+{
+  if (!rec_begin_check(J, rootframe, cur))
+    return false;
+  J->rec->chk_parent = P;
+  J->rec->chk_snap = snap;
+  start_bridge(J, P, snap);
+  return true;
 }
 
 static void rec_stop(jit_state *J)
 {
   jit_rec *R = J->rec;
   J->vm->jit_recording = 0;
-  J->stats.tracing_ns += jit_now_ns() - R->t0;
+  uint64_t dt = jit_now_ns() - R->t0;
+  if (R->check) {
+    J->stats.replay_ns += dt;
+  } else {
+    J->stats.tracing_ns += dt;
+    J->cur_tracing_ns = dt;
+  }
 }
 
 static void rec_abort(jit_state *J, const char *why)
 {
   jit_rec *R = J->rec;
   rec_stop(J);
+  if (R->check) {
+    /* A miss (or something the recorder cannot do): trace it normally. */
+    jc_replay_abort(R->cur);
+    R->cur = NULL;
+    jit_reload_miss(J, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap, why);
+    R->T = NULL;
+    return;
+  }
   J->stats.aborts++;
   if (J->dump_ir)
     fprintf(J->dump, "---- trace abort (%s): %s at %s:%u\n", R->bridge ? "bridge" : "loop", why,
@@ -771,14 +885,19 @@ static void rec_abort(jit_state *J, const char *why)
     jit_exit_abort(J, R->T->parent, R->T->parent_snap);
   else
     jit_loop_abort(J, R->rootcode, R->backedge_pc);
-  trace_discard(R->T);
+  trace_discard(J, R->T);
   R->T = NULL;
 }
 
 void jit_rec_free(jit_state *J)
 {
   if (J->rec) {
-    trace_discard(J->rec->T);
+    if (J->rec->check && J->rec->cur) {
+      jc_replay_abort(J->rec->cur);
+      J->rec->cur = NULL;
+    }
+    jit_check_done(J);
+    trace_discard(J, J->rec->T);
     free(J->rec);
     J->rec = NULL;
   }
@@ -796,6 +915,18 @@ static void rec_finish(jit_state *J)
 {
   jit_rec *R = J->rec;
   jit_trace *T = R->T;
+  if (R->check) {
+    if (R->fail) {
+      rec_abort(J, R->fail);
+      return;
+    }
+    rec_stop(J);
+    jc_replay *cur = R->cur;
+    R->cur = NULL;
+    R->T = NULL;
+    jit_reload_commit(J, cur, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap);
+    return;
+  }
   R->curpc = R->head_pc;
   R->curcode = R->rootcode;
   R->curline = R->rootcode->lines[R->head_pc];
@@ -813,6 +944,7 @@ static void rec_finish(jit_state *J)
   }
   rec_stop(J);
   trace_trim(T);
+  T->nbind = R->nbind;
   R->T = NULL;
   /* Hand over: optimize, assemble, attach (jit.c). */
   if (!T->root)

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# warm_cold.sh — a warm run prints exactly what a cold run prints.
+#
+#   tests/soundness/warm_cold.sh JCVM [jcvm flags...]
+#
+# For every language test (tests/lang/*.jc) and every benchmark
+# (bench/programs/*.jc, 1 iteration): run it with an empty cache (cold), then
+# again with the cache the cold run wrote (warm), and compare stdout, stderr
+# (minus the per-iteration timing lines of the benchmarks) and the exit
+# status.  The totals of reloaded traces are printed, and the test fails if
+# nothing at all was reloaded (the warm runs would prove nothing).
+set -u
+if [ $# -lt 1 ]; then echo "usage: $0 JCVM [flags...]" >&2; exit 2; fi
+jcvm=$1; shift
+case $jcvm in /*) ;; *) jcvm=$PWD/$jcvm ;; esac
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+pass=0 fail=0 reloaded=0 hits=0 misses=0
+
+run() { # run DIR OUTPREFIX PROG ARGS...
+  local dir=$1 out=$2 prog=$3; shift 3
+  local flags
+  flags=$(sed -n '1,3s/^# jcvm-flags: //p' "$prog")
+  local args
+  args=$(sed -n '1,3s/^# args: //p' "$prog")
+  # shellcheck disable=SC2086
+  (cd "$(dirname "$prog")" && timeout 120 "$jcvm" --cache="$dir" "$@" $flags \
+     --jit-stats-json="$out.json" "$(basename "$prog")" $args \
+     >"$out.stdout" 2>"$out.stderr" </dev/null)
+  echo $? >"$out.status"
+  grep -v '^iteration ' "$out.stderr" >"$out.err" || true
+}
+
+count() { # count JSON KEY: one integer field of jcvm's flat stats object
+  local v
+  v=$(grep -o "\"$2\": *[0-9]*" "$1" 2>/dev/null | head -1 | grep -o '[0-9]*$')
+  echo "${v:-0}"
+}
+
+progs=("$root"/tests/lang/*.jc "$root"/bench/programs/*.jc)
+for prog in "${progs[@]}"; do
+  name=$(basename "$prog" .jc)
+  cache="$tmp/cache-$name"
+  mkdir -p "$cache"
+  run "$cache" "$tmp/cold" "$prog" "$@"
+  run "$cache" "$tmp/warm" "$prog" "$@"
+  if cmp -s "$tmp/cold.stdout" "$tmp/warm.stdout" && cmp -s "$tmp/cold.err" "$tmp/warm.err" &&
+     cmp -s "$tmp/cold.status" "$tmp/warm.status"; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "FAIL: $name: warm run differs from cold run"
+    diff "$tmp/cold.stdout" "$tmp/warm.stdout" | head -5
+    diff "$tmp/cold.err" "$tmp/warm.err" | head -5
+  fi
+  reloaded=$((reloaded + $(count "$tmp/warm.json" reloaded_loops) + $(count "$tmp/warm.json" reloaded_bridges)))
+  hits=$((hits + $(count "$tmp/warm.json" replay_hits)))
+  misses=$((misses + $(count "$tmp/warm.json" replay_misses)))
+  rm -rf "$cache"
+done
+echo "warm_cold $*: $pass passed, $fail failed; warm runs reloaded $reloaded traces ($hits replay hits, $misses misses)"
+[ "$reloaded" -gt 0 ] || { echo "FAIL: nothing was reloaded"; exit 1; }
+[ "$fail" -eq 0 ]

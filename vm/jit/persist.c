@@ -1,0 +1,539 @@
+/*
+** vm/jit/persist.c — the persistent cache: jcvm's traces saved with
+** libjcache and reloaded in the next run instead of being compiled.
+**
+** Recording (jit_persist, after the assembler): the recorder's tape (green
+** decisions, binds, guards) becomes the record's tape; every pointer the code
+** embeds is a bound slot (ABS64), every helper call a symbol slot (REL32,
+** resolved by name through jit_resolve), a bridge's jump back to its root's
+** preamble an arena slot; each exit stub's patchable jmp is the exit; the
+** snapshots the exit handler needs go into the aux bytes, with the inlined
+** frames' functions as slot numbers (never pointers).
+**
+** Reloading (jit_cache_lookup_* and jit_reload_commit): a hot loop with
+** candidates runs one checking iteration (record.c in checking mode), which
+** reports every green decision, bind and guard to the replay cursor; at its
+** end the cursor is committed and the reloaded code is attached like a
+** compiled trace.  A hot exit of a trace with a saved bridge does the same
+** from the exit (a lazy bridge).  Any miss: the loop or exit is traced
+** normally, and the new trace becomes another candidate.
+**
+** The namespace is "jcvm", its version, a build id (the GNU build-id note of
+** the running binary, else a hash of the binary) and the CPU features the
+** backend may depend on, so a differently built jcvm never loads this one's
+** code.  JCVM_CACHE_BUILD_ID and JCVM_CACHE_CPU override the last two (tests).
+*/
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../gc.h"
+#include "jit.h"
+
+#define AUX_MAGIC 0x3156434au /* "JCV1" */
+#define AUX_HDR 11
+
+/* -- Namespace ----------------------------------------------------------------------- */
+
+static char build_id[80];
+
+static int note_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+  (void)size;
+  (void)data;
+  /* The first object is the executable itself. */
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_NOTE)
+      continue;
+    const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+    const uint8_t *end = p + ph->p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+      const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+      const uint8_t *name = p + sizeof *n;
+      const uint8_t *desc = name + ((n->n_namesz + 3) & ~3u);
+      if (desc + n->n_descsz > end)
+        break;
+      if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+        size_t k = 0;
+        for (uint32_t j = 0; j < n->n_descsz && k + 3 < sizeof build_id; j++)
+          k += (size_t)snprintf(build_id + k, sizeof build_id - k, "%02x", desc[j]);
+        return 1;
+      }
+      p = desc + ((n->n_descsz + 3) & ~3u);
+    }
+  }
+  return 1;
+}
+
+static void compute_build_id(void)
+{
+  const char *o = getenv("JCVM_CACHE_BUILD_ID");
+  if (o && *o) {
+    snprintf(build_id, sizeof build_id, "%s", o);
+    return;
+  }
+  build_id[0] = 0;
+  dl_iterate_phdr(note_cb, NULL);
+  if (build_id[0])
+    return;
+  /* No build-id note: hash the binary itself. */
+  int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  jc_key h = jc_key_hash("jcvm", 4);
+  if (fd >= 0) {
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+      h = jc_key_combine(h, buf, (size_t)n);
+    close(fd);
+  }
+  snprintf(build_id, sizeof build_id, "exe-%016llx%016llx", (unsigned long long)h.hi,
+           (unsigned long long)h.lo);
+}
+
+static char cpu_features[160];
+
+static void compute_cpu_features(void)
+{
+  const char *o = getenv("JCVM_CACHE_CPU");
+  if (o && *o) {
+    snprintf(cpu_features, sizeof cpu_features, "%s", o);
+    return;
+  }
+  __builtin_cpu_init();
+  size_t k = (size_t)snprintf(cpu_features, sizeof cpu_features, "x86-64");
+#define FEAT(f)                                                                                \
+  if (__builtin_cpu_supports(f) && k < sizeof cpu_features)                                   \
+    k += (size_t)snprintf(cpu_features + k, sizeof cpu_features - k, ",%s", f);
+  FEAT("sse2") FEAT("sse3") FEAT("ssse3") FEAT("sse4.1") FEAT("sse4.2") FEAT("popcnt")
+  FEAT("avx") FEAT("avx2") FEAT("bmi") FEAT("bmi2")
+#undef FEAT
+}
+
+void jit_cache_open(jit_state *J)
+{
+  if (!J->use_cache || !J->enabled || J->cache)
+    return;
+  compute_build_id();
+  compute_cpu_features();
+  jc_ns ns = {"jcvm", "1", build_id, cpu_features};
+  jc_cache_opts o = {J->cache_dir, 0, 0};
+  if (jc_cache_open(&ns, &o, &J->cache) != JC_OK) {
+    fprintf(stderr, "jcvm: running without the code cache: %s\n", jc_last_error());
+    J->cache = NULL;
+  }
+}
+
+void jit_cache_close(jit_state *J)
+{
+  if (J->cache) {
+    jc_cache_close(J->cache);
+    J->cache = NULL;
+  }
+}
+
+jc_key jit_loop_key(vm_code *code, uint32_t backedge_pc)
+{
+  uint64_t h = jit_hash_code64(code);
+  jc_key k = jc_key_hash(&h, sizeof h);
+  return jc_key_combine(k, &backedge_pc, sizeof backedge_pc);
+}
+
+static uint64_t jit_resolve(void *ctx, const char *name)
+{
+  (void)ctx;
+  for (int i = 0; i < JIT_H__COUNT; i++)
+    if (strcmp(name, jit_helper_names[i]) == 0)
+      return (uint64_t)(uintptr_t)jit_helper_addrs[i];
+  return 0;
+}
+
+/* -- Recording ------------------------------------------------------------------------- */
+
+static void trace_name(const jit_trace *T, char *out, size_t cap)
+{
+  const vm_code *c = T->code;
+  char fn[64];
+  size_t k = 0;
+  for (uint32_t i = 0; i < c->name->len && k + 1 < sizeof fn; i++) {
+    char ch = c->name->chars[i];
+    if (isalnum((unsigned char)ch) || ch == '_')
+      fn[k++] = ch;
+    else if (ch == '.')
+      fn[k++] = '_';
+  }
+  fn[k] = 0;
+  uint32_t line = c->lines[T->head_pc];
+  if (T->parent)
+    snprintf(out, cap, "jc_bridge_%s_L%u_x%u", k ? fn : "anon", line, T->parent_snap);
+  else
+    snprintf(out, cap, "jc_loop_%s_L%u", k ? fn : "anon", line);
+}
+
+/* The bind slot of a pointer the recorder bound, or -1. */
+static int64_t bind_slot_of(const jit_trace *T, const void *p)
+{
+  for (uint32_t b = 0; b < T->nbind; b++)
+    if (T->bindv[b] == (uint64_t)(uintptr_t)p)
+      return b;
+  return -1;
+}
+
+/* Why the recorder cannot describe T, or NULL. */
+static const char *undescribable(const jit_trace *T)
+{
+  if (!T->bindv)
+    return "no bind values";
+  for (uint32_t f = 0; f < T->nsnapframe; f++)
+    if (bind_slot_of(T, T->snapframes[f].func) < 0)
+      return "inlined function of unknown origin";
+  for (uint32_t r = 0; r < T->nreloc; r++) {
+    const jit_reloc *rl = &T->relocs[r];
+    if (rl->kind == JIT_RELOC_ABS64 && rl->bind >= T->nbind)
+      return "constant of unknown origin";
+    if (rl->kind == JIT_RELOC_CALL && rl->bind >= JIT_H__COUNT)
+      return "unknown helper";
+    if (rl->kind == JIT_RELOC_TRACE && !T->parent)
+      return "trace jump in a loop";
+  }
+  for (uint32_t i = 0; i < T->ntape; i++)
+    if (T->tape[i].op == JIT_TAPE_BIND && T->tape[i].fp >= T->nbind)
+      return "bind of an unknown slot";
+  return NULL;
+}
+
+static uint32_t *build_aux(const jit_trace *T, size_t *len)
+{
+  size_t n = AUX_HDR + (size_t)T->nsnap * 4 + (size_t)T->nsnapframe * 3;
+  uint32_t *a = malloc(n * sizeof *a);
+  if (!a)
+    return NULL;
+  a[0] = AUX_MAGIC;
+  a[1] = T->parent ? 1 : 0;
+  a[2] = T->head_pc;
+  a[3] = T->backedge_pc;
+  a[4] = T->preamble_off;
+  a[5] = T->head_off;
+  a[6] = T->nsnap;
+  a[7] = T->nsnapframe;
+  a[8] = T->nbind;
+  a[9] = T->code->ninsns;
+  a[10] = T->parent ? T->parent_snap : 0;
+  uint32_t *p = a + AUX_HDR;
+  for (uint32_t s = 0; s < T->nsnap; s++) {
+    *p++ = T->snaps[s].pc;
+    *p++ = T->snaps[s].frame;
+    *p++ = T->snaps[s].nframe;
+    *p++ = T->exit_jmp[s];
+  }
+  for (uint32_t f = 0; f < T->nsnapframe; f++) {
+    *p++ = (uint32_t)bind_slot_of(T, T->snapframes[f].func);
+    *p++ = T->snapframes[f].base;
+    *p++ = T->snapframes[f].ret_pc;
+  }
+  *len = n * sizeof *a;
+  return a;
+}
+
+void jit_persist(jit_state *J, jit_trace *T)
+{
+  if (T->parent && !T->parent->jt)
+    return; /* a bridge needs its parent's id */
+  jc_cache *cache = J->cache;
+  const char *why = undescribable(T);
+  if (why)
+    cache = NULL; /* registered for gdb/perf, not persisted */
+  jc_rec *r;
+  jc_err err = T->parent ? jc_rec_begin_bridge(cache, jc_trace_id(T->parent->jt), T->parent_snap, &r)
+                         : jc_rec_begin_loop(cache, jit_loop_key(T->code, T->backedge_pc), &r);
+  if (err)
+    return;
+  if (!why) {
+    /* Slots: the binds first (slot b is BIND b), then helpers, then the root. */
+    uint32_t slot, sym[JIT_H__COUNT], root = UINT32_MAX;
+    for (uint32_t b = 0; b < T->nbind && !err; b++) {
+      err = jc_rec_slot_bound(r, &slot);
+      if (!err && slot != b)
+        err = JC_INVAL;
+    }
+    for (int h = 0; h < JIT_H__COUNT; h++)
+      sym[h] = UINT32_MAX;
+    for (uint32_t k = 0; k < T->nreloc && !err; k++) {
+      const jit_reloc *rl = &T->relocs[k];
+      if (rl->kind == JIT_RELOC_CALL && sym[rl->bind] == UINT32_MAX)
+        err = jc_rec_slot_symbol(r, jit_helper_names[rl->bind], &sym[rl->bind]);
+      else if (rl->kind == JIT_RELOC_TRACE && root == UINT32_MAX)
+        err = jc_rec_slot_arena(r, JC_REF_ROOT, T->root->preamble_off, &root);
+    }
+    for (uint32_t i = 0; i < T->ntape && !err; i++) {
+      const jit_tapeent *e = &T->tape[i];
+      if (e->op == JIT_TAPE_GREEN)
+        err = jc_rec_green(r, e->site, e->kind, e->fp);
+      else if (e->op == JIT_TAPE_BIND)
+        err = jc_rec_bind(r, (uint32_t)e->fp);
+      else
+        err = jc_rec_guard(r, (uint32_t)e->fp);
+    }
+    for (uint32_t k = 0; k < T->nreloc && !err; k++) {
+      const jit_reloc *rl = &T->relocs[k];
+      if (rl->kind == JIT_RELOC_ABS64)
+        err = jc_rec_reloc(r, rl->off, JC_RELOC_ABS64, rl->bind, 0);
+      else if (rl->kind == JIT_RELOC_CALL)
+        err = jc_rec_reloc(r, rl->off, JC_RELOC_REL32, sym[rl->bind], 0);
+      else
+        err = jc_rec_reloc(r, rl->off, JC_RELOC_REL32, root, 0);
+    }
+    size_t alen = 0;
+    uint32_t *aux = err ? NULL : build_aux(T, &alen);
+    if (!err && aux)
+      err = jc_rec_aux(r, aux, alen);
+    free(aux);
+    if (err)
+      why = jc_last_error();
+  }
+  /* Exits, names and lines: also for traces that are only registered. */
+  for (uint32_t s = 0; s < T->nsnap; s++)
+    if (T->exit_jmp[s])
+      jc_rec_exit(r, s, T->exit_jmp[s]);
+  char name[128];
+  trace_name(T, name, sizeof name);
+  jc_rec_name(r, name);
+  const char *src = T->code->source ? T->code->source->chars : "?";
+  for (uint32_t l = 0; l < T->nline; l++)
+    jc_rec_line(r, T->lines[l].off, src, T->lines[l].line);
+  err = jc_rec_finish(r, T->mcode, T->msize, 0, T->mcode, &T->jt);
+  if (J->cache && (why || err)) {
+    J->stats.not_persisted++;
+    if (J->dump_ir)
+      fprintf(J->dump, "---- trace not persisted: %s\n", why ? why : jc_last_error());
+  }
+}
+
+/* -- Lookup ----------------------------------------------------------------------------- */
+
+static jc_replay *begin(jit_state *J, jc_key key)
+{
+  jc_cands *cs;
+  if (jc_lookup(J->cache, key, &cs) != JC_OK)
+    return NULL;
+  if (jc_cands_count(cs) == 0) {
+    jc_cands_release(cs);
+    return NULL;
+  }
+  jc_replay *cur;
+  jc_err err = jc_replay_begin(J->cache, cs, jit_resolve, J, &cur);
+  if (err) {
+    jc_cands_release(cs);
+    return NULL;
+  }
+  /* The cursor uses the candidates until it is finished (jit_check_done). */
+  jit_check_done(J);
+  J->chk_cands = cs;
+  return cur;
+}
+
+void jit_check_done(jit_state *J)
+{
+  if (J->chk_cands) {
+    jc_cands_release(J->chk_cands);
+    J->chk_cands = NULL;
+  }
+}
+
+jc_replay *jit_cache_lookup_loop(jit_state *J, vm_code *code, uint32_t backedge_pc)
+{
+  return begin(J, jit_loop_key(code, backedge_pc));
+}
+
+jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap)
+{
+  return begin(J, jc_key_bridge(jc_trace_id(P->jt), snap));
+}
+
+/* -- Reloading ------------------------------------------------------------------------- */
+
+/* Build the VM's trace for reloaded code; NULL (and *why) if its aux does not
+** describe a trace of this loop. */
+static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t backedge_pc,
+                          jit_trace *parent, uint32_t psnap, const char **why)
+{
+  size_t alen = 0, msize = 0;
+  const uint32_t *a = jc_trace_aux(jt, &alen);
+  uint8_t *mcode = jc_trace_code(jt, &msize);
+  *why = "bad aux";
+  if (!a || alen < AUX_HDR * 4 || alen % 4 || !mcode || a[0] != AUX_MAGIC)
+    return NULL;
+  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8];
+  if (a[1] != (parent ? 1u : 0u) || nsnap == 0 || nsnap > JIT_MAX_SNAP ||
+      nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns ||
+      alen != (AUX_HDR + (size_t)nsnap * 4 + (size_t)nframe * 3) * 4)
+    return NULL;
+  uint32_t head_pc = a[2];
+  if (parent ? (head_pc != parent->root->head_pc || a[10] != psnap)
+             : (a[3] != backedge_pc || head_pc >= code->ninsns))
+    return NULL;
+  if (a[4] >= msize || a[5] >= msize)
+    return NULL;
+  jit_trace *T = calloc(1, sizeof *T);
+  if (!T)
+    return NULL;
+  T->reloaded = true;
+  T->jt = jt;
+  T->code = code;
+  T->head_pc = head_pc;
+  T->backedge_pc = parent ? parent->root->backedge_pc : backedge_pc;
+  T->preamble_off = a[4];
+  T->head_off = a[5];
+  T->mcode = mcode;
+  T->msize = (uint32_t)msize;
+  T->nsnap = nsnap;
+  T->nsnapframe = nframe;
+  T->snaps = calloc(nsnap, sizeof *T->snaps);
+  T->snapframes = calloc(nframe ? nframe : 1, sizeof *T->snapframes);
+  T->exit_jmp = calloc(nsnap, sizeof *T->exit_jmp);
+  T->bridges = calloc(nsnap, sizeof *T->bridges);
+  T->exit_dead = calloc(nsnap, 1);
+  T->exit_nocache = calloc(nsnap, 1);
+  T->gcrefs = calloc(nbind ? nbind : 1, sizeof *T->gcrefs);
+  bool ok = T->snaps && T->snapframes && T->exit_jmp && T->bridges && T->exit_dead &&
+            T->exit_nocache && T->gcrefs;
+  const uint32_t *p = a + AUX_HDR;
+  const uint32_t *fr = p + (size_t)nsnap * 4;
+  for (uint32_t f = 0; f < nframe && ok; f++) {
+    uint64_t v = 0;
+    if (fr[3 * f] >= nbind || jc_trace_slot(jt, fr[3 * f], &v) != JC_OK || !v ||
+        fr[3 * f + 1] >= JIT_MAX_SLOTS) {
+      ok = false;
+      break;
+    }
+    T->snapframes[f].func = (vm_func *)(uintptr_t)v;
+    T->snapframes[f].base = fr[3 * f + 1];
+    T->snapframes[f].ret_pc = fr[3 * f + 2];
+  }
+  for (uint32_t s = 0; s < nsnap && ok; s++) {
+    jit_snap *sn = &T->snaps[s];
+    sn->pc = p[4 * s];
+    sn->frame = p[4 * s + 1];
+    sn->nframe = p[4 * s + 2];
+    T->exit_jmp[s] = p[4 * s + 3];
+    if (sn->frame > nframe || sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
+        (T->exit_jmp[s] && T->exit_jmp[s] + 4 > msize)) {
+      ok = false;
+      break;
+    }
+    /* Every pc must be inside the code it resumes. */
+    for (uint32_t k = 0; k < sn->nframe && ok; k++) {
+      const jit_snapframe *sf = &T->snapframes[sn->frame + k];
+      vm_code *caller = k == 0 ? code : T->snapframes[sn->frame + k - 1].func->code;
+      if (sf->ret_pc >= caller->ninsns)
+        ok = false;
+    }
+    vm_code *inner = sn->nframe ? T->snapframes[sn->frame + sn->nframe - 1].func->code : code;
+    if (sn->pc >= inner->ninsns)
+      ok = false;
+  }
+  if (ok && !jit_tmap_add(J, T))
+    ok = false;
+  if (!ok) {
+    T->jt = NULL;
+    jit_trace_free(J, T);
+    return NULL;
+  }
+  /* Everything the code embeds stays alive as long as the trace. */
+  for (uint32_t b = 0; b < nbind; b++) {
+    uint64_t v = 0;
+    if (jc_trace_slot(jt, b, &v) == JC_OK && v) {
+      T->gcrefs[T->ngcref] = vm_objval(VM_T_STR, (void *)(uintptr_t)v);
+      vm_gc_add_root(J->vm, &T->gcrefs[T->ngcref]);
+      T->ngcref++;
+    }
+  }
+  T->parent = parent;
+  T->parent_snap = psnap;
+  T->root = parent ? parent->root : T;
+  T->id = ++J->ntraces;
+  T->next = J->traces;
+  J->traces = T;
+  *why = NULL;
+  return T;
+}
+
+bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t backedge_pc,
+                       jit_trace *parent, uint32_t snap)
+{
+  uint64_t t0 = jit_now_ns();
+  jc_trace *out[JC_MAX_CHAIN];
+  size_t n = 0;
+  jc_err err = jc_replay_commit(cur, out, JC_MAX_CHAIN, &n);
+  jit_check_done(J);
+  if (err || n == 0) {
+    jit_reload_miss(J, code, backedge_pc, parent, snap, jc_last_error());
+    return false;
+  }
+  /* out[0] is the loop (or the lazy bridge, already attached to parent's
+  ** exit), out[i] a bridge attached to out[i-1]. */
+  jit_trace *prev = parent;
+  uint32_t prev_snap = snap;
+  size_t built = 0;
+  const char *why = NULL;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t exit = snap;
+    if (i > 0)
+      jc_trace_parent(out[i], &exit);
+    jit_trace *T = from_jc(J, out[i], code, backedge_pc, i ? prev : parent, i ? exit : snap, &why);
+    if (!T)
+      break;
+    if (i == 0 && !parent) {
+      code->ic[backedge_pc].target = T;
+      J->stats.reloaded_loops++;
+    } else {
+      T->parent->bridges[T->parent_snap] = T;
+      T->root->nbridges++;
+      J->stats.reloaded_bridges++;
+    }
+    J->stats.code_bytes += T->msize;
+    prev = T;
+    prev_snap = exit;
+    built++;
+  }
+  (void)prev_snap;
+  if (built < n) {
+    /* The reloaded code does not describe this loop: never run it.  A lazy
+    ** bridge was attached already; point the exit back at its stub. */
+    if (built == 0 && parent)
+      jc_trace_attach(parent->jt, snap, parent->mcode + parent->exit_jmp[snap] + 4);
+    if (built == 0)
+      for (size_t i = 0; i < n; i++)
+        jc_trace_release(out[i]);
+    jit_reload_miss(J, code, backedge_pc, parent, snap, why ? why : "bad aux");
+    return built > 0;
+  }
+  uint64_t t1 = jit_now_ns();
+  J->stats.commit_ns += t1 - t0;
+  J->stats.replay_hits++;
+  jit_cost(J, jc_trace_id(out[0]), (t0 - J->chk_t0) + (t1 - t0), true, parent != NULL);
+  if (J->dump_ir)
+    fprintf(J->dump, "---- reloaded %zu trace(s): %s\n", n, jc_trace_name(out[0]));
+  return true;
+}
+
+void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
+                     uint32_t snap, const char *why)
+{
+  J->stats.replay_misses++;
+  jit_check_done(J);
+  if (J->dump_ir)
+    fprintf(J->dump, "---- cache miss (%s): %s\n", parent ? "bridge" : "loop", why ? why : "?");
+  if (parent) {
+    parent->exit_nocache[snap] = 1;
+  } else {
+    jit_loopinfo *L = jit_loop_info(J, code, backedge_pc);
+    if (L)
+      L->nocache = 1;
+  }
+}
