@@ -1,5 +1,6 @@
 # jcache — the two commands:
-#   make demo   install what is missing, build, run the demo
+#   make demo   install what is missing, build, run the demos: the library
+#               in two processes, then a jcvm benchmark cold and warm
 #   make test   install what is missing, build, run every test (twice: a
 #               normal -Werror build, then under ASan+UBSan)
 # Builds live in build/ and build-asan/.
@@ -22,6 +23,8 @@ build-asan: deps
 
 demo: build
 	build/examples/jcache-demo
+	@echo
+	bench/warmup/demo.sh build/vm/jcvm nbody 20
 
 test: build build-asan
 	@echo "== tests (RelWithDebInfo, -Werror) =="

@@ -41,6 +41,8 @@ struct jc_cache {
   pthread_cond_t qwake, qdone;
   jc_pending *qhead, *qtail;
   uint64_t queued, done;
+  jc_pending *touches; /* usage touches held back until flush or close */
+  size_t ntouches;
   bool writer_running, stopping;
   pthread_t writer;
 };

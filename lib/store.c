@@ -93,8 +93,11 @@ jc_err jc_store_open(jc_cache *c) {
   return JC_OK;
 }
 
+static void release_touches(jc_cache *c);
+
 void jc_store_close(jc_cache *c) {
   if (!c->env) return;
+  release_touches(c);
   pthread_mutex_lock(&c->qlock);
   c->stopping = true;
   pthread_cond_broadcast(&c->qwake);
@@ -265,13 +268,38 @@ jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
   return enqueue(c, p);
 }
 
+/* Hand the held usage touches to the writer. */
+static void release_touches(jc_cache *c) {
+  pthread_mutex_lock(&c->qlock);
+  jc_pending *p = c->touches;
+  c->touches = NULL;
+  c->ntouches = 0;
+  pthread_mutex_unlock(&c->qlock);
+  while (p) {
+    jc_pending *next = p->next;
+    p->next = NULL;
+    enqueue(c, p);
+    p = next;
+  }
+}
+
+/* Touches are held back, not queued: writing them while the program warms
+** up would put the writer thread's transactions and fsyncs on the CPU just
+** when the JIT needs it.  They go out at flush and close, or in bulk. */
 void jc_store_touch(jc_cache *c, jc_key key, uint64_t trace_id) {
   if ((c->flags & JC_CACHE_READONLY) || !c->has_usage) return;
   jc_pending *p = pending_new(c, key, trace_id);
-  if (p) enqueue(c, p);
+  if (!p) return;
+  pthread_mutex_lock(&c->qlock);
+  p->next = c->touches;
+  c->touches = p;
+  bool bulk = ++c->ntouches >= 4096;
+  pthread_mutex_unlock(&c->qlock);
+  if (bulk) release_touches(c);
 }
 
 jc_err jc_store_flush(jc_cache *c) {
+  release_touches(c);
   pthread_mutex_lock(&c->qlock);
   uint64_t target = c->queued;
   while (c->writer_running && c->done < target)
