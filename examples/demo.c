@@ -52,6 +52,10 @@ static int cold(const char *dir) {
   if (err) return fail("open", err);
   jc_key key = jc_key_hash("toy loop", 8);
   toy_consts c = {.K = 1000, .D = 7, .T = 5, .B = 100};
+  /* $JCACHE_DEMO_K changes the recorded constant, so the recorded code (and
+  ** its trace id) differs: tests use it to fill a cache with many records. */
+  const char *k = getenv("JCACHE_DEMO_K");
+  if (k && *k) c.K = strtoull(k, NULL, 0);
   jc_trace *loop, *bridge;
   double t0 = now_us();
   if ((err = toy_compile_loop(cache, key, &toy_default_greens, &c, 0, &loop)))

@@ -16,7 +16,7 @@
 ** The bridge from exit 0 computes x -= B (B an ABS32 constant) and jumps
 ** back to the loop's entry (a REL32 to the family's root).
 **
-** Tape of the loop:   GREEN(1, TOY_KIND_OP, fp) BIND(K) BIND(D) GUARD(0)
+** Tape of the loop:   GREEN(1, TOY_KIND_OP, fp) BIND(K) BIND(D) GUARD(0, pass)
 **                     GREEN(2, TOY_KIND_OP, fp2) BIND(T)
 ** Tape of the bridge: GREEN(3, TOY_KIND_OP, fp3) BIND(B)
 */
@@ -31,6 +31,9 @@
 #define TOY_KIND_OP 1
 #define TOY_EXIT_MARK (-1)
 #define TOY_TAIL_MARK (-2)
+/* Outcome fingerprints of guard 0 (x > 100?). */
+#define TOY_GUARD_PASS 1
+#define TOY_GUARD_EXIT 2
 
 /* Green fingerprints: a changed program has other ones. */
 typedef struct toy_greens {

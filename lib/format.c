@@ -307,9 +307,12 @@ static jc_reject check_tape(pctx *c) {
     if (e.op == JC_TAPE_BIND && e.arg >= nslots)
       return bad(c, JC_REJECT_ENTRY, "tape %u: bind slot %u >= %u slots", i,
                  e.arg, nslots);
-    if (e.op != JC_TAPE_GREEN && (e.fp != 0 || e.kind != 0))
-      return bad(c, JC_REJECT_ENTRY, "tape %u: kind/fp set on a non-green op",
-                 i);
+    /* A GREEN carries kind and fingerprint, a GUARD its expected outcome's
+    ** fingerprint (0 if the client does not record it), a BIND neither. */
+    if ((e.op != JC_TAPE_GREEN && e.kind != 0) ||
+        (e.op == JC_TAPE_BIND && e.fp != 0))
+      return bad(c, JC_REJECT_ENTRY, "tape %u: kind/fp set on a %s", i,
+                 e.op == JC_TAPE_BIND ? "bind" : "guard");
   }
   return JC_REJECT_NONE;
 }

@@ -83,7 +83,8 @@ struct jc_fmt_tape {
   uint8_t pad;    /* 0 */
   uint16_t kind;  /* GREEN: client's decision kind */
   uint32_t arg;   /* GREEN: site; BIND: slot [< nslots]; GUARD: guard no. */
-  uint64_t fp;    /* GREEN: fingerprint; else 0 */
+  uint64_t fp;    /* GREEN: fingerprint; GUARD: fingerprint of the outcome
+                     the trace expects there (0: not recorded); BIND: 0 */
 };
 
 /* Slot types. */

@@ -156,6 +156,10 @@ JC_API jc_err jc_rec_guard(jc_rec *r, uint32_t guard) {
   return tape(r, JC_TAPE_GUARD, 0, guard, 0);
 }
 
+JC_API jc_err jc_rec_guard_fp(jc_rec *r, uint32_t guard, uint64_t fp) {
+  return tape(r, JC_TAPE_GUARD, 0, guard, fp);
+}
+
 /* -- Slots ------------------------------------------------------------------------------ */
 
 static jc_err slot(jc_rec *r, uint8_t type, uint8_t ref, uint32_t arg,

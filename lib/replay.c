@@ -285,28 +285,43 @@ static jc_err enter_bridges(jc_replay *r, uint32_t pi, uint32_t guard) {
   return JC_OK;
 }
 
-JC_API jc_err jc_replay_guard(jc_replay *r, uint32_t guard, bool exit_taken) {
+/* Guard n for every live path: by_fp decides exit_taken per path from the
+** recorded outcome fingerprint, else the client's exit_taken holds for all. */
+static jc_err guard(jc_replay *r, uint32_t n, bool by_fp, uint64_t fp,
+                    bool exit_taken) {
   if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
-  miss_info mi = {0, guard, guard, guard, "no candidate"};
-  uint32_t n = r->npaths; /* paths forked now are not advanced again */
-  for (uint32_t i = 0; i < n; i++) {
+  miss_info mi = {0, n, n, n, "no candidate"};
+  uint32_t np = r->npaths; /* paths forked now are not advanced again */
+  for (uint32_t i = 0; i < np; i++) {
     struct jc_fmt_tape e;
-    jc_level *l = next_entry(r, i, &e, &mi, guard, guard);
+    jc_level *l = next_entry(r, i, &e, &mi, n, n);
     if (!l) continue;
-    if (e.op != JC_TAPE_GUARD || e.arg != guard) {
-      kill(&r->paths[i], &mi, &e, guard, guard, "expected another guard");
+    if (e.op != JC_TAPE_GUARD || e.arg != n) {
+      kill(&r->paths[i], &mi, &e, n, n, "expected another guard");
       mi.expected = e.op == JC_TAPE_GUARD ? e.arg : UINT64_MAX;
       continue;
     }
     l->pos++;
-    if (!exit_taken) continue;
-    l->left_guard = guard;
+    if (!(by_fp ? e.fp != fp : exit_taken)) continue;
+    l->left_guard = n;
     r->paths[i].exited = true;
     if (r->tail) continue; /* a tail check ends at the first exit */
-    jc_err err = enter_bridges(r, i, guard);
+    jc_err err = enter_bridges(r, i, n);
     if (err) return err;
   }
-  return settle(r, &mi);
+  jc_err err = settle(r, &mi);
+  if (err || !by_fp) return err;
+  for (uint32_t i = 0; i < r->npaths; i++)
+    if (current(&r->paths[i])) return JC_OK; /* still something to check */
+  return JC_EXIT;
+}
+
+JC_API jc_err jc_replay_guard(jc_replay *r, uint32_t n, bool exit_taken) {
+  return guard(r, n, false, 0, exit_taken);
+}
+
+JC_API jc_err jc_replay_guard_fp(jc_replay *r, uint32_t n, uint64_t fp) {
+  return guard(r, n, true, fp, false);
 }
 
 /* -- Commit ------------------------------------------------------------------------ */

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* The library's record format version; part of every namespace. */
-#define JC_FORMAT_VERSION 1
+#define JC_FORMAT_VERSION 2
 
 typedef struct jc_cache jc_cache;
 

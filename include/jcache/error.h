@@ -31,7 +31,8 @@ extern "C" {
   _(SYMBOL, "symbol could not be resolved")                                    \
   _(ARENA, "code arena exhausted or unavailable")                              \
   _(LIMIT, "a size or count limit was exceeded")                               \
-  _(NOTFOUND, "no such trace, exit or patch point")
+  _(NOTFOUND, "no such trace, exit or patch point")                          \
+  _(EXIT, "every candidate left through an exit: nothing left to check")
 
 typedef enum jc_err {
 #define JC_ERRENUM(name, msg) JC_##name,

@@ -67,6 +67,11 @@ jc_err jc_rec_begin_bridge(jc_cache *cache, uint64_t parent, uint32_t exit,
 jc_err jc_rec_green(jc_rec *rec, uint32_t site, uint16_t kind, uint64_t fp);
 jc_err jc_rec_bind(jc_rec *rec, uint32_t slot);
 jc_err jc_rec_guard(jc_rec *rec, uint32_t guard);
+/* A guard with the fingerprint of the outcome the trace expects there (e.g.
+** a hash of the branch direction, or of the type or value guarded).  Replay
+** with jc_replay_guard_fp() then works out by itself which candidates pass
+** and which leave through the guard's exit. */
+jc_err jc_rec_guard_fp(jc_rec *rec, uint32_t guard, uint64_t fp);
 
 /* Slots; each returns the new slot's number in *slot. */
 jc_err jc_rec_slot_bound(jc_rec *rec, uint32_t *slot);

@@ -63,6 +63,14 @@ jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
 jc_err jc_replay_bind(jc_replay *r, uint64_t value);
 /* Guard n is passed (exit_taken false) or left through its exit (true). */
 jc_err jc_replay_guard(jc_replay *r, uint32_t guard, bool exit_taken);
+/* Guard n met with outcome fingerprint `fp` (as given to jc_rec_guard_fp).
+** Each candidate whose recorded fingerprint equals fp passes the guard; each
+** other candidate leaves through exit n there (into its saved bridges, if
+** any, with the rest of its tape an unchecked tail).  Returns JC_OK while some
+** candidate still has decisions to check, JC_EXIT when every surviving
+** candidate ended at an exit without a bridge (stop checking and commit),
+** JC_MISS when none is left. */
+jc_err jc_replay_guard_fp(jc_replay *r, uint32_t guard, uint64_t fp);
 
 /* Commit the first candidate whose tape was consumed to its end (or which
 ** was left through an exit).  out[0] is the loop (or the lazy bridge),

@@ -927,11 +927,17 @@ static void test_hostile_tape_slots(void **state) {
   put32(TAPE_AT(m, 3, arg), 0xffffffffu);
   expect_sealed(m, JC_REJECT_ENTRY, "bind slot");
   m = copy(base);
-  put64(TAPE_AT(m, 2, fp), 1); /* a GUARD with a fingerprint */
-  expect_sealed(m, JC_REJECT_ENTRY, "non-green");
+  put64(TAPE_AT(m, 2, fp), 1); /* a GUARD with an outcome fingerprint */
+  expect_sealed(m, JC_REJECT_NONE, NULL);
+  m = copy(base);
+  put16(TAPE_AT(m, 2, kind), 1); /* a GUARD with a kind */
+  expect_sealed(m, JC_REJECT_ENTRY, "guard");
+  m = copy(base);
+  put64(TAPE_AT(m, 1, fp), 1); /* a BIND with a fingerprint */
+  expect_sealed(m, JC_REJECT_ENTRY, "bind");
   m = copy(base);
   put16(TAPE_AT(m, 1, kind), 1); /* a BIND with a kind */
-  expect_sealed(m, JC_REJECT_ENTRY, "non-green");
+  expect_sealed(m, JC_REJECT_ENTRY, "bind");
   m = copy(base); /* anything goes in a GREEN's kind, site and fp */
   put16(TAPE_AT(m, 0, kind), 0xffff);
   put32(TAPE_AT(m, 0, arg), 0xffffffffu);
