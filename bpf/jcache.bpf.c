@@ -29,7 +29,7 @@ __u64 lost_events = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 256 * 1024);
+  __uint(max_entries, 4 * 1024 * 1024); /* bursts of short-lived JIT processes */
 } events SEC(".maps");
 
 struct {
@@ -439,6 +439,45 @@ int BPF_USDT(jc_tail_guard, __u64 trace_id, __u32 after_guard,
   if (!e) return 0;
   e->tail.after_guard = after_guard;
   e->tail.patch_addr = patch_addr;
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+/* -- Live traces ------------------------------------------------------------------- */
+
+/* trace_live fires for each trace of a commit (reloaded = 1) before that
+** commit's own probe, and for a compiled trace whose code is live
+** (reloaded = 0).  The library counts reloaded traces (traces_reloaded,
+** from commit) but not compiled ones: those are counted here. */
+SEC("usdt")
+int BPF_USDT(jc_trace_live, __u64 trace_id, __u64 code_addr, __u64 code_len,
+             int reloaded, long name) {
+  struct fire f;
+  if (!fire_begin(&f, JC_EV_TRACE_LIVE)) return 0;
+  if (f.c && !reloaded) {
+    __sync_fetch_and_add(&f.c->traces_compiled, 1);
+    __sync_fetch_and_add(&f.c->bytes_compiled, code_len);
+  }
+  struct jc_event *e = event_new(&f, JC_EV_TRACE_LIVE, trace_id);
+  if (!e) return 0;
+  e->live.code_addr = code_addr;
+  e->live.code_len = code_len;
+  e->live.reloaded = reloaded;
+  read_str(e->live.name, sizeof(e->live.name), name);
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+/* jc_trace_release: from here on the code at code_addr may be freed and
+** reused by another trace. */
+SEC("usdt")
+int BPF_USDT(jc_trace_release, __u64 trace_id, __u64 code_addr) {
+  struct fire f;
+  if (!fire_begin(&f, JC_EV_TRACE_RELEASE)) return 0;
+  if (f.c) __sync_fetch_and_add(&f.c->traces_released, 1);
+  struct jc_event *e = event_new(&f, JC_EV_TRACE_RELEASE, trace_id);
+  if (!e) return 0;
+  e->release.code_addr = code_addr;
   bpf_ringbuf_submit(e, 0);
   return 0;
 }

@@ -27,7 +27,9 @@
   _(RECORD_WRITE, record_write)                                                \
   _(RECORD_ABORT, record_abort)                                                \
   _(WRITE_ERROR, write_error)                                                  \
-  _(COMMIT_BEGIN, commit_begin) /* optional: not in every library yet */
+  _(COMMIT_BEGIN, commit_begin) /* optional: not in every library yet */  \
+  _(TRACE_LIVE, trace_live)       /* optional, like commit_begin */         \
+  _(TRACE_RELEASE, trace_release) /* optional, like commit_begin */
 
 enum jc_ev_kind {
 #define JC_EV_ENUM(up, low) JC_EV_##up,
@@ -37,15 +39,18 @@ enum jc_ev_kind {
 };
 
 #define JC_EV_BIT(k) (1u << (k))
-/* Streamed by default: the rare events that tell a story.  Lookups, hits,
-** binds, relocations and commit_begin are many; they are always counted
-** and streamed only when asked for (trace -e). */
+/* Streamed by default: the rare events that tell a story, and trace_live
+** (one per trace that starts running: its name, address and size).
+** Lookups, hits, binds, relocations and commit_begin are many, and
+** trace_release only mirrors trace_live; they are always counted and
+** streamed only when asked for (trace -e). */
 #define JC_EV_DEFAULT_MASK                                                     \
   (JC_EV_BIT(JC_EV_REJECT) | JC_EV_BIT(JC_EV_REPLAY_MISS) |                    \
    JC_EV_BIT(JC_EV_COMMIT) | JC_EV_BIT(JC_EV_COMMIT_FAIL) |                    \
    JC_EV_BIT(JC_EV_BRIDGE_ATTACH) | JC_EV_BIT(JC_EV_TAIL_GUARD) |              \
    JC_EV_BIT(JC_EV_TAIL_VALIDATED) | JC_EV_BIT(JC_EV_TAIL_INVALIDATED) |       \
-   JC_EV_BIT(JC_EV_RECORD_ABORT) | JC_EV_BIT(JC_EV_WRITE_ERROR))
+   JC_EV_BIT(JC_EV_RECORD_ABORT) | JC_EV_BIT(JC_EV_WRITE_ERROR) |              \
+   JC_EV_BIT(JC_EV_TRACE_LIVE))
 #define JC_EV_ALL_MASK ((1u << JC_EV_COUNT) - 1)
 #define JC_EV_NONE_MASK (1u << 31) /* count everything, stream nothing */
 
@@ -53,6 +58,7 @@ enum jc_ev_kind {
 
 #define JC_EV_STR 128 /* probe strings (why, reason, message, detail) */
 #define JC_EV_NAME 24 /* reject's reason_name */
+#define JC_EV_TNAME 64 /* trace_live's name (longer names are cut) */
 
 /* The probe's arguments, per kind; names as in docs/PROBES.md. */
 struct jc_event {
@@ -83,6 +89,11 @@ struct jc_event {
     struct { __u64 key_lo, key_hi; char reason[JC_EV_STR]; } abort;
     struct { __s32 mdb_error; char message[JC_EV_STR]; } werr;
     struct { __u32 ntraces; } commit_begin;
+    /* trace_live: reloaded 0 compiled here (jc_rec_finish), 1 reloaded
+    ** (one per trace of a commit, before its commit event). */
+    struct { __u64 code_addr, code_len; __s32 reloaded; char name[JC_EV_TNAME]; }
+        live;
+    struct { __u64 code_addr; } release; /* trace_release */
   };
 };
 
@@ -137,9 +148,20 @@ enum jc_stat_idx {
   JC_STAT_COUNT
 };
 
+/* Besides stat[] (which mirrors jc_stats exactly) and the firings of each
+** probe, counters the library does not keep, from trace_live and
+** trace_release (0 with a library without those probes):
+**   traces_compiled   trace_live with reloaded = 0 (jc_rec_finish, live code)
+**   bytes_compiled    their code_len
+**   traces_released   trace_release
+** Traces live now = fired[JC_EV_TRACE_LIVE] - traces_released, counting
+** only what happened while the program was attached. */
 struct jc_counters {
   __u64 stat[JC_STAT_COUNT];
   __u64 fired[JC_EV_COUNT];
+  __u64 traces_compiled;
+  __u64 bytes_compiled;
+  __u64 traces_released;
 };
 
 /* -- Latency histograms (hash map `hists`, key: struct jc_hist_key) ---------- */

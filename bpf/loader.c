@@ -175,9 +175,10 @@ static int probe_args(const char *path, const char *name, char *args,
 
 /* -- Open and close ------------------------------------------------------------------ */
 
-/* Which program serves which probe.  commit_begin is optional: libraries
-** without it are traced all the same (the commit histogram then starts at
-** the last replay decision). */
+/* Which program serves which probe.  commit_begin, trace_live and
+** trace_release are optional: libraries without them are traced all the
+** same (the commit histogram then starts at the last replay decision; there
+** are no live-trace events and traces_compiled/released stay 0). */
 static struct bpf_program *prog_of(struct jcache_bpf *s, int kind) {
   switch (kind) {
   case JC_EV_LOOKUP: return s->progs.jc_lookup;
@@ -196,11 +197,16 @@ static struct bpf_program *prog_of(struct jcache_bpf *s, int kind) {
   case JC_EV_RECORD_ABORT: return s->progs.jc_record_abort;
   case JC_EV_WRITE_ERROR: return s->progs.jc_write_error;
   case JC_EV_COMMIT_BEGIN: return s->progs.jc_commit_begin;
+  case JC_EV_TRACE_LIVE: return s->progs.jc_trace_live;
+  case JC_EV_TRACE_RELEASE: return s->progs.jc_trace_release;
   }
   return NULL;
 }
 
-static bool optional_probe(int kind) { return kind == JC_EV_COMMIT_BEGIN; }
+static bool optional_probe(int kind) {
+  return kind == JC_EV_COMMIT_BEGIN || kind == JC_EV_TRACE_LIVE ||
+         kind == JC_EV_TRACE_RELEASE;
+}
 
 static int on_ringbuf(void *ctx, void *data, size_t size) {
   jc_bpf *b = ctx;
@@ -331,6 +337,11 @@ bool jc_bpf_has_commit_begin(const jc_bpf *b) {
   return b->attached & JC_EV_BIT(JC_EV_COMMIT_BEGIN);
 }
 
+bool jc_bpf_has_live(const jc_bpf *b) {
+  uint32_t both = JC_EV_BIT(JC_EV_TRACE_LIVE) | JC_EV_BIT(JC_EV_TRACE_RELEASE);
+  return (b->attached & both) == both;
+}
+
 /* -- Events, counters, histograms ------------------------------------------------------ */
 
 int jc_bpf_poll(jc_bpf *b, int timeout_ms, jc_bpf_event_fn fn, void *ctx) {
@@ -442,6 +453,7 @@ static const struct {
                   JC_EV_BIT(JC_EV_RECORD_WRITE) | JC_EV_BIT(JC_EV_WRITE_ERROR)},
     {"error", JC_EV_BIT(JC_EV_REJECT) | JC_EV_BIT(JC_EV_COMMIT_FAIL) |
                   JC_EV_BIT(JC_EV_WRITE_ERROR) | JC_EV_BIT(JC_EV_RECORD_ABORT)},
+    {"live", JC_EV_BIT(JC_EV_TRACE_LIVE) | JC_EV_BIT(JC_EV_TRACE_RELEASE)},
 };
 
 int jc_bpf_event_mask(const char *list, uint32_t *mask) {
@@ -458,7 +470,7 @@ int jc_bpf_event_mask(const char *list, uint32_t *mask) {
     if (!ok)
       return fail(-EINVAL, "unknown event '%s' (probe names, or all, default, "
                            "hit, miss, replay, commit, bridge, tail, record, "
-                           "store, error)", w);
+                           "store, error, live)", w);
   }
   if (!m) return fail(-EINVAL, "empty event list");
   *mask = m;
@@ -529,6 +541,15 @@ int jc_bpf_event_format(const struct jc_event *e, char *buf, size_t len) {
                     e->werr.message);
   case JC_EV_COMMIT_BEGIN:
     return snprintf(buf, len, "ntraces=%u", e->commit_begin.ntraces);
+  case JC_EV_TRACE_LIVE:
+    /* "reloaded jc_loop_f_L12 at 0x7f..., 94 bytes" */
+    return snprintf(buf, len, "%s %.*s at %#llx, %llu bytes",
+                    e->live.reloaded ? "reloaded" : "compiled",
+                    (int)sizeof e->live.name,
+                    e->live.name[0] ? e->live.name : "(unnamed)",
+                    HX(e->live.code_addr), HX(e->live.code_len));
+  case JC_EV_TRACE_RELEASE:
+    return snprintf(buf, len, "at %#llx", HX(e->release.code_addr));
   }
   return snprintf(buf, len, "?");
 }

@@ -62,6 +62,10 @@ const char *jc_bpf_warning(const jc_bpf *b);
 /* True if the library has the optional commit_begin probe (then the commit
 ** histogram measures the commit alone). */
 bool jc_bpf_has_commit_begin(const jc_bpf *b);
+/* True if the library has the optional trace_live and trace_release probes
+** (then every trace that starts running is announced with its name, exact
+** address and size, and every release of one). */
+bool jc_bpf_has_live(const jc_bpf *b);
 
 /* Events: fn is called for each, in the order they were submitted; a
 ** non-zero return stops the poll and is passed back. */
@@ -90,8 +94,8 @@ void jc_bpf_forget(jc_bpf *b, pid_t pid);
 const char *jc_bpf_event_name(unsigned kind);
 /* The field name of counter i of struct jc_counters.stat ("lookups"...). */
 const char *jc_bpf_stat_name(unsigned i);
-/* Parse an event list ("miss,tail,commit", "all", "default", or probe
-** names) into a mask.  -EINVAL with jc_bpf_error() naming the bad word. */
+/* Parse an event list ("miss,tail,commit", "all", "default", "live", or
+** probe names) into a mask.  -EINVAL with jc_bpf_error() naming the bad word. */
 int jc_bpf_event_mask(const char *list, uint32_t *mask);
 /* The event's arguments as "name=value ..." text (no pid, kind or trace). */
 int jc_bpf_event_format(const struct jc_event *e, char *buf, size_t len);

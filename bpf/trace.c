@@ -4,6 +4,8 @@
 **
 **     # jcache trace -p 4242
 **     PID     COMM            EVENT            TRACE            DETAILS
+**     4242    jcvm            trace_live       8d791ff6d7ac9a56 reloaded jc_loop_f_L12 at 0x7f..., 61 bytes
+**     4242    jcvm            trace_live       3c1e0a4f5b2d7e90 reloaded jc_bridge_f_L12_x0 at 0x7f..., 33 bytes
 **     4242    jcvm            commit           8d791ff6d7ac9a56 code=0x7f... bytes=94 ntraces=2 latency=21043ns
 **     4242    jcvm            tail_validated   8d791ff6d7ac9a56 after_guard=0 patch=0x7f...
 **
@@ -35,11 +37,13 @@ static const char usage[] =
     "                       (lookup, reject, replay_hit, replay_miss, bind, reloc,\n"
     "                       commit, commit_fail, bridge_attach, tail_guard,\n"
     "                       tail_validated, tail_invalidated, record_write,\n"
-    "                       record_abort, write_error, commit_begin) or groups:\n"
-    "                       hit, miss, replay, commit, bridge, tail, record,\n"
-    "                       store, error, default, all.  Default: misses, rejects,\n"
-    "                       commits, bridges, tails, aborts and errors.  Every\n"
-    "                       probe is counted whatever is printed.\n"
+    "                       record_abort, write_error, commit_begin, trace_live,\n"
+    "                       trace_release) or groups: hit, miss, replay, commit,\n"
+    "                       bridge, tail, record, store, error, live (trace_live\n"
+    "                       and trace_release), default, all.  Default: misses,\n"
+    "                       rejects, commits, bridges, tails, aborts, errors and\n"
+    "                       trace_live.  Every probe is counted whatever is\n"
+    "                       printed.\n"
     "  -t, --timestamp      print the wall-clock time of each event\n"
     "  -c, --counts         print no events, only the summary\n"
     "  -d, --duration SEC   stop after SEC seconds\n"
@@ -53,6 +57,7 @@ static const char usage[] =
     "    jcache trace                     # every process using libjcache\n"
     "    jcache trace -p 4242             # one process\n"
     "    jcache trace -e miss,tail -t     # misses and tail events, with times\n"
+    "    jcache trace -e live             # every trace made live or released\n"
     "    jcache trace -e all              # everything, hits and binds too\n"
     "    jcache trace -c -d 10            # counters of 10 seconds, no events\n"
     "    jcache trace --lib ./jcvm        # a program linking libjcache.a\n";
@@ -126,6 +131,17 @@ static void print_summary(jc_bpf *b, FILE *f) {
         fprintf(f, "%s%s=%llu", col++ % 5 ? " " : "\n    ",
                 jc_bpf_event_name(k), (unsigned long long)c.fired[k]);
     fprintf(f, "\n");
+    /* Not library counters (see jcache.h): on a line of their own. */
+    if (c.fired[JC_EV_TRACE_LIVE] || c.traces_released) {
+      uint64_t live = c.fired[JC_EV_TRACE_LIVE], rel = c.traces_released;
+      fprintf(f, "  live traces: %llu compiled (%llu bytes), %llu reloaded, "
+                 "%llu released, %llu still live\n",
+              (unsigned long long)c.traces_compiled,
+              (unsigned long long)c.bytes_compiled,
+              (unsigned long long)(live - c.traces_compiled),
+              (unsigned long long)rel,
+              (unsigned long long)(live > rel ? live - rel : 0));
+    }
     static const char *const titles[JC_HIST_COUNT] = {
         [JC_HIST_REPLAY] = "reload latency (lookup -> commit)",
         [JC_HIST_COMMIT] = "commit latency",
@@ -218,6 +234,11 @@ int jc_cmd_trace(int argc, char **argv) {
     fprintf(stderr, "Tracing jcache probes in %s... Hit Ctrl-C to end.\n",
             jc_bpf_lib(b));
   if (jc_bpf_warning(b)) fprintf(stderr, "warning: %s\n", jc_bpf_warning(b));
+  uint32_t mask = o.event_mask ? o.event_mask : JC_EV_DEFAULT_MASK;
+  if (!jc_bpf_has_live(b) && !env.counts_only &&
+      (mask & (JC_EV_BIT(JC_EV_TRACE_LIVE) | JC_EV_BIT(JC_EV_TRACE_RELEASE))))
+    fprintf(stderr, "note: %s has no trace_live/trace_release probes: no "
+                    "live-trace events\n", jc_bpf_lib(b));
   if (!env.counts_only) {
     if (env.timestamp) printf("%-15s ", "TIME");
     printf("%-7s %-15s %-16s %-16s %s\n", "PID", "COMM", "EVENT", "TRACE",
@@ -248,6 +269,9 @@ int jc_cmd_trace(int argc, char **argv) {
   if (!jc_bpf_has_commit_begin(b))
     printf("(this library has no commit_begin probe: commit latency is "
            "measured from the last replay decision)\n");
+  if (!jc_bpf_has_live(b))
+    printf("(this library has no trace_live/trace_release probes: live traces "
+           "are not announced or counted)\n");
   jc_bpf_close(b);
   return err != 0;
 }

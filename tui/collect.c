@@ -57,10 +57,13 @@ jt_trace *jt_model_trace(jt_model *m, pid_t pid, uint64_t id, bool create) {
     if (m->traces[i].id == id && m->traces[i].pid == pid) return &m->traces[i];
   if (!create) return NULL;
   if (m->ntraces == JT_MAX_TRACES) {
-    /* Full: the trace seen least recently makes room. */
+    /* Full: the released trace seen least recently makes room, else the
+    ** trace seen least recently. */
     int old = 0;
-    for (int i = 1; i < m->ntraces; i++)
-      if (m->traces[i].last_ns < m->traces[old].last_ns) old = i;
+    for (int i = 1; i < m->ntraces; i++) {
+      const jt_trace *a = &m->traces[i], *o = &m->traces[old];
+      if (a->released != o->released ? a->released : a->last_ns < o->last_ns) old = i;
+    }
     m->traces[old] = m->traces[--m->ntraces];
     m->traces_dropped++;
   }
@@ -69,6 +72,48 @@ jt_trace *jt_model_trace(jt_model *m, pid_t pid, uint64_t id, bool create) {
   t->pid = pid;
   t->id = id;
   return t;
+}
+
+const jt_inst *jt_trace_inst(const jt_trace *t, uint64_t addr) {
+  for (uint32_t i = 0; i < t->ninst; i++)
+    if (t->inst[i].addr == addr) return &t->inst[i];
+  return NULL;
+}
+
+/* trace_live: a copy of t starts running at addr. */
+static void inst_add(jt_trace *t, uint64_t addr, uint64_t size, uint32_t seq) {
+  for (uint32_t i = 0; i < t->ninst; i++)
+    if (t->inst[i].addr == addr) { /* a release was lost: replace it */
+      memmove(&t->inst[i], &t->inst[i + 1], (t->ninst - i - 1) * sizeof t->inst[0]);
+      t->ninst--;
+      break;
+    }
+  if (t->ninst == JT_MAX_INST) { /* forget the oldest */
+    memmove(&t->inst[0], &t->inst[1], (JT_MAX_INST - 1) * sizeof t->inst[0]);
+    t->ninst--;
+  }
+  t->inst[t->ninst++] = (jt_inst){addr, size, seq};
+}
+
+/* trace_release: the copy at addr may be freed and reused from now on.
+** The row then shows the newest copy still live, or is marked released. */
+static void inst_release(jt_trace *t, uint64_t addr) {
+  bool found = false;
+  for (uint32_t i = 0; i < t->ninst && !found; i++)
+    if (t->inst[i].addr == addr) {
+      memmove(&t->inst[i], &t->inst[i + 1], (t->ninst - i - 1) * sizeof t->inst[0]);
+      t->ninst--;
+      found = true;
+    }
+  if (t->ninst) {
+    t->code = t->inst[t->ninst - 1].addr;
+    t->size = t->inst[t->ninst - 1].size;
+  } else if (found || t->code == addr) {
+    /* No copy known to be live (one made before we attached may be: its
+    ** release names another address, and is ignored). */
+    t->released = true;
+    t->relocs_open = false;
+  }
 }
 
 /* -- Counters ------------------------------------------------------------- */
@@ -146,10 +191,15 @@ static pending_chain *pending_for(pid_t pid) {
   return free_slot;
 }
 
-static bool logged_kind(int kind) {
-  switch (kind) {
+static bool logged_kind(const jt_event *ev) {
+  switch (ev->kind) {
   case JT_EV_LOOKUP: case JT_EV_REPLAY_HIT: case JT_EV_BIND: case JT_EV_RELOC:
+  case JT_EV_TRACE_RELEASE:
     return jt_verbose_log;
+  case JT_EV_TRACE_LIVE:
+    /* A reloaded trace is in its commit's line already; a compiled one
+    ** has no other event of its own (record_write comes later, if ever). */
+    return jt_verbose_log || !ev->a[2];
   default:
     return true;
   }
@@ -164,6 +214,13 @@ static void trace_event(jt_model *m, const jt_event *ev) {
   case JT_EV_REPLAY_MISS:
     if (!ev->id) return; /* "no tape checked to its end" names no trace */
     break;
+  case JT_EV_TRACE_RELEASE:
+    /* A trace never seen live here (made before we attached) gets no row. */
+    if (!(t = jt_model_trace(m, ev->pid, ev->id, false))) return;
+    t->releases++;
+    t->last_ns = ev->ts_ns;
+    inst_release(t, ev->a[0]);
+    return;
   case JT_EV_REJECT:
     /* reject: key_lo, key_hi, trace_id: the trace is a[1]. */
     if (!(t = jt_model_trace(m, ev->pid, ev->a[1], true))) return;
@@ -184,7 +241,10 @@ static void trace_event(jt_model *m, const jt_event *ev) {
     if (ev->a[1]) {
       jt_trace *b = jt_model_trace(m, ev->pid, ev->a[1], true);
       if (b) {
-        b->code = ev->a[2];
+        /* trace_live, which follows, is exact: this only stands in for it
+        ** with a library that lacks it. */
+        if (!b->live_known) b->code = ev->a[2];
+        b->bridge = true;
         if (b->origin == JT_ORIGIN_UNKNOWN) b->origin = JT_ORIGIN_RELOADED;
         b->last_ns = ev->ts_ns;
         if (!b->first_ns) b->first_ns = ev->ts_ns;
@@ -211,15 +271,30 @@ static void trace_event(jt_model *m, const jt_event *ev) {
   case JT_EV_BIND: t->binds++; break;
   case JT_EV_RELOC: {
     t->relocs++;
-    /* A relocation outside the latest commit's code starts a new commit's
-    ** list; one inside it is a deferred one, patched at tail validation. */
-    bool inside = t->code && ev->a[0] >= t->code && ev->a[0] < t->code + t->bytes;
+    /* A relocation outside the latest copy's code starts a new commit's
+    ** list; one inside it is a deferred one, patched at tail validation.
+    ** Once released, the copy's memory may be reused by the next commit:
+    ** any relocation starts a new list. */
+    uint64_t span = t->size ? t->size : t->bytes;
+    bool inside = t->code && !t->released && ev->a[0] >= t->code &&
+                  ev->a[0] < t->code + span;
     if (!t->relocs_open && !inside) {
       t->nreloc = 0;
       t->relocs_open = true;
     }
     if (t->nreloc < JT_MAX_RELOCS)
       t->reloc[t->nreloc++] = (jt_reloc){ev->a[0], ev->a[2], (uint8_t)ev->a[1]};
+    break;
+  }
+  case JT_EV_TRACE_LIVE: {
+    t->lives++;
+    t->live_known = true;
+    t->released = false;
+    t->origin = ev->a[2] ? JT_ORIGIN_RELOADED : JT_ORIGIN_COMPILED;
+    t->code = ev->a[0];
+    t->size = ev->a[1];
+    snprintf(t->name, sizeof t->name, "%.*s", (int)sizeof t->name - 1, ev->str);
+    inst_add(t, ev->a[0], ev->a[1], t->lives);
     break;
   }
   case JT_EV_COMMIT: {
@@ -231,6 +306,7 @@ static void trace_event(jt_model *m, const jt_event *ev) {
     t->relocs_open = false;
     pending_chain *pc = pending_for(ev->pid);
     t->nchain = pc->n;
+    t->chain_code = ev->a[0];
     memcpy(t->chain, pc->link, sizeof t->chain);
     pc->n = 0;
     /* A chain's bridges share the loop's commit: close their lists too. */
@@ -264,7 +340,7 @@ void jt_model_event(jt_model *m, const jt_event *ev) {
   if (m->follow && ev->pid != m->follow) return;
   m->ev_count[ev->kind]++;
   trace_event(m, ev);
-  if (!logged_kind(ev->kind)) return;
+  if (!logged_kind(ev)) return;
   m->events[m->nevents % JT_EVENTS] = *ev;
   m->nevents++;
 }
@@ -341,6 +417,14 @@ void jt_event_text(const jt_event *ev, char *buf, size_t n) {
              (unsigned long long)a[2], (unsigned long long)a[3],
              (unsigned long long)a[4]);
     break;
+  case JT_EV_TRACE_LIVE:
+    snprintf(buf, n, "%016llx %s %s at %llx, %llu bytes", id,
+             a[2] ? "reloaded" : "compiled", ev->str[0] ? ev->str : "(unnamed)",
+             (unsigned long long)a[0], (unsigned long long)a[1]);
+    break;
+  case JT_EV_TRACE_RELEASE:
+    snprintf(buf, n, "%016llx at %llx", id, (unsigned long long)a[0]);
+    break;
   default:
     snprintf(buf, n, "?");
   }
@@ -389,6 +473,13 @@ void jt_collect_poll(jt_collector *c, jt_model *m) {
   m->now_ns = jt_now_ns();
   if (c->counters) c->counters->poll(c->counters, m);
   if (c->events) c->events->poll(c->events, m);
+}
+
+void jt_collect_drain(jt_collector *c, jt_model *m) {
+  if (c->events && c->events->drain) {
+    m->now_ns = jt_now_ns();
+    c->events->drain(c->events, m);
+  }
 }
 
 void jt_collect_close(jt_collector *c) {

@@ -123,7 +123,47 @@ static void sleep_s(double s) {
   while (!stop && nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
+/* Sleep `s` seconds, taking in the event stream every JT_DRAIN_MS. */
+static void sleep_draining(double s, jt_collector *c, jt_model *m) {
+  double end = jt_now() + s;
+  for (double left = s; !stop && left > 0; left = end - jt_now()) {
+    sleep_s(left < JT_DRAIN_MS / 1000.0 ? left : JT_DRAIN_MS / 1000.0);
+    jt_collect_drain(c, m);
+  }
+}
+
 /* -- Batch mode ------------------------------------------------------------- */
+
+static const jt_model *by_seen_m;
+static int by_seen(const void *a, const void *b) {
+  uint64_t x = by_seen_m->traces[*(const int *)a].last_ns;
+  uint64_t y = by_seen_m->traces[*(const int *)b].last_ns;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The trace table, the 20 traces seen last first. */
+static void print_traces(const jt_model *m) {
+  int n = m->ntraces, released = 0;
+  static int order[JT_MAX_TRACES];
+  for (int i = 0; i < n; i++) order[i] = i, released += m->traces[i].released;
+  by_seen_m = m;
+  qsort(order, (size_t)n, sizeof order[0], by_seen);
+  printf("traces: %d (%d released)%s\n", n, released,
+         m->no_live_events ? "; no trace_live probe: no names, sizes estimated" : "");
+  if (!n) return;
+  printf("  %7s %-16s %-24s %-6s %12s %6s %6s\n", "PID", "TRACE", "NAME", "ORIGIN",
+         "CODE", "BYTES", "COMMIT");
+  for (int i = 0; i < n && i < 20; i++) {
+    const jt_trace *t = &m->traces[order[i]];
+    char code[24];
+    if (t->released) snprintf(code, sizeof code, "released");
+    else snprintf(code, sizeof code, "%llx", (unsigned long long)t->code);
+    printf("  %7d %016llx %-24s %-6s %12s %6llu %6u\n", (int)t->pid,
+           (unsigned long long)t->id, t->name[0] ? t->name : "-",
+           jt_origin_name(t->origin), code,
+           (unsigned long long)(t->live_known ? t->size : t->bytes), t->commits);
+  }
+}
 
 static void print_table(const jt_model *m) {
   printf("jcache-top: %d process%s; %s\n", m->nprocs, m->nprocs == 1 ? "" : "es",
@@ -151,6 +191,7 @@ static void print_table(const jt_model *m) {
       jt_event_text(ev, text, sizeof text);
       printf("  %7d %-16s %s\n", (int)ev->pid, jt_ev_name(ev->kind), text);
     }
+    print_traces(m);
   } else {
     printf("no event stream: bpf not available (%s)\n", m->events_why);
   }
@@ -162,7 +203,7 @@ static int run_batch(const opts *o, jt_collector *c, jt_model *m) {
   long n = o->iterations ? o->iterations : -1;
   jt_collect_poll(c, m);
   for (long i = 0; !stop && i != n; i++) {
-    sleep_s(interval);
+    sleep_draining(interval, c, m);
     jt_collect_poll(c, m);
     if (i) printf("\n");
     print_table(m);
@@ -180,7 +221,15 @@ typedef struct state {
   bool paused, help, editing;
   jt_model *live, *frozen;
   double interval;
+  jt_collector *c;
 } state;
+
+/* The detail view has just read code from the process: take in the events
+** fired since, and check that no copy it read was released meanwhile. */
+static void detail_verify(state *s) {
+  jt_collect_drain(s->c, s->live);
+  jt_detail_verify(s->live);
+}
 
 static const jt_model *shown(const state *s) { return s->frozen ? s->frozen : s->live; }
 
@@ -238,7 +287,9 @@ static void draw(state *s) {
   draw_header(s, m, cols);
   int body = rows - 3, y = 2;
   if (jt_detail_active()) {
-    jt_detail_draw(m, (jt_rect){y, 0, body, cols});
+    /* The detail view is a snapshot of the process's memory, read from
+    ** the live model's facts even while paused. */
+    jt_detail_draw(s->live, (jt_rect){y, 0, body, cols});
   } else {
     /* Without an event stream the trace table and the log are one line each
     ** (they say why); the process list takes the room. */
@@ -305,7 +356,8 @@ static bool handle_key(state *s, int k) {
   default: break;
   }
   if (jt_detail_active()) {
-    jt_detail_key(m, k);
+    jt_detail_key(s->live, k);
+    if (k == 'r') detail_verify(s);
     return true;
   }
   switch (k) {
@@ -320,22 +372,33 @@ static bool handle_key(state *s, int k) {
   default: break;
   }
   int f = p->key(p, m, k);
-  if (f & JT_DETAIL) jt_detail_open(m, jt_panel_traces.sel_pid, jt_panel_traces.sel_id);
+  if (f & JT_DETAIL) {
+    jt_detail_open(s->live, jt_panel_traces.sel_pid, jt_panel_traces.sel_id);
+    detail_verify(s);
+  }
   return !(f & JT_QUIT);
 }
 
 static int run_tui(const opts *o, jt_collector *c, jt_model *m) {
-  state s = {.live = m, .interval = o->tenths / 10.0};
+  state s = {.live = m, .interval = o->tenths / 10.0, .c = c};
   jt_collect_poll(c, m);
   double next = jt_now() + s.interval;
   long done = 0;
+  bool redraw = true;
   for (;;) {
-    draw(&s);
+    if (redraw) draw(&s);
+    redraw = true;
     if (stop) break;
+    /* Wake up every JT_DRAIN_MS to take in events; the screen changes at
+    ** the refresh interval (or on a key) only. */
     int wait = (int)((next - jt_now()) * 1000);
+    if (wait > JT_DRAIN_MS) wait = JT_DRAIN_MS;
     int k = ui_key(wait > 0 ? wait : 0);
     if (k == JK_NONE) {
-      if (jt_now() >= next) {
+      if (jt_now() < next) {
+        jt_collect_drain(c, m);
+        redraw = false;
+      } else {
         jt_collect_poll(c, m);
         next += s.interval;
         if (next < jt_now()) next = jt_now() + s.interval;

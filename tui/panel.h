@@ -56,11 +56,18 @@ bool jt_match(const char *hay, const char *needle);
 char *jt_fmt_count(char *buf, size_t n, uint64_t v, int w);
 char *jt_fmt_rate(char *buf, size_t n, double v, int w);
 
+/* "reload", "compil", "?" and "pending", "valid"... (panel_traces.c). */
+const char *jt_origin_name(int o);
+const char *jt_tail_name(int t);
+
 /* The detail view of one trace (panel_detail.c), full screen. */
 void jt_detail_open(const jt_model *m, pid_t pid, uint64_t id);
 void jt_detail_close(void);
 bool jt_detail_active(void);
 void jt_detail_draw(const jt_model *m, jt_rect r);
+/* After the code was read (open, r): with the events taken in since, drop
+** the disassembly of a copy that was released meanwhile. */
+void jt_detail_verify(const jt_model *m);
 int jt_detail_key(const jt_model *m, int key);
 
 /* The help overlay (panel_help.c). */

@@ -4,10 +4,16 @@
 ** relocation sites (from the reloc probes) and the tail guard's patch point
 ** highlighted.
 **
-** A reloaded loop is committed together with its bridges (a chain).  The
-** commit probe gives the loop's address and the bytes of the whole chain,
-** bridge_attach each bridge's address; a member's size is estimated from the
-** next member's address, so the last bytes shown may be alignment padding.
+** trace_live gives every live copy of a trace (compiled or reloaded) its
+** exact address and size, and trace_release takes it back: only copies
+** still live are read, so memory that was freed and may hold another trace
+** now is never disassembled as this one.
+**
+** A reloaded loop is committed together with its bridges (a chain), and is
+** shown with them.  With a library that has no trace_live probe, the commit
+** probe gives only the loop's address and the bytes of the whole chain,
+** bridge_attach each bridge's address; a member's size is then estimated
+** from the next member's address, so the last bytes shown may be padding.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +21,13 @@
 
 #include "panel.h"
 
-const char *jt_origin_name(int o);
-const char *jt_tail_name(int t);
-
 typedef struct member {
   uint64_t id, addr, size;
   bool bridge;
+  bool exact;    /* size from trace_live */
+  bool released; /* this copy was released: not read */
+  uint32_t seq;  /* exact: the copy's jt_inst.seq */
+  char name[JT_NAME];
 } member;
 
 static struct {
@@ -71,9 +78,20 @@ static const jt_trace *chain_root(const jt_model *m, pid_t pid, uint64_t id) {
     const jt_trace *t = &m->traces[i];
     if (t->pid != pid) continue;
     for (uint32_t k = 0; k < t->nchain; k++)
-      if (t->chain[k].id == id) return t;
+      if (t->chain[k].id == id) {
+        /* With exact facts, only if that chain is the copy live now. */
+        if (!self || !self->live_known) return t;
+        if (!t->released && t->chain_code == t->code && t->chain[k].addr == self->code)
+          return t;
+      }
   }
   return self;
+}
+
+static const char *kind_of(const jt_trace *t, bool bridge) {
+  if (bridge || (t && t->bridge)) return "bridge";
+  if (t && (t->commits || t->origin == JT_ORIGIN_RELOADED)) return "loop";
+  return "trace";
 }
 
 static void load(const jt_model *m) {
@@ -87,23 +105,67 @@ static void load(const jt_model *m) {
     return;
   }
   D.t = *self;
+  if (self->released) {
+    snprintf(D.note, sizeof D.note,
+             "released (trace_release): its code at %llx may have been freed and "
+             "reused by another trace, so it is not shown",
+             (unsigned long long)self->code);
+    return;
+  }
   const jt_trace *root = chain_root(m, D.pid, D.id);
   if (!root || !root->code) {
     snprintf(D.note, sizeof D.note,
-             self->origin == JT_ORIGIN_COMPILED
+             self->origin == JT_ORIGIN_COMPILED && m->no_live_events
                  ? "compiled in this process: its code address is not in the event stream "
-                   "(only reloaded code has a commit probe)"
+                   "(this library has no trace_live probe)"
                  : "no code address known for this trace yet");
     return;
   }
-  if (!root->bytes) {
+  bool estimated = false;
+  if (root->live_known) {
+    /* Exact: the newest live copy of the root, and the bridges its commit
+    ** attached that are still live at the addresses of that commit. */
+    const jt_inst *ri = jt_trace_inst(root, root->code);
+    member r0 = {root->id, root->code, root->size, false, true, false, ri ? ri->seq : 0, ""};
+    snprintf(r0.name, sizeof r0.name, "%s", root->name);
+    D.mem[D.nmem++] = r0;
+    for (uint32_t k = 0; root->chain_code == root->code && k < root->nchain &&
+                         D.nmem < JT_MAX_CHAIN + 1; k++) {
+      const jt_link *l = &root->chain[k];
+      const jt_trace *b = l->id ? jt_model_trace((jt_model *)m, D.pid, l->id, false) : NULL;
+      member mb = {l->id, l->addr, 0, true, false, false, 0, ""};
+      if (b) snprintf(mb.name, sizeof mb.name, "%s", b->name);
+      if (b && b->live_known) {
+        const jt_inst *in = jt_trace_inst(b, l->addr);
+        if (in) mb.size = in->size, mb.exact = true, mb.seq = in->seq;
+        else mb.released = true;
+      }
+      D.mem[D.nmem++] = mb;
+    }
+    for (int i = 1; i < D.nmem; i++)
+      if (!D.mem[i].exact && !D.mem[i].released) {
+        /* A bridge not announced by trace_live: 64 bytes, or up to the next
+        ** member. */
+        uint64_t size = 64;
+        for (int k = 0; k < D.nmem; k++)
+          if (D.mem[k].addr > D.mem[i].addr && D.mem[k].addr - D.mem[i].addr < size)
+            size = D.mem[k].addr - D.mem[i].addr;
+        D.mem[i].size = size;
+        estimated = true;
+      }
+    if (D.nmem > 2) qsort(D.mem + 1, (size_t)D.nmem - 1, sizeof D.mem[0], cmp_member);
+    if (estimated)
+      snprintf(D.note, sizeof D.note, "a chain of %d traces: a bridge's end is estimated",
+               D.nmem);
+  } else if (!root->bytes) {
     /* A bridge seen only through bridge_attach: address, no size. */
-    D.mem[D.nmem++] = (member){root->id, root->code, 64, false};
+    D.mem[D.nmem++] = (member){root->id, root->code, 64, false, false, false, 0, ""};
     snprintf(D.note, sizeof D.note, "size unknown: showing 64 bytes");
   } else {
-    D.mem[D.nmem++] = (member){root->id, root->code, 0, false};
+    D.mem[D.nmem++] = (member){root->id, root->code, 0, false, false, false, 0, ""};
     for (uint32_t k = 0; k < root->nchain && D.nmem < JT_MAX_CHAIN + 1; k++)
-      D.mem[D.nmem++] = (member){root->chain[k].id, root->chain[k].addr, 0, true};
+      D.mem[D.nmem++] = (member){root->chain[k].id, root->chain[k].addr, 0, true, false,
+                                 false, 0, ""};
     qsort(D.mem, (size_t)D.nmem, sizeof D.mem[0], cmp_member);
     /* The commit probe gives the chain's total only: a member ends at the
     ** next member's address if that is near enough, else it is shown with
@@ -122,9 +184,11 @@ static void load(const jt_model *m) {
         D.mem[i] = tmp;
       }
     if (D.nmem > 2) qsort(D.mem + 1, (size_t)D.nmem - 1, sizeof D.mem[0], cmp_member);
-    if (D.nmem > 1)
-      snprintf(D.note, sizeof D.note, "a chain of %d traces, %llu bytes in all: a member's "
-               "end is estimated", D.nmem, (unsigned long long)root->bytes);
+    snprintf(D.note, sizeof D.note, D.nmem > 1
+             ? "a chain of %d traces, %llu bytes in all: a member's end is estimated "
+               "(this library has no trace_live probe)"
+             : "this library has no trace_live probe: the size is the commit's (%d trace, "
+               "%llu bytes)", D.nmem, (unsigned long long)root->bytes);
   }
   add_trace_facts(root);
   if (m->no_reloc_events)
@@ -135,11 +199,27 @@ static void load(const jt_model *m) {
                             ? jt_model_trace((jt_model *)m, D.pid, D.mem[i].id, false) : NULL;
     if (t) add_trace_facts(t);
   }
+  if (!D.note[0] && m->ev_dropped)
+    snprintf(D.note, sizeof D.note, "%llu events were lost (ring buffer full): a copy "
+             "shown may have been released since", (unsigned long long)m->ev_dropped);
   for (int i = 0; i < D.nmem; i++) {
-    char label[96];
-    snprintf(label, sizeof label, "-- %s %016llx at %llx, %llu bytes --",
-             D.mem[i].bridge ? "bridge" : "loop", (unsigned long long)D.mem[i].id,
-             (unsigned long long)D.mem[i].addr, (unsigned long long)D.mem[i].size);
+    char label[160];
+    const jt_trace *mt = i == 0 ? root
+                         : D.mem[i].id ? jt_model_trace((jt_model *)m, D.pid, D.mem[i].id, false)
+                                       : NULL;
+    const char *kind = kind_of(mt, D.mem[i].bridge);
+    char name[JT_NAME + 2] = "";
+    if (D.mem[i].name[0]) snprintf(name, sizeof name, " %s", D.mem[i].name);
+    if (D.mem[i].released) {
+      snprintf(label, sizeof label, "-- %s %016llx%s at %llx: released, not shown --",
+               kind, (unsigned long long)D.mem[i].id, name,
+               (unsigned long long)D.mem[i].addr);
+      jt_disasm_label(&D.d, label);
+      continue;
+    }
+    snprintf(label, sizeof label, "-- %s %016llx%s at %llx, %llu bytes%s --", kind,
+             (unsigned long long)D.mem[i].id, name, (unsigned long long)D.mem[i].addr,
+             (unsigned long long)D.mem[i].size, D.mem[i].exact ? "" : " (estimated)");
     jt_disasm_label(&D.d, label);
     /* A tail guard is a 5-byte jmp over an 8-byte patch point: decode up to
     ** the patch point's end and resynchronise there. */
@@ -177,6 +257,32 @@ static void load(const jt_model *m) {
   }
 }
 
+/* Is the copy that member mb was read from still live in m?  True when
+** that cannot be told (no trace_live for it, or its row is gone). */
+static bool copy_live(const jt_model *m, const member *mb) {
+  if (!mb->exact || !mb->id) return true;
+  const jt_trace *t = jt_model_trace((jt_model *)m, D.pid, mb->id, false);
+  if (!t || !t->live_known) return true;
+  const jt_inst *in = t->released ? NULL : jt_trace_inst(t, mb->addr);
+  return in && in->seq == mb->seq;
+}
+
+void jt_detail_verify(const jt_model *m) {
+  if (!D.active) return;
+  for (int i = 0; i < D.nmem; i++) {
+    const member *mb = &D.mem[i];
+    if (mb->released || copy_live(m, mb)) continue;
+    /* trace_release fires before the code is freed: a copy still live in
+    ** the events taken in after the read was live while it was read. */
+    jt_disasm_free(&D.d);
+    snprintf(D.note, sizeof D.note,
+             "the copy of %016llx at %llx was released while it was read (the memory "
+             "may hold another trace now): r reads the newest copy",
+             (unsigned long long)mb->id, (unsigned long long)mb->addr);
+    return;
+  }
+}
+
 void jt_detail_open(const jt_model *m, pid_t pid, uint64_t id) {
   D.active = true;
   D.pid = pid;
@@ -186,23 +292,37 @@ void jt_detail_open(const jt_model *m, pid_t pid, uint64_t id) {
 }
 
 void jt_detail_draw(const jt_model *m, jt_rect r) {
-  (void)m;
   const jt_trace *t = &D.t;
   char buf[256];
-  snprintf(buf, sizeof buf, " Trace %016llx  pid %d  %s   Esc: back  r: re-read",
-           (unsigned long long)D.id, (int)D.pid, jt_origin_name(t->origin));
+  snprintf(buf, sizeof buf, " Trace %016llx %s  pid %d  %s%s   Esc: back  r: re-read",
+           (unsigned long long)D.id, t->name, (int)D.pid, jt_origin_name(t->origin),
+           t->released ? ", released" : "");
   ui_text(r.y, r.x, r.w, R_TITLE_FOCUS, buf, true);
   int y = r.y + 1;
-  ui_printf(y++, r.x, r.w, R_NORMAL,
-            "code %llx  %llu bytes  %u trace%s in chain  commits %u  written %u",
-            (unsigned long long)t->code, (unsigned long long)t->bytes, t->ntraces,
-            t->ntraces == 1 ? "" : "s", t->commits, t->writes);
+  if (t->live_known)
+    ui_printf(y++, r.x, r.w, R_NORMAL,
+              "code %llx  %llu bytes  %u live cop%s (%u made, %u released)  commits %u  "
+              "chain %u  written %u",
+              (unsigned long long)t->code, (unsigned long long)t->size, t->ninst,
+              t->ninst == 1 ? "y" : "ies", t->lives, t->releases, t->commits, t->ntraces,
+              t->writes);
+  else
+    ui_printf(y++, r.x, r.w, R_NORMAL,
+              "code %llx  %llu bytes in chain  %u trace%s in chain  commits %u  written %u",
+              (unsigned long long)t->code, (unsigned long long)t->bytes, t->ntraces,
+              t->ntraces == 1 ? "" : "s", t->commits, t->writes);
   ui_printf(y++, r.x, r.w, R_NORMAL,
             "hits %u  misses %u  binds %u  relocs %u (%d sites)  tail %s (%u valid, %u invalid)",
             t->hits, t->misses, t->binds, t->relocs, D.nreloc, jt_tail_name(t->tail),
             t->tails_validated, t->tails_invalidated);
   if (D.d.error[0] || D.note[0])
     ui_text(y++, r.x, r.w, D.d.error[0] ? R_BAD : R_DIM, D.d.error[0] ? D.d.error : D.note, false);
+  bool gone = false;
+  for (int i = 0; i < D.nmem && D.d.n; i++)
+    if (!D.mem[i].released && !copy_live(m, &D.mem[i])) gone = true;
+  if (gone)
+    ui_text(y++, r.x, r.w, R_WARN, "released since it was read: below is its code as it "
+            "was then (r reads the newest copy)", false);
   if (D.d.n) {
     ui_text(y, r.x, r.w, R_DIM, "relocation fields: ", false);
     ui_text(y, r.x + 19, 6, R_RELOC, "xx xx", false);

@@ -1,6 +1,10 @@
 /*
 ** tui/panel_traces.c — the trace table: one row per (process, trace id),
-** built from the event stream (commit, reloc, tail and record probes).
+** built from the event stream (trace_live, trace_release, commit, reloc,
+** tail and record probes).  NAME, CODE and BYTES are exact for every trace
+** that trace_live announced (compiled or reloaded): the newest copy still
+** live.  A trace whose last copy was released is dimmed and its CODE says
+** "released": that memory may hold another trace now.
 ** Enter opens the trace's detail view with its disassembly.
 */
 #include <stdio.h>
@@ -9,9 +13,12 @@
 
 #include "panel.h"
 
-enum { C_PID, C_ID, C_ORIGIN, C_CODE, C_BYTES, C_COMMITS, C_HITS, C_MISS,
-       C_RELOCS, C_TAIL, C__N };
+enum { C_PID, C_ID, C_NAME, C_ORIGIN, C_CODE, C_BYTES, C_COMMITS, C_HITS,
+       C_MISS, C_RELOCS, C_TAIL, C__N };
 
+/* Narrow screens drop columns by level (1 first); NAME takes the width
+** left over, at least its own, at most NAME_MAX. */
+#define NAME_MAX 40
 static const struct {
   const char *title;
   int width, drop;
@@ -19,18 +26,20 @@ static const struct {
 } cols[C__N] = {
   [C_PID] = {"PID", 7, 0, false},
   [C_ID] = {"TRACE", 16, 0, true},
+  [C_NAME] = {"NAME", 16, 0, true},
   [C_ORIGIN] = {"ORIGIN", 6, 0, true},
-  [C_CODE] = {"CODE", 12, 1, false},
-  [C_BYTES] = {"BYTES", 6, 2, false},
+  [C_CODE] = {"CODE", 12, 2, false},
+  [C_BYTES] = {"BYTES", 6, 3, false},
   [C_COMMITS] = {"COMMIT", 6, 0, false},
-  [C_HITS] = {"HITS", 6, 3, false},
+  [C_HITS] = {"HITS", 6, 1, false},
   [C_MISS] = {"MISS", 5, 0, false},
   [C_RELOCS] = {"RELOCS", 6, 0, false},
   [C_TAIL] = {"TAIL", 7, 0, true},
 };
 
 static const char *const sorts[] = {"last seen", "pid", "trace", "commits",
-                                    "hits", "misses", "relocs", "bytes"};
+                                    "hits", "misses", "relocs", "bytes", "name"};
+enum { SORT_NAME = 8 };
 
 const char *jt_origin_name(int o) {
   return o == JT_ORIGIN_RELOADED ? "reload" : o == JT_ORIGIN_COMPILED ? "compil" : "?";
@@ -53,16 +62,21 @@ static uint64_t sort_value(const jt_trace *t, int s) {
   case 4: return t->hits;
   case 5: return t->misses;
   case 6: return t->relocs;
-  case 7: return t->bytes;
+  case 7: return t->live_known ? t->size : t->bytes;
   default: return 0;
   }
 }
 
 static int cmp_trace(const void *a, const void *b) {
   const jt_trace *p = &cmp_m->traces[*(const int *)a], *q = &cmp_m->traces[*(const int *)b];
-  uint64_t x = sort_value(p, cmp_sort), y = sort_value(q, cmp_sort);
-  int c = x < y ? -1 : x > y;
-  if (cmp_sort != 1 && cmp_sort != 2) c = -c; /* numbers: biggest first */
+  int c;
+  if (cmp_sort == SORT_NAME) {
+    c = strcmp(p->name, q->name);
+  } else {
+    uint64_t x = sort_value(p, cmp_sort), y = sort_value(q, cmp_sort);
+    c = x < y ? -1 : x > y;
+    if (cmp_sort != 1 && cmp_sort != 2) c = -c; /* numbers: biggest first */
+  }
   if (!c) c = p->id < q->id ? -1 : p->id > q->id;
   if (!c) c = p->pid < q->pid ? -1 : p->pid > q->pid;
   return cmp_rev ? -c : c;
@@ -70,23 +84,28 @@ static int cmp_trace(const void *a, const void *b) {
 
 static bool matches(const jt_trace *t, const char *f) {
   if (!f[0]) return true;
-  char buf[96];
-  snprintf(buf, sizeof buf, "%d %016llx %s %s", (int)t->pid,
-           (unsigned long long)t->id, jt_origin_name(t->origin), jt_tail_name(t->tail));
+  char buf[160];
+  snprintf(buf, sizeof buf, "%d %016llx %s %s %s %s", (int)t->pid,
+           (unsigned long long)t->id, t->name, jt_origin_name(t->origin),
+           jt_tail_name(t->tail), t->released ? "released" : "live");
   return jt_match(buf, f);
 }
 
 static void draw(jt_panel *p, const jt_model *m, jt_rect r, bool focus) {
   bool show[C__N];
-  for (int i = 0; i < C__N; i++) show[i] = true;
-  for (int drop = 1; drop <= 3; drop++) {
-    int used = 0;
+  int width[C__N], used = 0;
+  for (int i = 0; i < C__N; i++) show[i] = true, width[i] = cols[i].width;
+  for (int drop = 1; drop <= 4; drop++) {
+    used = 0;
     for (int i = 0; i < C__N; i++)
       if (show[i]) used += cols[i].width + 1;
-    if (used <= r.w) break;
+    if (used <= r.w || drop == 4) break;
     for (int i = 0; i < C__N; i++)
       if (cols[i].drop == drop) show[i] = false;
   }
+  width[C_NAME] += r.w - used; /* what is left over, or what is missing */
+  if (width[C_NAME] > NAME_MAX) width[C_NAME] = NAME_MAX;
+  if (width[C_NAME] < 4) width[C_NAME] = 4;
 
   char extra[64] = "";
   if (m->events_src[0])
@@ -98,9 +117,9 @@ static void draw(jt_panel *p, const jt_model *m, jt_rect r, bool focus) {
   for (int i = 0; i < C__N; i++) {
     if (!show[i]) continue;
     char buf[64];
-    snprintf(buf, sizeof buf, cols[i].left ? "%-*s" : "%*s", cols[i].width, cols[i].title);
-    ui_text(r.y + 1, x, cols[i].width, R_COLHDR, buf, false);
-    x += cols[i].width + 1;
+    snprintf(buf, sizeof buf, cols[i].left ? "%-*s" : "%*s", width[i], cols[i].title);
+    ui_text(r.y + 1, x, width[i], R_COLHDR, buf, false);
+    x += width[i] + 1;
   }
 
   p->nrows = 0;
@@ -143,29 +162,35 @@ static void draw(jt_panel *p, const jt_model *m, jt_rect r, bool focus) {
     bool sel = focus && idx == p->sel;
     int y = r.y + 2 + row;
     bool alive = jt_model_proc((jt_model *)m, t->pid, false) != NULL;
-    ui_role base = sel ? R_SELECTED : alive ? R_NORMAL : R_DIM;
+    ui_role base = sel ? R_SELECTED : alive && !t->released ? R_NORMAL : R_DIM;
+    alive = alive && !t->released; /* colours for what runs now only */
     if (sel) ui_fill(y, r.x, r.w, R_SELECTED);
     x = r.x;
     for (int i = 0; i < C__N; i++) {
       if (!show[i]) continue;
-      int w = cols[i].width;
+      int w = width[i];
       char v[64], cell[80];
       ui_role role = base;
       switch (i) {
       case C_PID: snprintf(v, sizeof v, "%d", (int)t->pid); break;
       case C_ID: snprintf(v, sizeof v, "%016llx", (unsigned long long)t->id); break;
+      case C_NAME: snprintf(v, sizeof v, "%.*s", w, t->name[0] ? t->name : "-"); break;
       case C_ORIGIN:
         snprintf(v, sizeof v, "%s", jt_origin_name(t->origin));
         if (!sel && alive && t->origin == JT_ORIGIN_RELOADED) role = R_GOOD;
         break;
       case C_CODE:
-        if (t->code) snprintf(v, sizeof v, "%llx", (unsigned long long)t->code);
+        if (t->released) snprintf(v, sizeof v, "released");
+        else if (t->code) snprintf(v, sizeof v, "%llx", (unsigned long long)t->code);
         else snprintf(v, sizeof v, "-");
         break;
-      case C_BYTES:
-        if (t->bytes) jt_fmt_count(v, sizeof v, t->bytes, w);
+      case C_BYTES: {
+        /* Exact with trace_live; else the commit's whole chain. */
+        uint64_t b = t->live_known ? t->size : t->bytes;
+        if (b) jt_fmt_count(v, sizeof v, b, w);
         else snprintf(v, sizeof v, "-");
         break;
+      }
       case C_COMMITS: jt_fmt_count(v, sizeof v, t->commits, w); break;
       case C_HITS: jt_fmt_count(v, sizeof v, t->hits, w); break;
       case C_MISS:

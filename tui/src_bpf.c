@@ -139,6 +139,17 @@ static bool translate(const struct jc_event *e, jt_event *ev) {
     a[0] = (uint64_t)(int64_t)e->werr.mdb_error;
     copy_str(ev->str, sizeof ev->str, e->werr.message, sizeof e->werr.message);
     break;
+  case JC_EV_TRACE_LIVE:
+    ev->kind = JT_EV_TRACE_LIVE;
+    a[0] = e->live.code_addr;
+    a[1] = e->live.code_len;
+    a[2] = e->live.reloaded != 0;
+    copy_str(ev->str, sizeof ev->str, e->live.name, sizeof e->live.name);
+    break;
+  case JC_EV_TRACE_RELEASE:
+    ev->kind = JT_EV_TRACE_RELEASE;
+    a[0] = e->release.code_addr;
+    break;
   default:
     return false; /* commit_begin and future kinds: not shown */
   }
@@ -151,19 +162,25 @@ static int on_event(void *ctx, const struct jc_event *e) {
   return 0;
 }
 
+/* Drain what is there without waiting; bounded so a flood of events
+** cannot starve the display. */
+static void bpf_drain(jt_source *src, jt_model *m) {
+  bpf_src *s = (bpf_src *)src;
+  for (int round = 0; round < 64; round++)
+    if (jc_bpf_poll(s->b, 0, on_event, m) <= 0) break;
+  m->ev_dropped = jc_bpf_lost(s->b);
+}
+
 static void bpf_poll(jt_source *src, jt_model *m) {
   bpf_src *s = (bpf_src *)src;
   if (!s->told) {
     const char *w = jc_bpf_warning(s->b);
     snprintf(m->events_warning, sizeof m->events_warning, "%s", w ? w : "");
     m->no_reloc_events = !(jc_bpf_attached(s->b) & JC_EV_BIT(JC_EV_RELOC));
+    m->no_live_events = !jc_bpf_has_live(s->b);
     s->told = true;
   }
-  /* Drain what is there without waiting; bounded so a flood of events
-  ** cannot starve the display. */
-  for (int round = 0; round < 64; round++)
-    if (jc_bpf_poll(s->b, 0, on_event, m) <= 0) break;
-  m->ev_dropped = jc_bpf_lost(s->b);
+  bpf_drain(src, m);
 
   /* Processes without a shared-memory segment: list them from the BPF
   ** counters; forget the ones that exited. */
@@ -214,11 +231,13 @@ jt_source *jt_src_bpf_open(pid_t follow, char *why, size_t n) {
     return NULL;
   }
   /* The story events, plus what the trace table needs: relocation sites
-  ** (the detail view), records written (compiled traces), hits per trace. */
+  ** (the detail view), records written (compiled traces), hits per trace,
+  ** every trace made live (name, exact address and size) and released. */
   jc_bpf_opts o = {
     .pid = follow,
     .event_mask = JC_EV_DEFAULT_MASK | JC_EV_BIT(JC_EV_RELOC) |
-                  JC_EV_BIT(JC_EV_RECORD_WRITE) | JC_EV_BIT(JC_EV_REPLAY_HIT),
+                  JC_EV_BIT(JC_EV_RECORD_WRITE) | JC_EV_BIT(JC_EV_REPLAY_HIT) |
+                  JC_EV_BIT(JC_EV_TRACE_LIVE) | JC_EV_BIT(JC_EV_TRACE_RELEASE),
   };
   if (jt_verbose_log) o.event_mask = JC_EV_ALL_MASK;
   s->b = jc_bpf_open(&o);
@@ -230,6 +249,7 @@ jt_source *jt_src_bpf_open(pid_t follow, char *why, size_t n) {
   s->follow = follow;
   s->base.name = "bpf";
   s->base.poll = bpf_poll;
+  s->base.drain = bpf_drain;
   s->base.close = bpf_close;
   snprintf(why, n, "root; probes of %s", jc_bpf_lib(s->b));
   return &s->base;

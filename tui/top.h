@@ -11,7 +11,8 @@
 **   counters  the per-process counters of every process using libjcache,
 **             from its /dev/shm/jcache.PID segment (no privileges needed);
 **   events    the USDT probe stream (bpf, root only), which also builds the
-**             trace table: code addresses, relocation sites, tail states.
+**             trace table: names, code addresses and sizes (trace_live,
+**             trace_release), relocation sites, tail states.
 ** The shared-memory source always provides the counters; the bpf source,
 ** when it loads, adds the events.
 */
@@ -66,7 +67,8 @@ static inline uint64_t jt_tails_pending(const jc_stats *s) {
   _(REPLAY_HIT, "replay_hit") _(REPLAY_MISS, "replay_miss") _(BIND, "bind")    \
   _(RELOC, "reloc") _(COMMIT, "commit") _(COMMIT_FAIL, "commit_fail")          \
   _(BRIDGE_ATTACH, "bridge_attach") _(TAIL_GUARD, "tail_guard")                \
-  _(TAIL_VALIDATED, "tail_validated") _(TAIL_INVALIDATED, "tail_invalidated")
+  _(TAIL_VALIDATED, "tail_validated") _(TAIL_INVALIDATED, "tail_invalidated") \
+  _(TRACE_LIVE, "trace_live") _(TRACE_RELEASE, "trace_release")
 
 typedef enum jt_ev_kind {
 #define JT_EVENUM(n, s) JT_EV_##n,
@@ -79,7 +81,8 @@ const char *jt_ev_name(int kind);
 
 /* One probe firing.  The arguments keep the probe's order (docs/PROBES.md):
 ** id is the first u64 (a trace id, or key_lo for lookup/record_abort), a[]
-** the following numeric ones, str the string argument if any. */
+** the following numeric ones, str the string argument if any
+** (trace_live: a[0] code_addr, a[1] code_len, a[2] reloaded, str the name). */
 typedef struct jt_event {
   uint64_t ts_ns; /* CLOCK_MONOTONIC */
   int32_t pid;
@@ -96,6 +99,8 @@ typedef struct jt_event {
 #define JT_MAX_TRACES 2048
 #define JT_MAX_RELOCS 48
 #define JT_MAX_CHAIN 8
+#define JT_MAX_INST 4    /* live copies of one trace at once, tracked */
+#define JT_NAME 48
 
 typedef enum jt_origin { JT_ORIGIN_UNKNOWN, JT_ORIGIN_RELOADED, JT_ORIGIN_COMPILED } jt_origin;
 typedef enum jt_tail { JT_TAIL_NONE, JT_TAIL_PENDING, JT_TAIL_VALIDATED, JT_TAIL_INVALIDATED } jt_tail;
@@ -111,13 +116,30 @@ typedef struct jt_link {
   uint64_t addr;
 } jt_link;
 
+/* One copy of a trace's code that runs now: trace_live announced it and no
+** trace_release has taken it back.  A trace id may be live several times
+** at once (reloaded again before the older copy is released). */
+typedef struct jt_inst {
+  uint64_t addr, size;
+  uint32_t seq;       /* which trace_live of the trace (1, 2...): the arena
+                      ** may put a new copy where a released one was */
+} jt_inst;
+
 typedef struct jt_trace {
   int32_t pid;
   uint64_t id;
   uint8_t origin;     /* jt_origin */
   uint8_t tail;       /* jt_tail of the latest tail guard */
+  bool live_known;    /* trace_live seen: code, size and name are exact */
+  bool released;      /* its last live copy was released: code is stale
+                      ** (the memory may hold another trace now) */
+  char name[JT_NAME]; /* trace_live: the trace's symbol name, "" if none */
   uint64_t code;      /* latest code address (0: unknown) */
+  uint64_t size;      /* trace_live: this trace's exact code size; 0 unknown */
   uint64_t bytes;     /* commit: bytes of the whole chain */
+  uint32_t ninst;     /* live copies known (trace_live minus trace_release) */
+  jt_inst inst[JT_MAX_INST]; /* oldest first; the last is `code` */
+  uint32_t lives, releases; /* trace_live and trace_release events */
   uint32_t ntraces;   /* commit: traces in the chain */
   uint64_t tail_addr; /* the latest tail guard's patch point */
   uint32_t commits, writes, hits, misses, binds, relocs, bridges, fails;
@@ -129,6 +151,9 @@ typedef struct jt_trace {
   jt_reloc reloc[JT_MAX_RELOCS];
   uint32_t nchain;                   /* bridges committed with it */
   jt_link chain[JT_MAX_CHAIN];
+  uint64_t chain_code;               /* the commit's code address: the chain
+                                     ** belongs to the copy there */
+  bool bridge;                       /* seen as a bridge (bridge_attach) */
 } jt_trace;
 
 /* -- The model ------------------------------------------------------------- */
@@ -153,6 +178,8 @@ typedef struct jt_model {
   char source_line[256];    /* "source: ... (why)" */
   char events_warning[512]; /* probes the event source could not attach */
   bool no_reloc_events;     /* the reloc probe is not traced */
+  bool no_live_events;      /* the library has no trace_live/trace_release:
+                            ** sizes are estimated from the commit probe */
   pid_t follow;             /* -p: 0 for every process */
 } jt_model;
 
@@ -164,6 +191,8 @@ jt_proc *jt_model_proc(jt_model *m, pid_t pid, bool create);
 void jt_model_sample(jt_model *m, pid_t pid, const char *comm,
                      const char *cache_dir, const jc_stats *st, bool from_bpf);
 jt_trace *jt_model_trace(jt_model *m, pid_t pid, uint64_t id, bool create);
+/* The live copy of t at addr (exact size), or NULL: not known to be live. */
+const jt_inst *jt_trace_inst(const jt_trace *t, uint64_t addr);
 /* Record one probe event: updates the trace table and the ring.  Events of
 ** high-volume kinds (lookup, replay_hit, bind, reloc) are counted and folded
 ** into the trace table but only logged when `verbose_log` is set. */
@@ -181,6 +210,9 @@ struct jt_source {
   const char *name;  /* "shared memory", "bpf" */
   /* Bring the model up to date (never blocks). */
   void (*poll)(jt_source *s, jt_model *m);
+  /* Between polls: take in what is buffered (events) so that the source's
+  ** buffer does not overflow, without new counter samples.  May be NULL. */
+  void (*drain)(jt_source *s, jt_model *m);
   void (*close)(jt_source *s);
   void *priv;
 };
@@ -201,6 +233,10 @@ typedef struct jt_collector {
 int jt_collect_open(jt_collector *c, jt_model *m, jt_source_mode mode,
                     pid_t follow, char *err, size_t n);
 void jt_collect_poll(jt_collector *c, jt_model *m);
+/* Every JT_DRAIN_MS between polls: events only (the ring buffer fills in
+** well under a second under a busy JIT). */
+#define JT_DRAIN_MS 100
+void jt_collect_drain(jt_collector *c, jt_model *m);
 void jt_collect_close(jt_collector *c);
 
 /* Helpers for sources: monotonic time. */
@@ -213,7 +249,7 @@ typedef struct jt_insn {
   uint64_t addr;
   uint8_t len;
   uint8_t bytes[15];
-  char text[96];
+  char text[160];
   char note[96];      /* what is patched here (reloc, tail guard) */
   int8_t reloc;       /* index into the trace's relocs hit, or -1 */
   uint8_t mark;       /* JT_MARK_* */

@@ -19,7 +19,11 @@
 **             written with LMDB directly) and reloads once (reject)
 ** and prints "pid P" and one "stat NAME VALUE" line per counter of
 ** jc_stats_get(), which tests/bpf/test_bpf.sh compares with the counters
-** that the BPF program kept for this pid.
+** that the BPF program kept for this pid.  It also prints what the
+** trace_live and trace_release probes must report: "live compiled N",
+** "live reloaded N" (traces it got back live from jc_rec_finish and
+** jc_replay_commit), "live released N" (jc_trace_release calls) and
+** "live names LOOP BRIDGE" (the names of the toy traces).
 */
 #include <lmdb.h>
 #include <stdio.h>
@@ -37,8 +41,26 @@ static int fail(const char *what, jc_err err) {
   return 1;
 }
 
+/* What the trace_live and trace_release probes must have reported. */
+static unsigned long live_compiled, live_reloaded, released;
+
+static void release_one(jc_trace *t) {
+  released++;
+  jc_trace_release(t);
+}
+
 static void release(jc_trace **tr, size_t n) {
-  for (size_t i = 0; i < n; i++) jc_trace_release(tr[i]);
+  for (size_t i = 0; i < n; i++) release_one(tr[i]);
+}
+
+/* toy_reload, counting the traces it made live. */
+static jc_err reload(jc_cache *cache, jc_key key, const toy_greens *g,
+                     const toy_consts *c, long x, jc_trace **tr, size_t cap,
+                     size_t *n) {
+  *n = 0;
+  jc_err err = toy_reload(cache, key, g, c, x, tr, cap, n);
+  if (!err) live_reloaded += *n;
+  return err;
 }
 
 /* Store a damaged copy of every record beside it, under other ids: one
@@ -120,6 +142,10 @@ int main(int argc, char **argv) {
     return fail("compile loop", err);
   if ((err = toy_compile_bridge(cache, loop, &toy_default_greens, &c1, &bridge)))
     return fail("compile bridge", err);
+  live_compiled += 2;
+  char names[160];
+  snprintf(names, sizeof names, "%s %s", jc_trace_name(loop),
+           jc_trace_name(bridge));
   for (int i = 0; i < 2; i++) {
     jc_rec *r;
     if ((err = jc_rec_begin_loop(cache, jc_key_hash("given up", 8), &r)))
@@ -127,27 +153,27 @@ int main(int argc, char **argv) {
     jc_rec_abort(r, "bpf_workload gives up");
   }
   jc_cache_flush(cache);
-  jc_trace_release(bridge);
-  jc_trace_release(loop);
+  release_one(bridge);
+  release_one(loop);
 
   for (int i = 0; i < rounds; i++) {
     /* reload: loop + bridge with a tail to validate, then the loop alone */
-    if ((err = toy_reload(cache, key, &toy_default_greens, &c2, 150, tr,
+    if ((err = reload(cache, key, &toy_default_greens, &c2, 150, tr,
                           JC_MAX_CHAIN, &n)))
       return fail("reload 150", err);
     if ((err = toy_check_tail(tr[0], &toy_default_greens, &c2)))
       return fail("tail check", err);
     release(tr, n);
-    if ((err = toy_reload(cache, key, &toy_default_greens, &c2, 5, tr,
+    if ((err = reload(cache, key, &toy_default_greens, &c2, 5, tr,
                           JC_MAX_CHAIN, &n)))
       return fail("reload 5", err);
     release(tr, n);
     /* miss */
-    if ((err = toy_reload(cache, key, &other, &c2, 5, tr, JC_MAX_CHAIN, &n)) !=
+    if ((err = reload(cache, key, &other, &c2, 5, tr, JC_MAX_CHAIN, &n)) !=
         JC_MISS)
       return fail("expected a miss", err);
     /* tail invalidated */
-    if ((err = toy_reload(cache, key, &toy_default_greens, &c2, 150, tr,
+    if ((err = reload(cache, key, &toy_default_greens, &c2, 150, tr,
                           JC_MAX_CHAIN, &n)))
       return fail("reload 150 (2)", err);
     if ((err = toy_check_tail(tr[0], &other_tail, &c2)) != JC_MISS)
@@ -167,7 +193,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if ((err = jc_cache_open(&ns, &o, &cache))) return fail("reopen", err);
-  if ((err = toy_reload(cache, key, &toy_default_greens, &c2, 150, tr,
+  if ((err = reload(cache, key, &toy_default_greens, &c2, 150, tr,
                         JC_MAX_CHAIN, &n)))
     return fail("reload after corruption", err);
   if ((err = toy_check_tail(tr[0], &toy_default_greens, &c2)))
@@ -181,5 +207,7 @@ int main(int argc, char **argv) {
   printf("pid %d\n", (int)getpid());
   for (size_t i = 0; i < JC_STATS_COUNT; i++)
     printf("stat %s %llu\n", jc_stats_name(i), (unsigned long long)v[i]);
+  printf("live compiled %lu\nlive reloaded %lu\nlive released %lu\n"
+         "live names %s\n", live_compiled, live_reloaded, released, names);
   return 0;
 }

@@ -7,7 +7,9 @@
 #    that process: for bpf_workload (every kind of event, known numbers)
 #    and for both processes of jcache-demo.
 # 2. The event stream carries every kind with its arguments (the miss's
-#    expected and observed fingerprints, the reject's reason...).
+#    expected and observed fingerprints, the reject's reason...); one
+#    trace_live per trace the workload got back live, with its name, and
+#    one trace_release per release, at an address announced live.
 # 3. -p PID traces that process only, finds its library in /proc/PID/maps
 #    and stops when it exits; --lib works on a statically linked program.
 # 4. Failures are clear sentences: no such file, no probes, not root.
@@ -112,15 +114,35 @@ compare() {
   return $bad
 }
 
+# The summary's "live traces:" line for pid $2 in $1 against what the
+# workload in $3 says it made live and released ("live compiled N"...).
+# Prints the mismatch; 0 if equal.
+live_counts() {
+  got=$(awk -v pid="$2" '
+    $1 == "pid" { cur = ($2 == pid ":"); next }
+    cur && $1 == "live" && $2 == "traces:" { print $3, $7, $9; exit }' "$1")
+  want=$(awk '$1 == "live" && $2 == "compiled" { c = $3 }
+              $1 == "live" && $2 == "reloaded" { r = $3 }
+              $1 == "live" && $2 == "released" { x = $3 }
+              END { print c, r, x }' "$3")
+  [ "$got" = "$want" ] && return 0
+  echo "  live traces (compiled reloaded released): bpf '$got', workload '$want'"
+  return 1
+}
+
 # -- 1. Counters: bpf_workload and jcache-demo --------------------------------------
 if "$TRACE" --help | grep -q EXAMPLES; then ok "jcache-trace --help has EXAMPLES"; else ko "jcache-trace --help"; fi
 
+# A library without the optional trace_live/trace_release probes (an older
+# JC_TEST_LIB): the live-trace checks are skipped.
+nolive=""
 if trace_start counts -c --lib "$LIB"; then
   note_unattached "$T/counts.err"
   mkdir -p "$T/w1" "$T/d1"
   "$WORK" "$T/w1" 3 >"$T/work1.out" 2>&1 || ko "bpf_workload failed: $(cat "$T/work1.out")"
   "$DEMO" "$T/d1" >"$T/demo1.out" 2>&1 || ko "jcache-demo failed"
   trace_stop
+  grep -q "no trace_live/trace_release probes" "$T/counts.out" && nolive=1
   wpid=$(awk '$1 == "pid" { print $2 }' "$T/work1.out")
   awk '$1 == "stat" && $3 != 0 { print $2, $3 }' "$T/work1.out" | sort >"$T/lib.w"
   bpf_counters "$T/counts.out" "$wpid" >"$T/bpf.w"
@@ -135,6 +157,13 @@ if trace_start counts -c --lib "$LIB"; then
     ok "bpf counters of bpf_workload (pid $wpid) equal jc_stats_get(): $(wc -l <"$T/lib.w") non-zero counters"
   else
     ko "bpf counters of bpf_workload (pid $wpid) differ from jc_stats_get()"
+  fi
+  if [ -n "$nolive" ]; then
+    sk "$LIB has no trace_live/trace_release probes: live traces not checked"
+  elif [ -n "$wpid" ] && live_counts "$T/counts.out" "$wpid" "$T/work1.out"; then
+    ok "live traces of bpf_workload: $(grep '^  live traces:' "$T/counts.out" | head -1 | sed 's/^ *//')"
+  else
+    ko "live-trace counters of bpf_workload (pid $wpid)"
   fi
   # jcache-demo: "cold run (pid N)" / "warm run (pid N)", then "counters:"
   # and name=value pairs on the following lines.
@@ -168,8 +197,10 @@ if trace_start events -e all -t --lib "$LIB"; then
   trace_stop
   wpid=$(awk '$1 == "pid" { print $2 }' "$T/work2.out")
   missing=""
-  for ev in lookup reject replay_hit replay_miss bind commit bridge_attach \
-    tail_guard tail_validated tail_invalidated record_write record_abort; do
+  evlist="lookup reject replay_hit replay_miss bind commit bridge_attach
+    tail_guard tail_validated tail_invalidated record_write record_abort"
+  [ -z "$nolive" ] && evlist="$evlist trace_live trace_release"
+  for ev in $evlist; do
     grep -q "^[0-9:.]* *$wpid .* $ev " "$T/events.out" || missing="$missing $ev"
   done
   [ -z "$unexact" ] && ! grep -q " reloc .*kind=ABS64" "$T/events.out" && missing="$missing reloc"
@@ -191,13 +222,59 @@ if trace_start events -e all -t --lib "$LIB"; then
     ko "reject lines: $(grep -m2 ' reject ' "$T/events.out")"
   fi
   if grep -q "^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]* " "$T/events.out"; then ok "-t prints times"; else ko "-t prints no times"; fi
+  [ -z "$nolive" ] && {
+  # trace_live: one per trace the workload got back live, compiled or
+  # reloaded, named; trace_release: one per release, each at an address
+  # that a trace_live of the same trace announced.  With -t the fields are
+  # TIME PID COMM EVENT TRACE DETAILS.
+  awk -v pid="$wpid" '$2 == pid && ($4 == "trace_live" || $4 == "trace_release")' \
+    "$T/events.out" >"$T/live.ev"
+  wc=$(awk '$1 == "live" && $2 == "compiled" { print $3 }' "$T/work2.out")
+  wr=$(awk '$1 == "live" && $2 == "reloaded" { print $3 }' "$T/work2.out")
+  wx=$(awk '$1 == "live" && $2 == "released" { print $3 }' "$T/work2.out")
+  names=$(awk '$1 == "live" && $2 == "names" { $1 = $2 = ""; print }' "$T/work2.out")
+  gc=$(awk '$4 == "trace_live" && $6 == "compiled"' "$T/live.ev" | wc -l)
+  gr=$(awk '$4 == "trace_live" && $6 == "reloaded"' "$T/live.ev" | wc -l)
+  gx=$(awk '$4 == "trace_release"' "$T/live.ev" | wc -l)
+  if [ -n "$wc" ] && [ "$gc" -eq "$wc" ] && [ "$gr" -eq "$wr" ] && [ "$wr" -gt 0 ]; then
+    ok "trace_live: $gc compiled + $gr reloaded events = the $wc + $wr traces bpf_workload made live"
+  else
+    ko "trace_live: $gc compiled + $gr reloaded events, bpf_workload made ${wc:-?} + ${wr:-?} live"
+  fi
+  missing=""
+  for nm in $names; do
+    awk -v n="$nm" '$4 == "trace_live" && $7 == n { f = 1 } END { exit !f }' "$T/live.ev" ||
+      missing="$missing $nm"
+  done
+  # Every trace_live line: "compiled|reloaded NAME at 0xADDR, N bytes".
+  badfmt=$(awk '$4 == "trace_live" && !($8 == "at" && $9 ~ /^0x[0-9a-f]+,$/ && $10 ~ /^[1-9][0-9]*$/ && $11 == "bytes")' "$T/live.ev" | head -1)
+  if [ -n "$names" ] && [ -z "$missing" ] && [ -z "$badfmt" ]; then
+    ok "trace_live names the traces ($(echo $names)) with address and size"
+  else
+    ko "trace_live: names missing:${missing:- none} (want:$names); bad line: $badfmt"
+  fi
+  unpaired=$(awk '$4 == "trace_live" { a = $9; sub(/,$/, "", a); live[$5 " " a]++ }
+    $4 == "trace_release" { k = $5 " " $7; if (live[k] > 0) live[k]--; else print }' "$T/live.ev" | head -1)
+  if [ -n "$wx" ] && [ "$gx" -eq "$wx" ] && [ -z "$unpaired" ]; then
+    ok "trace_release: $gx events = bpf_workload's $wx releases, each of an address announced live"
+  else
+    ko "trace_release: $gx events, bpf_workload released ${wx:-?}; unpaired: $unpaired"
+  fi
+  }
   # The default filter: no hits, binds or lookups; -e miss: misses only.
   trace_start deflt --lib "$LIB" && {
     "$WORK" "$T/w2" 1 >/dev/null 2>&1
     trace_stop
-    if grep -q " commit " "$T/deflt.out" && ! grep -q " replay_hit \| bind \| lookup " "$T/deflt.out"; then
-      ok "default event filter"
+    if grep -q " commit " "$T/deflt.out" && { [ -n "$nolive" ] || grep -q " trace_live " "$T/deflt.out"; } &&
+      ! grep -q " replay_hit \| bind \| lookup \| trace_release " "$T/deflt.out"; then
+      ok "default event filter (trace_live in, trace_release out)"
     else ko "default event filter"; fi
+  }
+  [ -z "$nolive" ] && trace_start liveonly -e live --lib "$LIB" && {
+    "$WORK" "$T/w2" 1 >/dev/null 2>&1
+    trace_stop
+    evs=$(awk 'NF == 0 { exit } NR > 1 { print $3 }' "$T/liveonly.out" | sort -u | tr '\n' ' ')
+    if [ "$evs" = "trace_live trace_release " ]; then ok "-e live streams trace_live and trace_release"; else ko "-e live streamed: $evs"; fi
   }
   trace_start missonly -e miss --lib "$LIB" && {
     "$WORK" "$T/w2" 1 >/dev/null 2>&1
@@ -237,6 +314,13 @@ if trace_start pid -p $WPID -c; then
     ok "-p $WPID: only that process, exact counters, library found in /proc/PID/maps"
   else
     ko "-p $WPID: counted pids: $pids"
+  fi
+  if [ -n "$nolive" ]; then
+    :
+  elif live_counts "$T/pid.out" "$WPID" "$T/work3.out"; then
+    ok "-p $WPID: live-trace counters equal the workload's"
+  else
+    ko "-p $WPID: live-trace counters"
   fi
   grep -q "in $(readlink -f "$LIB") for pid" "$T/pid.err" || ko "-p did not find $LIB: $(head -1 "$T/pid.err")"
 else
