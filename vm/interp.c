@@ -415,6 +415,11 @@ void vm_interp_run(vm_vm *vm, vm_func *main_fn)
 #define RB base[B]
 #define RC base[C]
 #define IC (&code->ic[pc - 1 - code->insns])
+/* FORPREP entering its loop: the frame is exactly what the FORLOOP's back
+** edge leaves (r[3] = r[0], pc at the body's first instruction), so the
+** loop's trace, which hangs off the FORLOOP at FORPREP + sbx, is entered for
+** the first iteration too. */
+#define FORPREP_ENTER() JIT_ENTER(&code->ic[(pc - 1 - code->insns) + VM_INSN_SBX(i)])
 
   LOAD_FRAME();
   for (;;) {
@@ -634,9 +639,10 @@ void vm_interp_run(vm_vm *vm, vm_func *main_fn)
         int64_t step = r[2].u.i;
         if (step == 0)
           vm_error_runtime(vm, "for loop step is zero");
-        if (step > 0 ? r[0].u.i < r[1].u.i : r[0].u.i > r[1].u.i)
+        if (step > 0 ? r[0].u.i < r[1].u.i : r[0].u.i > r[1].u.i) {
           r[3] = r[0];
-        else
+          FORPREP_ENTER();
+        } else
           pc += VM_INSN_SBX(i);
         break;
       }
@@ -650,9 +656,10 @@ void vm_interp_run(vm_vm *vm, vm_func *main_fn)
       double step = r[2].u.d;
       if (step == 0.0 || isnan(step))
         vm_error_runtime(vm, "for loop step is zero");
-      if (step > 0 ? r[0].u.d < r[1].u.d : r[0].u.d > r[1].u.d)
+      if (step > 0 ? r[0].u.d < r[1].u.d : r[0].u.d > r[1].u.d) {
         r[3] = r[0];
-      else
+        FORPREP_ENTER();
+      } else
         pc += VM_INSN_SBX(i);
       break;
     }

@@ -479,6 +479,7 @@ static void asm_ins(asm_state *as, jit_ref p)
     break;
   }
   case IR_ALEN: load_typed(as, p, gpr_of(as, i->a, R11), (int32_t)offsetof(vm_array, len)); break;
+  case IR_ACAP: load_typed(as, p, gpr_of(as, i->a, R11), (int32_t)offsetof(vm_array, cap)); break;
   case IR_STRLEN: load_typed(as, p, gpr_of(as, i->a, R11), (int32_t)offsetof(vm_string, len)); break;
   case IR_OBJCLASS:
     load_typed(as, p, gpr_of(as, i->a, R11), (int32_t)offsetof(vm_instance, cls));
@@ -506,6 +507,12 @@ static void asm_ins(asm_state *as, jit_ref p)
   case IR_CSTORE: {
     int c = gpr_of(as, i->a, R11);
     store_value(as, c, (int32_t)offsetof(vm_cell, value), i->b, i->tag);
+    break;
+  }
+  case IR_ASETLEN: {
+    int arr = gpr_of(as, i->a, R11);
+    int v = gpr_of(as, i->b, R10);
+    emit_store(mc, arr, (int32_t)offsetof(vm_array, len), v);
     break;
   }
   case IR_ADD:

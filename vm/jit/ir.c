@@ -28,6 +28,7 @@ uint8_t jit_ir_refmask(const jit_ins *i)
   case IR_FLOADT:
   case IR_FLOAD:
   case IR_ALEN:
+  case IR_ACAP:
   case IR_CLOADT:
   case IR_CLOAD:
   case IR_OBJCLASS:

@@ -82,6 +82,7 @@ typedef enum {
   X(FLOADT, "r i", "tag of field b of instance a")                             \
   X(FLOAD, "r i", "payload of field b of instance a, typed")                   \
   X(ALEN, "r", "length of array a")                                            \
+  X(ACAP, "r", "capacity of array a (never changes inside a trace)")           \
   X(ALOADT, "r r", "tag of element b of array a (bounds checked before)")      \
   X(ALOAD, "r r", "payload of element b of array a, typed")                    \
   X(CLOADT, "r", "tag of the value of global cell a")                          \
@@ -93,6 +94,7 @@ typedef enum {
   X(FSTORE, "r i r", "field b of instance a = value k (a ref)")                \
   X(ASTORE, "r r r", "element b of array a = value k (a ref)")                 \
   X(CSTORE, "r r", "value of global cell a = value b")                         \
+  X(ASETLEN, "r r", "length of array a = b (push/pop within the capacity)")    \
   /* Integer arithmetic (IRF_GUARD on ADD/SUB/MUL/NEG: exit on overflow) */    \
   X(ADD, "r r", "a + b")                                                       \
   X(SUB, "r r", "a - b")                                                       \

@@ -10,11 +10,12 @@
 **
 ** Loads are memory reads: they take part only while no store could have
 ** changed what they read.  Frame slots are written only at exits and at the
-** end of the iteration, array lengths and class pointers never change inside
-** a trace (anything that could change them aborts the recording), so SLOAD,
-** ALEN and OBJCLASS are always available.  FSTORE to field k kills the loads
-** of field k, ASTORE kills array element loads, CSTORE kills global loads:
-** a per-kind epoch is part of the load's key.
+** end of the iteration, array capacities and class pointers never change
+** inside a trace (anything that could change them aborts the recording or
+** exits), so SLOAD, ACAP and OBJCLASS are always available.  FSTORE to field
+** k kills the loads of field k, ASTORE kills array element loads, CSTORE
+** kills global loads, ASETLEN (push, pop) kills ALEN: a per-kind epoch is
+** part of the load's key.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,8 @@ void jit_opt_cse(jit_trace *T)
   }
   for (uint32_t s = 0; s < cap; s++)
     vals[s] = JIT_REF_NONE;
-  uint32_t field_epoch[FIELD_EPOCHS] = {0}, arr_epoch = 0, cell_epoch = 0, next_epoch = 1;
+  uint32_t field_epoch[FIELD_EPOCHS] = {0}, arr_epoch = 0, cell_epoch = 0, len_epoch = 0;
+  uint32_t next_epoch = 1;
   bool changed = false;
   for (jit_ref r = 0; r < T->nir; r++) {
     map[r] = r;
@@ -100,9 +102,14 @@ void jit_opt_cse(jit_trace *T)
       k.a = i->a;
       k.epoch = cell_epoch;
       break;
+    case IR_ALEN:
+      k.a = i->a;
+      k.epoch = len_epoch;
+      break;
     case IR_FSTORE: field_epoch[i->b % FIELD_EPOCHS] = next_epoch++; candidate = false; break;
     case IR_ASTORE: arr_epoch = next_epoch++; candidate = false; break;
     case IR_CSTORE: cell_epoch = next_epoch++; candidate = false; break;
+    case IR_ASETLEN: len_epoch = next_epoch++; candidate = false; break;
     case IR_SSTORE:
     case IR_LOOP:
     case IR_NOP: candidate = false; break;

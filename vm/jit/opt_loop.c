@@ -4,7 +4,8 @@
 ** With memory-carried loop state a trace is one iteration that starts from
 ** the frame, so the loop's invariants are what the iteration reads but never
 ** writes: a frame slot the trace does not store to, a field no FSTORE of the
-** trace writes (by field number), array elements when there is no ASTORE,
+** trace writes (by field number), array elements when there is no ASTORE
+** and no ASETLEN, array lengths when there is no ASETLEN (push, pop),
 ** globals when there is no CSTORE, and everything computed only from those
 ** and from constants, guards included.  They move, in their original order,
 ** in front of the loop head (the preamble), which runs once per entry; the
@@ -34,7 +35,7 @@ void jit_opt_loop(jit_trace *T)
   if (!inv || !slot_mod || !map || !out)
     goto done;
   uint64_t fields_stored = 0; /* by field number mod 64 */
-  bool arr_stored = false, cell_stored = false;
+  bool arr_stored = false, cell_stored = false, len_stored = false;
   for (jit_ref r = 0; r < n; r++) {
     const jit_ins *i = &T->ir[r];
     if (i->op == IR_SSTORE && i->a < JIT_MAX_SLOTS)
@@ -45,6 +46,8 @@ void jit_opt_loop(jit_trace *T)
       arr_stored = true;
     else if (i->op == IR_CSTORE)
       cell_stored = true;
+    else if (i->op == IR_ASETLEN)
+      len_stored = true;
   }
   uint32_t ninv = 0;
   for (jit_ref r = 0; r < n; r++) {
@@ -62,13 +65,15 @@ void jit_opt_loop(jit_trace *T)
     case IR_FLOADT:
     case IR_FLOAD: v = ops && !(fields_stored & (1ull << (i->b % 64))); break;
     case IR_ALOADT:
-    case IR_ALOAD: v = ops && !arr_stored; break;
+    case IR_ALOAD: v = ops && !arr_stored && !len_stored; break; /* bounds guards use ALEN */
+    case IR_ALEN: v = ops && !len_stored; break;
     case IR_CLOADT:
     case IR_CLOAD: v = ops && !cell_stored; break;
     case IR_SSTORE:
     case IR_FSTORE:
     case IR_ASTORE:
     case IR_CSTORE:
+    case IR_ASETLEN:
     case IR_LOOP:
     case IR_NOP: v = false; break;
     default: v = ops; break; /* pure arithmetic, helper calls, guards */

@@ -473,9 +473,62 @@ static void rec_store(jit_rec *R, jit_irop op, jit_ref a, jit_ref b, jit_ref v, 
 }
 
 /* Builtins the trace inlines; anything else aborts. */
+/* push(a, v) and pop(a) within the array's capacity: no allocation, only
+** the element and the length change (ASTORE/ALOAD, ASETLEN).  A push that
+** must grow the array exits (guard len < cap) and the interpreter grows it. */
+static bool rec_pushpop(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
+{
+  const char *name = n->name->chars;
+  bool push = strcmp(name, "push") == 0 && nargs == 2;
+  bool pop = strcmp(name, "pop") == 0 && nargs == 1;
+  if (!push && !pop)
+    return false;
+  uint8_t t;
+  jit_ref arr = getslot(R, a + 1, &t);
+  if (R->fail)
+    return true;
+  if (t != VM_T_ARRAY) {
+    R->fail = "push/pop on a non-array";
+    return true;
+  }
+  vm_array *A = R->base[a + 1].u.p;
+  if (push) {
+    uint8_t tv;
+    jit_ref v = getslot(R, a + 2, &tv);
+    if (A->len >= A->cap) {
+      R->fail = "push grows the array";
+      return true;
+    }
+    jit_ref len = emit(R, IR_ALEN, IRT_INT, arr, 0);
+    jit_ref cap = emit(R, IR_ACAP, IRT_INT, arr, 0);
+    guard(R, IR_LT, IRT_INT, len, cap);
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+    rec_store(R, IR_ASTORE, arr, len, v, tv);
+    jit_ref n1 = emit(R, IR_ADD, IRT_INT, len, kint(R, 1)); /* < cap: no overflow */
+    emit(R, IR_ASETLEN, IRT_VOID, arr, n1);
+    setslot(R, a, knil(R), VM_T_NIL);
+  } else {
+    if (A->len == 0) {
+      R->fail = "pop from an empty array";
+      return true;
+    }
+    jit_ref len = emit(R, IR_ALEN, IRT_INT, arr, 0);
+    guard(R, IR_GT, IRT_INT, len, kint(R, 0));
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+    jit_ref n1 = emit(R, IR_SUB, IRT_INT, len, kint(R, 1));
+    uint8_t et = (uint8_t)A->items[A->len - 1].tag;
+    jit_ref r = typed_load(R, IR_ALOADT, IR_ALOAD, arr, n1, et);
+    emit(R, IR_ASETLEN, IRT_VOID, arr, n1);
+    setslot(R, a, r, et);
+  }
+  return true;
+}
+
 static void rec_builtin(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
 {
   const char *name = n->name->chars;
+  if (rec_pushpop(R, n, a, nargs))
+    return;
   if (nargs != 1) {
     R->fail = "builtin arity";
     return;

@@ -41,6 +41,7 @@ static bool needs_reg(const jit_ins *i)
   case IR_FSTORE:
   case IR_ASTORE:
   case IR_CSTORE:
+  case IR_ASETLEN:
   case IR_LOOP:
   case IR_NOP: return false;
   default: return i->type == IRT_INT || i->type == IRT_FLT || i->type == IRT_BOOL || i->type == IRT_PTR;
