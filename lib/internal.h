@@ -40,6 +40,9 @@ extern jc_stats *jc_stats_p;
 #define jc_stat_add(field, n)                                                  \
   __atomic_fetch_add(&jc_stats_p->field, (uint64_t)(n), __ATOMIC_RELAXED)
 
+/* On first use: with $JCACHE_STATS set, print the counters at exit. */
+void jc_stats_init(void);
+
 /* Publish this process's counters in /dev/shm (lib/shm.c); idempotent and
 ** cheap after the first call; failures only disable the segment. */
 void jc_shm_publish(const char *cache_dir);

@@ -117,6 +117,7 @@ static void create(void) {
 }
 
 void jc_shm_publish(const char *cache_dir) {
+  jc_stats_init();
   pthread_mutex_lock(&shm_lock);
   if (!seg_tried) {
     seg_tried = true;

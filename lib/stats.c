@@ -1,7 +1,10 @@
 /*
 ** lib/stats.c — the process's counters.
 */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -33,4 +36,22 @@ JC_API const char *jc_stats_name(size_t i) {
 
 JC_API const char *jc_stats_desc(size_t i) {
   return i < JC_COUNTOF(descs) ? descs[i] : NULL;
+}
+
+/* -- $JCACHE_STATS: the counters on stderr at exit ------------------------- */
+
+static void print_at_exit(void) {
+  jc_stats s;
+  jc_stats_get(&s);
+  const uint64_t *v = (const uint64_t *)&s;
+  fprintf(stderr, "jcache stats (pid %d):\n", (int)getpid());
+  for (size_t i = 0; i < JC_STATS_COUNT; i++)
+    if (v[i]) fprintf(stderr, "  %s %llu\n", names[i], (unsigned long long)v[i]);
+}
+
+void jc_stats_init(void) {
+  static int done;
+  if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
+  const char *e = getenv("JCACHE_STATS");
+  if (e && *e && strcmp(e, "0") != 0) atexit(print_at_exit);
 }

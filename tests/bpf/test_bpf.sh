@@ -24,6 +24,7 @@ LIB=${JC_TEST_LIB:-$B/lib/libjcache.so}
 DEMO=${JC_TEST_DEMO:-$B/examples/jcache-demo}
 WORK=${JC_TEST_WORKLOAD:-$B/tests/bpf/bpf_workload}
 TOY=$B/tests/helper_toy
+JCVM=${JC_TEST_JCVM:-$B/vm/jcvm}
 TRACE=$B/bpf/jcache-trace
 T=$(mktemp -d /tmp/jcache-bpf-test.XXXXXX)
 pass=0 fail=0 skip=0
@@ -141,6 +142,11 @@ if trace_start counts -c --lib "$LIB"; then
   mkdir -p "$T/w1" "$T/d1"
   "$WORK" "$T/w1" 3 >"$T/work1.out" 2>&1 || ko "bpf_workload failed: $(cat "$T/work1.out")"
   "$DEMO" "$T/d1" >"$T/demo1.out" 2>&1 || ko "jcache-demo failed"
+  # jcvm, cold then warm: JCACHE_STATS=1 prints its library counters at exit.
+  for run in cold warm; do
+    JCACHE_STATS=1 "$JCVM" --cache="$T/vmcache" "$S/bench/programs/nbody.jc" 2 \
+      >/dev/null 2>"$T/jcvm.$run" || ko "jcvm ($run) failed"
+  done
   trace_stop
   grep -q "no trace_live/trace_release probes" "$T/counts.out" && nolive=1
   wpid=$(awk '$1 == "pid" { print $2 }' "$T/work1.out")
@@ -179,6 +185,17 @@ if trace_start counts -c --lib "$LIB"; then
       ok "bpf counters of jcache-demo's $run process (pid $dpid) equal its printed counters"
     else
       ko "bpf counters of jcache-demo's $run process (pid $dpid)"
+    fi
+  done
+  # jcvm's two runs: its own counters ("jcache stats (pid N):" + "  name value").
+  for run in cold warm; do
+    vpid=$(sed -n 's/^jcache stats (pid \([0-9]*\)):$/\1/p' "$T/jcvm.$run")
+    awk '/^  [a-z_]+ [0-9]+$/ { print $1, $2 }' "$T/jcvm.$run" | sort >"$T/lib.vm$run"
+    bpf_counters "$T/counts.out" "$vpid" >"$T/bpf.vm$run"
+    if [ -n "$vpid" ] && [ -s "$T/lib.vm$run" ] && compare "$T/lib.vm$run" "$T/bpf.vm$run"; then
+      ok "bpf counters of jcvm's $run run (pid $vpid) equal its own: $(tr '\n' ' ' <"$T/lib.vm$run")"
+    else
+      ko "bpf counters of jcvm's $run run (pid $vpid)"
     fi
   done
   if grep -q "reload latency" "$T/counts.out" && grep -q "commit latency" "$T/counts.out"; then
