@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "jit/jit.h"
 #include "vm.h"
 
 /* -- Accounting -------------------------------------------------------------- */
@@ -257,6 +258,9 @@ static void mark_roots(vm_vm *vm)
     mark_obj(vm, &vm->str_init->hdr);
   for (vm_root *r = vm->roots; r; r = r->next)
     mark_value(vm, *r->slot);
+  /* A recording's constants (it records instructions that allocate). */
+  if (vm->jit && vm->jit_recording)
+    jit_rec_gc_mark(vm->jit, mark_value);
 }
 
 /* -- Sweep --------------------------------------------------------------------- */

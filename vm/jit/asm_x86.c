@@ -50,7 +50,9 @@ const char *const jit_helper_names[JIT_H__COUNT] = {
 
 void *const jit_helper_addrs[JIT_H__COUNT] = {
     (void *)jit_h_idiv, (void *)jit_h_imod, (void *)jit_h_fidiv, (void *)jit_h_fmod,
-    (void *)jit_h_floor,
+    (void *)jit_h_floor, (void *)jit_h_strchar, (void *)jit_h_ord,
+    (void *)jit_h_print, (void *)jit_h_printf, (void *)jit_h_breakpoint, (void *)jit_h_newarray, (void *)jit_h_concat,
+    (void *)jit_h_newinst, (void *)jit_h_reserve, (void *)jit_h_str, (void *)jit_h_strf,
 };
 
 typedef struct absfix {
@@ -332,13 +334,20 @@ static void asm_callh(asm_state *as, jit_ref p, const jit_ins *i)
     else
       emit_store(mc, RSP, SAVE_OFF(A->reg[r]), A->reg[r]);
   }
-  load_arg(as, i->a, RDI, 0);
+  if (i->a != JIT_REF_NONE)
+    load_arg(as, i->a, RDI, 0);
   if (i->b != JIT_REF_NONE)
     load_arg(as, i->b, RSI, 1);
   uint32_t field = emit_call(mc);
   add_afix(as, field, (uintptr_t)jit_helper_addrs[i->k]);
   add_reloc(as, field, JIT_RELOC_CALL, (uint32_t)i->k);
-  if (i->type == IRT_FLT) {
+  /* CALLA: flags for the NULL check below; the moves that follow keep them. */
+  bool alloc = i->op == IR_CALLA;
+  if (alloc)
+    emit_alu_imm(mc, 7, RAX, 0);
+  if (i->type == IRT_VOID) {
+    /* CALLS: no result */
+  } else if (i->type == IRT_FLT) {
     int x = dst_xmm(as, p);
     emit_movapd(mc, x, 0);
     finish_xmm(as, p, x);
@@ -347,14 +356,20 @@ static void asm_callh(asm_state *as, jit_ref p, const jit_ins *i)
     emit_mov_rr(mc, r, RAX);
     finish_gpr(as, p, r);
   }
+  /* A CALLA's exit stub reads the values its snapshot names (last use p)
+     from their registers: restore those too.  None of them shares p's
+     register, since intervals ending at p are still active at p. */
   for (jit_ref r = 0; r < p; r++) {
-    if (A->reg[r] < 0 || A->last[r] == JIT_REF_NONE || A->last[r] <= p || !caller_saved(A->reg[r]))
+    if (A->reg[r] < 0 || A->last[r] == JIT_REF_NONE || A->last[r] < p + !alloc ||
+        !caller_saved(A->reg[r]))
       continue;
     if (A->reg[r] >= 16)
       emit_movsd_load(mc, A->reg[r] - 16, RSP, SAVE_OFF(A->reg[r]));
     else
       emit_load(mc, A->reg[r], RSP, SAVE_OFF(A->reg[r]));
   }
+  if (alloc)
+    guard_jcc(as, CC_E, i->snap);
 }
 
 /* -- Instructions -------------------------------------------------------------------- */
@@ -534,7 +549,9 @@ static void asm_ins(asm_state *as, jit_ref p)
   case IR_LE:
   case IR_GT:
   case IR_ULT: asm_guard(as, i); break;
-  case IR_CALLH: asm_callh(as, p, i); break;
+  case IR_CALLH:
+  case IR_CALLS:
+  case IR_CALLA: asm_callh(as, p, i); break;
   case IR_LOOP: {
     jit_trace *T = as->T;
     if (!T->parent) {

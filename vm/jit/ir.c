@@ -41,7 +41,9 @@ uint8_t jit_ir_refmask(const jit_ins *i)
   case IR_SSTORE: return 2;
   case IR_FSTORE: return 1 | 4;
   case IR_ASTORE: return 1 | 2 | 4;
-  case IR_CALLH: return i->b == JIT_REF_NONE ? 1 : 3;
+  case IR_CALLH:
+  case IR_CALLA: return i->b == JIT_REF_NONE ? 1 : 3;
+  case IR_CALLS: return (i->a != JIT_REF_NONE ? 1 : 0) | (i->b != JIT_REF_NONE ? 2 : 0);
   default: return 3;
   }
 }
@@ -100,7 +102,9 @@ void jit_dump_trace(const jit_trace *T, FILE *out, const char *when)
       dump_ref(T, i->a, out);
       fprintf(out, " field %u", i->b);
       break;
-    case IR_CALLH: fprintf(out, " h%lld", (long long)i->k); break;
+    case IR_CALLH:
+    case IR_CALLS:
+    case IR_CALLA: fprintf(out, " %s", jit_helper_names[i->k]); break;
     default: break;
     }
     if (m & 1 && i->op != IR_FLOADT && i->op != IR_FLOAD && i->op != IR_FSTORE)

@@ -119,6 +119,10 @@ typedef enum {
   X(ULT, "r r", "guard (uint64)a < (uint64)b: bounds checks")                  \
   /* Helper call: pure C function k (JIT_H_*) of the arguments a, b */         \
   X(CALLH, "r r", "call helper k(a, b) (b may be NONE); typed result")         \
+  /* Helper call with side effects (output, SIGTRAP): never moved or removed */ \
+  X(CALLS, "r r", "call helper k(a, b) for its effect (a, b may be NONE)")    \
+  /* Allocating helper call: a guard that exits when the helper returns NULL */ \
+  X(CALLA, "r r", "allocate with helper k(a, b); exit (no GC ran) if NULL")    \
   /* Control */                                                                \
   X(LOOP, "", "end of the iteration: jump to the head (a bridge: to its root)") \
   X(NOP, "", "removed by an optimizer pass")
@@ -156,7 +160,21 @@ typedef struct jit_ins {
   X(IMOD, IRT_INT, "jit_h_imod")   /* floored int modulo, b != 0, -1 */        \
   X(FIDIV, IRT_FLT, "jit_h_fidiv") /* floor(a / b), b != 0 */                  \
   X(FMOD, IRT_FLT, "jit_h_fmod")   /* floored float modulo, b != 0 */          \
-  X(FLOOR, IRT_FLT, "jit_h_floor") /* floor(a) */
+  X(FLOOR, IRT_FLT, "jit_h_floor") /* floor(a) */                           \
+  X(STRCHAR, IRT_PTR, "jit_h_strchar") /* string a[b], b < len (preallocated) */ \
+  X(ORD, IRT_INT, "jit_h_ord")         /* first byte of string a (len 1) */   \
+  /* Effects (CALLS only) */                                                \
+  X(PRINT, IRT_VOID, "jit_h_print")    /* print value (payload a, tag b) */   \
+  X(PRINTF, IRT_VOID, "jit_h_printf")  /* print double a */                  \
+  X(BREAKPOINT, IRT_VOID, "jit_h_breakpoint") /* raise SIGTRAP */           \
+  /* Allocating helpers (CALLA only): never collect; NULL when a collection \
+     is due or the heap limit is near, and the trace exits (see jit.c). */  \
+  X(NEWARRAY, IRT_PTR, "jit_h_newarray") /* new array of capacity a */      \
+  X(CONCAT, IRT_PTR, "jit_h_concat")     /* string a .. string b */            \
+  X(NEWINST, IRT_PTR, "jit_h_newinst")   /* instance of class a, fields nil */ \
+  X(RESERVE, IRT_PTR, "jit_h_reserve")   /* array a with len < cap (grown) */ \
+  X(STR, IRT_PTR, "jit_h_str")           /* str(value): payload a, tag b */    \
+  X(STRF, IRT_PTR, "jit_h_strf")         /* str(double a) */
 
 typedef enum {
 #define JIT_H_ENUM(name, type, sym) JIT_H_##name,
@@ -180,6 +198,7 @@ typedef struct jit_snapframe {
   vm_func *func;   /* callee (a constant the trace guarded on) */
   uint32_t base;   /* slot of the callee's R[0], relative to the trace base */
   uint32_t ret_pc; /* caller's pc to return to (index in the caller's code) */
+  uint8_t ctor;    /* a constructor's init: its RETURN yields self */
 } jit_snapframe;
 
 typedef struct jit_snap {
@@ -188,7 +207,14 @@ typedef struct jit_snap {
   uint32_t ent, nent;     /* T->snapents[ent .. ent+nent) */
   uint32_t frame, nframe; /* T->snapframes[frame .. frame+nframe) */
   uint32_t count;         /* times taken (side-exit counter) */
+  uint8_t flags;          /* JIT_SNAP_* */
 } jit_snap;
+
+enum {
+  JIT_SNAP_GC = 1 /* the exit of a CALLA that found a collection due: the
+                     interpreter redoes the allocation and collects; never
+                     starts a bridge */
+};
 
 /* -- Tape (green decisions, for the persistent cache) -------------------------- */
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <math.h>
+#include <signal.h>
 
 #include "../gc.h"
 #include "../interp.h"
@@ -140,6 +141,140 @@ double jit_h_fmod(double a, double b)
 }
 
 double jit_h_floor(double a) { return floor(a); }
+
+/* Allocating helpers (IR_CALLA).  They never collect and never raise: when
+** `need` more bytes would make a collection due (or come near the heap
+** limit) they return NULL, the trace leaves through the snapshot taken before
+** the instruction, and the interpreter redoes it with every value in frame
+** memory, collecting there.  So no live pointer is ever held only in a
+** register of a trace during a collection.  One VM per process. */
+static vm_vm *jit_h_vm;
+
+static bool h_room(size_t need)
+{
+#ifdef VM_GC_STRESS
+  (void)need;
+  return false; /* the interpreter collects at every allocation */
+#else
+  vm_vm *vm = jit_h_vm;
+  size_t lim = vm->gc_threshold < vm->max_heap ? vm->gc_threshold : vm->max_heap;
+  if (need < lim && vm->heap_bytes <= lim - need)
+    return true;
+  vm->gc_threshold = 0; /* the interpreter's next allocation collects */
+  return false;
+#endif
+}
+
+vm_string *jit_h_strchar(vm_string *s, int64_t i)
+{
+  return jit_h_vm->char_strs[(unsigned char)s->chars[i]];
+}
+
+int64_t jit_h_ord(vm_string *s) { return (unsigned char)s->chars[0]; }
+
+vm_array *jit_h_newarray(int64_t cap)
+{
+  vm_vm *vm = jit_h_vm;
+  if (cap < 0 || cap > (1 << 20) || !h_room(sizeof(vm_array) + (size_t)cap * sizeof(vm_value)))
+    return NULL;
+  vm_gc_pause(vm);
+  vm_array *a = vm_array_new(vm, (size_t)cap);
+  vm_gc_resume(vm);
+  return a;
+}
+
+vm_instance *jit_h_newinst(vm_class *c)
+{
+  vm_vm *vm = jit_h_vm;
+  if (!h_room(sizeof(vm_instance) + (size_t)c->nfields * sizeof(vm_value)))
+    return NULL;
+  vm_gc_pause(vm);
+  vm_instance *in = vm_instance_new(vm, c);
+  vm_gc_resume(vm);
+  return in;
+}
+
+/* str(v) of a number, bool or nil (formatted into vm->fmt, then interned). */
+static vm_string *h_str(vm_value v)
+{
+  vm_vm *vm = jit_h_vm;
+  size_t need = sizeof(vm_string) + 64;
+  if (vm->intern_count + 1 > vm->intern_cap)
+    need += (vm->intern_cap ? vm->intern_cap * 2 : 1024) * sizeof(void *);
+  if (!h_room(need + 64))
+    return NULL;
+  vm_gc_pause(vm);
+  vm_buf *b = &vm->fmt;
+  b->len = 0;
+  vm_value_format(vm, b, v, false, 0);
+  vm_string *s = vm_str_intern(vm, b->data, b->len);
+  vm_gc_resume(vm);
+  return s;
+}
+
+vm_string *jit_h_str(int64_t payload, int64_t tag)
+{
+  vm_value v = {(uint64_t)tag, {.i = payload}};
+  return h_str(v);
+}
+
+vm_string *jit_h_strf(double d) { return h_str(vm_float(d)); }
+
+/* print(v): the builtin's output for one argument (never allocates objects). */
+static void h_print(vm_value v)
+{
+  vm_vm *vm = jit_h_vm;
+  vm_buf *b = &vm->fmt;
+  b->len = 0;
+  vm_value_format(vm, b, v, false, 0);
+  vm_buf_append(vm, b, "\n", 1);
+  fwrite(b->data, 1, b->len, stdout);
+}
+
+void jit_h_print(int64_t payload, int64_t tag)
+{
+  vm_value v = {(uint64_t)tag, {.i = payload}};
+  h_print(v);
+}
+
+void jit_h_printf(double d) { h_print(vm_float(d)); }
+
+/* breakpoint(): called from the trace with a normal call frame, so a
+** debugger's backtrace shows the trace (jc_*) above jcvm's frames. */
+void jit_h_breakpoint(void)
+{
+  fflush(stdout);
+  raise(SIGTRAP);
+}
+
+/* Room for one more element (push, APPEND): vm_array_push's growth. */
+vm_array *jit_h_reserve(vm_array *a)
+{
+  vm_vm *vm = jit_h_vm;
+  if (a->len < a->cap)
+    return a;
+  size_t ncap = a->cap ? a->cap * 2 : 4;
+  if (ncap > ((size_t)1 << 40) || !h_room((ncap - a->cap) * sizeof(vm_value)))
+    return NULL;
+  a->items = vm_mem_realloc(vm, a->items, a->cap * sizeof(vm_value), ncap * sizeof(vm_value));
+  a->cap = ncap;
+  return a;
+}
+
+vm_string *jit_h_concat(vm_string *a, vm_string *b)
+{
+  vm_vm *vm = jit_h_vm;
+  /* The string, and the intern table if it grows. */
+  size_t need = sizeof(vm_string) + a->len + b->len + 1;
+  if (vm->intern_count + 1 > vm->intern_cap)
+    need += (vm->intern_cap ? vm->intern_cap * 2 : 1024) * sizeof(void *);
+  if (a->len > (1u << 30) || b->len > (1u << 30) || !h_room(need))
+    return NULL;
+  vm_gc_pause(vm);
+  vm_string *s = vm_str_concat(vm, a, b);
+  vm_gc_resume(vm);
+  return s;
+}
 
 /* -- Setup and flags --------------------------------------------------------------- */
 
@@ -547,6 +682,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
       frame->base + JIT_MAX_SLOTS > vm->stack + VM_STACK_SLOTS)
     return;
   J->stats.entries++;
+  jit_h_vm = vm;
   jit_tracefn fn = (jit_tracefn)(void *)T->mcode;
   jit_exitret ret = fn(frame->base);
   J->stats.guard_exits++;
@@ -568,14 +704,14 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
       vm_code *fc = sf->func->code;
       nf->func = sf->func;
       nf->base = frame->base + sf->base;
-      nf->is_ctor = 0;
+      nf->is_ctor = sf->ctor;
       nf->pc = fc->insns + (k + 1 < s->nframe ? X->snapframes[s->frame + k + 1].ret_pc : s->pc);
       if (nf->base + fc->nslots > vm->stack_hwm)
         vm->stack_hwm = nf->base + fc->nslots;
     }
   }
   s->count++;
-  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && s->count >= J->exit_hot &&
+  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && !(s->flags & JIT_SNAP_GC) && s->count >= J->exit_hot &&
       X->root->nbridges < JIT_MAX_BRIDGES) {
     if (J->cache && X->jt && !X->exit_nocache[sn]) {
       /* A saved bridge for this exit: check it, reload it, no tracing. */

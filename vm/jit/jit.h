@@ -197,6 +197,8 @@ void jit_rec_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge);
 void jit_rec_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *T, uint32_t snap);
 /* Interpreter hook: the instruction at `pc` of vm->frame is about to run. */
 void jit_rec_ins(jit_state *J, const vm_insn *pc);
+/* Mark the recording's pointer constants (a collection during recording). */
+void jit_rec_gc_mark(jit_state *J, void (*mark)(vm_vm *vm, vm_value v));
 /* Drop an active recording (VM teardown). */
 void jit_rec_free(jit_state *J);
 /* Start a checking iteration of a loop (or of a bridge from exit `snap` of
@@ -270,6 +272,17 @@ int64_t jit_h_imod(int64_t a, int64_t b);
 double jit_h_fidiv(double a, double b);
 double jit_h_fmod(double a, double b);
 double jit_h_floor(double a);
+vm_string *jit_h_strchar(vm_string *s, int64_t i);
+int64_t jit_h_ord(vm_string *s);
+vm_array *jit_h_newarray(int64_t cap);
+vm_string *jit_h_concat(vm_string *a, vm_string *b);
+vm_instance *jit_h_newinst(vm_class *c);
+vm_array *jit_h_reserve(vm_array *a);
+vm_string *jit_h_str(int64_t payload, int64_t tag);
+vm_string *jit_h_strf(double d);
+void jit_h_print(int64_t payload, int64_t tag);
+void jit_h_printf(double d);
+void jit_h_breakpoint(void);
 
 static inline jit_type jit_tag_type(uint64_t tag)
 {

@@ -24,6 +24,7 @@ void jit_opt_dce(jit_trace *T)
     case IR_ASTORE:
     case IR_CSTORE:
     case IR_ASETLEN:
+    case IR_CALLS:
     case IR_LOOP: live[r] = 1; break;
     default:
       if (i->flags & IRF_GUARD)

@@ -74,6 +74,8 @@ void jit_opt_loop(jit_trace *T)
     case IR_ASTORE:
     case IR_CSTORE:
     case IR_ASETLEN:
+    case IR_CALLA: /* a new object per iteration */
+    case IR_CALLS: /* an effect per iteration */
     case IR_LOOP:
     case IR_NOP: v = false; break;
     default: v = ops; break; /* pure arithmetic, helper calls, guards */

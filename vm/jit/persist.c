@@ -228,12 +228,12 @@ static uint32_t *build_aux(const jit_trace *T, size_t *len)
   for (uint32_t s = 0; s < T->nsnap; s++) {
     *p++ = T->snaps[s].pc;
     *p++ = T->snaps[s].frame;
-    *p++ = T->snaps[s].nframe;
+    *p++ = T->snaps[s].nframe | (uint32_t)T->snaps[s].flags << 24; /* nframe <= JIT_MAX_DEPTH */
     *p++ = T->exit_jmp[s];
   }
   for (uint32_t f = 0; f < T->nsnapframe; f++) {
     *p++ = (uint32_t)bind_slot_of(T, T->snapframes[f].func);
-    *p++ = T->snapframes[f].base;
+    *p++ = T->snapframes[f].base | (uint32_t)T->snapframes[f].ctor << 31; /* base < JIT_MAX_SLOTS */
     *p++ = T->snapframes[f].ret_pc;
   }
   *len = n * sizeof *a;
@@ -304,6 +304,10 @@ void jit_persist(jit_state *J, jit_trace *T)
   trace_name(T, name, sizeof name);
   jc_rec_name(r, name);
   const char *src = T->code->source ? T->code->source->chars : "?";
+  /* The prologue (before the first instruction with a line) belongs to the
+  ** trace's first line, so a debugger stopped at the entry names it too. */
+  if (T->nline && T->lines[0].off > 0)
+    jc_rec_line(r, 0, src, T->lines[0].line);
   for (uint32_t l = 0; l < T->nline; l++)
     jc_rec_line(r, T->lines[l].off, src, T->lines[l].line);
   err = jc_rec_finish(r, T->mcode, T->msize, 0, T->mcode, &T->jt);
@@ -407,19 +411,21 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   for (uint32_t f = 0; f < nframe && ok; f++) {
     uint64_t v = 0;
     if (fr[3 * f] >= nbind || jc_trace_slot(jt, fr[3 * f], &v) != JC_OK || !v ||
-        fr[3 * f + 1] >= JIT_MAX_SLOTS) {
+        (fr[3 * f + 1] & 0x7fffffffu) >= JIT_MAX_SLOTS) {
       ok = false;
       break;
     }
     T->snapframes[f].func = (vm_func *)(uintptr_t)v;
-    T->snapframes[f].base = fr[3 * f + 1];
+    T->snapframes[f].base = fr[3 * f + 1] & 0x7fffffffu;
+    T->snapframes[f].ctor = (uint8_t)(fr[3 * f + 1] >> 31);
     T->snapframes[f].ret_pc = fr[3 * f + 2];
   }
   for (uint32_t s = 0; s < nsnap && ok; s++) {
     jit_snap *sn = &T->snaps[s];
     sn->pc = p[4 * s];
     sn->frame = p[4 * s + 1];
-    sn->nframe = p[4 * s + 2];
+    sn->nframe = p[4 * s + 2] & 0xffffffu;
+    sn->flags = (uint8_t)(p[4 * s + 2] >> 24);
     T->exit_jmp[s] = p[4 * s + 3];
     if (sn->frame > nframe || sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
         (T->exit_jmp[s] && T->exit_jmp[s] + 4 > msize)) {

@@ -39,6 +39,7 @@ typedef struct rec_frame {
   vm_func *func;
   uint32_t base;   /* slot of R[0] relative to the root base */
   uint32_t ret_pc; /* caller's pc after the call */
+  uint8_t ctor;    /* a constructor's init (returns self) */
 } rec_frame;
 
 struct jit_rec {
@@ -192,6 +193,7 @@ static uint32_t snapshot(jit_rec *R)
   s->ent = T->nsnapent;
   s->frame = T->nsnapframe;
   s->count = 0;
+  s->flags = 0;
   s->nent = s->nframe = 0;
   if (R->check) {
     /* Only the numbering matters to the tape. */
@@ -218,6 +220,7 @@ static uint32_t snapshot(jit_rec *R)
     f->func = R->frames[d].func;
     f->base = R->frames[d].base;
     f->ret_pc = R->frames[d].ret_pc;
+    f->ctor = R->frames[d].ctor;
   }
   s->nframe = T->nsnapframe - s->frame;
   R->dirty = false;
@@ -472,6 +475,47 @@ static void rec_store(jit_rec *R, jit_irop op, jit_ref a, jit_ref b, jit_ref v, 
   R->T->ir[r].tag = tag;
 }
 
+/* An allocation: helper k(a, b) (IR_CALLA), exiting if the helper finds a
+** collection due.  Its snapshot is its own (JIT_SNAP_GC, never a bridge),
+** taken before the instruction changes anything, so the interpreter redoes
+** the instruction and collects with every value in memory. */
+static jit_ref alloc_call(jit_rec *R, jit_helper h, jit_ref a, jit_ref b, uint8_t tag)
+{
+  R->dirty = true; /* a snapshot of its own */
+  uint32_t s = snapshot(R);
+  jit_ref r = emit(R, IR_CALLA, IRT_PTR, a, b);
+  if (R->fail)
+    return 0;
+  R->T->ir[r].k = h;
+  R->T->ir[r].tag = tag;
+  R->T->ir[r].flags |= IRF_GUARD;
+  R->T->ir[r].snap = s;
+  if (!R->check)
+    R->T->snaps[s].flags |= JIT_SNAP_GC;
+  tape(R, JIT_TAPE_GUARD, 0, s);
+  R->dirty = true; /* no later guard shares this snapshot */
+  return r;
+}
+
+/* Append v (tag tv) to array arr within its capacity (push, APPEND). */
+/* Append v (tag tv) to array arr: within its capacity (guard len < cap),
+** or, when this push grew the array, after the RESERVE helper made room
+** (an allocation: it exits when a collection is due).  A capacity never
+** shrinks, so an ACAP loaded before a growth stays a safe bound. */
+static void rec_append(jit_rec *R, jit_ref arr, jit_ref v, uint8_t tv, bool grows)
+{
+  if (grows)
+    alloc_call(R, JIT_H_RESERVE, arr, JIT_REF_NONE, VM_T_ARRAY);
+  jit_ref len = emit(R, IR_ALEN, IRT_INT, arr, 0);
+  if (!grows) {
+    jit_ref cap = emit(R, IR_ACAP, IRT_INT, arr, 0);
+    guard(R, IR_LT, IRT_INT, len, cap);
+  }
+  rec_store(R, IR_ASTORE, arr, len, v, tv);
+  jit_ref n1 = emit(R, IR_ADD, IRT_INT, len, kint(R, 1)); /* < cap: no overflow */
+  emit(R, IR_ASETLEN, IRT_VOID, arr, n1);
+}
+
 /* Builtins the trace inlines; anything else aborts. */
 /* push(a, v) and pop(a) within the array's capacity: no allocation, only
 ** the element and the length change (ASTORE/ALOAD, ASETLEN).  A push that
@@ -496,7 +540,9 @@ static bool rec_pushpop(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     uint8_t tv;
     jit_ref v = getslot(R, a + 2, &tv);
     if (A->len >= A->cap) {
-      R->fail = "push grows the array";
+      tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+      rec_append(R, arr, v, tv, true);
+      setslot(R, a, knil(R), VM_T_NIL);
       return true;
     }
     jit_ref len = emit(R, IR_ALEN, IRT_INT, arr, 0);
@@ -529,6 +575,15 @@ static void rec_builtin(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
   const char *name = n->name->chars;
   if (rec_pushpop(R, n, a, nargs))
     return;
+  if (strcmp(name, "breakpoint") == 0 && nargs == 0) {
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+    jit_ref r = emit(R, IR_CALLS, IRT_VOID, JIT_REF_NONE, JIT_REF_NONE);
+    if (R->fail)
+      return;
+    R->T->ir[r].k = JIT_H_BREAKPOINT;
+    setslot(R, a, knil(R), VM_T_NIL);
+    return;
+  }
   if (nargs != 1) {
     R->fail = "builtin arity";
     return;
@@ -545,6 +600,37 @@ static void rec_builtin(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     rt = VM_T_INT;
   } else if (strcmp(name, "len") == 0 && t == VM_T_STR) {
     r = emit(R, IR_STRLEN, IRT_INT, x, 0);
+    rt = VM_T_INT;
+  } else if (strcmp(name, "print") == 0 &&
+             (t == VM_T_INT || t == VM_T_FLOAT || t == VM_T_BOOL || t == VM_T_NIL || t == VM_T_STR)) {
+    /* One argument whose formatting calls no user code. */
+    bool f = t == VM_T_FLOAT;
+    jit_ref arg = t == VM_T_NIL ? kint(R, 0) : x;
+    r = emit(R, IR_CALLS, IRT_VOID, arg, f ? JIT_REF_NONE : kint(R, t));
+    if (R->fail)
+      return;
+    R->T->ir[r].k = f ? JIT_H_PRINTF : JIT_H_PRINT;
+    r = knil(R);
+    rt = VM_T_NIL;
+  } else if (strcmp(name, "str") == 0 && t == VM_T_STR) {
+    r = x;
+    rt = VM_T_STR;
+  } else if (strcmp(name, "str") == 0 &&
+             (t == VM_T_INT || t == VM_T_FLOAT || t == VM_T_BOOL || t == VM_T_NIL)) {
+    bool f = t == VM_T_FLOAT;
+    r = alloc_call(R, f ? JIT_H_STRF : JIT_H_STR, t == VM_T_NIL ? kint(R, 0) : x,
+                   f ? JIT_REF_NONE : kint(R, t), VM_T_STR);
+    rt = VM_T_STR;
+  } else if (strcmp(name, "ord") == 0 && t == VM_T_STR) {
+    if (((vm_string *)R->base[a + 1].u.p)->len != 1) {
+      R->fail = "ord of a long string";
+      return;
+    }
+    guard(R, IR_EQ, IRT_INT, emit(R, IR_STRLEN, IRT_INT, x, 0), kint(R, 1));
+    r = emit(R, IR_CALLH, IRT_INT, x, JIT_REF_NONE);
+    if (R->fail)
+      return;
+    R->T->ir[r].k = JIT_H_ORD;
     rt = VM_T_INT;
   } else if (strcmp(name, "floor") == 0 && t == VM_T_INT) {
     r = x;
@@ -582,7 +668,47 @@ static void push_frame(jit_rec *R, vm_func *fn, uint32_t base, unsigned nargs)
   R->frames[R->depth].func = fn;
   R->frames[R->depth].base = base;
   R->frames[R->depth].ret_pc = R->curpc + 1;
+  R->frames[R->depth].ctor = 0;
   R->dirty = true;
+}
+
+/* Calling class c (the value f in slot a): a new instance (allocated by a
+** helper, see alloc_call), then its init inlined as a constructor frame
+** (self in its R[0], the instance also in slot a; RETURN yields self). */
+static void rec_construct(jit_rec *R, jit_ref f, vm_class *c, uint32_t a, unsigned nargs)
+{
+  vm_func *init = vm_class_find_method(c, R->vm->str_init);
+  if (init ? nargs + 1 != init->code->nparams : nargs != 0) {
+    R->fail = "constructor arity";
+    return;
+  }
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_CLASS, jit_hash_class(c));
+  jit_ref kc = kptr(R, c, VM_T_CLASS);
+  guard(R, IR_EQ, IRT_PTR, f, kc);
+  /* Whether and which init runs is decided here too. */
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_METHOD, init ? jit_hash_code(init->code) : 0);
+  jit_ref args[256];
+  if (nargs > 255 || a + nargs + 2 >= JIT_MAX_SLOTS) {
+    R->fail = "frame too large";
+    return;
+  }
+  uint8_t tags[256];
+  for (unsigned k = 0; k < nargs; k++)
+    args[k] = getslot(R, a + 1 + k, &tags[k]);
+  if (init)
+    kptr(R, init, VM_T_FUNC);
+  if (R->fail)
+    return;
+  jit_ref in = alloc_call(R, JIT_H_NEWINST, kc, JIT_REF_NONE, VM_T_INSTANCE);
+  setslot(R, a, in, VM_T_INSTANCE);
+  if (!init)
+    return;
+  for (unsigned k = 0; k < nargs; k++)
+    setslot(R, a + 2 + k, args[k], tags[k]);
+  setslot(R, a + 1, in, VM_T_INSTANCE);
+  push_frame(R, init, a + 1, nargs + 1);
+  if (!R->fail)
+    R->frames[R->depth].ctor = 1;
 }
 
 static void rec_call(jit_rec *R, uint32_t a, unsigned nargs)
@@ -600,6 +726,8 @@ static void rec_call(jit_rec *R, uint32_t a, unsigned nargs)
   } else if (t == VM_T_NATIVE) {
     guard(R, IR_EQ, IRT_PTR, f, kptr(R, v.u.p, VM_T_NATIVE));
     rec_builtin(R, v.u.p, a, nargs);
+  } else if (t == VM_T_CLASS) {
+    rec_construct(R, f, v.u.p, a, nargs);
   } else {
     R->fail = "call of a non-function";
   }
@@ -639,6 +767,8 @@ static void rec_return(jit_rec *R, jit_ref r, uint8_t tag)
     R->fail = "open upvalues";
     return;
   }
+  if (R->frames[R->depth].ctor)
+    r = getslot(R, cb, &tag); /* a constructor returns self */
   R->depth--;
   for (uint32_t s = cb; s < R->maxslot; s++) {
     R->slots[s].ref = JIT_REF_NONE;
@@ -793,6 +923,7 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
   R->frames[0].func = rootframe->func;
   R->frames[0].base = 0;
   R->frames[0].ret_pc = 0;
+  R->frames[0].ctor = 0;
   for (uint32_t i = 0; i < JIT_MAX_SLOTS; i++) {
     R->slots[i].ref = JIT_REF_NONE;
     R->slots[i].mod = 0;
@@ -872,6 +1003,7 @@ static void start_bridge(jit_state *J, jit_trace *P, uint32_t snap)
     R->frames[R->depth].func = sf->func;
     R->frames[R->depth].base = sf->base;
     R->frames[R->depth].ret_pc = sf->ret_pc;
+    R->frames[R->depth].ctor = sf->ctor;
   }
   R->curpc = s->pc;
   R->curcode = R->frames[R->depth].func->code;
@@ -940,6 +1072,23 @@ static void rec_abort(jit_state *J, const char *why)
     jit_loop_abort(J, R->rootcode, R->backedge_pc);
   trace_discard(J, R->T);
   R->T = NULL;
+}
+
+/* The interpreter may collect while a recording is active (the instruction
+** recorded allocates): the pointer constants of the recording (KPTR, also
+** those of a checking iteration) are roots until it ends. */
+void jit_rec_gc_mark(jit_state *J, void (*mark)(vm_vm *vm, vm_value v))
+{
+  jit_rec *R = J->rec;
+  if (!R || !R->T)
+    return;
+  for (uint32_t r = 0; r < R->T->nir; r++) {
+    const jit_ins *i = &R->T->ir[r];
+    if (i->op == IR_KPTR) {
+      vm_value v = {i->tag, {.p = (void *)(intptr_t)i->k}};
+      mark(J->vm, v);
+    }
+  }
 }
 
 void jit_rec_free(jit_state *J)
@@ -1052,6 +1201,47 @@ void jit_rec_ins(jit_state *J, const vm_insn *pc)
   uint8_t t;
   jit_ref r;
   switch ((vm_opcode)VM_INSN_OP(i)) {
+  case VM_OP_NEWARRAY:
+    r = alloc_call(R, JIT_H_NEWARRAY, kint(R, (int64_t)VM_INSN_BX(i)), JIT_REF_NONE, VM_T_ARRAY);
+    setslot(R, A, r, VM_T_ARRAY);
+    break;
+  case VM_OP_APPEND: {
+    uint8_t tv;
+    jit_ref arr = getslot(R, A, &t);
+    jit_ref v = getslot(R, B, &tv);
+    if (R->fail)
+      break;
+    if (t != VM_T_ARRAY) {
+      R->fail = "append to a non-array";
+      break;
+    }
+    vm_array *arrp = R->base[A].u.p;
+    rec_append(R, arr, v, tv, arrp->len >= arrp->cap);
+    break;
+  }
+  case VM_OP_CONCAT: {
+    uint8_t tc;
+    jit_ref rb = getslot(R, B, &t), rc = getslot(R, C, &tc);
+    if (R->fail)
+      break;
+    bool okb = t == VM_T_STR || t == VM_T_INT || t == VM_T_FLOAT;
+    bool okc = tc == VM_T_STR || tc == VM_T_INT || tc == VM_T_FLOAT;
+    if (!okb || !okc) {
+      R->fail = "concat of non-strings";
+      break;
+    }
+    /* A number is formatted as str() does (the interpreter formats both
+    ** operands the same way); each allocation exits before the instruction. */
+    if (t != VM_T_STR)
+      rb = alloc_call(R, t == VM_T_FLOAT ? JIT_H_STRF : JIT_H_STR, rb,
+                      t == VM_T_FLOAT ? JIT_REF_NONE : kint(R, t), VM_T_STR);
+    if (tc != VM_T_STR)
+      rc = alloc_call(R, tc == VM_T_FLOAT ? JIT_H_STRF : JIT_H_STR, rc,
+                      tc == VM_T_FLOAT ? JIT_REF_NONE : kint(R, tc), VM_T_STR);
+    r = alloc_call(R, JIT_H_CONCAT, rb, rc, VM_T_STR);
+    setslot(R, A, r, VM_T_STR);
+    break;
+  }
   case VM_OP_MOVE:
     r = getslot(R, B, &t);
     setslot(R, A, r, t);
@@ -1110,6 +1300,22 @@ void jit_rec_ins(jit_state *J, const vm_insn *pc)
     jit_ref o = getslot(R, B, &to), x = getslot(R, C, &ti);
     if (R->fail)
       break;
+    if (to == VM_T_STR && ti == VM_T_INT) {
+      /* s[i]: the preallocated one-character string (no allocation). */
+      vm_string *s = R->base[B].u.p;
+      if ((uint64_t)R->base[C].u.i >= s->len) {
+        R->fail = "index out of range";
+        break;
+      }
+      guard(R, IR_ULT, IRT_INT, x, emit(R, IR_STRLEN, IRT_INT, o, 0));
+      r = emit(R, IR_CALLH, IRT_PTR, o, x);
+      if (R->fail)
+        break;
+      R->T->ir[r].k = JIT_H_STRCHAR;
+      R->T->ir[r].tag = VM_T_STR;
+      setslot(R, A, r, VM_T_STR);
+      break;
+    }
     if (to != VM_T_ARRAY || ti != VM_T_INT) {
       R->fail = "index of a non-array";
       break;
