@@ -127,15 +127,10 @@ static bool in_pending_tail(const jc_view *v, const jc_level *l,
   return false;
 }
 
-/* Keep what validating the pending tails of trace t will need. */
-static jc_err keep_tail_state(jc_trace *t, const jc_view *v, const jc_level *l) {
-  t->strings_len = v->strings_len;
-  t->strings = malloc(v->strings_len + 1);
+/* Room for the relocations deferred to the pending tails of trace t. */
+static jc_err keep_tail_state(jc_trace *t, const jc_view *v) {
   t->deferred = malloc((size_t)v->nrelocs * sizeof *t->deferred + 1);
-  if (!t->strings || !t->deferred)
-    return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
-  if (v->strings_len) memcpy(t->strings, v->strings, v->strings_len);
-  (void)l;
+  if (!t->deferred) return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
   return JC_OK;
 }
 
@@ -182,14 +177,12 @@ static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
   memcpy(t->tape, v->tape, (size_t)v->ntape * sizeof *t->tape);
   t->nrelocs = v->nrelocs;
   for (uint32_t k = 0; k < v->nrelocs; k++) jc_view_reloc(v, k, &t->relocs[k]);
-  if (v->nlines) {
-    struct jc_fmt_line *ln = malloc((size_t)v->nlines * sizeof *ln);
-    if (!ln) return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
-    for (uint32_t k = 0; k < v->nlines; k++) jc_view_line(v, k, &ln[k]);
-    jc_err err = jc_trace_set_lines(t, ln, v->nlines, v->strings, v->strings_len);
-    free(ln);
-    if (err) return err;
-  }
+  struct jc_fmt_line *ln = malloc((size_t)v->nlines * sizeof *ln + 1);
+  if (!ln) return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+  for (uint32_t k = 0; k < v->nlines; k++) jc_view_line(v, k, &ln[k]);
+  jc_err err = jc_trace_set_strings(t, v->strings, v->strings_len, ln, v->nlines);
+  free(ln);
+  if (err) return err;
   if (i > 0) {
     t->root_id = cx->t[0]->root_id ? cx->t[0]->root_id : cx->t[0]->id;
   } else if (cx->r->parent) {
@@ -217,7 +210,7 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
   bool tail = tail_unchecked(l);
 
   if (tail) {
-    jc_err err = keep_tail_state(t, v, l);
+    jc_err err = keep_tail_state(t, v);
     if (err) return err;
   }
 

@@ -344,7 +344,7 @@ static jc_err live_trace(const jc_rec *r, uint64_t id, void *live, size_t len,
     memcpy(t->tape, r->tape, r->ntape * sizeof *t->tape);
     t->ntape = r->ntape;
   }
-  if (jc_trace_set_lines(t, r->lines, r->nlines, r->strings, r->strings_len)) {
+  if (jc_trace_set_strings(t, r->strings, r->strings_len, r->lines, r->nlines)) {
     jc_trace_destroy(t);
     return JC_NOMEM;
   }

@@ -78,7 +78,6 @@ void jc_trace_destroy(jc_trace *t) {
   free(t->relocs);
   free(t->strings);
   free(t->lines);
-  free(t->line_strings);
   free(t);
 }
 
@@ -91,18 +90,19 @@ JC_API void jc_trace_release(jc_trace *t) {
   jc_trace_destroy(t);
 }
 
-jc_err jc_trace_set_lines(jc_trace *t, const struct jc_fmt_line *lines,
-                          uint32_t n, const char *strings, uint32_t strings_len) {
-  if (n == 0) return JC_OK;
-  t->lines = malloc((size_t)n * sizeof *t->lines);
-  t->line_strings = malloc(strings_len + 1);
-  if (!t->lines || !t->line_strings)
-    return jc_fail(JC_NOMEM, "jcache: out of memory copying a line table");
-  memcpy(t->line_strings, strings, strings_len);
-  t->line_strings[strings_len] = '\0';
+jc_err jc_trace_set_strings(jc_trace *t, const char *strings,
+                            uint32_t strings_len,
+                            const struct jc_fmt_line *lines, uint32_t n) {
+  t->strings = malloc(strings_len + 1);
+  t->lines = n ? malloc((size_t)n * sizeof *t->lines) : NULL;
+  if (!t->strings || (n && !t->lines))
+    return jc_fail(JC_NOMEM, "jcache: out of memory copying a trace's strings");
+  if (strings_len) memcpy(t->strings, strings, strings_len);
+  t->strings[strings_len] = '\0';
+  t->strings_len = strings_len;
   for (uint32_t i = 0; i < n; i++)
     t->lines[i] = (jc_trace_line){lines[i].off, lines[i].line,
-                                  t->line_strings + lines[i].file};
+                                  t->strings + lines[i].file};
   t->nlines = n;
   return JC_OK;
 }

@@ -22,7 +22,7 @@ typedef struct jc_tail {
 typedef struct jc_trace_line {
   uint32_t off;
   uint32_t line;
-  const char *file; /* points into the trace's line_strings */
+  const char *file; /* points into the trace's strings */
 } jc_trace_line;
 
 struct jc_trace {
@@ -54,8 +54,6 @@ struct jc_trace {
   jc_tail *tails;
   uint32_t ndeferred;
   struct jc_fmt_reloc *deferred; /* relocations inside pending tails */
-  char *strings;                 /* for symbol slots bound at validation */
-  uint32_t strings_len;
 
   /* The loop at the root of this trace's family (0: this trace is one).
   ** An id, not a pointer, so releasing a trace never has to find and fix
@@ -64,7 +62,9 @@ struct jc_trace {
   /* Line table (sorted by off), for debuggers and profilers. */
   uint32_t nlines;
   jc_trace_line *lines;
-  char *line_strings;
+  /* The strings section: symbol slots' names (debuggers), file names. */
+  char *strings;
+  uint32_t strings_len;
 
   /* All relocations (for debuggers), as recorded. */
   uint32_t nrelocs;
@@ -78,10 +78,12 @@ struct jc_trace {
 jc_trace *jc_trace_new(void);
 /* Add to / remove from the registry. */
 void jc_trace_register(jc_trace *t);
-/* Copy a line table: `lines` host-aligned, files as offsets into `strings`
-** (already validated by the record format). */
-jc_err jc_trace_set_lines(jc_trace *t, const struct jc_fmt_line *lines,
-                          uint32_t n, const char *strings, uint32_t strings_len);
+/* Copy the trace's strings section (symbol names, file names) and its line
+** table (`lines` host-aligned, files as offsets into `strings`, already
+** validated by the record format). */
+jc_err jc_trace_set_strings(jc_trace *t, const char *strings,
+                            uint32_t strings_len,
+                            const struct jc_fmt_line *lines, uint32_t n);
 /* Free a trace's memory (not its code, not the registry entry). */
 void jc_trace_destroy(jc_trace *t);
 /* Serializes commits and tail validations (lib/commit.c, lib/tail.c). */
