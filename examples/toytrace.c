@@ -178,19 +178,21 @@ jc_err toy_reload(jc_cache *cache, jc_key key, const toy_greens *g,
   if (!err) err = jc_replay_bind(r, c->K);
   if (!err) err = jc_replay_bind(r, (uint64_t)(int64_t)c->D);
   /* The outcome at guard 0; candidates that expect another one leave
-  ** through exit 0 there (into the saved bridge).  JC_EXIT: every candidate
-  ** left without a bridge, so there is nothing more to check. */
-  bool left = false;
+  ** through exit 0 there.  JC_BRIDGE: into the saved bridge, whose
+  ** decisions follow.  JC_EXIT: every candidate left without a bridge, so
+  ** there is nothing more to check. */
+  bool left = false, bridge = false;
   if (!err) {
     err = jc_replay_guard_fp(r, 0, x > 100 ? TOY_GUARD_EXIT : TOY_GUARD_PASS);
-    if (err == JC_EXIT) {
+    if (err == JC_EXIT || err == JC_BRIDGE) {
+      left = err == JC_EXIT;
+      bridge = err == JC_BRIDGE;
       err = JC_OK;
-      left = true;
     }
   }
   if (!err && left) {
     /* nothing more to check */
-  } else if (!err && x > 100) {
+  } else if (!err && bridge) {
     /* Left through exit 0: the bridge's decisions follow. */
     err = jc_replay_green(r, 3, TOY_KIND_OP, g->fp3);
     if (!err) err = jc_replay_bind(r, (uint64_t)(int64_t)c->B);
@@ -211,7 +213,14 @@ jc_err toy_check_tail(jc_trace *loop, const toy_greens *g, const toy_consts *c) 
   jc_replay *r;
   jc_err err = jc_tail_begin(loop, 0, &r);
   if (err) return err;
-  err = jc_replay_green(r, 2, TOY_KIND_OP, g->fp2);
+  /* The whole iteration again, from the entry: the prefix (compared with
+  ** what the loop was committed with), guard 0 passed this time, then the
+  ** tail itself. */
+  err = jc_replay_green(r, 1, TOY_KIND_OP, g->fp1);
+  if (!err) err = jc_replay_bind(r, c->K);
+  if (!err) err = jc_replay_bind(r, (uint64_t)(int64_t)c->D);
+  if (!err) err = jc_replay_guard_fp(r, 0, TOY_GUARD_PASS);
+  if (!err) err = jc_replay_green(r, 2, TOY_KIND_OP, g->fp2);
   if (!err) err = jc_replay_bind(r, c->T);
   if (err) {
     jc_replay_abort(r);

@@ -120,7 +120,8 @@ static bool in_pending_tail(const jc_view *v, const jc_level *l,
   for (uint32_t k = 0; k < v->npatches; k++) {
     struct jc_fmt_patch pp;
     jc_view_patch(v, k, &pp);
-    if (pp.after_guard == l->left_guard && rl->off >= pp.off &&
+    if ((pp.after_guard == l->left_guard || pp.after_guard == JC_GUARD_ANY) &&
+        rl->off >= pp.off &&
         rl->off + w <= pp.end)
       return true;
   }
@@ -251,9 +252,11 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
     for (uint32_t k = 0; k < v->npatches && !err; k++) {
       struct jc_fmt_patch pp;
       jc_view_patch(v, k, &pp);
-      if (pp.after_guard != l->left_guard) continue;
+      if (pp.after_guard != l->left_guard && pp.after_guard != JC_GUARD_ANY)
+        continue;
       jc_tail *tl = &t->tails[n];
       tl->pp = pp;
+      tl->pp.after_guard = l->left_guard; /* this tail's guard, for ANY too */
       tl->tape_pos = l->pos;
       tl->state = JC_TAIL_PENDING;
       uint8_t *rw = jc_window_at(&w, code + pp.off);

@@ -423,7 +423,8 @@ static jc_reject check_exits(pctx *c) {
   return r;
 }
 
-/* Patch points: 8 aligned bytes inside the code, after a guard on the tape. */
+/* Patch points: 8 aligned bytes inside the code, after a guard on the tape
+** (or after any guard: JC_GUARD_ANY). */
 static jc_reject check_patches(pctx *c) {
   uint32_t n = scount(c, JC_SECT_PATCHES);
   uint32_t code_len = c->sect[JC_SECT_CODE].length;
@@ -459,7 +460,7 @@ static jc_reject check_patches(pctx *c) {
   for (uint32_t i = 0; i < n; i++) {
     struct jc_fmt_patch e;
     ENTRY_AT(c, JC_SECT_PATCHES, i, &e);
-    if (!gs_has(&g, e.after_guard)) {
+    if (e.after_guard != JC_GUARD_ANY && !gs_has(&g, e.after_guard)) {
       r = bad(c, JC_REJECT_ENTRY, "patch %u: guard %u is not on the tape", i,
               e.after_guard);
       break;

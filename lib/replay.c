@@ -171,6 +171,20 @@ static jc_level *current(jc_path *p) {
   return (p->alive && !p->exited) ? &p->lv[p->depth - 1] : NULL;
 }
 
+/* A tail check met something else than the committed trace in the prefix
+** before the tail: this iteration does not follow the trace's path, so it
+** says nothing about the tail.  The path ends as if at an exit (commit then
+** leaves the tail pending). */
+static bool in_prefix(const jc_replay *r, const jc_level *l) {
+  return r->tail && l->pos < r->tail_from;
+}
+
+static jc_err leave_prefix(jc_path *p) {
+  p->exited = true;
+  return jc_fail(JC_EXIT, "jcache: the tail check's iteration left the "
+                          "trace's path before the tail");
+}
+
 /* The level path i checks now and its next tape entry in *e; NULL if the
 ** path has ended at an exit, is dead, or dies now because its tape ended. */
 static jc_level *next_entry(jc_replay *r, uint32_t i, struct jc_fmt_tape *e,
@@ -194,6 +208,12 @@ JC_API jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
     struct jc_fmt_tape e;
     jc_level *l = next_entry(r, i, &e, &mi, site, fp);
     if (!l) continue;
+    if (in_prefix(r, l)) {
+      if (e.op != JC_TAPE_GREEN || e.arg != site || e.kind != kind || e.fp != fp)
+        return leave_prefix(&r->paths[i]);
+      l->pos++;
+      continue;
+    }
     if (e.op != JC_TAPE_GREEN) {
       kill(&r->paths[i], &mi, &e, site, fp, "expected another kind of entry");
     } else if (e.arg != site || e.kind != kind) {
@@ -222,6 +242,14 @@ JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
     struct jc_fmt_tape e;
     jc_level *l = next_entry(r, i, &e, &mi, 0, value);
     if (!l) continue;
+    if (in_prefix(r, l)) {
+      /* The prefix bound its slots at commit: the same values, or this is
+      ** another path (the code would leave at the identity guard). */
+      if (e.op != JC_TAPE_BIND || !l->set[e.arg] || l->val[e.arg] != value)
+        return leave_prefix(&r->paths[i]);
+      l->pos++;
+      return JC_OK;
+    }
     if (e.op != JC_TAPE_BIND) {
       kill(&r->paths[i], &mi, &e, e.arg, value, "expected a bind");
       continue;
@@ -296,6 +324,14 @@ static jc_err guard(jc_replay *r, uint32_t n, bool by_fp, uint64_t fp,
     struct jc_fmt_tape e;
     jc_level *l = next_entry(r, i, &e, &mi, n, n);
     if (!l) continue;
+    if (in_prefix(r, l)) {
+      /* The guard the first check left through is in the prefix too: the
+      ** tail is checked only on an iteration that passes it. */
+      if (e.op != JC_TAPE_GUARD || e.arg != n || (by_fp ? e.fp != fp : exit_taken))
+        return leave_prefix(&r->paths[i]);
+      l->pos++;
+      return JC_OK;
+    }
     if (e.op != JC_TAPE_GUARD || e.arg != n) {
       kill(&r->paths[i], &mi, &e, n, n, "expected another guard");
       mi.expected = e.op == JC_TAPE_GUARD ? e.arg : UINT64_MAX;
@@ -311,9 +347,20 @@ static jc_err guard(jc_replay *r, uint32_t n, bool by_fp, uint64_t fp,
   }
   jc_err err = settle(r, &mi);
   if (err || !by_fp) return err;
-  for (uint32_t i = 0; i < r->npaths; i++)
-    if (current(&r->paths[i])) return JC_OK; /* still something to check */
-  return JC_EXIT;
+  /* Every path still checking is at the client's level, or was forked into
+  ** a bridge just now.  Follow the trace that continues if any does: the
+  ** client's recorder cannot report a bridge and the rest of the trace at
+  ** once.  The paths that left here stay, ended at the exit, as fallbacks. */
+  bool same = false, forked = false;
+  for (uint32_t i = 0; i < np; i++)
+    if (current(&r->paths[i])) same = true;
+  for (uint32_t i = np; i < r->npaths; i++)
+    if (current(&r->paths[i])) forked = true;
+  if (same) {
+    for (uint32_t i = np; i < r->npaths; i++) r->paths[i].alive = false;
+    return JC_OK;
+  }
+  return forked ? JC_BRIDGE : JC_EXIT;
 }
 
 JC_API jc_err jc_replay_guard(jc_replay *r, uint32_t n, bool exit_taken) {
@@ -341,8 +388,12 @@ JC_API jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap,
   for (uint32_t i = 0; i < r->npaths; i++) {
     jc_path *p = &r->paths[i];
     if (!complete(p)) continue;
-    /* Prefer the deepest chain: it reloads the bridges as well. */
-    if (!best || p->depth > best->depth) best = p;
+    /* Prefer the deepest chain: it reloads the bridges as well; then a
+    ** path checked to its end over one that ended at an exit (whose tail
+    ** would stay behind a tail guard). */
+    if (!best || p->depth > best->depth ||
+        (p->depth == best->depth && best->exited && !p->exited))
+      best = p;
   }
   jc_err err;
   if (r->tail) {

@@ -55,6 +55,9 @@ struct jc_replay {
 
   jc_trace *tail;    /* tail cursor: the trace and its patch point */
   uint32_t tail_idx;
+  uint32_t tail_from; /* tape position where the tail starts; the entries
+                         before it (the checked prefix) are compared with
+                         the trace as committed */
 };
 
 /* lib/commit.c: copy, patch, protect and register the path's traces. */

@@ -25,7 +25,7 @@ JC_API jc_err jc_tail_begin(jc_trace *t, uint32_t after_guard, jc_replay **out) 
   if (!t) return jc_fail(JC_INVAL, "jcache: jc_tail_begin: trace is NULL");
   uint32_t idx = UINT32_MAX;
   for (uint32_t i = 0; i < t->ntails; i++)
-    if (t->tails[i].pp.after_guard == after_guard &&
+    if ((after_guard == JC_GUARD_ANY || t->tails[i].pp.after_guard == after_guard) &&
         t->tails[i].state == JC_TAIL_PENDING) {
       idx = i;
       break;
@@ -45,13 +45,14 @@ JC_API jc_err jc_tail_begin(jc_trace *t, uint32_t after_guard, jc_replay **out) 
   r->npaths = r->cap = 1;
   r->tail = t;
   r->tail_idx = idx;
+  r->tail_from = t->tails[idx].tape_pos;
   p->alive = true;
   p->depth = 1;
   jc_level *l = &p->lv[0];
   l->id = t->id;
   l->tape = (const uint8_t *)t->tape;
   l->ntape = t->ntape;
-  l->pos = t->tails[idx].tape_pos;
+  l->pos = 0; /* the whole iteration is reported again: see tail_from */
   l->left_guard = JC_NO_GUARD;
   l->nslots = t->nslots;
   l->val = malloc((size_t)(t->nslots + 1) * sizeof *l->val);

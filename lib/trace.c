@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "internal.h"
+#include "jcache/rec.h"
 #include "probes.h"
 #include "trace.h"
 #include "gdbjit.h"
@@ -173,6 +174,11 @@ JC_API bool jc_trace_line_at(const jc_trace *t, size_t i, uint32_t *off,
 
 JC_API jc_tail_state jc_trace_tail(const jc_trace *t, uint32_t after_guard) {
   if (!t) return JC_TAIL_NONE;
+  if (after_guard == JC_GUARD_ANY) {
+    for (uint32_t i = 0; i < t->ntails; i++)
+      if (t->tails[i].state == JC_TAIL_PENDING) return JC_TAIL_PENDING;
+    return t->ntails ? t->tails[0].state : JC_TAIL_NONE;
+  }
   for (uint32_t i = 0; i < t->ntails; i++)
     if (t->tails[i].pp.after_guard == after_guard) return t->tails[i].state;
   return JC_TAIL_NONE;

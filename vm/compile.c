@@ -138,6 +138,19 @@ static void patch_to(compiler *C, int pc, int target)
 
 static void patch_here(compiler *C, int pc) { patch_to(C, pc, here(C)); }
 
+/* The inline caches of a finished code object; a back edge's JIT hook first
+** runs after vm->jit_hot back edges. */
+static void code_init_ic(vm_vm *vm, vm_code *code)
+{
+  code->ic = vm_mem_realloc(vm, NULL, 0, code->ninsns * sizeof(vm_icache));
+  memset(code->ic, 0, code->ninsns * sizeof(vm_icache));
+  for (uint32_t pc = 0; pc < code->ninsns; pc++) {
+    vm_opcode op = (vm_opcode)VM_INSN_OP(code->insns[pc]);
+    if (op == VM_OP_LOOP || op == VM_OP_FORLOOP)
+      code->ic[pc].hot_limit = vm->jit_hot;
+  }
+}
+
 static void jumplist_add(compiler *C, jumplist **l, int pc)
 {
   jumplist *j = vm_arena_alloc(C->vm, C->arena, sizeof *j);
@@ -351,8 +364,7 @@ static uint32_t function(compiler *C, vm_node *fn, vm_string *qualname, int is_m
   emit_abc(C, VM_OP_RETURNNIL, 0, 0, 0);
   if (fs.code->nslots == 0)
     fs.code->nslots = 1; /* every frame has a slot (simplifies the JIT) */
-  fs.code->ic = vm_mem_realloc(C->vm, NULL, 0, fs.code->ninsns * sizeof(vm_icache));
-  memset(fs.code->ic, 0, fs.code->ninsns * sizeof(vm_icache));
+  code_init_ic(C->vm, fs.code);
 
   C->fs = fs.parent;
   C->line = saved_line;
@@ -882,7 +894,6 @@ vm_func *vm_compile_program(vm_vm *vm, vm_arena *arena, vm_node *prog, const cha
   emit_abc(C, VM_OP_RETURNNIL, 0, 0, 0);
   if (fs.code->nslots == 0)
     fs.code->nslots = 1;
-  fs.code->ic = vm_mem_realloc(vm, NULL, 0, fs.code->ninsns * sizeof(vm_icache));
-  memset(fs.code->ic, 0, fs.code->ninsns * sizeof(vm_icache));
+  code_init_ic(vm, fs.code);
   return vm_func_new(vm, fs.code);
 }

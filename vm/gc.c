@@ -82,15 +82,21 @@ void vm_gc_resume(vm_vm *vm) { vm->gc_paused--; }
 
 /* -- Roots API ----------------------------------------------------------------- */
 
-void vm_gc_add_root(vm_vm *vm, vm_value *slot)
+void vm_gc_add_roots(vm_vm *vm, vm_value *slots, size_t n)
 {
-  /* Roots are few (JIT constants, C temporaries): a list is enough. */
+  /* Roots are few (a range per JIT trace, C temporaries): a list is enough. */
   vm_root *r = malloc(sizeof *r);
   if (!r)
     vm_error_oom(vm);
-  r->slot = slot;
+  r->slot = slots;
+  r->n = n;
   r->next = vm->roots;
   vm->roots = r;
+}
+
+void vm_gc_add_root(vm_vm *vm, vm_value *slot)
+{
+  vm_gc_add_roots(vm, slot, 1);
 }
 
 void vm_gc_remove_root(vm_vm *vm, vm_value *slot)
@@ -257,7 +263,8 @@ static void mark_roots(vm_vm *vm)
   if (vm->str_init)
     mark_obj(vm, &vm->str_init->hdr);
   for (vm_root *r = vm->roots; r; r = r->next)
-    mark_value(vm, *r->slot);
+    for (size_t k = 0; k < r->n; k++)
+      mark_value(vm, r->slot[k]);
   /* A recording's constants (it records instructions that allocate). */
   if (vm->jit && vm->jit_recording)
     jit_rec_gc_mark(vm->jit, mark_value);

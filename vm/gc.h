@@ -45,6 +45,9 @@ void vm_gc_collect(vm_vm *vm);
    removed.  Removing a slot that was never added is a no-op. */
 void vm_gc_add_root(vm_vm *vm, vm_value *slot);
 void vm_gc_remove_root(vm_vm *vm, vm_value *slot);
+/* The n slots from `slots` on, as one root (a trace's constants): its
+** entries may change while registered; removed with vm_gc_remove_root. */
+void vm_gc_add_roots(vm_vm *vm, vm_value *slots, size_t n);
 
 /* Pause / resume collection (the compiler builds objects that are not yet
    reachable from any root).  Nests. */

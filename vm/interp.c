@@ -625,7 +625,7 @@ void vm_interp_run(vm_vm *vm, vm_func *main_fn)
       break;
     case VM_OP_LOOP: {
       vm_icache *ic = IC;
-      if (++ic->hot >= vm->jit_hot) {
+      if (++ic->hot >= ic->hot_limit) {
         ic->hot = 0;
         vm_jit_hotloop(vm, frame, pc - 1);
       }
@@ -684,7 +684,7 @@ void vm_interp_run(vm_vm *vm, vm_func *main_fn)
       }
       if (again) {
         vm_icache *ic = IC;
-        if (++ic->hot >= vm->jit_hot) {
+        if (++ic->hot >= ic->hot_limit) {
           ic->hot = 0;
           vm_jit_hotloop(vm, frame, pc - 1);
         }

@@ -34,6 +34,8 @@ static void usage(FILE *out)
         "  --jit-hot=N       back edges before a loop is traced (default 1000; env JCVM_JIT_HOT)\n"
         "  --jit-exit-hot=N  exits taken before a bridge is traced (default 10; env\n"
         "                    JCVM_JIT_EXIT_HOT)\n"
+        "  --jit-reload-hot=N  with the cache: back edges (exits) before a loop (exit)\n"
+        "                    is looked up in it (default 1; env JCVM_JIT_RELOAD_HOT)\n"
         "  --jit-stress      trace every loop at once, bridge every exit at once\n"
         "  --dump-ir         print each trace's IR (recorded and optimized) to stderr\n"
         "  --jit-stats       print JIT statistics to stderr at exit\n"
@@ -175,8 +177,8 @@ int main(int argc, char **argv)
   jit.vm = &vm;
   if (jit.enabled && !dump) {
     vm.jit = &jit;
-    vm.jit_hot = jit.hot;
     jit_cache_open(&jit);
+    vm.jit_hot = jit.cache ? jit.reload_hot : jit.hot;
   }
   int status = run(&vm, path, src, len, dump, argc - argi - 1, argv + argi + 1);
   fflush(stdout);

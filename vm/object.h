@@ -111,7 +111,11 @@ typedef struct vm_upvaldesc {
 typedef struct vm_icache {
   struct vm_class *cls; /* GETFIELD/SETFIELD/CALLMETHOD: receiver class seen */
   void *target;         /* CALLMETHOD: vm_func found for cls, or NULL if it is a field */
-  uint32_t slot;        /* GETFIELD/SETFIELD: field slot for cls */
+  union {
+    uint32_t slot;      /* GETFIELD/SETFIELD: field slot for cls */
+    uint32_t hot_limit; /* LOOP/FORLOOP: back edges until the next JIT hook call
+                           (vm->jit_hot at first; the JIT sets it after) */
+  };
   uint32_t hot;         /* LOOP/FORLOOP: back-edge counter for the JIT hook */
 } vm_icache;
 

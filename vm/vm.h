@@ -32,7 +32,8 @@ typedef struct vm_frame {
 
 /* A registered GC root (vm_gc_add_root). */
 typedef struct vm_root {
-  vm_value *slot;
+  vm_value *slot; /* slot[0 .. n) */
+  size_t n;
   struct vm_root *next;
 } vm_root;
 
@@ -79,7 +80,8 @@ struct vm_vm {
 
   /* -- the tracing JIT (vm/jit/) -- */
   struct jit_state *jit; /* NULL: interpreter only */
-  uint32_t jit_hot;      /* back edges of a loop between calls of vm_jit_hotloop */
+  uint32_t jit_hot;      /* back edges of a loop before its first vm_jit_hotloop
+                            (each back edge's ic->hot_limit starts there) */
   uint8_t jit_recording; /* the recorder sees every instruction before it runs */
 
   /* -- errors -- */

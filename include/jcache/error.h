@@ -32,7 +32,8 @@ extern "C" {
   _(ARENA, "code arena exhausted or unavailable")                              \
   _(LIMIT, "a size or count limit was exceeded")                               \
   _(NOTFOUND, "no such trace, exit or patch point")                          \
-  _(EXIT, "every candidate left through an exit: nothing left to check")
+  _(EXIT, "every candidate left through an exit: nothing left to check")      \
+  _(BRIDGE, "the check continues in a saved bridge of the exit just taken")
 
 typedef enum jc_err {
 #define JC_ERRENUM(name, msg) JC_##name,

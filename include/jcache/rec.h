@@ -91,6 +91,11 @@ jc_err jc_rec_exit(jc_rec *rec, uint32_t guard, uint32_t field_off);
 ** the tail is unchecked; code in [off, end) runs only through it, so
 ** relocations there whose slots are bound in the tail are patched when the
 ** tail is validated. */
+/* A patch point that serves the tail after whichever guard the checking
+** iteration leaves through: a client that guards the whole trace from its
+** entry (its loop-invariant code may rely on any decision of the tape)
+** records one such patch point instead of one per guard. */
+#define JC_GUARD_ANY UINT32_MAX
 jc_err jc_rec_patch_point(jc_rec *rec, uint32_t after_guard, uint32_t off,
                           uint32_t end, uint32_t target_off);
 

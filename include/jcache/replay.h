@@ -21,7 +21,7 @@
 ** makes the code executable and returns the live traces.
 **
 ** Tails: when a tail guard fires, the client checks the tail with a cursor
-** from jc_tail_begin() and the same three calls.  jc_replay_commit() on it
+** from jc_tail_begin() and the same calls, from the trace's entry.  jc_replay_commit() on it
 ** validates the tail (its deferred relocations are patched and the patch
 ** point is restored with one aligned atomic store); a miss invalidates it (the
 ** tail guard stays an exit for good); jc_replay_abort() leaves it pending.
@@ -66,10 +66,16 @@ jc_err jc_replay_guard(jc_replay *r, uint32_t guard, bool exit_taken);
 /* Guard n met with outcome fingerprint `fp` (as given to jc_rec_guard_fp).
 ** Each candidate whose recorded fingerprint equals fp passes the guard; each
 ** other candidate leaves through exit n there (into its saved bridges, if
-** any, with the rest of its tape an unchecked tail).  Returns JC_OK while some
-** candidate still has decisions to check, JC_EXIT when every surviving
-** candidate ended at an exit without a bridge (stop checking and commit),
-** JC_MISS when none is left. */
+** any, with the rest of its tape an unchecked tail).  Returns:
+**   JC_OK      some candidate passed: go on reporting this trace's decisions
+**              (candidates that left into bridges here are dropped: the
+**              checking iteration follows the trace that continues);
+**   JC_BRIDGE  none passed, but saved bridges of exit n go on: from the next
+**              call on, report what the tracer recorded for a bridge of that
+**              exit, from its start (the client's recorder restarts there);
+**   JC_EXIT    every surviving candidate ended at an exit without a bridge:
+**              stop checking and commit;
+**   JC_MISS    no candidate is left. */
 jc_err jc_replay_guard_fp(jc_replay *r, uint32_t guard, uint64_t fp);
 
 /* Commit the first candidate whose tape was consumed to its end (or which
@@ -83,8 +89,16 @@ jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap, size_t *n);
 /* Drop the cursor without committing.  NULL is accepted. */
 void jc_replay_abort(jc_replay *r);
 
-/* Check the unchecked tail after guard `after_guard` of a live trace whose
-** tail guard fired. */
+/* Check the unchecked tail after guard `after_guard` (JC_GUARD_ANY: the
+** pending tail, whichever guard it follows) of a live trace whose tail guard
+** fired.  The client reports the whole iteration again, from the trace's
+** entry, with the same calls as the first check: decisions before the tail
+** are compared with what the trace was committed with (greens by
+** fingerprint, binds by value, guards by their recorded outcome, the guard
+** the first check left through included).  If this iteration's path differs
+** there, the call answers JC_EXIT: it is not the trace's path, and the tail
+** stays pending (commit answers JC_STATE).  From the tail on, a disagreement
+** is a miss: the tail is invalidated. */
 jc_err jc_tail_begin(jc_trace *trace, uint32_t after_guard, jc_replay **out);
 
 #ifdef __cplusplus

@@ -47,6 +47,8 @@ const void *jc_trace_aux(const jc_trace *t, size_t *len);
 /* Where guard n's exit jumps now (its stub, or an attached bridge), or NULL. */
 void *jc_trace_exit_target(const jc_trace *t, uint32_t guard);
 
+/* The state of the tail after guard `after_guard`; JC_GUARD_ANY: PENDING if
+** any tail of the trace is pending, else the state of its first tail. */
 jc_tail_state jc_trace_tail(const jc_trace *t, uint32_t after_guard);
 
 /* Entry i of the trace's line table (sorted by offset): code from *off on

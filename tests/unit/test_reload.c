@@ -873,6 +873,148 @@ static void test_errors_and_keys(void **state) {
 
 /* Recorder input the format cannot describe is refused, counted, and the
 ** compiled code keeps running. */
+/* -- Guard outcomes, tails of the whole iteration, JC_GUARD_ANY ------------------ */
+
+/* A synthetic trace for the replay protocol alone (its code is never run):
+** GREEN(site 1) BIND GUARD(0, gfp) GREEN(site `after`) BIND, 64 bytes of
+** int3 with an exit field at 4, two ABS64 fields (16, 32) on the bound
+** slots, and one JC_GUARD_ANY patch point at 8 covering the rest. */
+static uint64_t rec_synthetic(fixture *f, jc_key key, uint64_t parent,
+                              uint64_t gfp, uint32_t after) {
+  uint8_t code[64];
+  memset(code, 0xCC, sizeof code);
+  jc_rec *r;
+  if (parent)
+    assert_int_equal(jc_rec_begin_bridge(f->cache, parent, 0, &r), JC_OK);
+  else
+    assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
+  uint32_t s0, s1;
+  assert_int_equal(jc_rec_slot_bound(r, &s0), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, &s1), JC_OK);
+  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s0), JC_OK);
+  assert_int_equal(jc_rec_guard_fp(r, 0, gfp), JC_OK);
+  assert_int_equal(jc_rec_green(r, after, 1, 22), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s1), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 16, JC_RELOC_ABS64, s0, 0), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 32, JC_RELOC_ABS64, s1, 0), JC_OK);
+  assert_int_equal(jc_rec_exit(r, 0, 4), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, JC_GUARD_ANY, 8, 64, 56), JC_OK);
+  jc_trace *t;
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+  uint64_t id = jc_trace_id(t);
+  jc_trace_release(t);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+  return id;
+}
+
+static jc_replay *begin_synthetic(fixture *f, jc_key key, jc_cands **cs) {
+  assert_int_equal(jc_lookup(f->cache, key, cs), JC_OK);
+  jc_replay *r;
+  assert_int_equal(jc_replay_begin(f->cache, *cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
+  return r;
+}
+
+/* Two candidates that expect other outcomes at guard 0; A has a saved
+** bridge on exit 0.  The check follows the trace that continues (A's
+** bridge is dropped when B passes); JC_BRIDGE when only a bridge goes on. */
+static void test_guard_outcomes(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("outcomes");
+  uint64_t a = rec_synthetic(f, key, 0, 1, 2);
+  uint64_t b = rec_synthetic(f, key, 0, 2, 3);
+  rec_synthetic(f, key, a, 5, 4); /* A's bridge on exit 0 */
+  jc_cands *cs;
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+
+  /* Outcome 2: B passes, A leaves into its bridge, which is dropped. */
+  jc_replay *r = begin_synthetic(f, key, &cs);
+  assert_int_equal(jc_replay_guard_fp(r, 0, 2), JC_OK);
+  assert_int_equal(jc_replay_green(r, 3, 1, 22), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x2000), JC_OK);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jc_trace_id(tr[0]), b);
+  assert_int_equal(jc_trace_tail(tr[0], JC_GUARD_ANY), JC_TAIL_NONE);
+  jc_trace_release(tr[0]);
+  jc_cands_release(cs);
+
+  /* Outcome 1: A passes; B leaves without a bridge (a fallback). */
+  r = begin_synthetic(f, key, &cs);
+  assert_int_equal(jc_replay_guard_fp(r, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_green(r, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x2000), JC_OK);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jc_trace_id(tr[0]), a);
+  jc_trace_release(tr[0]);
+  jc_cands_release(cs);
+
+  /* Outcome 9: nobody passes; A's bridge goes on (JC_BRIDGE), and its tape
+  ** is what the client reports next.  The loop's tail after guard 0 gets a
+  ** tail guard at the JC_GUARD_ANY patch point. */
+  r = begin_synthetic(f, key, &cs);
+  assert_int_equal(jc_replay_guard_fp(r, 0, 9), JC_BRIDGE);
+  assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x3000), JC_OK);
+  assert_int_equal(jc_replay_guard_fp(r, 0, 5), JC_OK);
+  assert_int_equal(jc_replay_green(r, 4, 1, 22), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x4000), JC_OK);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(jc_trace_id(tr[0]), a);
+  assert_int_equal(jc_trace_tail(tr[0], 0), JC_TAIL_PENDING);
+  assert_int_equal(jc_trace_tail(tr[0], JC_GUARD_ANY), JC_TAIL_PENDING);
+  assert_int_equal(jc_trace_tail(tr[1], JC_GUARD_ANY), JC_TAIL_NONE);
+  /* The tail guard jumps from the patch point (8) to its stub (56). */
+  uint8_t *code = jc_trace_code(tr[0], NULL);
+  int32_t rel;
+  assert_int_equal(code[8], 0xE9);
+  memcpy(&rel, code + 9, 4);
+  assert_int_equal(rel, 56 - 13);
+  uint64_t v;
+  assert_int_equal(jc_trace_slot(tr[0], 1, &v), JC_STATE); /* bound in the tail */
+
+  /* Tail checks report the whole iteration.  One that goes the bridge's
+  ** way at guard 0 again says nothing about the tail: JC_EXIT, pending. */
+  jc_replay *t;
+  assert_int_equal(jc_tail_begin(tr[0], JC_GUARD_ANY, &t), JC_OK);
+  assert_int_equal(jc_replay_green(t, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(t, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_guard_fp(t, 0, 9), JC_EXIT);
+  assert_int_equal(jc_replay_commit(t, NULL, 0, NULL), JC_STATE);
+  assert_int_equal(jc_trace_tail(tr[0], 0), JC_TAIL_PENDING);
+  /* A prefix bound to another constant: another path, still pending. */
+  assert_int_equal(jc_tail_begin(tr[0], 0, &t), JC_OK);
+  assert_int_equal(jc_replay_green(t, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(t, 0x1001), JC_EXIT);
+  jc_replay_abort(t);
+  assert_int_equal(jc_trace_tail(tr[0], 0), JC_TAIL_PENDING);
+  /* The loop's way: the tail is checked and validated; its slot is bound
+  ** and patched, the patch point restored. */
+  assert_int_equal(jc_tail_begin(tr[0], JC_GUARD_ANY, &t), JC_OK);
+  assert_int_equal(jc_replay_green(t, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(t, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_guard_fp(t, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_green(t, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_replay_bind(t, 0x5000), JC_OK);
+  assert_int_equal(jc_replay_commit(t, NULL, 0, NULL), JC_OK);
+  assert_int_equal(jc_trace_tail(tr[0], 0), JC_TAIL_VALIDATED);
+  assert_int_equal(jc_trace_tail(tr[0], JC_GUARD_ANY), JC_TAIL_VALIDATED);
+  assert_int_equal(code[8], 0xCC);
+  assert_int_equal(jc_trace_slot(tr[0], 1, &v), JC_OK);
+  assert_int_equal(v, 0x5000);
+  memcpy(&v, code + 32, 8);
+  assert_int_equal(v, 0x5000);
+  assert_int_equal(jc_tail_begin(tr[0], JC_GUARD_ANY, &t), JC_NOTFOUND);
+  jc_trace_release(tr[1]);
+  jc_trace_release(tr[0]);
+  jc_cands_release(cs);
+}
+
 static void test_recorder_refuses(void **state) {
   fixture *f = *state;
   jc_stats s0 = stats();
@@ -926,6 +1068,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_no_writable_code, setup, teardown),
       cmocka_unit_test(test_errors_and_keys),
       cmocka_unit_test_setup_teardown(test_recorder_refuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_guard_outcomes, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

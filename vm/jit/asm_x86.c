@@ -570,6 +570,23 @@ static void asm_ins(asm_state *as, jit_ref p)
 
 /* -- Stubs, prologue, epilogue ------------------------------------------------------- */
 
+/* Return exit number `exitno` and this trace's code start (position
+** independent: `lea rdx, [rip - here]`) through the epilogue. */
+static void asm_leave(asm_state *as, uint32_t exitno)
+{
+  mcbuf *mc = &as->mc;
+  mc_u8(mc, 0xb8); /* mov eax, exitno */
+  mc_u32(mc, exitno);
+  mc_u8(mc, 0x48); /* lea rdx, [rip - end] */
+  mc_u8(mc, 0x8d);
+  mc_u8(mc, 0x15);
+  mc_u32(mc, (uint32_t)-(int32_t)(mc->n + 4));
+  uint32_t f = emit_jmp(mc);
+  GROW(as, as->epi_fix, as->nepi, as->epi_cap);
+  if (!as->fail)
+    as->epi_fix[as->nepi++] = f;
+}
+
 static void asm_stub(asm_state *as, uint32_t s)
 {
   jit_trace *T = as->T;
@@ -585,17 +602,7 @@ static void asm_stub(asm_state *as, uint32_t s)
   uint32_t field = emit_jmp(mc);
   mc_link(mc, field, mc->n);
   T->exit_jmp[s] = field;
-  mc_u8(mc, 0xb8); /* mov eax, snapshot */
-  mc_u32(mc, s);
-  /* lea rdx, [rip - end]: the start of this trace's code */
-  mc_u8(mc, 0x48);
-  mc_u8(mc, 0x8d);
-  mc_u8(mc, 0x15);
-  mc_u32(mc, (uint32_t)-(int32_t)(mc->n + 4));
-  uint32_t f = emit_jmp(mc);
-  GROW(as, as->epi_fix, as->nepi, as->epi_cap);
-  if (!as->fail)
-    as->epi_fix[as->nepi++] = f;
+  asm_leave(as, s);
 }
 
 static const int saved_regs[] = {RBX, RBP, R12, R13, R14, R15};
@@ -638,10 +645,18 @@ bool jit_asm(jit_state *J, jit_trace *T)
   if (!jit_regalloc(T, &as->A))
     return false;
   mcbuf *mc = &as->mc;
-  if (!T->parent) {
+  if (!T->parent)
     asm_prologue(as);
+  /* The patch point: 8 aligned bytes of nop where every path into the trace
+  ** passes (a loop's preamble, which the prologue and every bridge's jump
+  ** back reach; a bridge's first bytes).  A reloaded trace whose tail is
+  ** not checked yet has a tail guard written there (libjcache). */
+  while (mc->n % 8)
+    emit_nops(mc, 1);
+  T->patch_off = mc->n;
+  if (!T->parent)
     T->preamble_off = mc->n;
-  }
+  emit_nops(mc, 8);
   uint32_t lastline = 0;
   for (jit_ref p = 0; p < T->nir && !as->fail && !mc->oom; p++) {
     if (T->parent == NULL && p == T->loopref) {
@@ -679,6 +694,10 @@ bool jit_asm(jit_state *J, jit_trace *T)
   }
   for (uint32_t g = 0; g < as->ngfix && !as->fail; g++)
     mc_link(mc, as->gfix_field[g], stub_off[as->gfix_snap[g]]);
+  /* The tail guard's stub: leave with JIT_TAIL_EXIT before the trace has
+  ** done anything (the frame is as it was at the entry). */
+  T->tail_off = mc->n;
+  asm_leave(as, JIT_TAIL_EXIT);
   uint32_t epi = mc->n;
   asm_epilogue(as);
   for (uint32_t k = 0; k < as->nepi; k++)

@@ -223,9 +223,11 @@ typedef enum { JIT_TAPE_GREEN = 1, JIT_TAPE_BIND = 2, JIT_TAPE_GUARD = 3 } jit_t
 typedef struct jit_tapeent {
   uint8_t op;    /* jit_tapeop */
   uint16_t kind; /* GREEN: what was decided (JIT_GREEN_*) */
-  uint32_t site; /* GREEN: a site number (code-object hash ^ pc) */
-  uint64_t fp;   /* GREEN: fingerprint of the outcome; BIND: slot number;
+  uint32_t site; /* GREEN: a site number (code-object hash ^ pc);
                     GUARD: snapshot (exit) number */
+  uint64_t fp;   /* GREEN: fingerprint of the decision; BIND: slot number;
+                    GUARD: fingerprint of the guard's outcome (its condition
+                    and constant operands: see guard_outcome in record.c) */
 } jit_tapeent;
 
 enum {

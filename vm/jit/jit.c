@@ -295,6 +295,8 @@ void jit_init(vm_vm *vm, jit_state *J)
   J->enabled = true;
   J->hot = env_u32("JCVM_JIT_HOT", VM_JIT_HOT_THRESHOLD);
   J->exit_hot = env_u32("JCVM_JIT_EXIT_HOT", 10);
+  J->reload_hot = env_u32("JCVM_JIT_RELOAD_HOT", 1);
+  J->exit_reload_hot = J->reload_hot;
   J->dump = stderr;
   J->use_cache = true;
 }
@@ -317,6 +319,10 @@ int jit_option(jit_state *J, const char *a)
     return parse_u32(a + 10, &J->hot) ? 1 : -1;
   } else if (strncmp(a, "--jit-exit-hot=", 15) == 0) {
     return parse_u32(a + 15, &J->exit_hot) ? 1 : -1;
+  } else if (strncmp(a, "--jit-reload-hot=", 17) == 0) {
+    if (!parse_u32(a + 17, &J->reload_hot))
+      return -1;
+    J->exit_reload_hot = J->reload_hot;
   } else if (strcmp(a, "--jit-stress") == 0) {
     J->hot = 1;
     J->exit_hot = 1;
@@ -463,8 +469,8 @@ void jit_trace_free(jit_state *J, jit_trace *T)
 {
   if (T->jt)
     jc_trace_release(T->jt);
-  for (uint32_t i = 0; i < T->ngcref; i++)
-    vm_gc_remove_root(J->vm, &T->gcrefs[i]);
+  if (T->ngcref)
+    vm_gc_remove_root(J->vm, T->gcrefs);
   free(T->gcrefs);
   free(T->ir);
   free(T->snaps);
@@ -474,7 +480,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
   free(T->exit_jmp);
   free(T->bridges);
   free(T->exit_dead);
-  free(T->exit_nocache);
+  free(T->exit_checks);
   free(T->bindv);
   free(T->relocs);
   free(T->lines);
@@ -549,15 +555,23 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc)
     L->skip--;
     return;
   }
-  if (J->cache && !L->nocache) {
+  /* The next call comes after reload_hot back edges while saved traces may
+  ** still be checked, after the usual hot count otherwise. */
+  vm_icache *ic = &code->ic[pcx];
+  if (J->cache && L->checks < JIT_CHECK_TRIES) {
+    ic->hot_limit = J->reload_hot;
     jc_replay *cur = jit_cache_lookup_loop(J, code, pcx);
     if (cur) {
       if (!jit_check_start_loop(J, frame, pc, cur))
-        L->nocache = 1;
+        L->checks = JIT_CHECK_NONE;
       return;
     }
-    L->nocache = 1; /* nothing saved for it: trace from now on */
+    /* Nothing saved for it: it is traced when it gets hot as usual. */
+    L->checks = JIT_CHECK_NONE;
+    ic->hot_limit = J->hot;
+    return;
   }
+  ic->hot_limit = J->hot;
   jit_rec_start_loop(J, frame, pc);
 }
 
@@ -613,13 +627,13 @@ void jit_attach(jit_state *J, jit_trace *T)
   T->exit_jmp = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->exit_jmp);
   T->bridges = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->bridges);
   T->exit_dead = calloc(T->nsnap ? T->nsnap : 1, 1);
-  T->exit_nocache = calloc(T->nsnap ? T->nsnap : 1, 1);
+  T->exit_checks = calloc(T->nsnap ? T->nsnap : 1, 1);
   uint32_t ngc = 0;
   for (uint32_t i = 0; i < T->nir; i++)
     if (T->ir[i].op == IR_KPTR)
       ngc++;
   T->gcrefs = calloc(ngc ? ngc : 1, sizeof *T->gcrefs);
-  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_nocache || !T->gcrefs) {
+  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_checks || !T->gcrefs) {
     fail_compile(J, T, "out of memory");
     return;
   }
@@ -639,13 +653,11 @@ void jit_attach(jit_state *J, jit_trace *T)
   if (T->jt)
     jit_cost(J, jc_trace_id(T->jt), J->cur_tracing_ns + (t2 - t0), false, T->parent != NULL);
   /* Everything the code embeds stays alive as long as the trace. */
-  for (uint32_t i = 0; i < T->nir; i++) {
-    if (T->ir[i].op == IR_KPTR) {
-      T->gcrefs[T->ngcref] = vm_objval(VM_T_STR, (void *)(intptr_t)T->ir[i].k);
-      vm_gc_add_root(J->vm, &T->gcrefs[T->ngcref]);
-      T->ngcref++;
-    }
-  }
+  for (uint32_t i = 0; i < T->nir; i++)
+    if (T->ir[i].op == IR_KPTR)
+      T->gcrefs[T->ngcref++] = vm_objval(VM_T_STR, (void *)(intptr_t)T->ir[i].k);
+  if (T->ngcref)
+    vm_gc_add_roots(J->vm, T->gcrefs, T->ngcref);
   T->id = ++J->ntraces;
   T->next = J->traces;
   J->traces = T;
@@ -674,6 +686,32 @@ typedef struct jit_exitret {
 } jit_exitret;
 typedef jit_exitret (*jit_tracefn)(vm_value *base);
 
+/* The interpreter's state at exit `sn` of trace X entered in `frame`: the
+** stub wrote the snapshot's slots; push the inlined frames it lists and set
+** every pc (the interpreter resumes *at* the guarded instruction). */
+static void exit_frames(jit_state *J, vm_frame *frame, jit_trace *X, uint32_t sn)
+{
+  vm_vm *vm = J->vm;
+  jit_snap *s = &X->snaps[sn];
+  vm_code *code = frame->func->code;
+  if (s->nframe == 0) {
+    frame->pc = code->insns + s->pc;
+    return;
+  }
+  frame->pc = code->insns + X->snapframes[s->frame].ret_pc;
+  for (uint32_t k = 0; k < s->nframe; k++) {
+    jit_snapframe *sf = &X->snapframes[s->frame + k];
+    vm_frame *nf = ++vm->frame;
+    vm_code *fc = sf->func->code;
+    nf->func = sf->func;
+    nf->base = frame->base + sf->base;
+    nf->is_ctor = sf->ctor;
+    nf->pc = fc->insns + (k + 1 < s->nframe ? X->snapframes[s->frame + k + 1].ret_pc : s->pc);
+    if (nf->base + fc->nslots > vm->stack_hwm)
+      vm->stack_hwm = nf->base + fc->nslots;
+  }
+}
+
 void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
 {
   vm_vm *vm = J->vm;
@@ -688,39 +726,42 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   J->stats.guard_exits++;
   jit_trace *X = jit_trace_at(J, ret.mcode);
   uint32_t sn = (uint32_t)ret.snap;
-  if (!X || sn >= X->nsnap) {
+  if (!X || (sn >= X->nsnap && sn != JIT_TAIL_EXIT)) {
     fprintf(stderr, "jcvm: internal error: unknown trace exit %u at %p\n", sn, (void *)ret.mcode);
     abort();
   }
-  jit_snap *s = &X->snaps[sn];
-  vm_code *code = frame->func->code;
-  if (s->nframe == 0) {
-    frame->pc = code->insns + s->pc;
-  } else {
-    frame->pc = code->insns + X->snapframes[s->frame].ret_pc;
-    for (uint32_t k = 0; k < s->nframe; k++) {
-      jit_snapframe *sf = &X->snapframes[s->frame + k];
-      vm_frame *nf = ++vm->frame;
-      vm_code *fc = sf->func->code;
-      nf->func = sf->func;
-      nf->base = frame->base + sf->base;
-      nf->is_ctor = sf->ctor;
-      nf->pc = fc->insns + (k + 1 < s->nframe ? X->snapframes[s->frame + k + 1].ret_pc : s->pc);
-      if (nf->base + fc->nslots > vm->stack_hwm)
-        vm->stack_hwm = nf->base + fc->nslots;
-    }
+  if (sn == JIT_TAIL_EXIT) {
+    /* X's tail guard fired at its entry: nothing ran.  The interpreter
+    ** resumes where X starts (its loop head, or its parent's exit) and
+    ** the iteration checks X's unchecked tail. */
+    if (X->parent)
+      exit_frames(J, frame, X->parent, X->parent_snap);
+    else
+      frame->pc = frame->func->code->insns + X->head_pc;
+    if (!vm->jit_recording && !jit_check_start_tail(J, frame, X))
+      jit_tail_done(J, X, false, "no tail to check");
+    return;
   }
+  exit_frames(J, frame, X, sn);
+  jit_snap *s = &X->snaps[sn];
   s->count++;
-  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && !(s->flags & JIT_SNAP_GC) && s->count >= J->exit_hot &&
+  bool cached = J->cache && X->jt && X->exit_checks[sn] < JIT_CHECK_TRIES;
+  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && !(s->flags & JIT_SNAP_GC) &&
+      s->count >= (cached ? J->exit_reload_hot : J->exit_hot) &&
       X->root->nbridges < JIT_MAX_BRIDGES) {
-    if (J->cache && X->jt && !X->exit_nocache[sn]) {
-      /* A saved bridge for this exit: check it, reload it, no tracing. */
+    if (cached) {
+      /* A saved bridge for this exit: check it, reload it, no tracing.  A
+      ** miss counts in exit_checks (jit_reload_miss); the exit is checked
+      ** again the next time it is taken, and traced after JIT_CHECK_TRIES. */
       jc_replay *cur = jit_cache_lookup_bridge(J, X, sn);
-      X->exit_nocache[sn] = 1; /* one check per exit; a miss traces next time */
       if (cur) {
-        jit_check_start_bridge(J, frame, X, sn, cur);
+        if (!jit_check_start_bridge(J, frame, X, sn, cur))
+          X->exit_checks[sn] = JIT_CHECK_NONE;
         return;
       }
+      X->exit_checks[sn] = JIT_CHECK_NONE;
+      if (s->count < J->exit_hot)
+        return; /* nothing saved: hot as usual before it is traced */
     }
     jit_rec_start_bridge(J, frame, X, sn);
   }

@@ -31,6 +31,17 @@
 #define JIT_MAX_TAPE 4000
 #define JIT_MAX_BYTECODES 3000 /* bytecodes recorded before "too long" */
 #define JIT_MAX_BRIDGES 32     /* bridges per loop trace (its family) */
+/* Checking iterations tried on one loop or exit before it is traced.  A miss
+** is often the path of the moment, not a stale cache: a polymorphic exit
+** sees another receiver class than the one its saved bridge was recorded
+** with, and the next exit through it usually meets the recorded one. */
+#define JIT_CHECK_TRIES 4
+#define JIT_CHECK_NONE 255 /* nothing saved: never look again */
+/* The exit a tail guard's stub returns (in place of a snapshot number). */
+#define JIT_TAIL_EXIT 0xffffffffu
+/* Tail checks without a verdict (the iteration took another path) before a
+** reloaded trace whose tail stays unchecked is dropped and traced afresh. */
+#define JIT_TAIL_TRIES 8
 
 /* Relocations the persistent cache will need (issue 4). */
 typedef enum { JIT_RELOC_ABS64 = 1, JIT_RELOC_CALL = 2, JIT_RELOC_TRACE = 3 } jit_reloc_kind;
@@ -72,6 +83,10 @@ struct jit_trace {
   uint32_t msize;
   uint32_t head_off;     /* loop head (the body), after the preamble */
   uint32_t preamble_off; /* where bridges jump back to (root) */
+  uint32_t patch_off;    /* the patch point: 8 bytes of nop at the trace's entry
+                            (a loop's preamble, a bridge's start) that a tail
+                            guard replaces while the trace is unchecked */
+  uint32_t tail_off;     /* the tail guard's stub: exit JIT_TAIL_EXIT */
   uint32_t *exit_jmp;    /* per snapshot: offset of the stub's patchable rel32, or 0 */
   jc_trace *jt;          /* libjcache's handle (gdb/perf, cache ids, attach); may be NULL */
   bool reloaded;         /* code came from the cache (no IR, no tape) */
@@ -79,12 +94,15 @@ struct jit_trace {
   uint32_t nbind;
   jit_trace **bridges;   /* per snapshot: attached bridge */
   uint8_t *exit_dead;    /* per snapshot: bridge recording failed too often */
-  uint8_t *exit_nocache; /* per snapshot: a cached bridge was checked and missed */
+  uint8_t *exit_checks;  /* per snapshot: cached bridges checked and missed, or
+                            JIT_CHECK_NONE (nothing saved for the exit) */
   jit_reloc *relocs;
   uint32_t nreloc;
   jit_line *lines;
   uint32_t nline;
 
+  uint8_t tail_tries; /* tail checks that ended without a verdict */
+  bool dead;          /* unhooked (its tail was invalidated): never entered again */
   vm_value *gcrefs; /* every object the code embeds, registered as GC roots */
   uint32_t ngcref;
   uint32_t nbridges; /* loops: bridges in the family */
@@ -120,7 +138,7 @@ typedef struct jit_loopinfo {
   uint32_t aborts;
   uint32_t skip;
   uint8_t blacklisted;
-  uint8_t nocache; /* the cache's candidates missed: trace it */
+  uint8_t checks;  /* the cache's candidates checked and missed, or JIT_CHECK_NONE */
 } jit_loopinfo;
 
 typedef struct jit_exitref {
@@ -134,6 +152,10 @@ typedef struct jit_state {
   bool dump_ir;
   uint32_t hot;      /* back edges before recording */
   uint32_t exit_hot; /* exits taken before recording a bridge */
+  /* With the cache on, a loop or exit is looked up much earlier: a saved
+  ** trace is cheap to check and reload, and it was hot in an earlier run. */
+  uint32_t reload_hot;      /* back edges before the first lookup */
+  uint32_t exit_reload_hot; /* exits taken before the first bridge lookup */
   jit_trace *traces;
   uint32_t ntraces;
   jit_trace **tmap; /* machine code address -> trace (open addressing) */
@@ -208,6 +230,10 @@ void jit_rec_free(jit_state *J);
 bool jit_check_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge, jc_replay *cur);
 bool jit_check_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *T, uint32_t snap,
                             jc_replay *cur);
+/* Start a tail check of reloaded trace X, whose tail guard fired: the
+** iteration from X's entry (its loop head, or its parent's exit), reported
+** to a jc_tail_begin cursor. */
+bool jit_check_start_tail(jit_state *J, vm_frame *rootframe, jit_trace *X);
 
 /* -- persist.c -------------------------------------------------------------- */
 
@@ -225,6 +251,9 @@ jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap);
 /* The checking iteration reached its end: commit and attach; false on a miss. */
 bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t backedge_pc,
                        jit_trace *parent, uint32_t snap);
+/* A tail check of X ended: validated, or not (then pending or invalidated,
+** as the library says; an invalidated or hopeless X is unhooked). */
+void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why);
 /* Release the current check's candidates (after its cursor is finished). */
 void jit_check_done(jit_state *J);
 /* The checking iteration failed (a miss, or something the recorder cannot do). */

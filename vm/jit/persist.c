@@ -277,7 +277,7 @@ void jit_persist(jit_state *J, jit_trace *T)
       else if (e->op == JIT_TAPE_BIND)
         err = jc_rec_bind(r, (uint32_t)e->fp);
       else
-        err = jc_rec_guard(r, (uint32_t)e->fp);
+        err = jc_rec_guard_fp(r, e->site, e->fp);
     }
     for (uint32_t k = 0; k < T->nreloc && !err; k++) {
       const jit_reloc *rl = &T->relocs[k];
@@ -296,6 +296,13 @@ void jit_persist(jit_state *J, jit_trace *T)
     if (err)
       why = jc_last_error();
   }
+  /* The patch point serves the tail after whichever guard a check leaves
+  ** through: code hoisted into the preamble may rely on any decision of
+  ** the tape, so an unchecked tail guards the whole trace from its entry. */
+  if (!why && !err)
+    err = jc_rec_patch_point(r, JC_GUARD_ANY, T->patch_off, T->msize, T->tail_off);
+  if (err && !why)
+    why = jc_last_error();
   /* Exits, names and lines: also for traces that are only registered. */
   for (uint32_t s = 0; s < T->nsnap; s++)
     if (T->exit_jmp[s])
@@ -361,6 +368,56 @@ jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap)
 
 /* -- Reloading ------------------------------------------------------------------------- */
 
+/* Resolve what a reloaded trace takes from its bound slots: the inlined
+** frames of its snapshots (their functions are slots, checked to be
+** functions) and the GC roots of everything the code embeds; then check
+** that every snapshot's pcs lie inside the code they resume.  Slots bound in
+** a pending tail are not known yet: their frames stay NULL and their
+** snapshots unchecked (no exit of the tail can be taken while its tail guard
+** is in place), and this runs again when the tail is validated.  False if
+** the aux does not describe this trace. */
+static bool reload_bind(jit_trace *T)
+{
+  size_t alen = 0;
+  const uint32_t *a = jc_trace_aux(T->jt, &alen);
+  const uint32_t *fr = a + AUX_HDR + (size_t)T->nsnap * 4;
+  bool pending = jc_trace_tail(T->jt, JC_GUARD_ANY) == JC_TAIL_PENDING;
+  for (uint32_t b = 0; b < T->ngcref; b++) {
+    uint64_t v = 0;
+    if (jc_trace_slot(T->jt, b, &v) == JC_OK && v)
+      T->gcrefs[b] = vm_objval(VM_T_STR, (void *)(uintptr_t)v);
+  }
+  for (uint32_t f = 0; f < T->nsnapframe; f++) {
+    uint64_t v = 0;
+    jc_err e = fr[3 * f] < T->ngcref ? jc_trace_slot(T->jt, fr[3 * f], &v) : JC_INVAL;
+    if (e == JC_STATE && pending)
+      continue; /* bound in the tail */
+    const vm_obj *o = (const vm_obj *)(uintptr_t)v;
+    if (e != JC_OK || !o || o->kind != VM_O_FUNC)
+      return false;
+    T->snapframes[f].func = (vm_func *)(uintptr_t)v;
+  }
+  for (uint32_t s = 0; s < T->nsnap; s++) {
+    const jit_snap *sn = &T->snaps[s];
+    bool bound = true;
+    for (uint32_t k = 0; k < sn->nframe; k++)
+      bound = bound && T->snapframes[sn->frame + k].func;
+    if (!bound)
+      continue;
+    /* Every pc must be inside the code it resumes. */
+    for (uint32_t k = 0; k < sn->nframe; k++) {
+      const jit_snapframe *sf = &T->snapframes[sn->frame + k];
+      const vm_code *caller = k == 0 ? T->code : T->snapframes[sn->frame + k - 1].func->code;
+      if (sf->ret_pc >= caller->ninsns)
+        return false;
+    }
+    const vm_code *inner = sn->nframe ? T->snapframes[sn->frame + sn->nframe - 1].func->code : T->code;
+    if (sn->pc >= inner->ninsns)
+      return false;
+  }
+  return true;
+}
+
 /* Build the VM's trace for reloaded code; NULL (and *why) if its aux does not
 ** describe a trace of this loop. */
 static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t backedge_pc,
@@ -374,7 +431,7 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
     return NULL;
   uint32_t nsnap = a[6], nframe = a[7], nbind = a[8];
   if (a[1] != (parent ? 1u : 0u) || nsnap == 0 || nsnap > JIT_MAX_SNAP ||
-      nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns ||
+      nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns || nbind > JIT_MAX_TAPE ||
       alen != (AUX_HDR + (size_t)nsnap * 4 + (size_t)nframe * 3) * 4)
     return NULL;
   uint32_t head_pc = a[2];
@@ -402,20 +459,18 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   T->exit_jmp = calloc(nsnap, sizeof *T->exit_jmp);
   T->bridges = calloc(nsnap, sizeof *T->bridges);
   T->exit_dead = calloc(nsnap, 1);
-  T->exit_nocache = calloc(nsnap, 1);
+  T->exit_checks = calloc(nsnap, 1);
   T->gcrefs = calloc(nbind ? nbind : 1, sizeof *T->gcrefs);
+  T->ngcref = nbind;
   bool ok = T->snaps && T->snapframes && T->exit_jmp && T->bridges && T->exit_dead &&
-            T->exit_nocache && T->gcrefs;
+            T->exit_checks && T->gcrefs;
   const uint32_t *p = a + AUX_HDR;
   const uint32_t *fr = p + (size_t)nsnap * 4;
   for (uint32_t f = 0; f < nframe && ok; f++) {
-    uint64_t v = 0;
-    if (fr[3 * f] >= nbind || jc_trace_slot(jt, fr[3 * f], &v) != JC_OK || !v ||
-        (fr[3 * f + 1] & 0x7fffffffu) >= JIT_MAX_SLOTS) {
+    if ((fr[3 * f + 1] & 0x7fffffffu) >= JIT_MAX_SLOTS) {
       ok = false;
       break;
     }
-    T->snapframes[f].func = (vm_func *)(uintptr_t)v;
     T->snapframes[f].base = fr[3 * f + 1] & 0x7fffffffu;
     T->snapframes[f].ctor = (uint8_t)(fr[3 * f + 1] >> 31);
     T->snapframes[f].ret_pc = fr[3 * f + 2];
@@ -428,37 +483,20 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
     sn->flags = (uint8_t)(p[4 * s + 2] >> 24);
     T->exit_jmp[s] = p[4 * s + 3];
     if (sn->frame > nframe || sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
-        (T->exit_jmp[s] && T->exit_jmp[s] + 4 > msize)) {
-      ok = false;
-      break;
-    }
-    /* Every pc must be inside the code it resumes. */
-    for (uint32_t k = 0; k < sn->nframe && ok; k++) {
-      const jit_snapframe *sf = &T->snapframes[sn->frame + k];
-      vm_code *caller = k == 0 ? code : T->snapframes[sn->frame + k - 1].func->code;
-      if (sf->ret_pc >= caller->ninsns)
-        ok = false;
-    }
-    vm_code *inner = sn->nframe ? T->snapframes[sn->frame + sn->nframe - 1].func->code : code;
-    if (sn->pc >= inner->ninsns)
+        (T->exit_jmp[s] && T->exit_jmp[s] + 4 > msize))
       ok = false;
   }
-  if (ok && !jit_tmap_add(J, T))
-    ok = false;
+  ok = ok && reload_bind(T) && jit_tmap_add(J, T);
   if (!ok) {
     T->jt = NULL;
+    T->ngcref = 0;
     jit_trace_free(J, T);
     return NULL;
   }
-  /* Everything the code embeds stays alive as long as the trace. */
-  for (uint32_t b = 0; b < nbind; b++) {
-    uint64_t v = 0;
-    if (jc_trace_slot(jt, b, &v) == JC_OK && v) {
-      T->gcrefs[T->ngcref] = vm_objval(VM_T_STR, (void *)(uintptr_t)v);
-      vm_gc_add_root(J->vm, &T->gcrefs[T->ngcref]);
-      T->ngcref++;
-    }
-  }
+  /* Everything the code embeds stays alive as long as the trace (slots
+  ** bound in a pending tail are nil until it is validated). */
+  if (nbind)
+    vm_gc_add_roots(J->vm, T->gcrefs, nbind);
   T->parent = parent;
   T->parent_snap = psnap;
   T->root = parent ? parent->root : T;
@@ -503,6 +541,8 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
       J->stats.reloaded_bridges++;
     }
     J->stats.code_bytes += T->msize;
+    if (jc_trace_tail(out[i], JC_GUARD_ANY) == JC_TAIL_PENDING)
+      J->stats.tail_guards++;
     prev = T;
     prev_snap = exit;
     built++;
@@ -536,10 +576,68 @@ void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trac
   if (J->dump_ir)
     fprintf(J->dump, "---- cache miss (%s): %s\n", parent ? "bridge" : "loop", why ? why : "?");
   if (parent) {
-    parent->exit_nocache[snap] = 1;
+    if (parent->exit_checks[snap] < JIT_CHECK_TRIES)
+      parent->exit_checks[snap]++;
   } else {
     jit_loopinfo *L = jit_loop_info(J, code, backedge_pc);
-    if (L)
-      L->nocache = 1;
+    if (L && L->checks < JIT_CHECK_TRIES)
+      L->checks++;
   }
+}
+
+/* -- Tails --------------------------------------------------------------------------- */
+
+/* Never enter X again: its loop's back edge or its parent's exit forgets it
+** (the exit points at its stub again), and what it hangs off is traced
+** afresh when it gets hot.  X stays allocated: jit_free releases it. */
+static void unhook(jit_state *J, jit_trace *X)
+{
+  X->dead = true;
+  if (X->parent) {
+    jit_trace *P = X->parent;
+    if (P->bridges[X->parent_snap] == X) {
+      P->bridges[X->parent_snap] = NULL;
+      jc_trace_attach(P->jt, X->parent_snap, P->mcode + P->exit_jmp[X->parent_snap] + 4);
+    }
+    P->exit_checks[X->parent_snap] = JIT_CHECK_NONE;
+    P->snaps[X->parent_snap].count = 0;
+  } else {
+    if (X->code->ic[X->backedge_pc].target == X)
+      X->code->ic[X->backedge_pc].target = NULL;
+    X->code->ic[X->backedge_pc].hot_limit = J->hot;
+    jit_loopinfo *L = jit_loop_info(J, X->code, X->backedge_pc);
+    if (L)
+      L->checks = JIT_CHECK_NONE;
+  }
+}
+
+void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why)
+{
+  if (validated) {
+    J->stats.tails_validated++;
+    /* The tail's slots are bound now: its frames and constants too. */
+    if (!reload_bind(X)) {
+      if (J->dump_ir)
+        fprintf(J->dump, "---- tail validated, bad aux: %s\n", jc_trace_name(X->jt));
+      unhook(J, X);
+      return;
+    }
+    if (J->dump_ir)
+      fprintf(J->dump, "---- tail validated: %s\n", jc_trace_name(X->jt));
+    return;
+  }
+  jc_tail_state st = jc_trace_tail(X->jt, JC_GUARD_ANY);
+  if (st == JC_TAIL_INVALIDATED) {
+    /* The tail disagrees with the program: the tail guard stays an exit
+    ** for good, and the trace is of no use any more. */
+    J->stats.tails_invalidated++;
+    if (J->dump_ir)
+      fprintf(J->dump, "---- tail invalidated: %s: %s\n", jc_trace_name(X->jt), why ? why : "?");
+    unhook(J, X);
+    return;
+  }
+  if (J->dump_ir)
+    fprintf(J->dump, "---- tail still pending: %s: %s\n", jc_trace_name(X->jt), why ? why : "?");
+  if (st != JC_TAIL_PENDING || ++X->tail_tries >= JIT_TAIL_TRIES)
+    unhook(J, X); /* the iterations never take its path: trace afresh */
 }

@@ -75,7 +75,19 @@ struct jit_rec {
   jc_replay *cur;
   jit_trace *chk_parent; /* bridges: the parent trace and its exit */
   uint32_t chk_snap;
+  jit_trace *tailT;      /* a tail check: the live trace whose tail guard fired */
 };
+
+/* What a checking iteration meets at a guard besides a hit or a miss (set in
+** R->fail, handled by jit_rec_ins after the instruction's handler):
+**   check_into_bridge  no candidate passes the guard, but a saved bridge of
+**                      its exit goes on: the recorder restarts as that
+**                      bridge, at this instruction (a bridge recording
+**                      starts there after the exit);
+**   check_left         every candidate ended at an exit (or a tail check's
+**                      iteration left the trace's path): stop checking. */
+static const char check_into_bridge[] = "the check continues in a saved bridge";
+static const char check_left[] = "the check left the trace at an exit";
 
 /* -- IR emission ----------------------------------------------------------------- */
 
@@ -98,18 +110,33 @@ static jit_ref emit(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b)
   return T->nir++;
 }
 
+/* The reason of a replay miss, for --dump-ir (the library's own message). */
+static const char *replay_miss(jit_rec *R)
+{
+  if (!R->J->dump_ir)
+    return "replay miss";
+  static char why[256];
+  snprintf(why, sizeof why, "replay miss: %s", jc_last_error());
+  return why;
+}
+
+/* A checking iteration's answer from the cursor. */
+static void check_answer(jit_rec *R, jc_err err)
+{
+  if (err == JC_OK)
+    return;
+  R->fail = err == JC_BRIDGE ? check_into_bridge : err == JC_EXIT ? check_left : replay_miss(R);
+}
+
+/* A green decision (kind, fp) at the current pc. */
 static void tape(jit_rec *R, jit_tapeop op, uint16_t kind, uint64_t fp)
 {
   jit_trace *T = R->T;
+  uint32_t site = jit_hash_code(R->curcode) ^ R->curpc;
   if (R->check) {
     /* The same calls, at the same points, as the recording made. */
-    if (R->fail)
-      return;
-    jc_err err = op == JIT_TAPE_GREEN
-                     ? jc_replay_green(R->cur, jit_hash_code(R->curcode) ^ R->curpc, kind, fp)
-                     : jc_replay_guard(R->cur, (uint32_t)fp, false);
-    if (err)
-      R->fail = "replay miss";
+    if (!R->fail)
+      check_answer(R, jc_replay_green(R->cur, site, kind, fp));
     return;
   }
   if (T->ntape >= JIT_MAX_TAPE) {
@@ -119,7 +146,52 @@ static void tape(jit_rec *R, jit_tapeop op, uint16_t kind, uint64_t fp)
   jit_tapeent *e = &T->tape[T->ntape++];
   e->op = (uint8_t)op;
   e->kind = kind;
-  e->site = jit_hash_code(R->curcode) ^ R->curpc;
+  e->site = site;
+  e->fp = fp;
+}
+
+/* The outcome of a guard, as a fingerprint: its condition and its constant
+** operands (a tag, a bound, a boolean).  The same instruction recorded on
+** another path gives another guard here (GE for LT, another tag constant),
+** so a checking iteration that goes another way than the candidate at this
+** guard reports another fingerprint and leaves the candidate through the
+** guard's exit (into a bridge saved for it, if any).  Pointer constants are
+** left out: they are bound per run, and the green decision before them (a
+** class or callee fingerprint) is what identifies them. */
+static uint64_t guard_outcome(const jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b)
+{
+  uint64_t h = 0x9e3779b97f4a7c15ull * ((uint64_t)op << 8 | t);
+  const jit_ref ops[2] = {a, b};
+  for (int k = 0; k < 2; k++) {
+    uint64_t v = 0x51ed;
+    if (ops[k] < R->T->nir) {
+      const jit_ins *i = &R->T->ir[ops[k]];
+      if (jit_is_const(i) && i->op != IR_KPTR)
+        v = (uint64_t)i->k ^ (uint64_t)i->tag << 56;
+    }
+    h = (h ^ v) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+/* Guard `snap` with outcome fingerprint fp on the tape (or the cursor). */
+static void tape_guard(jit_rec *R, uint32_t snap, uint64_t fp)
+{
+  if (R->check) {
+    if (!R->fail)
+      check_answer(R, jc_replay_guard_fp(R->cur, snap, fp));
+    return;
+  }
+  jit_trace *T = R->T;
+  if (T->ntape >= JIT_MAX_TAPE) {
+    R->fail = "tape too long";
+    return;
+  }
+  jit_tapeent *e = &T->tape[T->ntape++];
+  e->op = JIT_TAPE_GUARD;
+  e->kind = 0;
+  e->site = snap;
   e->fp = fp;
 }
 
@@ -166,8 +238,8 @@ static jit_ref kptr(jit_rec *R, void *p, uint8_t tag)
     return 0;
   R->T->ir[r].b = R->nbind;
   if (R->check) {
-    if (jc_replay_bind(R->cur, (uint64_t)(uintptr_t)p))
-      R->fail = "replay miss";
+    if (!R->fail)
+      check_answer(R, jc_replay_bind(R->cur, (uint64_t)(uintptr_t)p));
   } else {
     tape(R, JIT_TAPE_BIND, 0, R->nbind);
     if (R->nbind < JIT_MAX_TAPE)
@@ -238,7 +310,7 @@ static void guard(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b)
     return;
   R->T->ir[r].flags |= IRF_GUARD;
   R->T->ir[r].snap = s;
-  tape(R, JIT_TAPE_GUARD, 0, s);
+  tape_guard(R, s, guard_outcome(R, op, t, a, b));
 }
 
 static jit_ref guarded(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b)
@@ -249,7 +321,7 @@ static jit_ref guarded(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b
     return 0;
   R->T->ir[r].flags |= IRF_GUARD;
   R->T->ir[r].snap = s;
-  tape(R, JIT_TAPE_GUARD, 0, s);
+  tape_guard(R, s, guard_outcome(R, op, t, a, b));
   return r;
 }
 
@@ -492,7 +564,7 @@ static jit_ref alloc_call(jit_rec *R, jit_helper h, jit_ref a, jit_ref b, uint8_
   R->T->ir[r].snap = s;
   if (!R->check)
     R->T->snaps[s].flags |= JIT_SNAP_GC;
-  tape(R, JIT_TAPE_GUARD, 0, s);
+  tape_guard(R, s, guard_outcome(R, IR_CALLA, IRT_PTR, a, b) ^ h);
   R->dirty = true; /* no later guard shares this snapshot */
   return r;
 }
@@ -902,6 +974,7 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
   R->check = cur != NULL;
   R->cur = cur;
   R->chk_parent = NULL;
+  R->tailT = NULL;
   if (cur) {
     if (!J->chkT && !(J->chkT = trace_new()))
       return false;
@@ -985,6 +1058,19 @@ bool jit_check_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge
   return true;
 }
 
+/* The start of every bridge's tape, once R->frames hold the inlined frames
+** it starts in: their functions are constants of the bridge's snapshots, so
+** they are green decisions and binds of the bridge's own tape (a reloaded
+** bridge refers to them by slot). */
+static void bridge_prologue(jit_rec *R)
+{
+  knil(R);
+  for (int d = 1; d <= R->depth && !R->fail; d++) {
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_CALLEE, jit_hash_code(R->frames[d].func->code));
+    kptr(R, R->frames[d].func, VM_T_FUNC);
+  }
+}
+
 static void start_bridge(jit_state *J, jit_trace *P, uint32_t snap)
 {
   jit_rec *R = J->rec;
@@ -1008,15 +1094,33 @@ static void start_bridge(jit_state *J, jit_trace *P, uint32_t snap)
   R->curpc = s->pc;
   R->curcode = R->frames[R->depth].func->code;
   R->curline = R->curcode->lines[s->pc];
-  knil(R);
-  /* The inlined frames the bridge starts in: their functions are constants
-  ** of the bridge's snapshots, so they are green decisions and binds of the
-  ** bridge's own tape (a reloaded bridge refers to them by slot). */
-  for (int d = 1; d <= R->depth && !R->fail; d++) {
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_CALLEE, jit_hash_code(R->frames[d].func->code));
-    kptr(R, R->frames[d].func, VM_T_FUNC);
-  }
+  bridge_prologue(R);
   J->vm->jit_recording = 1;
+}
+
+/* The checking iteration left the trace it checks at a guard of the
+** current instruction, into a saved bridge of that guard's exit: restart
+** the recorder as a recording of that bridge would start after the exit,
+** from the same inlined frames (the guard's snapshot is the state before
+** this instruction, so they are the recorder's frames now), with nothing
+** loaded yet (the exit stub wrote everything to the frame; here the
+** interpreter's frame is exact anyway).  The cursor goes on. */
+static void check_restart_bridge(jit_rec *R)
+{
+  jit_trace *T = R->T;
+  T->nir = T->nsnap = T->nsnapent = T->nsnapframe = T->ntape = 0;
+  R->bridge = true;
+  for (uint32_t i = 0; i < R->maxslot; i++) {
+    R->slots[i].ref = JIT_REF_NONE;
+    R->slots[i].mod = 0;
+  }
+  R->maxslot = 0;
+  R->nbc = 0;
+  R->dirty = true;
+  R->fail = NULL;
+  R->nbind = 0;
+  R->nk = 0;
+  bridge_prologue(R);
 }
 
 void jit_rec_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uint32_t snap)
@@ -1034,6 +1138,25 @@ bool jit_check_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uin
   J->rec->chk_parent = P;
   J->rec->chk_snap = snap;
   start_bridge(J, P, snap);
+  return true;
+}
+
+bool jit_check_start_tail(jit_state *J, vm_frame *rootframe, jit_trace *X)
+{
+  jc_replay *cur;
+  if (jc_tail_begin(X->jt, JC_GUARD_ANY, &cur) != JC_OK)
+    return false;
+  if (!rec_begin(J, rootframe, cur)) {
+    jc_replay_abort(cur);
+    if (J->rec)
+      J->rec->T = NULL;
+    return false;
+  }
+  J->rec->tailT = X;
+  if (X->parent)
+    start_bridge(J, X->parent, X->parent_snap);
+  else
+    start_loop(J, rootframe, X->code->insns + X->backedge_pc);
   return true;
 }
 
@@ -1055,10 +1178,15 @@ static void rec_abort(jit_state *J, const char *why)
   jit_rec *R = J->rec;
   rec_stop(J);
   if (R->check) {
-    /* A miss (or something the recorder cannot do): trace it normally. */
+    /* A miss (or something the recorder cannot do): trace it normally.  A
+    ** tail check that ends early leaves its tail pending, or invalidated
+    ** if the cursor met a miss in it (persist.c decides what follows). */
     jc_replay_abort(R->cur);
     R->cur = NULL;
-    jit_reload_miss(J, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap, why);
+    if (R->tailT)
+      jit_tail_done(J, R->tailT, false, why);
+    else
+      jit_reload_miss(J, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap, why);
     R->T = NULL;
     return;
   }
@@ -1126,7 +1254,10 @@ static void rec_finish(jit_state *J)
     jc_replay *cur = R->cur;
     R->cur = NULL;
     R->T = NULL;
-    jit_reload_commit(J, cur, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap);
+    if (R->tailT)
+      jit_tail_done(J, R->tailT, jc_replay_commit(cur, NULL, 0, NULL) == JC_OK, jc_last_error());
+    else
+      jit_reload_commit(J, cur, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap);
     return;
   }
   R->curpc = R->head_pc;
@@ -1162,12 +1293,40 @@ static bool encloses_root(const jit_rec *R, const vm_code *code, uint32_t pcx, v
   if (R->depth != 0 || code != R->rootcode)
     return false;
   uint32_t head = (uint32_t)((int64_t)pcx + 1 + VM_INSN_SBX(i));
-  return head <= R->head_pc && pcx > R->rootT->backedge_pc;
+  return head <= R->head_pc && pcx > R->backedge_pc;
 }
 
 /* -- The hook ---------------------------------------------------------------------- */
 
+static void rec_ins(jit_state *J, const vm_insn *pc);
+
 void jit_rec_ins(jit_state *J, const vm_insn *pc)
+{
+  rec_ins(J, pc);
+  jit_rec *R = J->rec;
+  /* A checking iteration that left its trace at a guard of this instruction
+  ** (see check_into_bridge): into a bridge, record the instruction again as
+  ** the bridge's first; at an exit with nothing after it, commit what was
+  ** checked (the rest of the iteration runs in the interpreter). */
+  for (int n = 0; R && R->T && R->check && R->fail == check_into_bridge && n < JC_MAX_CHAIN; n++) {
+    check_restart_bridge(R);
+    if (!R->fail)
+      rec_ins(J, pc);
+  }
+  if (R && R->T && R->check && R->fail == check_left) {
+    if (R->tailT) {
+      rec_abort(J, R->fail);
+      return;
+    }
+    R->fail = NULL;
+    rec_finish(J);
+    return;
+  }
+  if (R && R->T && R->fail)
+    rec_abort(J, R->fail);
+}
+
+static void rec_ins(jit_state *J, const vm_insn *pc)
 {
   jit_rec *R = J->rec;
   vm_vm *vm = J->vm;
@@ -1468,6 +1627,5 @@ void jit_rec_ins(jit_state *J, const vm_insn *pc)
 
   default: R->fail = vm_op_names[VM_INSN_OP(i)]; break;
   }
-  if (R->fail)
-    rec_abort(J, R->fail);
+  /* R->fail is handled by jit_rec_ins. */
 }
