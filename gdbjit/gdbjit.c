@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "gdbjit.h"
+#include "tracer.h"
 
 #define JC_EXPORT __attribute__((visibility("default")))
 
@@ -216,19 +217,6 @@ static uint64_t now_coarse(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Is a debugger (or any tracer) attached?  Reads /proc/self/status. */
-static bool traced(void) {
-  char buf[4096];
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
-  const char *p = strstr(buf, "TracerPid:");
-  return p && strtol(p + 10, NULL, 10) != 0;
-}
-
 /* -- gdb events ------------------------------------------------------------------------ */
 
 static void notify(jit_action a, struct jit_code_entry *e) {
@@ -347,7 +335,7 @@ static bool want_gdb(void) {
   uint64_t now = now_coarse();
   if (now < next_check) return false;
   next_check = now + TRACER_CHECK_NS;
-  return traced();
+  return jc_tracer_attached(TRACER_CHECK_NS);
 }
 
 /* -- Register / unregister ---------------------------------------------------------------- */

@@ -34,6 +34,7 @@
 ** its own private copy, at the same address, before fork() returns.
 */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "tracer.h"
 #include "internal.h"
 
 #define ARENA_DEFAULT_MB 256
@@ -78,6 +80,9 @@ static struct {
   block *blk;            /* the block table */
   size_t nblk, capblk;
   uint32_t *wcount;      /* fallback mode: open windows per page */
+  size_t populated;      /* memfd mode: [0, populated) has memory and page
+                            table entries (see populate) */
+  size_t ahead;          /* how far ahead to populate ($JCACHE_ARENA_PREFAULT_KB) */
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 /* The published base, or NULL before reservation. */
@@ -102,21 +107,6 @@ static size_t env_size(void) {
   return (size_t)mb << 20;
 }
 
-/* True if a debugger (ptrace) is attached to this process now. */
-static bool traced(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return false;
-  char line[256];
-  long pid = 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "TracerPid:", 10) == 0) {
-      pid = strtol(line + 10, NULL, 10);
-      break;
-    }
-  fclose(f);
-  return pid != 0;
-}
-
 /* Use the private (mprotect) mode?  Forced by $JCACHE_ARENA_NOMEMFD, and
 ** chosen when a debugger is attached at reservation: ptrace cannot write a
 ** software breakpoint into a shared read-only mapping, so with the memfd view
@@ -124,7 +114,7 @@ static bool traced(void) {
 static bool want_private(void) {
   const char *s = getenv("JCACHE_ARENA_NOMEMFD");
   if (s && *s) return strcmp(s, "0") != 0;
-  return traced();
+  return jc_tracer_attached(0);
 }
 
 /* True if all of [p, p+size) lies within ARENA_REACH of `near`. */
@@ -165,6 +155,46 @@ static void *place(size_t size, uintptr_t near, int prot, int flags, int fd) {
   ** may then be out of reach; the relocation patcher reports JC_RANGE for
   ** those sites rather than writing a truncated displacement. */
   return mmap(NULL, size, prot, flags, fd, 0);
+}
+
+/* -- Populating ahead ----------------------------------------------------- */
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+#define PREFAULT_DEFAULT_KB 256
+
+/* Bytes to keep populated ahead of the allocations: $JCACHE_ARENA_PREFAULT_KB
+** (0 turns it off), else 256 KiB. */
+static size_t env_ahead(void) {
+  const char *s = getenv("JCACHE_ARENA_PREFAULT_KB");
+  if (!s || !*s) return (size_t)PREFAULT_DEFAULT_KB << 10;
+  char *end;
+  errno = 0;
+  unsigned long kb = strtoul(s, &end, 10);
+  if (errno || *end || kb > (1ul << 20)) return (size_t)PREFAULT_DEFAULT_KB << 10;
+  return (size_t)kb << 10;
+}
+
+/* Give the memfd memory for [populated, upto) and fill the executable
+** view's page table for it, in two system calls.  Otherwise every new page
+** costs two faults on the reload path: the pwrite that allocates it and the
+** first instruction fetched from it, each a trap, a page allocation or a
+** table walk, microseconds in a virtual machine, and more than the rest of
+** a small commit.  Done at reservation (the first chunk, before any trace)
+** and whenever an allocation comes within half a chunk of the end (caller
+** holds the lock).  Best effort: on failure the pages fault in as before. */
+static void populate(size_t upto) {
+  if (!A.memfd || !A.ahead || upto <= A.populated) return;
+  upto = round_up(upto, A.page);
+  if (upto > A.size) upto = A.size;
+  size_t from = A.populated, n = upto - from;
+  if (fallocate(A.fd, 0, (off_t)from, (off_t)n) != 0) {
+    A.ahead = 0; /* no memory to spare, or no fallocate: stop trying */
+    return;
+  }
+  (void)madvise(A.base + from, n, MADV_POPULATE_READ);
+  A.populated = upto;
 }
 
 /* Map the region in memfd mode; MAP_FAILED (and nothing left behind) if
@@ -253,6 +283,9 @@ static jc_err reserve(const jc_arena_opts *opts) {
   /* Publish: readers outside the lock (contains, windows) see a complete
   ** arena once they see a base. */
   __atomic_store_n(&A.base, (uint8_t *)p, __ATOMIC_RELEASE);
+  A.populated = 0;
+  A.ahead = A.memfd ? env_ahead() : 0;
+  populate(A.ahead);
   return JC_OK;
 }
 
@@ -586,6 +619,8 @@ jc_err jc_arena_alloc_nofill(size_t size, void **code, size_t *len_out) {
   A.blk[i].used = true;
   *code = A.base + off;
   if (len_out) *len_out = len;
+  if (A.ahead && off + len + A.ahead / 2 > A.populated)
+    populate(off + len + A.ahead);
   pthread_mutex_unlock(&A.lock);
   return JC_OK;
 }
@@ -699,6 +734,7 @@ static void atfork_child(void) {
     if (ok) {
       close(A.fd);
       A.fd = fd;
+      A.populated = 0; /* the new memfd has only the used blocks' pages */
     } else {
       if (fd >= 0) close(fd);
       A.broken = true;

@@ -14,19 +14,54 @@
 
 /* -- Registry ------------------------------------------------------------------ */
 
-#define NBUCKETS 4096 /* power of two */
-
-static jc_trace *buckets[NBUCKETS];
+/* A hash table by id that grows with the number of live traces.  It starts
+** small (one cache line of a page already in use) rather than as a large
+** static array: every first touch of a page costs a page fault (two, read
+** then write, for zero-filled .bss), which in a virtual machine is a few
+** microseconds, more than a whole registration. */
+static jc_trace *first_buckets[16];
+static jc_trace **buckets = first_buckets;
+static size_t nbuckets = 16, nlive; /* nbuckets: a power of two */
 static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static size_t bucket_of(uint64_t id) {
-  return (size_t)((id ^ (id >> 29)) & (NBUCKETS - 1));
+static size_t bucket_of(uint64_t id, size_t n) {
+  return (size_t)((id ^ (id >> 29)) & (n - 1));
+}
+
+/* Double the table when it holds twice as many traces as buckets; on no
+** memory the chains just get longer. */
+static void grow(void) {
+  size_t n = nbuckets * 2;
+  jc_trace **nb = calloc(n, sizeof *nb);
+  if (!nb) return;
+  for (size_t i = 0; i < nbuckets; i++) {
+    /* Oldest first, each pushed in front: traces of one id (one old
+    ** chain) stay newest first. */
+    jc_trace *rev = NULL, *t = buckets[i];
+    while (t) {
+      jc_trace *next = t->hnext;
+      t->hnext = rev;
+      rev = t;
+      t = next;
+    }
+    while (rev) {
+      jc_trace *next = rev->hnext;
+      size_t b = bucket_of(rev->id, n);
+      rev->hnext = nb[b];
+      nb[b] = rev;
+      rev = next;
+    }
+  }
+  if (buckets != first_buckets) free(buckets);
+  buckets = nb;
+  nbuckets = n;
 }
 
 void jc_trace_register(jc_trace *t) {
   pthread_rwlock_wrlock(&reg_lock);
-  size_t b = bucket_of(t->id);
+  if (++nlive > 2 * nbuckets) grow();
+  size_t b = bucket_of(t->id, nbuckets);
   t->hnext = buckets[b];
   buckets[b] = t; /* newest first: jc_trace_find returns the latest */
   pthread_rwlock_unlock(&reg_lock);
@@ -34,9 +69,10 @@ void jc_trace_register(jc_trace *t) {
 
 static void unregister(jc_trace *t) {
   pthread_rwlock_wrlock(&reg_lock);
-  for (jc_trace **pp = &buckets[bucket_of(t->id)]; *pp; pp = &(*pp)->hnext) {
+  for (jc_trace **pp = &buckets[bucket_of(t->id, nbuckets)]; *pp; pp = &(*pp)->hnext) {
     if (*pp == t) {
       *pp = t->hnext;
+      nlive--;
       break;
     }
   }
@@ -45,7 +81,7 @@ static void unregister(jc_trace *t) {
 
 JC_API jc_trace *jc_trace_find(uint64_t id) {
   pthread_rwlock_rdlock(&reg_lock);
-  jc_trace *t = buckets[bucket_of(id)];
+  jc_trace *t = buckets[bucket_of(id, nbuckets)];
   while (t && t->id != id) t = t->hnext;
   pthread_rwlock_unlock(&reg_lock);
   return t;

@@ -88,6 +88,8 @@ typedef struct vm_class {
   vm_string **field_names; /* slot -> name */
   vm_table fields;         /* name -> int slot */
   vm_table methods;        /* name -> FUNC value */
+  uint64_t jit_fp;         /* the JIT's fingerprint of the layout (jit_hash_class), */
+  uint32_t jit_fp_nfields; /* cached for this many fields (0: not yet) */
 } vm_class;
 
 typedef struct vm_instance {

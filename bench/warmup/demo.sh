@@ -9,9 +9,9 @@ bench=${2:-nbody}
 iters=${3:-20}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$root/build/warmup-demo
-python3 "$root/bench/warmup/warmup.py" "$jcvm" --iterations "$iters" --out "$out" "$bench" >"$out.table" 2>&1 || true
-echo "== $bench: per-iteration time (ms), cold (empty cache) vs warm (reloaded traces)"
-awk 'NR > 1 { printf "  iteration %3d   cold %9.3f   warm %9.3f\n", $1, $2 * 1000, $3 * 1000 }' "$out/$bench.dat"
+python3 "$root/bench/warmup/warmup.py" "$jcvm" --iterations "$iters" --repeat 3 --out "$out" "$bench" >"$out.table" 2>&1 || true
+echo "== $bench: per-iteration time (ms, median of 3 runs), cold (empty cache) vs warm (reloaded traces)"
+awk 'NR > 1 { printf "  iteration %3d   cold %9.3f   warm %9.3f\n", $1, $2 * 1000, $3 * 1000 }' "$out/$bench.dat" | head -12
 echo
 cat "$out.table"
 python3 - "$out/$bench.warm.json" <<'PY'

@@ -101,14 +101,24 @@ uint32_t jit_hash_code(vm_code *c)
 }
 
 /* Class name and field layout, superclasses included. */
+/* Name, field layout and superclasses; computed once per class (a class is
+** complete before any trace meets it: its statement's FIELD instructions
+** run first, and a recorder aborts on them), recomputed if its field count
+** ever differs from the cached one.  Every checking iteration promotes
+** receivers' classes, so this is on the reload path. */
 uint64_t jit_hash_class(const vm_class *c)
 {
+  if (c->jit_fp_nfields && c->jit_fp_nfields == c->nfields + 1)
+    return c->jit_fp;
   uint64_t h = jit_hash_str(c->name->chars, c->name->len);
   h = mix(h, c->nfields);
   for (uint32_t i = 0; i < c->nfields; i++)
     h = mix(h, jit_hash_str(c->field_names[i]->chars, c->field_names[i]->len));
   if (c->super)
     h = mix(h, jit_hash_class(c->super));
+  vm_class *w = (vm_class *)c; /* a cache, not a change of the class */
+  w->jit_fp = h;
+  w->jit_fp_nfields = c->nfields + 1;
   return h;
 }
 
@@ -299,6 +309,7 @@ void jit_init(vm_vm *vm, jit_state *J)
   J->exit_reload_hot = J->reload_hot;
   J->dump = stderr;
   J->use_cache = true;
+  J->t_start = jit_now_ns();
 }
 
 static bool parse_u32(const char *s, uint32_t *out)
@@ -341,6 +352,14 @@ int jit_option(jit_state *J, const char *a)
     J->stats_json = a + 17;
     if (!*J->stats_json)
       return -1;
+    /* Per-trace costs include the hook's own time: calibrate the clock. */
+    J->time_hooks = true;
+    J->timer_ns = UINT64_MAX;
+    for (int k = 0; k < 64; k++) {
+      uint64_t t0 = jit_now_ns(), t1 = jit_now_ns();
+      if (t1 - t0 < J->timer_ns)
+        J->timer_ns = t1 - t0;
+    }
   } else {
     return 0;
   }
@@ -393,17 +412,25 @@ void jit_report(jit_state *J)
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
             (unsigned long long)s->not_persisted, (unsigned long long)s->replay_ns,
             (unsigned long long)s->commit_ns, J->cache ? "true" : "false");
-    for (uint32_t i = 0; i < J->ncosts; i++)
-      fprintf(f, "%s{\"id\": \"%016llx\", \"ns\": %llu, \"reloaded\": %s, \"bridge\": %s}",
-              i ? ", " : "", (unsigned long long)J->costs[i].id,
-              (unsigned long long)J->costs[i].ns, J->costs[i].reloaded ? "true" : "false",
-              J->costs[i].bridge ? "true" : "false");
+    static const char *const kinds[] = {"compile", "reload", "tail"};
+    for (uint32_t i = 0; i < J->ncosts; i++) {
+      const jit_costlog *c = &J->costs[i];
+      fprintf(f,
+              "%s{\"id\": \"%016llx\", \"kind\": \"%s\", \"bridge\": %s, \"chain\": %u, "
+              "\"at_ns\": %llu, \"wall_ns\": %llu, \"hook_ns\": %llu, \"lookup_ns\": %llu, \"opt_ns\": %llu, "
+              "\"asm_ns\": %llu, \"commit_ns\": %llu, \"build_ns\": %llu}",
+              i ? ", " : "", (unsigned long long)c->id, kinds[c->kind], c->bridge ? "true" : "false",
+              c->chain, (unsigned long long)c->at_ns, (unsigned long long)c->wall_ns, (unsigned long long)c->hook_ns,
+              (unsigned long long)c->lookup_ns, (unsigned long long)c->opt_ns,
+              (unsigned long long)c->asm_ns, (unsigned long long)c->commit_ns,
+              (unsigned long long)c->build_ns);
+    }
     fprintf(f, "]}\n");
     fclose(f);
   }
 }
 
-void jit_cost(jit_state *J, uint64_t id, uint64_t ns, bool reloaded, bool bridge)
+void jit_cost(jit_state *J, uint64_t id, jit_costkind kind, bool bridge, uint8_t chain)
 {
   if (J->ncosts == J->costs_cap) {
     uint32_t cap = J->costs_cap ? J->costs_cap * 2 : 64;
@@ -413,7 +440,13 @@ void jit_cost(jit_state *J, uint64_t id, uint64_t ns, bool reloaded, bool bridge
     J->costs = c;
     J->costs_cap = cap;
   }
-  J->costs[J->ncosts++] = (jit_costlog){id, ns, reloaded, bridge};
+  jit_costlog c = J->cur;
+  c.id = id;
+  c.kind = (uint8_t)kind;
+  c.bridge = bridge;
+  c.chain = chain;
+  c.at_ns = jit_now_ns() - J->t_start;
+  J->costs[J->ncosts++] = c;
 }
 
 /* -- Code address -> trace ------------------------------------------------------------ */
@@ -546,7 +579,12 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc)
     return;
   vm_code *code = frame->func->code;
   uint32_t pcx = (uint32_t)(pc - code->insns);
-  if (code->ic[pcx].target)
+  /* The next call comes after reload_hot back edges while saved traces may
+  ** still be checked, after the usual hot count otherwise (a loop with a
+  ** trace still passes its back edge in the interpreter once per entry). */
+  vm_icache *ic = &code->ic[pcx];
+  ic->hot_limit = J->hot;
+  if (ic->target)
     return;
   jit_loopinfo *L = jit_loop_info(J, code, pcx);
   if (!L || L->blacklisted)
@@ -555,23 +593,19 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc)
     L->skip--;
     return;
   }
-  /* The next call comes after reload_hot back edges while saved traces may
-  ** still be checked, after the usual hot count otherwise. */
-  vm_icache *ic = &code->ic[pcx];
   if (J->cache && L->checks < JIT_CHECK_TRIES) {
-    ic->hot_limit = J->reload_hot;
     jc_replay *cur = jit_cache_lookup_loop(J, code, pcx);
     if (cur) {
+      /* A miss retries soon (jit_reload_miss). */
+      ic->hot_limit = J->reload_hot;
       if (!jit_check_start_loop(J, frame, pc, cur))
         L->checks = JIT_CHECK_NONE;
       return;
     }
     /* Nothing saved for it: it is traced when it gets hot as usual. */
     L->checks = JIT_CHECK_NONE;
-    ic->hot_limit = J->hot;
     return;
   }
-  ic->hot_limit = J->hot;
   jit_rec_start_loop(J, frame, pc);
 }
 
@@ -621,6 +655,7 @@ void jit_attach(jit_state *J, jit_trace *T)
   jit_opt_dce(T);
   uint64_t t1 = jit_now_ns();
   J->stats.optimizing_ns += t1 - t0;
+  J->cur.opt_ns = t1 - t0;
   if (J->dump_ir)
     jit_dump_trace(T, J->dump, "optimized");
 
@@ -640,6 +675,7 @@ void jit_attach(jit_state *J, jit_trace *T)
   bool ok = jit_asm(J, T);
   uint64_t t2 = jit_now_ns();
   J->stats.assembling_ns += t2 - t1;
+  J->cur.asm_ns = t2 - t1;
   if (ok && !jit_tmap_add(J, T)) {
     jc_arena_free(T->mcode);
     ok = false;
@@ -651,7 +687,7 @@ void jit_attach(jit_state *J, jit_trace *T)
   /* Persist (when the cache is on) and register with gdb/perf. */
   jit_persist(J, T);
   if (T->jt)
-    jit_cost(J, jc_trace_id(T->jt), J->cur_tracing_ns + (t2 - t0), false, T->parent != NULL);
+    jit_cost(J, jc_trace_id(T->jt), JIT_COST_COMPILE, T->parent != NULL, 1);
   /* Everything the code embeds stays alive as long as the trace. */
   for (uint32_t i = 0; i < T->nir; i++)
     if (T->ir[i].op == IR_KPTR)

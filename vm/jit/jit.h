@@ -119,14 +119,24 @@ typedef struct jit_stats {
   uint64_t replay_ns, commit_ns;
 } jit_stats;
 
-/* Per-trace cost, for the warm-up harness: a trace compiled (tracing +
-** optimizing + assembling) or reloaded (checking iteration + commit),
-** identified by its cache id. */
+/* Per-trace cost, for the warm-up harness (bench/warmup/warmup.py), by cache
+** id: a trace compiled (the recording iteration, optimizing, assembling), a
+** check that reloaded a chain of traces (lookup, the checking iteration,
+** commit, the VM's own trace), or a tail check.  An iteration's wall time
+** includes the interpreter running it; hook_ns is the part spent in the
+** recorder's hook (the recording's or the check's own cost), timed only
+** when --jit-stats-json asks for it, less the timer's own cost. */
+typedef enum { JIT_COST_COMPILE, JIT_COST_RELOAD, JIT_COST_TAIL } jit_costkind;
+
 typedef struct jit_costlog {
   uint64_t id;
-  uint64_t ns;
-  uint8_t reloaded;
+  uint8_t kind;   /* jit_costkind */
   uint8_t bridge;
+  uint8_t chain;  /* reload: traces committed together, this one first (the
+                     others of the chain follow with chain 0 and no costs) */
+  uint64_t at_ns;  /* when it was logged, since the JIT started */
+  uint64_t wall_ns, hook_ns;
+  uint64_t lookup_ns, opt_ns, asm_ns, commit_ns, build_ns;
 } jit_costlog;
 
 typedef struct jit_rec jit_rec;
@@ -173,10 +183,14 @@ typedef struct jit_state {
   jc_cache *cache;       /* NULL: no cache (off, or refused) */
   jit_trace *chkT;       /* scratch trace of checking iterations */
   jc_cands *chk_cands;   /* the candidates the current check follows */
-  uint64_t chk_t0;       /* start of the current checking iteration */
   jit_costlog *costs;
   uint32_t ncosts, costs_cap;
-  uint64_t cur_tracing_ns; /* tracing time of the trace being compiled */
+  /* The recording or check in progress (rec_stop fills wall and hook). */
+  jit_costlog cur;
+  bool time_hooks;      /* time the hook (--jit-stats-json) */
+  uint64_t hook_in;     /* a hook call in progress started then (0: none) */
+  uint64_t timer_ns;    /* two clock reads, to subtract per timed call */
+  uint64_t t_start;     /* jit_init */
 } jit_state;
 
 /* -- jit.c ---------------------------------------------------------------- */
@@ -206,7 +220,8 @@ uint64_t jit_hash_code64(vm_code *c);
 jit_trace *jit_trace_at(jit_state *J, const uint8_t *mcode);
 bool jit_tmap_add(jit_state *J, jit_trace *T);
 void jit_trace_free(jit_state *J, jit_trace *T);
-void jit_cost(jit_state *J, uint64_t id, uint64_t ns, bool reloaded, bool bridge);
+/* Log J->cur as trace id's cost of this kind. */
+void jit_cost(jit_state *J, uint64_t id, jit_costkind kind, bool bridge, uint8_t chain);
 uint64_t jit_hash_class(const vm_class *c);
 uint64_t jit_hash_str(const char *s, size_t n);
 

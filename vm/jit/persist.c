@@ -117,7 +117,12 @@ static void compute_cpu_features(void)
 
 void jit_cache_open(jit_state *J)
 {
-  if (!J->use_cache || !J->enabled || J->cache)
+  if (!J->enabled)
+    return;
+  /* The code arena first, at startup: its reservation and the pages it
+  ** populates ahead are not a cost of the first trace. */
+  jc_arena_init(NULL);
+  if (!J->use_cache || J->cache)
     return;
   compute_build_id();
   compute_cpu_features();
@@ -330,15 +335,17 @@ void jit_persist(jit_state *J, jit_trace *T)
 static jc_replay *begin(jit_state *J, jc_key key)
 {
   jc_cands *cs;
-  if (jc_lookup(J->cache, key, &cs) != JC_OK)
+  uint64_t t0 = jit_now_ns();
+  jc_err err = jc_lookup(J->cache, key, &cs);
+  J->cur.lookup_ns = jit_now_ns() - t0;
+  if (err != JC_OK)
     return NULL;
   if (jc_cands_count(cs) == 0) {
     jc_cands_release(cs);
     return NULL;
   }
   jc_replay *cur;
-  jc_err err = jc_replay_begin(J->cache, cs, jit_resolve, J, &cur);
-  if (err) {
+  if (jc_replay_begin(J->cache, cs, jit_resolve, J, &cur) != JC_OK) {
     jc_cands_release(cs);
     return NULL;
   }
@@ -514,6 +521,7 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
   jc_trace *out[JC_MAX_CHAIN];
   size_t n = 0;
   jc_err err = jc_replay_commit(cur, out, JC_MAX_CHAIN, &n);
+  uint64_t tc = jit_now_ns();
   jit_check_done(J);
   if (err || n == 0) {
     jit_reload_miss(J, code, backedge_pc, parent, snap, jc_last_error());
@@ -562,7 +570,12 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
   uint64_t t1 = jit_now_ns();
   J->stats.commit_ns += t1 - t0;
   J->stats.replay_hits++;
-  jit_cost(J, jc_trace_id(out[0]), (t0 - J->chk_t0) + (t1 - t0), true, parent != NULL);
+  J->cur.commit_ns = tc - t0;
+  J->cur.build_ns = t1 - tc;
+  jit_cost(J, jc_trace_id(out[0]), JIT_COST_RELOAD, parent != NULL, (uint8_t)n);
+  memset(&J->cur, 0, sizeof J->cur);
+  for (size_t i = 1; i < n; i++)
+    jit_cost(J, jc_trace_id(out[i]), JIT_COST_RELOAD, true, 0);
   if (J->dump_ir)
     fprintf(J->dump, "---- reloaded %zu trace(s): %s\n", n, jc_trace_name(out[0]));
   return true;
@@ -613,6 +626,7 @@ static void unhook(jit_state *J, jit_trace *X)
 
 void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why)
 {
+  jit_cost(J, jc_trace_id(X->jt), JIT_COST_TAIL, X->parent != NULL, 0);
   if (validated) {
     J->stats.tails_validated++;
     /* The tail's slots are bound now: its frames and constants too. */

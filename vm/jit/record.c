@@ -1009,7 +1009,22 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
   R->nk = 0;
   R->t0 = jit_now_ns();
   R->T->code = R->rootcode;
+  uint64_t lookup = J->cur.lookup_ns; /* set by the lookup just before a check */
+  memset(&J->cur, 0, sizeof J->cur);
+  if (cur)
+    J->cur.lookup_ns = lookup;
+  /* Until the start is done, the time counts as the hook's (see jit_rec_ins). */
+  J->hook_in = J->time_hooks ? R->t0 : 0;
   return true;
+}
+
+/* The start of a recording or check is done: its time was the hook's. */
+static void rec_started(jit_state *J)
+{
+  if (J->hook_in) {
+    J->cur.hook_ns += jit_now_ns() - J->hook_in;
+    J->hook_in = 0;
+  }
 }
 
 static bool rec_begin_check(jit_state *J, vm_frame *rootframe, jc_replay *cur)
@@ -1021,7 +1036,6 @@ static bool rec_begin_check(jit_state *J, vm_frame *rootframe, jc_replay *cur)
       J->rec->T = NULL;
     return false;
   }
-  J->chk_t0 = J->rec->t0;
   return true;
 }
 
@@ -1048,6 +1062,7 @@ void jit_rec_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge)
   if (!rec_begin(J, frame, NULL))
     return;
   start_loop(J, frame, backedge);
+  rec_started(J);
 }
 
 bool jit_check_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge, jc_replay *cur)
@@ -1055,6 +1070,7 @@ bool jit_check_start_loop(jit_state *J, vm_frame *frame, const vm_insn *backedge
   if (!rec_begin_check(J, frame, cur))
     return false;
   start_loop(J, frame, backedge);
+  rec_started(J);
   return true;
 }
 
@@ -1128,6 +1144,7 @@ void jit_rec_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uint3
   if (!rec_begin(J, rootframe, NULL))
     return;
   start_bridge(J, P, snap);
+  rec_started(J);
 }
 
 bool jit_check_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uint32_t snap,
@@ -1138,6 +1155,7 @@ bool jit_check_start_bridge(jit_state *J, vm_frame *rootframe, jit_trace *P, uin
   J->rec->chk_parent = P;
   J->rec->chk_snap = snap;
   start_bridge(J, P, snap);
+  rec_started(J);
   return true;
 }
 
@@ -1146,6 +1164,7 @@ bool jit_check_start_tail(jit_state *J, vm_frame *rootframe, jit_trace *X)
   jc_replay *cur;
   if (jc_tail_begin(X->jt, JC_GUARD_ANY, &cur) != JC_OK)
     return false;
+  J->cur.lookup_ns = 0; /* no lookup: the tail belongs to X */
   if (!rec_begin(J, rootframe, cur)) {
     jc_replay_abort(cur);
     if (J->rec)
@@ -1157,6 +1176,7 @@ bool jit_check_start_tail(jit_state *J, vm_frame *rootframe, jit_trace *X)
     start_bridge(J, X->parent, X->parent_snap);
   else
     start_loop(J, rootframe, X->code->insns + X->backedge_pc);
+  rec_started(J);
   return true;
 }
 
@@ -1164,12 +1184,16 @@ static void rec_stop(jit_state *J)
 {
   jit_rec *R = J->rec;
   J->vm->jit_recording = 0;
-  uint64_t dt = jit_now_ns() - R->t0;
-  if (R->check) {
+  uint64_t now = jit_now_ns(), dt = now - R->t0;
+  if (R->check)
     J->stats.replay_ns += dt;
-  } else {
+  else
     J->stats.tracing_ns += dt;
-    J->cur_tracing_ns = dt;
+  J->cur.wall_ns = dt;
+  if (J->hook_in) {
+    /* The hook call that ends the recording, so far. */
+    J->cur.hook_ns += now - J->hook_in;
+    J->hook_in = 0;
   }
 }
 
@@ -1254,9 +1278,12 @@ static void rec_finish(jit_state *J)
     jc_replay *cur = R->cur;
     R->cur = NULL;
     R->T = NULL;
-    if (R->tailT)
-      jit_tail_done(J, R->tailT, jc_replay_commit(cur, NULL, 0, NULL) == JC_OK, jc_last_error());
-    else
+    if (R->tailT) {
+      uint64_t t0 = jit_now_ns();
+      bool ok = jc_replay_commit(cur, NULL, 0, NULL) == JC_OK;
+      J->cur.commit_ns = jit_now_ns() - t0;
+      jit_tail_done(J, R->tailT, ok, jc_last_error());
+    } else
       jit_reload_commit(J, cur, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap);
     return;
   }
@@ -1299,8 +1326,28 @@ static bool encloses_root(const jit_rec *R, const vm_code *code, uint32_t pcx, v
 /* -- The hook ---------------------------------------------------------------------- */
 
 static void rec_ins(jit_state *J, const vm_insn *pc);
+static void rec_ins_done(jit_state *J, const vm_insn *pc);
 
+/* The hook.  With J->time_hooks, the time spent here (what the recording or
+** check costs beyond interpreting the iteration) goes to J->cur.hook_ns, less
+** the clock reads' own cost. */
 void jit_rec_ins(jit_state *J, const vm_insn *pc)
+{
+  if (!J->time_hooks) {
+    rec_ins_done(J, pc);
+    return;
+  }
+  uint64_t t = J->hook_in ? J->hook_in : jit_now_ns(); /* a start in progress */
+  J->hook_in = t;
+  rec_ins_done(J, pc);
+  if (J->hook_in) {
+    uint64_t dt = jit_now_ns() - t;
+    J->cur.hook_ns += dt > J->timer_ns ? dt - J->timer_ns : 0;
+    J->hook_in = 0;
+  }
+}
+
+static void rec_ins_done(jit_state *J, const vm_insn *pc)
 {
   rec_ins(J, pc);
   jit_rec *R = J->rec;
