@@ -82,6 +82,7 @@ static struct {
   uint32_t *wcount;      /* fallback mode: open windows per page */
   size_t populated;      /* memfd mode: [0, populated) has memory and page
                             table entries (see populate) */
+  bool one_thread;       /* JC_ARENA_ONE_THREAD: patches by pwrite */
   size_t ahead;          /* how far ahead to populate ($JCACHE_ARENA_PREFAULT_KB) */
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
@@ -285,6 +286,7 @@ static jc_err reserve(const jc_arena_opts *opts) {
   __atomic_store_n(&A.base, (uint8_t *)p, __ATOMIC_RELEASE);
   A.populated = 0;
   A.ahead = A.memfd ? env_ahead() : 0;
+  A.one_thread = opts && (opts->flags & JC_ARENA_ONE_THREAD);
   populate(A.ahead);
   return JC_OK;
 }
@@ -523,6 +525,15 @@ JC_API jc_err jc_arena_patch(void *dst, const void *src, size_t len) {
                    "8-byte word",
                    dst, len);
   uint8_t *word = (uint8_t *)(d & ~(uintptr_t)7);
+  if (A.memfd && A.one_thread && !A.broken) {
+    /* Nobody runs the code now (JC_ARENA_ONE_THREAD): write the bytes like
+    ** new code; the returning system call orders them before the next
+    ** instruction fetch on this thread. */
+    if (!jc_arena_contains(word, 8))
+      return jc_fail(JC_INVAL, "code arena patch %p+%zu is outside the arena",
+                     dst, len);
+    return store((uint8_t *)dst, src, len);
+  }
   jc_window w;
   jc_err err = jc_arena_window_open(word, 8, &w);
   if (err) return err;

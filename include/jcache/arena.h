@@ -8,7 +8,8 @@
 ** never changes (so perf sees one stable mapping).  New code is stored with
 ** pwrite() into the memfd, so no writable mapping of it exists at all; a live
 ** patch maps the one page it changes read+write for the duration of a single
-** aligned atomic store.
+** aligned atomic store (or, for a single-threaded client, is a pwrite too:
+** JC_ARENA_ONE_THREAD).
 ** Where that is not possible (no memfd), the arena falls back to flipping the
 ** protection of the written pages, never to read+write+execute.
 ** In that fallback, allocations are whole pages, and patching code that
@@ -37,7 +38,17 @@ extern "C" {
 typedef struct jc_arena_opts {
   size_t size;      /* bytes to reserve; 0: 256 MiB (or $JCACHE_ARENA_MB) */
   const void *near; /* place within +-1 GiB of this; NULL: the executable */
+  uint32_t flags;   /* JC_ARENA_* */
 } jc_arena_opts;
+
+/* The client runs arena code on one thread only, and patches it from that
+** thread while the code is not running (a single-threaded VM patches from
+** its interpreter or exit handler).  Live patches are then written like new
+** code, with pwrite() into the memfd, instead of through a one-page write
+** window: no mapping is created or torn down, so no TLB shootdown, about a
+** tenth of the cost.  Nothing is ever mapped writable in this mode.  Without
+** the flag, patches are atomic for code that other threads run. */
+#define JC_ARENA_ONE_THREAD 1u
 
 /* Reserve the arena now with these options.  Optional: the first use reserves
 ** it with the defaults.  JC_STATE if it is already reserved. */

@@ -696,6 +696,45 @@ static void t_child_init(void **state) {
   assert_int_equal(spawn_child("init", NULL, NULL), 0);
 }
 
+/* JC_ARENA_ONE_THREAD: live patches go through pwrite.  Whatever the
+** patch, no mapping of the arena's pages but the executable view ever
+** exists (counted from /proc/self/maps around every patch). */
+static int count_memfd_maps(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[512];
+  int n = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (strstr(line, "jcache-code")) n++;
+  if (f) fclose(f);
+  return n;
+}
+
+static void t_one_thread(void **state) {
+  (void)state;
+  jc_arena_opts o = {.flags = JC_ARENA_ONE_THREAD};
+  assert_int_equal(jc_arena_init(&o), JC_OK);
+  void *code = emit_ret(5);
+  int views = count_memfd_maps();
+  for (int32_t v = 0; v < 200; v++) {
+    assert_int_equal(jc_arena_patch((uint8_t *)code + 1, &v, 4), JC_OK);
+    assert_int_equal(call(code), v);
+    assert_int_equal(count_memfd_maps(), views);
+  }
+  uint8_t b = 0x7f;
+  assert_int_equal(jc_arena_patch((uint8_t *)code + 1, &b, 1), JC_OK);
+  assert_int_equal(call(code), 199 - 199 % 256 + 0x7f);
+  int32_t v = 1;
+  assert_int_equal(jc_arena_patch((uint8_t *)code + 6, &v, 4), JC_INVAL); /* straddles */
+  assert_no_wx();
+  assert_int_equal(memfd_writable(), 0);
+  jc_arena_free(code);
+}
+
+static void t_child_one_thread(void **state) {
+  (void)state;
+  assert_int_equal(spawn_child("one", NULL, NULL), 0);
+}
+
 /* The checks every configuration passes. */
 #define SAME_TESTS                                                             \
   cmocka_unit_test(t_call_patch), cmocka_unit_test(t_maps),                    \
@@ -718,6 +757,10 @@ int main(int argc, char **argv) {
           fallback_mode() ? "arena (small, fallback)" : "arena (small)",
           tests, NULL, NULL);
     }
+    if (strcmp(argv[2], "one") == 0) {
+      const struct CMUnitTest tests[] = {cmocka_unit_test(t_one_thread)};
+      return cmocka_run_group_tests_name("arena (one thread)", tests, NULL, NULL);
+    }
     if (strcmp(argv[2], "init") == 0) {
       const struct CMUnitTest tests[] = {cmocka_unit_test(t_init)};
       return cmocka_run_group_tests_name("arena (init)", tests, NULL, NULL);
@@ -733,6 +776,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(t_child_small),
       cmocka_unit_test(t_child_small_fallback),
       cmocka_unit_test(t_child_init),
+      cmocka_unit_test(t_child_one_thread),
   };
   return cmocka_run_group_tests_name("arena", tests, NULL, NULL);
 }

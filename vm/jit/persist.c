@@ -121,7 +121,8 @@ void jit_cache_open(jit_state *J)
     return;
   /* The code arena first, at startup: its reservation and the pages it
   ** populates ahead are not a cost of the first trace. */
-  jc_arena_init(NULL);
+  jc_arena_opts ao = {.flags = JC_ARENA_ONE_THREAD}; /* traces run on this thread only */
+  jc_arena_init(&ao);
   if (!J->use_cache || J->cache)
     return;
   compute_build_id();
