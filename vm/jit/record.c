@@ -961,6 +961,22 @@ static void trace_discard(jit_state *J, jit_trace *T)
   free(T);
 }
 
+/* An empty slot map (slots below R->maxslot may be in use) and nothing
+** recorded yet. */
+static void rec_reset(jit_rec *R)
+{
+  for (uint32_t i = 0; i < R->maxslot; i++) {
+    R->slots[i].ref = JIT_REF_NONE;
+    R->slots[i].mod = 0;
+  }
+  R->maxslot = 0;
+  R->nbc = 0;
+  R->dirty = true;
+  R->fail = NULL;
+  R->nbind = 0;
+  R->nk = 0;
+}
+
 static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
 {
   if (!J->rec) {
@@ -997,16 +1013,8 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
   R->frames[0].base = 0;
   R->frames[0].ret_pc = 0;
   R->frames[0].ctor = 0;
-  for (uint32_t i = 0; i < JIT_MAX_SLOTS; i++) {
-    R->slots[i].ref = JIT_REF_NONE;
-    R->slots[i].mod = 0;
-  }
-  R->maxslot = 0;
-  R->nbc = 0;
-  R->dirty = true;
-  R->fail = NULL;
-  R->nbind = 0;
-  R->nk = 0;
+  R->maxslot = JIT_MAX_SLOTS;
+  rec_reset(R);
   R->t0 = jit_now_ns();
   R->T->code = R->rootcode;
   uint64_t lookup = J->cur.lookup_ns; /* set by the lookup just before a check */
@@ -1126,16 +1134,7 @@ static void check_restart_bridge(jit_rec *R)
   jit_trace *T = R->T;
   T->nir = T->nsnap = T->nsnapent = T->nsnapframe = T->ntape = 0;
   R->bridge = true;
-  for (uint32_t i = 0; i < R->maxslot; i++) {
-    R->slots[i].ref = JIT_REF_NONE;
-    R->slots[i].mod = 0;
-  }
-  R->maxslot = 0;
-  R->nbc = 0;
-  R->dirty = true;
-  R->fail = NULL;
-  R->nbind = 0;
-  R->nk = 0;
+  rec_reset(R);
   bridge_prologue(R);
 }
 
