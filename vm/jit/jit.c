@@ -602,7 +602,7 @@ void jit_attach(jit_state *J, jit_trace *T)
   uint64_t t0 = jit_now_ns();
   jit_opt_fold(T);
   jit_opt_cse(T);
-  if (!T->parent)
+  if (!T->parent && !T->stops)
     jit_opt_loop(T);
   jit_opt_dce(T);
   uint64_t t1 = jit_now_ns();
@@ -711,7 +711,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
     }
   }
   s->count++;
-  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && !(s->flags & JIT_SNAP_GC) && s->count >= J->exit_hot &&
+  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && !(s->flags & (JIT_SNAP_GC | JIT_SNAP_END)) && s->count >= J->exit_hot &&
       X->root->nbridges < JIT_MAX_BRIDGES) {
     if (J->cache && X->jt && !X->exit_nocache[sn]) {
       /* A saved bridge for this exit: check it, reload it, no tracing. */

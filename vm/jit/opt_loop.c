@@ -77,6 +77,7 @@ void jit_opt_loop(jit_trace *T)
     case IR_CALLA: /* a new object per iteration */
     case IR_CALLS: /* an effect per iteration */
     case IR_LOOP:
+    case IR_EXIT:
     case IR_NOP: v = false; break;
     default: v = ops; break; /* pure arithmetic, helper calls, guards */
     }
