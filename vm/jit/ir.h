@@ -242,7 +242,9 @@ enum {
   JIT_GREEN_METHOD,    /* method found on a promoted class: fp = code hash */
   JIT_GREEN_GLOBAL,    /* global cell looked up: fp = hash of its name */
   JIT_GREEN_CONST,     /* constant loaded from a code object: fp = value hash */
-  JIT_GREEN_BUILTIN    /* builtin called: fp = hash of its name */
+  JIT_GREEN_BUILTIN,   /* builtin called: fp = hash of its name */
+  JIT_GREEN_SUPER      /* method found on the superclass of the caller's
+                          owner (a super call): fp = code hash */
 };
 
 #endif

@@ -758,6 +758,35 @@ static void rec_callmethod(jit_rec *R, uint32_t a, unsigned nargs, vm_string *na
   push_frame(R, m, a + 1, nargs + 1);
 }
 
+/* super.name(args): the method is looked up on the superclass of the
+** class that owns the calling function.  In an inlined frame that function
+** is a constant of the trace (guarded as a callee, or the method found on a
+** promoted class), its owner is set once when its class is built and a
+** class's superclass and methods never change after that, so the method
+** found is a constant too: a green decision (its code hash) and a BIND, no
+** guard.  In the root frame the function is not a constant (another
+** closure of the same code, in another class, may run the same loop), so
+** the recorder stops there. */
+static void rec_supercall(jit_rec *R, uint32_t a, unsigned nargs, vm_string *name)
+{
+  if (R->depth == 0) {
+    R->stop = "super call in the root frame";
+    return;
+  }
+  vm_class *owner = R->frames[R->depth].func->owner;
+  vm_func *m = owner && owner->super ? vm_class_find_method(owner->super, name) : NULL;
+  if (!m) {
+    R->fail = "super call that raises an error";
+    return;
+  }
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_SUPER, jit_hash_code(m->code));
+  jit_ref km = kptr(R, m, VM_T_FUNC);
+  if (R->fail)
+    return;
+  setslot(R, a, km, VM_T_FUNC);
+  push_frame(R, m, a + 1, nargs + 1);
+}
+
 /* RETURN of an inlined frame (a RETURN of the root frame stops the trace). */
 static void rec_return(jit_rec *R, jit_ref r, uint8_t tag)
 {
@@ -1511,6 +1540,9 @@ void jit_rec_ins(jit_state *J, const vm_insn *pc)
       R->stop = "return from the root frame";
     else
       rec_return(R, knil(R), VM_T_NIL);
+    break;
+  case VM_OP_SUPERCALL:
+    rec_supercall(R, A, VM_INSN_B(i), code->names[VM_INSN_C(i)]);
     break;
 
   default: R->fail = vm_op_names[VM_INSN_OP(i)]; break;
