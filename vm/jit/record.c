@@ -1244,16 +1244,14 @@ void jit_rec_ins(jit_state *J, const vm_insn *pc)
   }
   vm_code *code = vm->frame->func->code;
   uint32_t pcx = (uint32_t)(pc - code->insns);
-  if (R->depth == 0 && pcx == R->head_pc && code == R->rootcode) {
-    if (R->nbc == 0) {
-      if (R->bridge) {
-        rec_abort(J, "empty bridge");
-        return;
-      }
-    } else {
-      rec_finish(J, false);
-      return;
-    }
+  /* The loop head in the root frame ends a recording, unless it is where
+  ** the recording starts: a loop trace's first instruction, or a bridge
+  ** from an exit at the head (snapshot 0, a hoisted guard that failed:
+  ** the bridge is one whole iteration for the case the preamble does not
+  ** cover, and it jumps back to the preamble like any bridge). */
+  if (R->depth == 0 && pcx == R->head_pc && code == R->rootcode && R->nbc > 0) {
+    rec_finish(J, false);
+    return;
   }
   if (R->nbc++ >= JIT_MAX_BYTECODES) {
     rec_abort(J, "trace too long");
