@@ -6,7 +6,7 @@
 Builds pairs (old program, edited program) from one template with knobs: a
 constant of the loop, a method body, a class's fields, a class's
 superclass, a global's binding, a called function, the class of the
-objects that flow into the loop.  For every pair, in a fresh cache:
+objects that flow into the loop, the method a super call finds.  For every pair, in a fresh cache:
 
   1. the old program runs and fills the cache;
   2. the edited program runs with that cache;
@@ -32,11 +32,13 @@ class Base
   var a, b{BASE_EXTRA}
   def init(a) self.a = a self.b = 1 end
   def get() return self.a * {MK} + self.b end
+  def k() return {MK} end
 end
 class Base2
   var a, b{BASE_EXTRA}
   def init(a) self.a = a self.b = 1 end
   def get() return self.a * {MK} + self.b end
+  def k() return {MK} end
 end
 class P < {SUPER}
   var c
@@ -83,7 +85,8 @@ CHOICES = {
     "BASE_EXTRA": ["", ", z", ", z, w"],
     "MK": ["2", "3", "2.5"],
     "SUPER": ["Base", "Base2"],
-    "PBODY": ["self.a + self.c", "self.a - self.c", "self.c * 2", "self.b + 0.5"],
+    "PBODY": ["self.a + self.c", "self.a - self.c", "self.c * 2", "self.b + 0.5",
+              "super.get() + self.c", "super.k() + self.c"],
     "QK": ["5", "6"],
     "HK": ["3", "4", "1.5"],
     "FBIND": ["add1", "add2", "helper"],
@@ -93,7 +96,9 @@ CHOICES = {
     "N": ["400", "60"],
 }
 
-# (name, knob, new value, must the check miss?)
+# (name, knob, new value, must the check miss?[, knobs of the old program
+# that differ from DEFAULT])
+SUPER_GET = {"PBODY": "super.k() + self.c"}
 EDITS = [
     ("constant in the loop", "LOOPK", " + 12", False),  # the loop's key changes
     ("method body", "PBODY", "self.a - self.c", True),
@@ -103,6 +108,11 @@ EDITS = [
     ("called function", "HK", "4", True),
     ("class flowing into the loop", "OBJS", "Q(1), Q(2)", True),
     ("global's value type", "GVAL", "7.5", False),  # guarded by the code itself
+    # P.get calls super.k(): the method found on the superclass is a green
+    # decision of the trace, and nothing else checks it (k reads no field,
+    # so no green decision has a site in its code).
+    ("super method body", "MK", "3", True, SUPER_GET),
+    ("superclass of a super call", "SUPER", "Base2", True, SUPER_GET),
 ]
 
 FLAGSETS = [["--jit-hot=5", "--jit-exit-hot=3"], ["--jit-stress"], []]
@@ -168,11 +178,12 @@ def main():
     fails = 0
     with tempfile.TemporaryDirectory() as tmp:
         idx = 0
-        for name, knob, val, must_miss in EDITS:
+        for name, knob, val, must_miss, *base in EDITS:
             for flags in FLAGSETS:
-                new = dict(DEFAULT)
+                old = dict(DEFAULT, **(base[0] if base else {}))
+                new = dict(old)
                 new[knob] = val
-                ok, st, warm, ref = check_pair(jcvm, render(DEFAULT), render(new), flags, tmp, idx)
+                ok, st, warm, ref = check_pair(jcvm, render(old), render(new), flags, tmp, idx)
                 idx += 1
                 misses = st.get("replay_misses", 0)
                 reloaded = st.get("reloaded_loops", 0) + st.get("reloaded_bridges", 0)

@@ -83,6 +83,9 @@ int main(int argc, char **argv) {
     if ((err = toy_compile_bridge(cache, loop, &toy_default_greens, &consts,
                                   &bridge)))
       return fail("compile bridge", err);
+    /* In the store before gdb can stop (and kill) this process: the reload
+    ** run finds loop and bridge whatever the writer thread's timing. */
+    jc_cache_flush(cache);
     f = (toy_fn)jc_trace_entry(loop);
     jc_test_stage("compiled");
   } else {

@@ -223,9 +223,9 @@ static void store_value(asm_state *as, int base, int32_t disp, jit_ref ref, uint
 
 /* -- Guards ------------------------------------------------------------------------ */
 
-static void guard_jcc(asm_state *as, int cc, uint32_t snap)
+/* The rel32 field at `field` jumps to the exit stub of `snap`. */
+static void guard_field(asm_state *as, uint32_t field, uint32_t snap)
 {
-  uint32_t field = emit_jcc(&as->mc, cc);
   if (as->ngfix == as->gfix_cap) {
     uint32_t cap = as->gfix_cap ? as->gfix_cap * 2 : 64;
     uint32_t *f = realloc(as->gfix_field, cap * sizeof *f);
@@ -243,6 +243,11 @@ static void guard_jcc(asm_state *as, int cc, uint32_t snap)
   as->gfix_field[as->ngfix] = field;
   as->gfix_snap[as->ngfix] = snap;
   as->ngfix++;
+}
+
+static void guard_jcc(asm_state *as, int cc, uint32_t snap)
+{
+  guard_field(as, emit_jcc(&as->mc, cc), snap);
 }
 
 static bool fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
@@ -564,6 +569,7 @@ static void asm_ins(asm_state *as, jit_ref p)
     }
     break;
   }
+  case IR_EXIT: guard_field(as, emit_jmp(mc), i->snap); break;
   default: as->fail = true; break;
   }
 }

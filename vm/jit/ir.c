@@ -24,6 +24,7 @@ uint8_t jit_ir_refmask(const jit_ins *i)
   case IR_SLOADT:
   case IR_SLOAD:
   case IR_LOOP:
+  case IR_EXIT:
   case IR_NOP: return 0;
   case IR_FLOADT:
   case IR_FLOAD:

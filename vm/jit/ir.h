@@ -30,7 +30,9 @@
 **
 ** The trace is split at `loopref`: instructions below it form the preamble
 ** (loop-invariant code hoisted by opt_loop.c, run once per entry), the rest is
-** the body that repeats.  Bridges have no preamble (loopref 0).
+** the body that repeats.  Bridges have no preamble (loopref 0), and neither
+** have traces that stop: they end with EXIT (leave through a snapshot, the
+** interpreter goes on there) instead of LOOP.
 **
 ** What the persistent cache (issue 4) needs is kept from the start:
 **   - every green decision on the tape (jit_trace.tape), in recording order;
@@ -125,6 +127,7 @@ typedef enum {
   X(CALLA, "r r", "allocate with helper k(a, b); exit (no GC ran) if NULL")    \
   /* Control */                                                                \
   X(LOOP, "", "end of the iteration: jump to the head (a bridge: to its root)") \
+  X(EXIT, "", "end of a trace that stops: leave through snapshot `snap`")     \
   X(NOP, "", "removed by an optimizer pass")
 
 typedef enum {
@@ -211,9 +214,14 @@ typedef struct jit_snap {
 } jit_snap;
 
 enum {
-  JIT_SNAP_GC = 1 /* the exit of a CALLA that found a collection due: the
-                     interpreter redoes the allocation and collects; never
-                     starts a bridge */
+  JIT_SNAP_GC = 1,  /* the exit of a CALLA that found a collection due: the
+                       interpreter redoes the allocation and collects; never
+                       starts a bridge */
+  JIT_SNAP_END = 2, /* the EXIT of a trace that stops (at a RETURN of its
+                       root frame, an inner loop's back edge, an instruction
+                       it cannot record): the interpreter goes on from
+                       there; never starts a bridge */
+  JIT_SNAP_KNOWN = JIT_SNAP_GC | JIT_SNAP_END /* every flag (reload checks) */
 };
 
 /* -- Tape (green decisions, for the persistent cache) -------------------------- */
@@ -236,7 +244,9 @@ enum {
   JIT_GREEN_METHOD,    /* method found on a promoted class: fp = code hash */
   JIT_GREEN_GLOBAL,    /* global cell looked up: fp = hash of its name */
   JIT_GREEN_CONST,     /* constant loaded from a code object: fp = value hash */
-  JIT_GREEN_BUILTIN    /* builtin called: fp = hash of its name */
+  JIT_GREEN_BUILTIN,   /* builtin called: fp = hash of its name */
+  JIT_GREEN_SUPER      /* method found on the superclass of the caller's
+                          owner (a super call): fp = code hash */
 };
 
 #endif

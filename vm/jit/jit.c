@@ -650,7 +650,7 @@ void jit_attach(jit_state *J, jit_trace *T)
   uint64_t t0 = jit_now_ns();
   jit_opt_fold(T);
   jit_opt_cse(T);
-  if (!T->parent)
+  if (!T->parent && !T->stops)
     jit_opt_loop(T);
   jit_opt_dce(T);
   uint64_t t1 = jit_now_ns();
@@ -782,7 +782,8 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   jit_snap *s = &X->snaps[sn];
   s->count++;
   bool cached = J->cache && X->jt && X->exit_checks[sn] < JIT_CHECK_TRIES;
-  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && !(s->flags & JIT_SNAP_GC) &&
+  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 &&
+      !(s->flags & (JIT_SNAP_GC | JIT_SNAP_END)) &&
       s->count >= (cached ? J->exit_reload_hot : J->exit_hot) &&
       X->root->nbridges < JIT_MAX_BRIDGES) {
     if (cached) {

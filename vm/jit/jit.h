@@ -66,6 +66,8 @@ struct jit_trace {
   vm_code *code;     /* code object of the root frame */
   uint32_t head_pc;  /* loop head (index into code->insns) */
   uint32_t backedge_pc; /* loops: the LOOP/FORLOOP whose ic->target is this trace */
+  bool stops;        /* a root trace that ends with an EXIT, not a LOOP (no
+                        preamble: it does not iterate) */
 
   jit_ins *ir;
   uint32_t nir, loopref;

@@ -112,6 +112,7 @@ void jit_opt_cse(jit_trace *T)
     case IR_ASETLEN: len_epoch = next_epoch++; candidate = false; break;
     case IR_SSTORE:
     case IR_LOOP:
+    case IR_EXIT:
     case IR_NOP:
     case IR_CALLS:
     case IR_CALLA: candidate = false; break; /* each allocation is a new object */

@@ -13,7 +13,8 @@
 **
 ** A hoisted guard exits through snapshot 0: the loop head with nothing
 ** changed, which is exactly the state at the start of any iteration, so the
-** interpreter simply runs that iteration.  Guards keep their relative order,
+** interpreter simply runs that iteration (and a bridge from that exit is a
+** whole iteration, from the head to the head).  Guards keep their relative order,
 ** so a load never moves above the guard that makes it safe (a class guard
 ** depends on the same object as the field load it protects).
 **
@@ -77,6 +78,7 @@ void jit_opt_loop(jit_trace *T)
     case IR_CALLA: /* a new object per iteration */
     case IR_CALLS: /* an effect per iteration */
     case IR_LOOP:
+    case IR_EXIT:
     case IR_NOP: v = false; break;
     default: v = ops; break; /* pure arithmetic, helper calls, guards */
     }

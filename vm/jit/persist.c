@@ -490,7 +490,8 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
     sn->nframe = p[4 * s + 2] & 0xffffffu;
     sn->flags = (uint8_t)(p[4 * s + 2] >> 24);
     T->exit_jmp[s] = p[4 * s + 3];
-    if (sn->frame > nframe || sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
+    if ((p[4 * s + 2] >> 24) & ~(uint32_t)JIT_SNAP_KNOWN || sn->frame > nframe ||
+        sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
         (T->exit_jmp[s] && T->exit_jmp[s] + 4 > msize))
       ok = false;
   }

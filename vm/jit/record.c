@@ -17,9 +17,11 @@
 ** itself (including raising the error a guard may have protected against).
 **
 ** An instruction the recorder cannot express aborts the recording before the
-** interpreter executes it: unsupported ops, anything that allocates (so no
-** collection can run while a recording holds pointers), calls of builtins
-** other than the few inlined ones, leaving the root frame, inner loops.
+** interpreter executes it: unsupported ops, allocations other than those
+** recorded as CALLA, calls of builtins other than the few inlined ones.
+** A RETURN of the root frame and an inner loop's back edge instead end the
+** trace there (rec_stop_here): an EXIT hands the state to the interpreter,
+** which runs that instruction.
 */
 #include <math.h>
 #include <stdlib.h>
@@ -61,6 +63,7 @@ struct jit_rec {
   uint32_t snap_pc;
   int snap_depth;
   const char *fail;      /* abort reason */
+  const char *stop;      /* end the trace before this instruction (why) */
   uint32_t curpc, curline;
   vm_code *curcode;
   uint32_t nbind;
@@ -827,12 +830,38 @@ static void rec_callmethod(jit_rec *R, uint32_t a, unsigned nargs, vm_string *na
   push_frame(R, m, a + 1, nargs + 1);
 }
 
-static void rec_return(jit_rec *R, jit_ref r, uint8_t tag)
+/* super.name(args): the method is looked up on the superclass of the
+** class that owns the calling function.  In an inlined frame that function
+** is a constant of the trace (guarded as a callee, or the method found on a
+** promoted class), its owner is set once when its class is built and a
+** class's superclass and methods never change after that, so the method
+** found is a constant too: a green decision (its code hash) and a BIND, no
+** guard.  In the root frame the function is not a constant (another
+** closure of the same code, in another class, may run the same loop), so
+** the recorder stops there. */
+static void rec_supercall(jit_rec *R, uint32_t a, unsigned nargs, vm_string *name)
 {
   if (R->depth == 0) {
-    R->fail = "return from the root frame";
+    R->stop = "super call in the root frame";
     return;
   }
+  vm_class *owner = R->frames[R->depth].func->owner;
+  vm_func *m = owner && owner->super ? vm_class_find_method(owner->super, name) : NULL;
+  if (!m) {
+    R->fail = "super call that raises an error";
+    return;
+  }
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_SUPER, jit_hash_code(m->code));
+  jit_ref km = kptr(R, m, VM_T_FUNC);
+  if (R->fail)
+    return;
+  setslot(R, a, km, VM_T_FUNC);
+  push_frame(R, m, a + 1, nargs + 1);
+}
+
+/* RETURN of an inlined frame (a RETURN of the root frame stops the trace). */
+static void rec_return(jit_rec *R, jit_ref r, uint8_t tag)
+{
   vm_vm *vm = R->vm;
   uint32_t cb = R->frames[R->depth].base;
   if (vm->open_upvals && vm->open_upvals->loc >= R->base + cb) {
@@ -973,6 +1002,7 @@ static void rec_reset(jit_rec *R)
   R->nbc = 0;
   R->dirty = true;
   R->fail = NULL;
+  R->stop = NULL;
   R->nbind = 0;
   R->nk = 0;
 }
@@ -1264,11 +1294,16 @@ static void trace_trim(jit_trace *T)
     T->ir = ir;
 }
 
-static void rec_finish(jit_state *J)
+/* The recording is complete: a checking iteration commits; a loop trace
+** writes back its modified slots and jumps to its head (LOOP), a bridge to
+** its root's preamble; a trace that stops has its EXIT already. */
+static void rec_finish(jit_state *J, bool stop)
 {
   jit_rec *R = J->rec;
   jit_trace *T = R->T;
   if (R->check) {
+    if (R->fail == check_left && !R->tailT)
+      R->fail = NULL; /* ended at an exit, with nothing after it to check */
     if (R->fail) {
       rec_abort(J, R->fail);
       return;
@@ -1286,17 +1321,19 @@ static void rec_finish(jit_state *J)
       jit_reload_commit(J, cur, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap);
     return;
   }
-  R->curpc = R->head_pc;
-  R->curcode = R->rootcode;
-  R->curline = R->rootcode->lines[R->head_pc];
-  for (uint32_t s = 0; s < R->maxslot; s++) {
-    if (R->slots[s].mod && s < R->rootcode->nslots) {
-      jit_ref r = emit(R, IR_SSTORE, jit_tag_type(R->slots[s].tag), s, R->slots[s].ref);
-      if (!R->fail)
-        T->ir[r].tag = R->slots[s].tag;
+  if (!stop) {
+    R->curpc = R->head_pc;
+    R->curcode = R->rootcode;
+    R->curline = R->rootcode->lines[R->head_pc];
+    for (uint32_t s = 0; s < R->maxslot; s++) {
+      if (R->slots[s].mod && s < R->rootcode->nslots) {
+        jit_ref r = emit(R, IR_SSTORE, jit_tag_type(R->slots[s].tag), s, R->slots[s].ref);
+        if (!R->fail)
+          T->ir[r].tag = R->slots[s].tag;
+      }
     }
+    emit(R, IR_LOOP, IRT_VOID, 0, 0);
   }
-  emit(R, IR_LOOP, IRT_VOID, 0, 0);
   if (R->fail) {
     rec_abort(J, R->fail);
     return;
@@ -1304,11 +1341,43 @@ static void rec_finish(jit_state *J)
   rec_stop(J);
   trace_trim(T);
   T->nbind = R->nbind;
+  T->stops = stop && !R->bridge;
   R->T = NULL;
   /* Hand over: optimize, assemble, attach (jit.c). */
   if (!T->root)
     T->root = T;
   jit_attach(J, T);
+}
+
+/* End the trace before the current instruction, which the interpreter then
+** runs: an EXIT through a snapshot of its own (JIT_SNAP_END: never a
+** bridge; the stub writes every modified slot and the exit rebuilds the
+** inlined frames).  Why: code after a loop's exit up to the function's
+** return, and an outer loop's body up to an inner loop (whose own trace the
+** interpreter then enters at its back edge), run compiled instead of
+** aborting the whole recording.  A trace that would stop at its first
+** instruction aborts instead: it would only cost an entry and an exit. */
+static void rec_stop_here(jit_state *J, const char *why)
+{
+  jit_rec *R = J->rec;
+  if (R->nbc <= 1) {
+    rec_abort(J, why);
+    return;
+  }
+  R->dirty = true; /* a snapshot of its own: its flag is JIT_SNAP_END */
+  uint32_t s = snapshot(R);
+  jit_ref r = emit(R, IR_EXIT, IRT_VOID, 0, 0);
+  if (!R->fail) {
+    R->T->ir[r].flags |= IRF_GUARD;
+    R->T->ir[r].snap = s;
+    if (!R->check)
+      R->T->snaps[s].flags |= JIT_SNAP_END;
+    tape_guard(R, s, guard_outcome(R, IR_EXIT, IRT_VOID, JIT_REF_NONE, JIT_REF_NONE));
+  }
+  if (J->dump_ir && !R->check && !R->fail)
+    fprintf(J->dump, "---- trace stops (%s): %s at %s:%u\n", R->bridge ? "bridge" : "loop", why,
+            R->curcode->source->chars, R->curline);
+  rec_finish(J, true);
 }
 
 /* A bridge may follow the back edge of a loop that encloses its root loop
@@ -1365,11 +1434,13 @@ static void rec_ins_done(jit_state *J, const vm_insn *pc)
       return;
     }
     R->fail = NULL;
-    rec_finish(J);
+    rec_finish(J, false);
     return;
   }
   if (R && R->T && R->fail)
     rec_abort(J, R->fail);
+  else if (R && R->T && R->stop)
+    rec_stop_here(J, R->stop);
 }
 
 static void rec_ins(jit_state *J, const vm_insn *pc)
@@ -1382,16 +1453,14 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
   }
   vm_code *code = vm->frame->func->code;
   uint32_t pcx = (uint32_t)(pc - code->insns);
-  if (R->depth == 0 && pcx == R->head_pc && code == R->rootcode) {
-    if (R->nbc == 0) {
-      if (R->bridge) {
-        rec_abort(J, "empty bridge");
-        return;
-      }
-    } else {
-      rec_finish(J);
-      return;
-    }
+  /* The loop head in the root frame ends a recording, unless it is where
+  ** the recording starts: a loop trace's first instruction, or a bridge
+  ** from an exit at the head (snapshot 0, a hoisted guard that failed:
+  ** the bridge is one whole iteration for the case the preamble does not
+  ** cover, and it jumps back to the preamble like any bridge). */
+  if (R->depth == 0 && pcx == R->head_pc && code == R->rootcode && R->nbc > 0) {
+    rec_finish(J, false);
+    return;
   }
   if (R->nbc++ >= JIT_MAX_BYTECODES) {
     rec_abort(J, "trace too long");
@@ -1637,24 +1706,24 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
     break;
   case VM_OP_LOOP:
     if (!R->bridge && R->depth == 0 && pcx == R->backedge_pc && code == R->rootcode) {
-      rec_finish(J);
+      rec_finish(J, false);
       return;
     }
     if (!(R->depth == 0 && pcx == R->backedge_pc && code == R->rootcode) &&
         !(R->bridge && encloses_root(R, code, pcx, i)))
-      R->fail = "inner loop";
+      R->stop = "inner loop";
     break;
   case VM_OP_FORPREP: rec_forprep(R, A); break;
   case VM_OP_FORLOOP: {
     bool root_edge = R->depth == 0 && pcx == R->backedge_pc && code == R->rootcode;
     if (!root_edge && !(R->bridge && encloses_root(R, code, pcx, i))) {
-      R->fail = "inner loop";
+      R->stop = "inner loop";
       break;
     }
     bool again = false;
     rec_forloop(R, A, &again, root_edge && !R->bridge);
     if (!R->fail && root_edge && !R->bridge) {
-      rec_finish(J);
+      rec_finish(J, false);
       return;
     }
     break;
@@ -1665,13 +1734,25 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
     rec_callmethod(R, A, VM_INSN_B(i), code->names[VM_INSN_C(i)]);
     break;
   case VM_OP_RETURN:
+    if (R->depth == 0) {
+      R->stop = "return from the root frame";
+      break;
+    }
     r = getslot(R, A, &t);
     if (!R->fail)
       rec_return(R, r, t);
     break;
-  case VM_OP_RETURNNIL: rec_return(R, knil(R), VM_T_NIL); break;
+  case VM_OP_RETURNNIL:
+    if (R->depth == 0)
+      R->stop = "return from the root frame";
+    else
+      rec_return(R, knil(R), VM_T_NIL);
+    break;
+  case VM_OP_SUPERCALL:
+    rec_supercall(R, A, VM_INSN_B(i), code->names[VM_INSN_C(i)]);
+    break;
 
   default: R->fail = vm_op_names[VM_INSN_OP(i)]; break;
   }
-  /* R->fail is handled by jit_rec_ins. */
+  /* R->fail and R->stop are handled by jit_rec_ins. */
 }

@@ -43,6 +43,7 @@ static bool needs_reg(const jit_ins *i)
   case IR_CSTORE:
   case IR_ASETLEN:
   case IR_LOOP:
+  case IR_EXIT:
   case IR_NOP: return false;
   default: return i->type == IRT_INT || i->type == IRT_FLT || i->type == IRT_BOOL || i->type == IRT_PTR;
   }
