@@ -172,17 +172,20 @@ static jc_level *current(jc_path *p) {
 }
 
 /* A tail check met something else than the committed trace in the prefix
-** before the tail: this iteration does not follow the trace's path, so it
+** before the tail, or, in the tail, another kind of entry, another site or
+** another guard: this iteration does not follow the trace's path, so it
 ** says nothing about the tail.  The path ends as if at an exit (commit then
-** leaves the tail pending). */
+** leaves the tail pending).  Only a green decision at the same site with
+** another fingerprint tells that the program is not what the tail was
+** recorded from: a miss, which invalidates the tail. */
 static bool in_prefix(const jc_replay *r, const jc_level *l) {
   return r->tail && l->pos < r->tail_from;
 }
 
-static jc_err leave_prefix(jc_path *p) {
+static jc_err left_path(jc_path *p) {
   p->exited = true;
   return jc_fail(JC_EXIT, "jcache: the tail check's iteration left the "
-                          "trace's path before the tail");
+                          "trace's path");
 }
 
 /* The level path i checks now and its next tape entry in *e; NULL if the
@@ -192,7 +195,10 @@ static jc_level *next_entry(jc_replay *r, uint32_t i, struct jc_fmt_tape *e,
   jc_level *l = current(&r->paths[i]);
   if (!l) return NULL;
   if (l->pos >= l->ntape) {
-    kill(&r->paths[i], mi, NULL, site, observed, "tape ended");
+    if (r->tail)
+      r->paths[i].exited = true; /* went on past the trace: another path */
+    else
+      kill(&r->paths[i], mi, NULL, site, observed, "tape ended");
     return NULL;
   }
   tape_at(l, e);
@@ -210,11 +216,13 @@ JC_API jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
     if (!l) continue;
     if (in_prefix(r, l)) {
       if (e.op != JC_TAPE_GREEN || e.arg != site || e.kind != kind || e.fp != fp)
-        return leave_prefix(&r->paths[i]);
+        return left_path(&r->paths[i]);
       l->pos++;
       continue;
     }
-    if (e.op != JC_TAPE_GREEN) {
+    if (r->tail && (e.op != JC_TAPE_GREEN || e.arg != site || e.kind != kind)) {
+      return left_path(&r->paths[i]);
+    } else if (e.op != JC_TAPE_GREEN) {
       kill(&r->paths[i], &mi, &e, site, fp, "expected another kind of entry");
     } else if (e.arg != site || e.kind != kind) {
       kill(&r->paths[i], &mi, &e, site, fp, "other site or kind");
@@ -246,11 +254,12 @@ JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
       /* The prefix bound its slots at commit: the same values, or this is
       ** another path (the code would leave at the identity guard). */
       if (e.op != JC_TAPE_BIND || !l->set[e.arg] || l->val[e.arg] != value)
-        return leave_prefix(&r->paths[i]);
+        return left_path(&r->paths[i]);
       l->pos++;
       return JC_OK;
     }
     if (e.op != JC_TAPE_BIND) {
+      if (r->tail) return left_path(&r->paths[i]);
       kill(&r->paths[i], &mi, &e, e.arg, value, "expected a bind");
       continue;
     }
@@ -328,11 +337,12 @@ static jc_err guard(jc_replay *r, uint32_t n, bool by_fp, uint64_t fp,
       /* The guard the first check left through is in the prefix too: the
       ** tail is checked only on an iteration that passes it. */
       if (e.op != JC_TAPE_GUARD || e.arg != n || (by_fp ? e.fp != fp : exit_taken))
-        return leave_prefix(&r->paths[i]);
+        return left_path(&r->paths[i]);
       l->pos++;
       return JC_OK;
     }
     if (e.op != JC_TAPE_GUARD || e.arg != n) {
+      if (r->tail) return left_path(&r->paths[i]);
       kill(&r->paths[i], &mi, &e, n, n, "expected another guard");
       mi.expected = e.op == JC_TAPE_GUARD ? e.arg : UINT64_MAX;
       continue;

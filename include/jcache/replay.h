@@ -97,8 +97,11 @@ void jc_replay_abort(jc_replay *r);
 ** fingerprint, binds by value, guards by their recorded outcome, the guard
 ** the first check left through included).  If this iteration's path differs
 ** there, the call answers JC_EXIT: it is not the trace's path, and the tail
-** stays pending (commit answers JC_STATE).  From the tail on, a disagreement
-** is a miss: the tail is invalidated. */
+** stays pending (commit answers JC_STATE).  In the tail too, another kind of
+** entry, another site or another guard is another path (JC_EXIT, pending);
+** only a green decision at the same site with another fingerprint is a miss,
+** which invalidates the tail for good: the program is not what the tail was
+** recorded from. */
 jc_err jc_tail_begin(jc_trace *trace, uint32_t after_guard, jc_replay **out);
 
 #ifdef __cplusplus

@@ -15,7 +15,9 @@ objects that flow into the loop, the method a super call finds.  For every pair,
 and 2 must print exactly what 3 prints (stdout, stderr, exit status).  The
 hand-written edits run first and must each count at least one replay miss
 where the edit changes something the saved traces checked (their loop
-function is unchanged, so its candidates are found and checked); then
+function is unchanged, so its candidates are found and checked), or, where
+a promotion meets another class or function, leave the candidate at that
+guard (a deferred check, or a tail guard never validated); then
 random pairs from a seeded generator run until --seconds have passed.
 Python 3 standard library only.
 """
@@ -96,17 +98,22 @@ CHOICES = {
     "N": ["400", "60"],
 }
 
-# (name, knob, new value, must the check miss?[, knobs of the old program
-# that differ from DEFAULT])
+# (name, knob, new value, what the check must notice[, knobs of the old
+# program that differ from DEFAULT]).  True: a green decision differs, a
+# miss is counted.  "leave": a promotion meets another class or function
+# (by name) than the saved trace: the check leaves the candidate at that
+# guard, as the compiled code would, so it is deferred or its tail is never
+# validated (the saved code after the guard never runs).  False: nothing
+# the saved traces checked changed (their key did, or the code guards it).
 SUPER_GET = {"PBODY": "super.k() + self.c"}
 EDITS = [
     ("constant in the loop", "LOOPK", " + 12", False),  # the loop's key changes
     ("method body", "PBODY", "self.a - self.c", True),
     ("class fields", "BASE_EXTRA", ", z", True),
     ("superclass", "SUPER", "Base2", True),
-    ("global binding", "FBIND", "add2", True),
+    ("global binding", "FBIND", "add2", "leave"),
     ("called function", "HK", "4", True),
-    ("class flowing into the loop", "OBJS", "Q(1), Q(2)", True),
+    ("class flowing into the loop", "OBJS", "Q(1), Q(2)", "leave"),
     ("global's value type", "GVAL", "7.5", False),  # guarded by the code itself
     # P.get calls super.k(): the method found on the superclass is a green
     # decision of the trace, and nothing else checks it (k reads no field,
@@ -188,7 +195,12 @@ def main():
                 misses = st.get("replay_misses", 0)
                 reloaded = st.get("reloaded_loops", 0) + st.get("reloaded_bridges", 0)
                 verdict = "ok" if ok else "FAIL (output differs)"
-                if ok and must_miss and misses == 0 and flags:
+                left = (st.get("checks_deferred", 0) > 0 or
+                        st.get("tail_guards", 0) > st.get("tails_validated", 0))
+                if ok and must_miss == "leave" and flags and not (misses or left):
+                    verdict = "FAIL (the check did not leave the candidate)"
+                    ok = False
+                elif ok and must_miss is True and misses == 0 and flags:
                     verdict = "FAIL (no miss counted)"
                     ok = False
                 if not ok:

@@ -4,12 +4,14 @@
     tests/soundness/tails.py JCVM
 
 The checking iteration of a warm run reports every guard's outcome.  When it
-goes another way than the saved loop at a guard, the loop is left there:
+goes another way than the saved loop at a guard, the check is deferred to a
+later iteration (up to JIT_CHECK_TRIES); the last try leaves the loop there:
 
   bridge   a bridge was saved for that exit: it is checked in the same
            iteration and reloaded with the loop; the loop's tail (after the
            guard) gets a tail guard, which fires at the next entry; the tail
-           is checked then and validated;
+           is checked then, pending while iterations take another path, and
+           validated by the first that takes the saved one;
   exit     no bridge was saved: the loop is reloaded alone behind a tail
            guard, validated the same way;
   edited   a function called only in the tail changed: the tail check
@@ -28,11 +30,11 @@ import tempfile
 PROGRAM = """\
 fn g(x) return x * {GK} end
 fn h(x) return x + 7 end
-fn run(n, phase, special)
+fn run(n, early, special)
   var s = 0
   for i = 0, n do
-    if i == special then s = s + 1000 end
-    if (i + phase) % 3 == 0 then
+    if i < special then s = s + 1000 end
+    if i < early then
       s = s + h(i)
     else
       s = s + g(i)
@@ -40,11 +42,15 @@ fn run(n, phase, special)
   end
   return s
 end
-var phase = 0
-var special = -1
-if len(args) > 0 then phase = int(args[0]) end
-if len(args) > 1 then special = int(args[1]) end
-print(run(3000, phase, special))
+var e0 = 5
+var sp0 = -1
+if len(args) > 0 then e0 = int(args[0]) end
+if len(args) > 1 then sp0 = int(args[1]) end
+var total = 0
+for c = 0, 300 do
+  if c == 0 then total = total + run(40, e0, sp0) else total = total + run(40, 5, -1) end
+end
+print(total)
 """
 
 failures = 0
@@ -78,18 +84,22 @@ def main():
         open(b, "w").write(PROGRAM.replace("{GK}", "5"))
         cache = "--cache=" + os.path.join(d, "cache")
         stats = os.path.join(d, "s.json")
-        # The cold run: the loop is traced on the g() path (hot at i = 1000,
-        # and 1000 % 3 != 0), its h() exit gets a bridge; `special` never
-        # matches, so that exit has none.
-        cold, st = run(jcvm, [cache, a, "0", "-1"], stats)
+        # The cold run: the loop is traced on the g() path (hot after 1000
+        # back edges, at an i >= 5), the exit to h() that the first 5
+        # iterations of every call take gets a bridge; `i < special` is never
+        # true, so that exit has none.  In the warm runs the first call's
+        # first iterations go the other way: the checks there are deferred
+        # (jit_check_defer) until the last try, which commits behind a tail
+        # guard; a later iteration on the saved path validates the tail.
+        cold, st = run(jcvm, [cache, a, "5", "-1"], stats)
         check(cold.returncode == 0 and st["loops"] >= 1 and st["bridges"] >= 1,
               "cold run: loop and bridge compiled and saved")
 
         scenarios = [
             # (name, program, args)
-            ("bridge", a, ["2", "-1"]),  # the check's iteration (i = 1) takes h()
-            ("exit", a, ["0", "1"]),     # i = 1 == special: an exit with no bridge
-            ("edited", b, ["2", "-1"]),  # g() changed: only the tail calls it
+            ("bridge", a, ["20", "-1"]),  # iterations 1..19 of the first call take h()
+            ("exit", a, ["0", "20"]),     # and here i < special: an exit with no bridge
+            ("edited", b, ["20", "-1"]),  # g() changed: only the tail calls it
         ]
         for name, prog, args in scenarios:
             warm, st = run(jcvm, [cache, "--dump-ir", prog] + args, stats)
@@ -99,6 +109,7 @@ def main():
                   % (name, warm.stdout.strip()))
             ir = warm.stderr
             check(st["tail_guards"] >= 1, "%s: a tail guard was written (%d)" % (name, st["tail_guards"]))
+            check(st["checks_deferred"] >= 1, "%s: checks deferred before it (%d)" % (name, st["checks_deferred"]))
             if name == "bridge":
                 check("---- reloaded 2 trace(s): jc_loop_run_L" in ir,
                       "bridge: loop and bridge reloaded together from one check")

@@ -377,7 +377,7 @@ void jit_report(jit_state *J)
             "jit: cache %s: %llu reloaded loops, %llu reloaded bridges, %llu replay hits, "
             "%llu replay misses, %llu not persisted\n"
             "jit: %llu tail guards, %llu tails validated, %llu tails invalidated, "
-            "replay %.3f ms, commit %.3f ms\n",
+            "%llu checks deferred, replay %.3f ms, commit %.3f ms\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
             (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
@@ -387,7 +387,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->replay_hits, (unsigned long long)s->replay_misses,
             (unsigned long long)s->not_persisted, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
-            s->replay_ns / 1e6, s->commit_ns / 1e6);
+            (unsigned long long)s->checks_deferred, s->replay_ns / 1e6, s->commit_ns / 1e6);
   if (J->stats_json) {
     FILE *f = fopen(J->stats_json, "w");
     if (!f) {
@@ -400,7 +400,8 @@ void jit_report(jit_state *J)
             "\"guard_exits\": %llu, \"entries\": %llu, \"reloaded_loops\": %llu, "
             "\"reloaded_bridges\": %llu, \"replay_hits\": %llu, \"replay_misses\": %llu, "
             "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
-            "\"not_persisted\": %llu, \"replay_ns\": %llu, \"commit_ns\": %llu, "
+            "\"not_persisted\": %llu, \"checks_deferred\": %llu, \"replay_ns\": %llu, "
+            "\"commit_ns\": %llu, "
             "\"cache\": %s, \"traces\": [",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
@@ -410,7 +411,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->reloaded_bridges, (unsigned long long)s->replay_hits,
             (unsigned long long)s->replay_misses, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
-            (unsigned long long)s->not_persisted, (unsigned long long)s->replay_ns,
+            (unsigned long long)s->not_persisted, (unsigned long long)s->checks_deferred,
+            (unsigned long long)s->replay_ns,
             (unsigned long long)s->commit_ns, J->cache ? "true" : "false");
     static const char *const kinds[] = {"compile", "reload", "tail"};
     for (uint32_t i = 0; i < J->ncosts; i++) {

@@ -35,13 +35,13 @@
 ** is often the path of the moment, not a stale cache: a polymorphic exit
 ** sees another receiver class than the one its saved bridge was recorded
 ** with, and the next exit through it usually meets the recorded one. */
-#define JIT_CHECK_TRIES 4
+#define JIT_CHECK_TRIES 8
 #define JIT_CHECK_NONE 255 /* nothing saved: never look again */
 /* The exit a tail guard's stub returns (in place of a snapshot number). */
 #define JIT_TAIL_EXIT 0xffffffffu
 /* Tail checks without a verdict (the iteration took another path) before a
 ** reloaded trace whose tail stays unchecked is dropped and traced afresh. */
-#define JIT_TAIL_TRIES 8
+#define JIT_TAIL_TRIES 32
 
 /* Relocations the persistent cache will need (issue 4). */
 typedef enum { JIT_RELOC_ABS64 = 1, JIT_RELOC_CALL = 2, JIT_RELOC_TRACE = 3 } jit_reloc_kind;
@@ -118,6 +118,7 @@ typedef struct jit_stats {
   /* The persistent cache (persist.c). */
   uint64_t reloaded_loops, reloaded_bridges, replay_hits, replay_misses;
   uint64_t tail_guards, tails_validated, tails_invalidated, not_persisted;
+  uint64_t checks_deferred; /* checks dropped to try a later iteration (jit_check_defer) */
   uint64_t replay_ns, commit_ns;
 } jit_stats;
 
@@ -271,6 +272,10 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
 /* A tail check of X ended: validated, or not (then pending or invalidated,
 ** as the library says; an invalidated or hopeless X is unhooked). */
 void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why);
+/* A check left its first trace at a guard: true (and one try counted) if
+** the loop or exit may be checked again on a later iteration. */
+bool jit_check_defer(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
+                     uint32_t snap);
 /* Release the current check's candidates (after its cursor is finished). */
 void jit_check_done(jit_state *J);
 /* The checking iteration failed (a miss, or something the recorder cannot do). */

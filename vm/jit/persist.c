@@ -583,6 +583,28 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
   return true;
 }
 
+bool jit_check_defer(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
+                     uint32_t snap)
+{
+  uint8_t *tries;
+  if (parent) {
+    tries = &parent->exit_checks[snap];
+  } else {
+    jit_loopinfo *L = jit_loop_info(J, code, backedge_pc);
+    if (!L)
+      return false;
+    tries = &L->checks;
+  }
+  if (*tries + 1 >= JIT_CHECK_TRIES)
+    return false;
+  (*tries)++;
+  J->stats.checks_deferred++;
+  if (J->dump_ir)
+    fprintf(J->dump, "---- check deferred (%s): the iteration left the candidate at a guard\n",
+            parent ? "bridge" : "loop");
+  return true;
+}
+
 void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
                      uint32_t snap, const char *why)
 {

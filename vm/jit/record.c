@@ -79,6 +79,7 @@ struct jit_rec {
   jit_trace *chk_parent; /* bridges: the parent trace and its exit */
   uint32_t chk_snap;
   jit_trace *tailT;      /* a tail check: the live trace whose tail guard fired */
+  uint32_t level;        /* a check: 0 in the trace it started in, +1 per bridge entered */
 };
 
 /* What a checking iteration meets at a guard besides a hit or a miss (set in
@@ -516,15 +517,40 @@ static void rec_compare(jit_rec *R, unsigned op, uint32_t a, uint32_t b, uint32_
   setslot(R, a, kbool(R, res), VM_T_BOOL);
 }
 
+/* A promotion (PyPy's guard_value): a guard that the value r is the object
+** p, which becomes a constant the trace relies on.  On the tape: first the
+** GUARD, whose outcome is the *name* of the class or function met there,
+** then the GREEN decision about what the code derives from it (a layout, a
+** code hash), then its BIND.  So a checking iteration that meets another
+** class or function at a polymorphic site goes another way at the guard,
+** and leaves the candidate through its exit, into the bridge saved for that
+** receiver (as the compiled code would); the same name with another layout
+** or code is an edited program: a miss.  The machine code compares r with
+** the bound object. */
+static jit_ref promote(jit_rec *R, jit_ref r, void *p, uint8_t tag, uint16_t kind,
+                       const vm_string *name, uint64_t fp)
+{
+  uint32_t s = snapshot(R);
+  uint64_t outcome = guard_outcome(R, IR_EQ, IRT_PTR, r, JIT_REF_NONE) ^ kind ^
+                     jit_hash_str(name ? name->chars : "", name ? name->len : 0);
+  tape_guard(R, s, outcome);
+  tape(R, JIT_TAPE_GREEN, kind, fp);
+  jit_ref k = kptr(R, p, tag);
+  jit_ref g = emit(R, IR_EQ, IRT_PTR, r, k);
+  if (R->fail)
+    return 0;
+  R->T->ir[g].flags |= IRF_GUARD;
+  R->T->ir[g].snap = s;
+  return k;
+}
+
 /* The class guard of an instance (promotion): the class becomes a constant. */
 static vm_class *promote_class(jit_rec *R, jit_ref obj, vm_value v)
 {
   vm_instance *in = v.u.p;
   vm_class *cls = in->cls;
-  tape(R, JIT_TAPE_GREEN, JIT_GREEN_CLASS, jit_hash_class(cls));
-  jit_ref kc = kptr(R, cls, VM_T_CLASS);
   jit_ref cr = emit(R, IR_OBJCLASS, IRT_PTR, obj, 0);
-  guard(R, IR_EQ, IRT_PTR, cr, kc);
+  promote(R, cr, cls, VM_T_CLASS, JIT_GREEN_CLASS, cls->name, jit_hash_class(cls));
   return cls;
 }
 
@@ -757,9 +783,7 @@ static void rec_construct(jit_rec *R, jit_ref f, vm_class *c, uint32_t a, unsign
     R->fail = "constructor arity";
     return;
   }
-  tape(R, JIT_TAPE_GREEN, JIT_GREEN_CLASS, jit_hash_class(c));
-  jit_ref kc = kptr(R, c, VM_T_CLASS);
-  guard(R, IR_EQ, IRT_PTR, f, kc);
+  jit_ref kc = promote(R, f, c, VM_T_CLASS, JIT_GREEN_CLASS, c->name, jit_hash_class(c));
   /* Whether and which init runs is decided here too. */
   tape(R, JIT_TAPE_GREEN, JIT_GREEN_METHOD, init ? jit_hash_code(init->code) : 0);
   jit_ref args[256];
@@ -795,8 +819,7 @@ static void rec_call(jit_rec *R, uint32_t a, unsigned nargs)
     return;
   if (t == VM_T_FUNC) {
     vm_func *fn = v.u.p;
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_CALLEE, jit_hash_code(fn->code));
-    guard(R, IR_EQ, IRT_PTR, f, kptr(R, fn, VM_T_FUNC));
+    promote(R, f, fn, VM_T_FUNC, JIT_GREEN_CALLEE, fn->code->name, jit_hash_code(fn->code));
     push_frame(R, fn, a + 1, nargs);
   } else if (t == VM_T_NATIVE) {
     guard(R, IR_EQ, IRT_PTR, f, kptr(R, v.u.p, VM_T_NATIVE));
@@ -1021,6 +1044,7 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
   R->cur = cur;
   R->chk_parent = NULL;
   R->tailT = NULL;
+  R->level = 0;
   if (cur) {
     if (!J->chkT && !(J->chkT = trace_new()))
       return false;
@@ -1164,6 +1188,7 @@ static void check_restart_bridge(jit_rec *R)
   jit_trace *T = R->T;
   T->nir = T->nsnap = T->nsnapent = T->nsnapframe = T->ntape = 0;
   R->bridge = true;
+  R->level++;
   rec_reset(R);
   bridge_prologue(R);
 }
@@ -1419,6 +1444,23 @@ static void rec_ins_done(jit_state *J, const vm_insn *pc)
 {
   rec_ins(J, pc);
   jit_rec *R = J->rec;
+  /* The check left the trace it started in at a guard: this iteration goes
+  ** another way than the candidate, and what follows would stay unchecked
+  ** behind a tail guard that only an iteration on the candidate's path
+  ** lifts.  A later iteration is likely to follow it whole (the early
+  ** iterations of a loop, or one receiver of a polymorphic exit, are not
+  ** what it was recorded on): while tries remain, drop this check and
+  ** check again soon (jit_check_defer); the last try commits what it has. */
+  if (R && R->T && R->check && !R->tailT && R->level == 0 &&
+      (R->fail == check_into_bridge || R->fail == check_left) &&
+      jit_check_defer(J, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap)) {
+    rec_stop(J);
+    jc_replay_abort(R->cur);
+    R->cur = NULL;
+    jit_check_done(J);
+    R->T = NULL;
+    return;
+  }
   /* A checking iteration that left its trace at a guard of this instruction
   ** (see check_into_bridge): into a bridge, record the instruction again as
   ** the bridge's first; at an exit with nothing after it, commit what was
