@@ -231,6 +231,16 @@ void jit_check_done(jit_state *J);
 void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
                      uint32_t snap, const char *why);
 
+/* -- live.c -------------------------------------------------------------- */
+
+/* Slots live at pc of code c (a bitset of c->nslots bits), or NULL when
+** unknown (then every slot is live).  Computed once per code object. */
+const uint64_t *jit_live_at(vm_code *c, uint32_t pc);
+static inline bool jit_live_slot(const uint64_t *live, uint32_t r)
+{
+  return !live || ((live[r >> 6] >> (r & 63)) & 1);
+}
+
 /* -- ir.c ----------------------------------------------------------------- */
 
 void jit_dump_trace(const jit_trace *T, FILE *out, const char *when);
