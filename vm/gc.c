@@ -258,9 +258,10 @@ static void mark_roots(vm_vm *vm)
     mark_obj(vm, &vm->str_init->hdr);
   for (vm_root *r = vm->roots; r; r = r->next)
     mark_value(vm, *r->slot);
-  /* A recording's constants (it records instructions that allocate). */
-  if (vm->jit && vm->jit_recording)
-    jit_rec_gc_mark(vm->jit, mark_value);
+  /* A recording's constants (it records instructions that allocate), an
+  ** exit's objects being rebuilt (allocation sinking). */
+  if (vm->jit)
+    jit_gc_mark(vm->jit, mark_value);
 }
 
 /* -- Sweep --------------------------------------------------------------------- */

@@ -158,7 +158,7 @@ static bool h_room(size_t need)
 #else
   vm_vm *vm = jit_h_vm;
   size_t lim = vm->gc_threshold < vm->max_heap ? vm->gc_threshold : vm->max_heap;
-  if (need < lim && vm->heap_bytes <= lim - need)
+  if (need < lim && vm->heap_bytes <= lim - need && !vm->jit->gc_stress)
     return true;
   vm->gc_threshold = 0; /* the interpreter's next allocation collects */
   return false;
@@ -322,6 +322,10 @@ int jit_option(jit_state *J, const char *a)
     J->exit_hot = 1;
   } else if (strcmp(a, "--dump-ir") == 0) {
     J->dump_ir = true;
+  } else if (strcmp(a, "--jit-no-sink") == 0) {
+    J->no_sink = true;
+  } else if (strcmp(a, "--jit-gc-stress") == 0) {
+    J->gc_stress = true;
   } else if (strcmp(a, "--no-cache") == 0) {
     J->use_cache = false;
   } else if (strncmp(a, "--cache=", 8) == 0) {
@@ -348,6 +352,7 @@ void jit_report(jit_state *J)
     fprintf(stderr,
             "jit: %llu loops, %llu bridges, %llu aborts, %llu entries, %llu guard exits, "
             "%llu code bytes\n"
+            "jit: %llu allocations sunk, %llu objects materialized\n"
             "jit: tracing %.3f ms, optimizing %.3f ms, assembling %.3f ms\n"
             "jit: cache %s: %llu reloaded loops, %llu reloaded bridges, %llu replay hits, "
             "%llu replay misses, %llu not persisted\n"
@@ -356,6 +361,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
             (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
+            (unsigned long long)s->sunk, (unsigned long long)s->materialized,
             s->tracing_ns / 1e6, s->optimizing_ns / 1e6, s->assembling_ns / 1e6,
             J->cache ? jc_cache_dir(J->cache) : "off",
             (unsigned long long)s->reloaded_loops, (unsigned long long)s->reloaded_bridges,
@@ -372,7 +378,8 @@ void jit_report(jit_state *J)
     fprintf(f,
             "{\"loops\": %llu, \"bridges\": %llu, \"aborts\": %llu, \"tracing_ns\": %llu, "
             "\"optimizing_ns\": %llu, \"assembling_ns\": %llu, \"code_bytes\": %llu, "
-            "\"guard_exits\": %llu, \"entries\": %llu, \"reloaded_loops\": %llu, "
+            "\"guard_exits\": %llu, \"entries\": %llu, \"sunk\": %llu, \"materialized\": %llu, "
+            "\"reloaded_loops\": %llu, "
             "\"reloaded_bridges\": %llu, \"replay_hits\": %llu, \"replay_misses\": %llu, "
             "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
             "\"not_persisted\": %llu, \"replay_ns\": %llu, \"commit_ns\": %llu, "
@@ -381,7 +388,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
             (unsigned long long)s->optimizing_ns, (unsigned long long)s->assembling_ns,
             (unsigned long long)s->code_bytes, (unsigned long long)s->guard_exits,
-            (unsigned long long)s->entries, (unsigned long long)s->reloaded_loops,
+            (unsigned long long)s->entries, (unsigned long long)s->sunk,
+            (unsigned long long)s->materialized, (unsigned long long)s->reloaded_loops,
             (unsigned long long)s->reloaded_bridges, (unsigned long long)s->replay_hits,
             (unsigned long long)s->replay_misses, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
@@ -478,6 +486,9 @@ void jit_trace_free(jit_state *J, jit_trace *T)
   free(T->bindv);
   free(T->relocs);
   free(T->lines);
+  free(T->matprog);
+  free(T->matcls);
+  free(T->matcls_bind);
   free(T);
 }
 
@@ -602,9 +613,20 @@ void jit_attach(jit_state *J, jit_trace *T)
   uint64_t t0 = jit_now_ns();
   jit_opt_fold(T);
   jit_opt_cse(T);
+  if (!J->no_sink) {
+    uint32_t n = jit_opt_sink(T);
+    J->stats.sunk += n;
+    if (n) {
+      /* Forwarded loads may make constants, and the sunk FSTOREs no
+      ** longer kill other loads of their fields. */
+      jit_opt_fold(T);
+      jit_opt_cse(T);
+    }
+  }
   if (!T->parent)
     jit_opt_loop(T);
   jit_opt_dce(T);
+  bool prog_ok = jit_sink_prog(T);
   uint64_t t1 = jit_now_ns();
   J->stats.optimizing_ns += t1 - t0;
   if (J->dump_ir)
@@ -619,8 +641,9 @@ void jit_attach(jit_state *J, jit_trace *T)
     if (T->ir[i].op == IR_KPTR)
       ngc++;
   T->gcrefs = calloc(ngc ? ngc : 1, sizeof *T->gcrefs);
-  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_nocache || !T->gcrefs) {
-    fail_compile(J, T, "out of memory");
+  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_nocache || !T->gcrefs ||
+      !prog_ok) {
+    fail_compile(J, T, prog_ok ? "out of memory" : "exit programs");
     return;
   }
   bool ok = jit_asm(J, T);
@@ -674,12 +697,114 @@ typedef struct jit_exitret {
 } jit_exitret;
 typedef jit_exitret (*jit_tracefn)(vm_value *base);
 
+/* Push the inlined frames snapshot s of X lists above `frame` (the trace's
+** frame, vm->frame) and set every pc: the interpreter resumes at s->pc of
+** the innermost one. */
+static void restore_frames(jit_state *J, vm_frame *frame, jit_trace *X, const jit_snap *s)
+{
+  vm_vm *vm = J->vm;
+  vm_code *code = frame->func->code;
+  if (s->nframe == 0) {
+    frame->pc = code->insns + s->pc;
+    return;
+  }
+  frame->pc = code->insns + X->snapframes[s->frame].ret_pc;
+  for (uint32_t k = 0; k < s->nframe; k++) {
+    jit_snapframe *sf = &X->snapframes[s->frame + k];
+    vm_frame *nf = ++vm->frame;
+    vm_code *fc = sf->func->code;
+    nf->func = sf->func;
+    nf->base = frame->base + sf->base;
+    nf->is_ctor = sf->ctor;
+    nf->pc = fc->insns + (k + 1 < s->nframe ? X->snapframes[s->frame + k + 1].ret_pc : s->pc);
+    if (nf->base + fc->nslots > vm->stack_hwm)
+      vm->stack_hwm = nf->base + fc->nslots;
+  }
+}
+
+static _Noreturn void bad_exit(uint64_t snap, const uint8_t *mcode)
+{
+  fprintf(stderr, "jcvm: internal error: unknown trace exit %llu at %p\n",
+          (unsigned long long)snap, (const void *)mcode);
+  abort();
+}
+
+/* Called by the exit stub of a snapshot that names sunk objects (see
+** opt_sink.c), after it wrote the frame and the objects' field values to the
+** scratch area at base + JIT_MAX_SLOTS: allocate the objects with their real
+** classes, fill them and store them into their slots, so that whoever
+** continues from the exit (jit_enter and the interpreter, or a bridge the
+** stub jumps to next) finds them in the frame.
+**
+** Allocation may collect.  Every pointer the exit still needs must then be
+** reachable: the frame slots the stub wrote are, once the snapshot's inlined
+** frames are pushed (for this call only: jit_enter pushes them again, and a
+** bridge runs in the trace's frame); the field values and the objects
+** allocated so far are copied to J->mat, which jit_gc_mark marks (the
+** scratch area is above every frame, and a collection clears such slots).
+** No value is live in a register of the trace after its exit stub.  Nothing
+** is stored into an object before all are allocated, so a collection never
+** sees a half-built graph.  An "out of memory" raised here names the line
+** the exit resumes at. */
+void jit_h_materialize(vm_value *base, uint64_t snap, const uint8_t *mcode)
+{
+  vm_vm *vm = jit_h_vm;
+  jit_state *J = vm->jit;
+  jit_trace *X = jit_trace_at(J, mcode);
+  if (!X || snap >= X->nsnap || !X->snaps[snap].mat || vm->frame->base != base)
+    bad_exit(snap, mcode);
+  const jit_snap *s = &X->snaps[snap];
+  vm_frame *root = vm->frame;
+  const vm_insn *root_pc = root->pc;
+  restore_frames(J, root, X, s);
+  vm->frame->pc++; /* the error line is the one of the instruction resumed */
+  const uint32_t *p = X->matprog + s->mat;
+  uint32_t nobj = p[0], nval = p[1];
+  memcpy(J->mat, base + JIT_MAX_SLOTS, nval * sizeof *base);
+  J->nmat = nval;
+  const uint32_t *q = p + 2;
+  for (uint32_t k = 0; k < nobj; k++) {
+    if (J->gc_stress)
+      vm_gc_collect(vm);
+    vm_instance *in = vm_instance_new(vm, X->matcls[q[0] & 0xffffffu]);
+    J->mat[nval + k] = vm_objval(VM_T_INSTANCE, in);
+    J->nmat = nval + k + 1;
+    q += 3 + q[1] + q[2];
+  }
+  q = p + 2;
+  uint32_t v = 0;
+  for (uint32_t k = 0; k < nobj; k++) {
+    vm_value obj = J->mat[nval + k];
+    vm_instance *in = obj.u.p;
+    uint32_t nf = q[1], ns = q[2];
+    for (uint32_t f = 0; f < nf; f++)
+      in->fields[f] = q[3 + f] ? J->mat[nval + q[3 + f] - 1] : J->mat[v + f];
+    v += nf;
+    for (uint32_t j = 0; j < ns; j++)
+      base[q[3 + nf + j]] = obj;
+    q += 3 + nf + ns;
+  }
+  J->nmat = 0;
+  J->stats.materialized += nobj;
+  vm->frame = root;
+  root->pc = root_pc;
+}
+
+void jit_gc_mark(jit_state *J, void (*mark)(vm_vm *vm, vm_value v))
+{
+  for (uint32_t k = 0; k < J->nmat; k++)
+    mark(J->vm, J->mat[k]);
+  if (J->vm->jit_recording)
+    jit_rec_gc_mark(J, mark);
+}
+
 void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
 {
   vm_vm *vm = J->vm;
-  /* Room for every frame an exit may rebuild, so no exit can overflow. */
+  /* Room for every frame an exit may rebuild and for the scratch area of
+  ** sunk objects above them, so no exit can overflow. */
   if (vm->frame + JIT_MAX_DEPTH + 1 >= vm->frames + VM_MAX_FRAMES ||
-      frame->base + JIT_MAX_SLOTS > vm->stack + VM_STACK_SLOTS)
+      frame->base + JIT_MAX_SLOTS + JIT_MAX_MATVAL > vm->stack + VM_STACK_SLOTS)
     return;
   J->stats.entries++;
   jit_h_vm = vm;
@@ -688,28 +813,10 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   J->stats.guard_exits++;
   jit_trace *X = jit_trace_at(J, ret.mcode);
   uint32_t sn = (uint32_t)ret.snap;
-  if (!X || sn >= X->nsnap) {
-    fprintf(stderr, "jcvm: internal error: unknown trace exit %u at %p\n", sn, (void *)ret.mcode);
-    abort();
-  }
+  if (!X || sn >= X->nsnap)
+    bad_exit(ret.snap, ret.mcode);
   jit_snap *s = &X->snaps[sn];
-  vm_code *code = frame->func->code;
-  if (s->nframe == 0) {
-    frame->pc = code->insns + s->pc;
-  } else {
-    frame->pc = code->insns + X->snapframes[s->frame].ret_pc;
-    for (uint32_t k = 0; k < s->nframe; k++) {
-      jit_snapframe *sf = &X->snapframes[s->frame + k];
-      vm_frame *nf = ++vm->frame;
-      vm_code *fc = sf->func->code;
-      nf->func = sf->func;
-      nf->base = frame->base + sf->base;
-      nf->is_ctor = sf->ctor;
-      nf->pc = fc->insns + (k + 1 < s->nframe ? X->snapframes[s->frame + k + 1].ret_pc : s->pc);
-      if (nf->base + fc->nslots > vm->stack_hwm)
-        vm->stack_hwm = nf->base + fc->nslots;
-    }
-  }
+  restore_frames(J, frame, X, s);
   s->count++;
   if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 && !(s->flags & JIT_SNAP_GC) && s->count >= J->exit_hot &&
       X->root->nbridges < JIT_MAX_BRIDGES) {

@@ -31,6 +31,11 @@
 #define JIT_MAX_TAPE 4000
 #define JIT_MAX_BYTECODES 3000 /* bytecodes recorded before "too long" */
 #define JIT_MAX_BRIDGES 32     /* bridges per loop trace (its family) */
+/* Allocation sinking: per snapshot, the sunk objects an exit may rebuild and
+** their field values, which the exit stub writes to the scratch area of the
+** VM stack above the frame (base + JIT_MAX_SLOTS, see opt_sink.c). */
+#define JIT_MAX_SUNKOBJ 64
+#define JIT_MAX_MATVAL 256
 
 /* Relocations the persistent cache will need (issue 4). */
 typedef enum { JIT_RELOC_ABS64 = 1, JIT_RELOC_CALL = 2, JIT_RELOC_TRACE = 3 } jit_reloc_kind;
@@ -85,6 +90,14 @@ struct jit_trace {
   jit_line *lines;
   uint32_t nline;
 
+  /* Exit programs of the snapshots that rebuild sunk objects (opt_sink.c
+  ** builds them, persist.c saves and reloads them, jit.c runs them). */
+  uint32_t *matprog;
+  uint32_t nmatprog;
+  vm_class **matcls;     /* the classes they allocate */
+  uint32_t *matcls_bind; /* and their BIND slots */
+  uint32_t nmatcls;
+
   vm_value *gcrefs; /* every object the code embeds, registered as GC roots */
   uint32_t ngcref;
   uint32_t nbridges; /* loops: bridges in the family */
@@ -95,6 +108,8 @@ typedef struct jit_stats {
   uint64_t loops, bridges, aborts;
   uint64_t tracing_ns, optimizing_ns, assembling_ns;
   uint64_t code_bytes, guard_exits, entries;
+  uint64_t sunk;         /* allocations removed by opt_sink.c */
+  uint64_t materialized; /* sunk objects rebuilt by exits */
   /* The persistent cache (persist.c). */
   uint64_t reloaded_loops, reloaded_bridges, replay_hits, replay_misses;
   uint64_t tail_guards, tails_validated, tails_invalidated, not_persisted;
@@ -132,6 +147,10 @@ typedef struct jit_state {
   vm_vm *vm;
   bool enabled;
   bool dump_ir;
+  bool no_sink;   /* --jit-no-sink: no allocation sinking (for comparisons) */
+  bool gc_stress; /* --jit-gc-stress: every trace allocation takes its GC exit,
+                     every object an exit rebuilds is allocated after a full
+                     collection (tests; VM_GC_STRESS builds do the former) */
   uint32_t hot;      /* back edges before recording */
   uint32_t exit_hot; /* exits taken before recording a bridge */
   jit_trace *traces;
@@ -155,6 +174,10 @@ typedef struct jit_state {
   jit_costlog *costs;
   uint32_t ncosts, costs_cap;
   uint64_t cur_tracing_ns; /* tracing time of the trace being compiled */
+  /* An exit rebuilding sunk objects (jit_h_materialize): the field values
+  ** and the objects allocated so far, GC roots while it allocates. */
+  vm_value mat[JIT_MAX_MATVAL + JIT_MAX_SUNKOBJ];
+  uint32_t nmat;
 } jit_state;
 
 /* -- jit.c ---------------------------------------------------------------- */
@@ -185,6 +208,9 @@ jit_trace *jit_trace_at(jit_state *J, const uint8_t *mcode);
 bool jit_tmap_add(jit_state *J, jit_trace *T);
 void jit_trace_free(jit_state *J, jit_trace *T);
 void jit_cost(jit_state *J, uint64_t id, uint64_t ns, bool reloaded, bool bridge);
+/* The JIT's GC roots: a recording's constants, an exit's objects being
+** rebuilt (called by the collector's mark phase). */
+void jit_gc_mark(jit_state *J, void (*mark)(vm_vm *vm, vm_value v));
 uint64_t jit_hash_class(const vm_class *c);
 uint64_t jit_hash_str(const char *s, size_t n);
 
@@ -253,6 +279,11 @@ void jit_opt_fold(jit_trace *T);
 void jit_opt_cse(jit_trace *T);
 void jit_opt_loop(jit_trace *T);
 void jit_opt_dce(jit_trace *T);
+/* Allocation sinking; returns the number of allocations sunk. */
+uint32_t jit_opt_sink(jit_trace *T);
+/* Build T's exit programs from its snapshots' sunk-object records; false if
+** a limit is exceeded (the trace is then not compiled). */
+bool jit_sink_prog(jit_trace *T);
 /* Rewrite all uses of refs through map[] (map[r] == r if unchanged) and
 ** compact the IR, dropping NOPs; updates snapshots.  Shared by the passes. */
 void jit_ir_rename(jit_trace *T, const jit_ref *map);
@@ -293,6 +324,7 @@ vm_string *jit_h_strf(double d);
 void jit_h_print(int64_t payload, int64_t tag);
 void jit_h_printf(double d);
 void jit_h_breakpoint(void);
+void jit_h_materialize(vm_value *base, uint64_t snap, const uint8_t *mcode);
 
 static inline jit_type jit_tag_type(uint64_t tag)
 {

@@ -35,8 +35,12 @@
 #include "../gc.h"
 #include "jit.h"
 
-#define AUX_MAGIC 0x3156434au /* "JCV1" */
-#define AUX_HDR 11
+/* v2: per snapshot its exit program's offset; the classes and exit
+** programs of sunk objects (opt_sink.c) after the frames. */
+#define AUX_MAGIC 0x3256434au /* "JCV2" */
+#define AUX_HDR 13
+#define AUX_SNAP 5
+#define AUX_MAX_PROG (1u << 20)
 
 /* -- Namespace ----------------------------------------------------------------------- */
 
@@ -204,12 +208,18 @@ static const char *undescribable(const jit_trace *T)
   for (uint32_t i = 0; i < T->ntape; i++)
     if (T->tape[i].op == JIT_TAPE_BIND && T->tape[i].fp >= T->nbind)
       return "bind of an unknown slot";
+  for (uint32_t k = 0; k < T->nmatcls; k++)
+    if (T->matcls_bind[k] >= T->nbind || T->bindv[T->matcls_bind[k]] != (uint64_t)(uintptr_t)T->matcls[k])
+      return "sunk object of an unbound class";
+  if (T->nmatprog > AUX_MAX_PROG)
+    return "exit programs too large";
   return NULL;
 }
 
 static uint32_t *build_aux(const jit_trace *T, size_t *len)
 {
-  size_t n = AUX_HDR + (size_t)T->nsnap * 4 + (size_t)T->nsnapframe * 3;
+  size_t n = AUX_HDR + (size_t)T->nsnap * AUX_SNAP + (size_t)T->nsnapframe * 3 + T->nmatcls +
+             T->nmatprog;
   uint32_t *a = malloc(n * sizeof *a);
   if (!a)
     return NULL;
@@ -224,18 +234,25 @@ static uint32_t *build_aux(const jit_trace *T, size_t *len)
   a[8] = T->nbind;
   a[9] = T->code->ninsns;
   a[10] = T->parent ? T->parent_snap : 0;
+  a[11] = T->nmatcls;
+  a[12] = T->nmatprog;
   uint32_t *p = a + AUX_HDR;
   for (uint32_t s = 0; s < T->nsnap; s++) {
     *p++ = T->snaps[s].pc;
     *p++ = T->snaps[s].frame;
     *p++ = T->snaps[s].nframe | (uint32_t)T->snaps[s].flags << 24; /* nframe <= JIT_MAX_DEPTH */
     *p++ = T->exit_jmp[s];
+    *p++ = T->snaps[s].mat;
   }
   for (uint32_t f = 0; f < T->nsnapframe; f++) {
     *p++ = (uint32_t)bind_slot_of(T, T->snapframes[f].func);
     *p++ = T->snapframes[f].base | (uint32_t)T->snapframes[f].ctor << 31; /* base < JIT_MAX_SLOTS */
     *p++ = T->snapframes[f].ret_pc;
   }
+  for (uint32_t k = 0; k < T->nmatcls; k++)
+    *p++ = T->matcls_bind[k];
+  if (T->nmatprog)
+    memcpy(p, T->matprog, T->nmatprog * sizeof *p);
   *len = n * sizeof *a;
   return a;
 }
@@ -361,6 +378,36 @@ jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap)
 
 /* -- Reloading ------------------------------------------------------------------------- */
 
+/* Is the exit program at prog[at..] well formed for T (see opt_sink.c)?
+** The cache is untrusted input: every count, index and slot is checked
+** before jit_h_materialize may follow it. */
+static bool prog_valid(const jit_trace *T, const uint32_t *prog, uint32_t nprog, uint32_t at)
+{
+  if (at == 0 || at >= nprog || nprog - at < 2)
+    return false;
+  uint32_t nobj = prog[at], nval = prog[at + 1], sum = 0;
+  if (nobj == 0 || nobj > JIT_MAX_SUNKOBJ || nval > JIT_MAX_MATVAL)
+    return false;
+  uint32_t q = at + 2;
+  for (uint32_t k = 0; k < nobj; k++) {
+    if (nprog - q < 3)
+      return false;
+    uint32_t ci = prog[q], nf = prog[q + 1], ns = prog[q + 2];
+    if ((ci >> 24) != 0 || ci >= T->nmatcls || nf != T->matcls[ci]->nfields ||
+        nf > JIT_MAX_MATVAL || ns > JIT_MAX_SLOTS || nprog - q - 3 < nf + ns)
+      return false;
+    for (uint32_t f = 0; f < nf; f++)
+      if (prog[q + 3 + f] > nobj)
+        return false;
+    for (uint32_t j = 0; j < ns; j++)
+      if (prog[q + 3 + nf + j] >= JIT_MAX_SLOTS)
+        return false;
+    sum += nf;
+    q += 3 + nf + ns;
+  }
+  return sum == nval;
+}
+
 /* Build the VM's trace for reloaded code; NULL (and *why) if its aux does not
 ** describe a trace of this loop. */
 static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t backedge_pc,
@@ -372,10 +419,11 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   *why = "bad aux";
   if (!a || alen < AUX_HDR * 4 || alen % 4 || !mcode || a[0] != AUX_MAGIC)
     return NULL;
-  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8];
+  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8], nmatcls = a[11], nmatprog = a[12];
   if (a[1] != (parent ? 1u : 0u) || nsnap == 0 || nsnap > JIT_MAX_SNAP ||
-      nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns ||
-      alen != (AUX_HDR + (size_t)nsnap * 4 + (size_t)nframe * 3) * 4)
+      nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns || nmatcls > nbind ||
+      nmatprog > AUX_MAX_PROG ||
+      alen != (AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog) * 4)
     return NULL;
   uint32_t head_pc = a[2];
   if (parent ? (head_pc != parent->root->head_pc || a[10] != psnap)
@@ -407,7 +455,32 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   bool ok = T->snaps && T->snapframes && T->exit_jmp && T->bridges && T->exit_dead &&
             T->exit_nocache && T->gcrefs;
   const uint32_t *p = a + AUX_HDR;
-  const uint32_t *fr = p + (size_t)nsnap * 4;
+  const uint32_t *fr = p + (size_t)nsnap * AUX_SNAP;
+  const uint32_t *mc = fr + (size_t)nframe * 3;
+  const uint32_t *mp = mc + nmatcls;
+  /* The classes sunk objects are rebuilt with: bound slots holding classes. */
+  if (ok && nmatcls) {
+    T->matcls = calloc(nmatcls, sizeof *T->matcls);
+    T->matcls_bind = calloc(nmatcls, sizeof *T->matcls_bind);
+    T->nmatcls = nmatcls;
+    ok = T->matcls && T->matcls_bind;
+    for (uint32_t k = 0; k < nmatcls && ok; k++) {
+      uint64_t v = 0;
+      ok = mc[k] < nbind && jc_trace_slot(jt, mc[k], &v) == JC_OK && v &&
+           ((const vm_obj *)(uintptr_t)v)->kind == VM_O_CLASS;
+      if (ok) {
+        T->matcls[k] = (vm_class *)(uintptr_t)v;
+        T->matcls_bind[k] = mc[k];
+      }
+    }
+  }
+  if (ok && nmatprog) {
+    T->matprog = malloc(nmatprog * sizeof *T->matprog);
+    T->nmatprog = nmatprog;
+    ok = T->matprog != NULL;
+    if (ok)
+      memcpy(T->matprog, mp, nmatprog * sizeof *mp);
+  }
   for (uint32_t f = 0; f < nframe && ok; f++) {
     uint64_t v = 0;
     if (fr[3 * f] >= nbind || jc_trace_slot(jt, fr[3 * f], &v) != JC_OK || !v ||
@@ -422,13 +495,16 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   }
   for (uint32_t s = 0; s < nsnap && ok; s++) {
     jit_snap *sn = &T->snaps[s];
-    sn->pc = p[4 * s];
-    sn->frame = p[4 * s + 1];
-    sn->nframe = p[4 * s + 2] & 0xffffffu;
-    sn->flags = (uint8_t)(p[4 * s + 2] >> 24);
-    T->exit_jmp[s] = p[4 * s + 3];
+    const uint32_t *ps = p + (size_t)AUX_SNAP * s;
+    sn->pc = ps[0];
+    sn->frame = ps[1];
+    sn->nframe = ps[2] & 0xffffffu;
+    sn->flags = (uint8_t)(ps[2] >> 24);
+    T->exit_jmp[s] = ps[3];
+    sn->mat = ps[4];
     if (sn->frame > nframe || sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
-        (T->exit_jmp[s] && T->exit_jmp[s] + 4 > msize)) {
+        (T->exit_jmp[s] && T->exit_jmp[s] + 4 > msize) ||
+        (sn->mat && (code->nslots > JIT_MAX_SLOTS || !prog_valid(T, T->matprog, T->nmatprog, sn->mat)))) {
       ok = false;
       break;
     }

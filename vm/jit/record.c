@@ -218,6 +218,7 @@ static uint32_t snapshot(jit_rec *R)
   s->ent = T->nsnapent;
   s->frame = T->nsnapframe;
   s->count = 0;
+  s->mat = 0;
   s->flags = 0;
   s->nent = s->nframe = 0;
   if (R->check) {
