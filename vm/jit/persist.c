@@ -216,6 +216,40 @@ static const char *undescribable(const jit_trace *T)
   return NULL;
 }
 
+/* Fault injection for tests (tests/lang/sink_check.sh): JCVM_TEST_AUX=AREA:K
+** overwrites word K of one area of every aux this process saves with
+** 0xffffffff, a value none of those words may take: hdr (0, 1: the number of
+** classes and of exit program words), snap (the exit program offset of
+** snapshot K), cls (the BIND slot of class K), prog (exit program word K,
+** the unused word 0 excepted); K is taken modulo the area's length, an empty
+** area is left alone.  The next run must reject those traces. */
+static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
+{
+  const char *e = getenv("JCVM_TEST_AUX");
+  const char *colon = e ? strchr(e, ':') : NULL;
+  if (!colon)
+    return;
+  size_t k = strtoul(colon + 1, NULL, 10), n = 0, stride = 1;
+  uint32_t *mat = a + AUX_HDR + (size_t)T->nsnap * AUX_SNAP + (size_t)T->nsnapframe * 3;
+  uint32_t *p = NULL;
+  if (strncmp(e, "hdr:", 4) == 0) {
+    p = a + 11;
+    n = 2;
+  } else if (strncmp(e, "snap:", 5) == 0) {
+    p = a + AUX_HDR + 4;
+    n = T->nsnap;
+    stride = AUX_SNAP;
+  } else if (strncmp(e, "cls:", 4) == 0) {
+    p = mat;
+    n = T->nmatcls;
+  } else if (strncmp(e, "prog:", 5) == 0) {
+    p = mat + T->nmatcls + 1;
+    n = T->nmatprog > 1 ? T->nmatprog - 1 : 0;
+  }
+  if (n)
+    p[(k % n) * stride] = 0xffffffffu;
+}
+
 static uint32_t *build_aux(const jit_trace *T, size_t *len)
 {
   size_t n = AUX_HDR + (size_t)T->nsnap * AUX_SNAP + (size_t)T->nsnapframe * 3 + T->nmatcls +
@@ -253,6 +287,7 @@ static uint32_t *build_aux(const jit_trace *T, size_t *len)
     *p++ = T->matcls_bind[k];
   if (T->nmatprog)
     memcpy(p, T->matprog, T->nmatprog * sizeof *p);
+  test_corrupt_aux(a, T);
   *len = n * sizeof *a;
   return a;
 }
