@@ -407,7 +407,7 @@ static bool apply(sink_state *S)
   return true;
 }
 
-uint32_t jit_opt_sink(jit_trace *T)
+static uint32_t sink(jit_trace *T)
 {
   uint32_t n = T->nir, nsunk = 0;
   /* The exits' scratch area must lie above the root frame. */
@@ -495,6 +495,180 @@ done:
   free(S->rlen);
   free(S->rec);
   return nsunk;
+}
+
+/* -- Forwarding on the objects that stay ------------------------------------------ */
+
+/*
+** An allocation that escapes is still fresh until it does: before its ref is
+** stored anywhere, no other ref can point to it, so its fields change only
+** through its own FSTOREs, and its loads read what they wrote (a class
+** guard or a field's tag guard on it holds).  One forward pass, escapes
+** found as they happen, operands already forwarded: storing the object into
+** another fresh object only makes it escape when that one does.  The loads
+** after the escape are left alone.
+*/
+
+typedef struct fresh_edge {
+  jit_ref holder, held;
+} fresh_edge;
+
+static void escape(jit_ref o, uint8_t *escaped, const fresh_edge *edge, uint32_t nedge)
+{
+  jit_ref stack[64];
+  uint32_t sp = 0;
+  if (escaped[o])
+    return;
+  escaped[o] = 1;
+  stack[sp++] = o;
+  while (sp) {
+    jit_ref h = stack[--sp];
+    for (uint32_t e = 0; e < nedge; e++) {
+      jit_ref u = edge[e].held;
+      if (edge[e].holder != h || escaped[u])
+        continue;
+      escaped[u] = 1;
+      if (sp < 64) {
+        stack[sp++] = u;
+      } else {
+        /* Deep graphs: give up on precision, everything escapes. */
+        for (uint32_t x = 0; x < nedge; x++)
+          escaped[edge[x].held] = 1;
+        return;
+      }
+    }
+  }
+}
+
+static void forward_fresh(jit_trace *T)
+{
+  uint32_t n = T->nir, nf = 0;
+  for (jit_ref r = 0; r < n; r++)
+    if (is_newinst(T, r) && !(T->ir[r].flags & IRF_SINK))
+      nf += class_of(T, r)->nfields;
+  if (nf == 0)
+    return;
+  uint8_t *fresh = calloc(n, 1), *escaped = calloc(n, 1), *ktag = calloc(n, 1);
+  uint32_t *fbase = calloc(n, sizeof *fbase);
+  jit_ref *map = malloc(n * sizeof *map), *tagof = malloc(n * sizeof *tagof);
+  jit_ref *cur = malloc(nf * sizeof *cur);
+  uint8_t *curtag = malloc(nf);
+  fresh_edge *edge = malloc(n * sizeof *edge);
+  uint32_t nedge = 0;
+  bool changed = false;
+  if (!fresh || !escaped || !ktag || !fbase || !map || !tagof || !cur || !curtag || !edge)
+    goto done;
+  nf = 0;
+  for (jit_ref r = 0; r < n; r++) {
+    map[r] = r;
+    tagof[r] = NONE;
+    if (is_newinst(T, r) && !(T->ir[r].flags & IRF_SINK)) {
+      fresh[r] = 1;
+      fbase[r] = nf;
+      nf += class_of(T, r)->nfields;
+    }
+  }
+  for (jit_ref r = 0; r < n; r++) {
+    jit_ins *i = &T->ir[r];
+    uint8_t m = jit_ir_refmask(i);
+    jit_ref a = (m & 1) ? map[i->a] : NONE;
+    jit_ref b = (m & 2) ? map[i->b] : NONE;
+    jit_ref k = (m & 4) ? map[(jit_ref)i->k] : NONE;
+    bool live_a = a != NONE && fresh[a] && !escaped[a];
+    switch (i->op) {
+    case IR_CALLA:
+      if (fresh[r])
+        for (uint32_t f = 0; f < class_of(T, r)->nfields; f++) {
+          cur[fbase[r] + f] = NONE;
+          curtag[fbase[r] + f] = VM_T_NIL;
+        }
+      break;
+    case IR_FSTORE:
+      if (live_a && i->b < class_of(T, a)->nfields) {
+        cur[fbase[a] + i->b] = k;
+        curtag[fbase[a] + i->b] = i->tag;
+      }
+      if (fresh[k] && !escaped[k]) {
+        if (live_a)
+          edge[nedge++] = (fresh_edge){a, k};
+        else
+          escape(k, escaped, edge, nedge);
+      }
+      continue;
+    case IR_FLOAD:
+      if (live_a && i->b < class_of(T, a)->nfields) {
+        uint32_t x = fbase[a] + i->b;
+        if (cur[x] != NONE && curtag[x] == i->tag && T->ir[cur[x]].type == i->type) {
+          map[r] = cur[x];
+          i->op = IR_NOP;
+          changed = true;
+        }
+      }
+      continue;
+    case IR_FLOADT:
+      if (live_a && i->b < class_of(T, a)->nfields) {
+        tagof[r] = a;
+        ktag[r] = curtag[fbase[a] + i->b];
+      }
+      continue;
+    case IR_OBJCLASS:
+      if (a != NONE && fresh[a]) {
+        map[r] = T->ir[a].a;
+        i->op = IR_NOP;
+        changed = true;
+      }
+      continue;
+    case IR_EQ:
+      if ((i->flags & IRF_GUARD) && i->type == IRT_INT) {
+        /* The tag guard of a forwarded field. */
+        jit_ref t = tagof[a] != NONE ? a : b, kk = t == a ? b : a;
+        if (tagof[t] != NONE && T->ir[kk].op == IR_KINT && T->ir[kk].k == ktag[t]) {
+          i->op = IR_NOP;
+          changed = true;
+          continue;
+        }
+      }
+      if ((i->flags & IRF_GUARD) && i->type == IRT_PTR) {
+        if (a == b || (T->ir[a].op == IR_KPTR && T->ir[b].op == IR_KPTR && T->ir[a].k == T->ir[b].k)) {
+          i->op = IR_NOP; /* a class guard on a fresh object, forwarded above */
+          changed = true;
+        }
+        continue; /* comparing a pointer does not store it */
+      }
+      break;
+    case IR_NE:
+      if ((i->flags & IRF_GUARD) && i->type == IRT_PTR)
+        continue;
+      break;
+    default: break;
+    }
+    /* Any other use lets a fresh object escape. */
+    jit_ref ops[3] = {a, b, k};
+    for (int p = 0; p < 3; p++)
+      if (ops[p] != NONE && fresh[ops[p]])
+        escape(ops[p], escaped, edge, nedge);
+  }
+  if (changed) {
+    jit_ir_rename(T, map);
+    jit_ir_compact(T);
+  }
+done:
+  free(fresh);
+  free(escaped);
+  free(ktag);
+  free(fbase);
+  free(map);
+  free(tagof);
+  free(cur);
+  free(curtag);
+  free(edge);
+}
+
+uint32_t jit_opt_sink(jit_trace *T)
+{
+  uint32_t n = sink(T);
+  forward_fresh(T);
+  return n;
 }
 
 /* -- Exit programs ------------------------------------------------------------------ */
