@@ -606,16 +606,70 @@ static void fail_compile(jit_state *J, jit_trace *T, const char *why)
   jit_trace_free(J, T);
 }
 
-void jit_attach(jit_state *J, jit_trace *T)
+/* The recorded IR and snapshots, kept while a trace with sunk allocations
+** is assembled (see jit_attach). */
+typedef struct ir_copy {
+  jit_ins *ir;
+  jit_snap *snaps;
+  jit_snapent *ents;
+  uint32_t nir, nsnap, nent;
+} ir_copy;
+
+static bool ir_save(const jit_trace *T, ir_copy *c)
 {
-  if (J->dump_ir)
-    jit_dump_trace(T, J->dump, "recorded");
+  c->nir = T->nir;
+  c->nsnap = T->nsnap;
+  c->nent = T->nsnapent;
+  c->ir = malloc((c->nir ? c->nir : 1) * sizeof *c->ir);
+  c->snaps = malloc((c->nsnap ? c->nsnap : 1) * sizeof *c->snaps);
+  c->ents = malloc((c->nent ? c->nent : 1) * sizeof *c->ents);
+  if (!c->ir || !c->snaps || !c->ents)
+    return false;
+  memcpy(c->ir, T->ir, c->nir * sizeof *c->ir);
+  memcpy(c->snaps, T->snaps, c->nsnap * sizeof *c->snaps);
+  memcpy(c->ents, T->snapents, c->nent * sizeof *c->ents);
+  return true;
+}
+
+static void ir_restore(jit_trace *T, ir_copy *c)
+{
+  memcpy(T->ir, c->ir, c->nir * sizeof *c->ir); /* the IR only ever shrinks */
+  T->nir = c->nir;
+  memcpy(T->snaps, c->snaps, c->nsnap * sizeof *c->snaps);
+  free(T->snapents);
+  T->snapents = c->ents;
+  T->nsnapent = c->nent;
+  c->ents = NULL;
+  free(T->matprog);
+  free(T->matcls);
+  free(T->matcls_bind);
+  T->matprog = NULL;
+  T->matcls = NULL;
+  T->matcls_bind = NULL;
+  T->nmatprog = T->nmatcls = 0;
+  free(T->relocs); /* NULL unless an assembly got that far */
+  free(T->lines);
+  T->relocs = NULL;
+  T->lines = NULL;
+  T->nreloc = T->nline = 0;
+}
+
+static void ir_free(ir_copy *c)
+{
+  free(c->ir);
+  free(c->snaps);
+  free(c->ents);
+}
+
+/* The optimizer's passes; returns the number of allocations sunk. */
+static uint32_t optimize(jit_state *J, jit_trace *T, bool sink, bool *prog_ok)
+{
   uint64_t t0 = jit_now_ns();
+  uint32_t n = 0;
   jit_opt_fold(T);
   jit_opt_cse(T);
-  if (!J->no_sink) {
-    uint32_t n = jit_opt_sink(T);
-    J->stats.sunk += n;
+  if (sink) {
+    n = jit_opt_sink(T);
     if (n) {
       /* Forwarded loads may make constants, and the sunk FSTOREs no
       ** longer kill other loads of their fields. */
@@ -626,35 +680,61 @@ void jit_attach(jit_state *J, jit_trace *T)
   if (!T->parent)
     jit_opt_loop(T);
   jit_opt_dce(T);
-  bool prog_ok = jit_sink_prog(T);
-  uint64_t t1 = jit_now_ns();
-  J->stats.optimizing_ns += t1 - t0;
+  *prog_ok = jit_sink_prog(T);
+  J->stats.optimizing_ns += jit_now_ns() - t0;
   if (J->dump_ir)
     jit_dump_trace(T, J->dump, "optimized");
+  return n;
+}
 
+void jit_attach(jit_state *J, jit_trace *T)
+{
+  if (J->dump_ir)
+    jit_dump_trace(T, J->dump, "recorded");
+  uint64_t t0 = jit_now_ns();
+  ir_copy copy = {0};
+  bool sink = !J->no_sink && ir_save(T, &copy);
+  bool prog_ok;
+  uint32_t nsunk = optimize(J, T, sink, &prog_ok);
   T->exit_jmp = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->exit_jmp);
   T->bridges = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->bridges);
   T->exit_dead = calloc(T->nsnap ? T->nsnap : 1, 1);
   T->exit_nocache = calloc(T->nsnap ? T->nsnap : 1, 1);
-  uint32_t ngc = 0;
-  for (uint32_t i = 0; i < T->nir; i++)
-    if (T->ir[i].op == IR_KPTR)
-      ngc++;
-  T->gcrefs = calloc(ngc ? ngc : 1, sizeof *T->gcrefs);
-  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_nocache || !T->gcrefs ||
-      !prog_ok) {
-    fail_compile(J, T, prog_ok ? "out of memory" : "exit programs");
+  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_nocache) {
+    ir_free(&copy);
+    fail_compile(J, T, "out of memory");
     return;
   }
-  bool ok = jit_asm(J, T);
+  uint64_t t1 = jit_now_ns();
+  bool ok = prog_ok && jit_asm(J, T);
+  if (!ok && nsunk) {
+    /* A sunk object keeps its field values alive up to every exit that
+    ** rebuilds it: in a long trace that may be more values than the
+    ** registers and spill slots hold.  Compile it again without sinking. */
+    if (J->dump_ir)
+      fprintf(J->dump, "---- trace compile failed with sunk allocations: again without\n");
+    ir_restore(T, &copy);
+    memset(T->exit_jmp, 0, T->nsnap * sizeof *T->exit_jmp);
+    nsunk = optimize(J, T, false, &prog_ok);
+    ok = prog_ok && jit_asm(J, T);
+  }
+  ir_free(&copy);
   uint64_t t2 = jit_now_ns();
   J->stats.assembling_ns += t2 - t1;
-  if (ok && !jit_tmap_add(J, T)) {
-    jc_arena_free(T->mcode);
-    ok = false;
+  J->stats.sunk += nsunk;
+  if (ok) {
+    uint32_t ngc = 0;
+    for (uint32_t i = 0; i < T->nir; i++)
+      if (T->ir[i].op == IR_KPTR)
+        ngc++;
+    T->gcrefs = calloc(ngc ? ngc : 1, sizeof *T->gcrefs);
+    if (!T->gcrefs || !jit_tmap_add(J, T)) {
+      jc_arena_free(T->mcode);
+      ok = false;
+    }
   }
   if (!ok) {
-    fail_compile(J, T, "assembler");
+    fail_compile(J, T, !prog_ok ? "exit programs" : "assembler");
     return;
   }
   /* Persist (when the cache is on) and register with gdb/perf. */
@@ -808,6 +888,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
     return;
   J->stats.entries++;
   jit_h_vm = vm;
+  J->nmat = 0; /* an error raised while an exit rebuilt objects left it set */
   jit_tracefn fn = (jit_tracefn)(void *)T->mcode;
   jit_exitret ret = fn(frame->base);
   J->stats.guard_exits++;
