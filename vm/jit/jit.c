@@ -779,8 +779,9 @@ typedef jit_exitret (*jit_tracefn)(vm_value *base);
 
 /* Push the inlined frames snapshot s of X lists above `frame` (the trace's
 ** frame, vm->frame) and set every pc: the interpreter resumes at s->pc of
-** the innermost one. */
-static void restore_frames(jit_state *J, vm_frame *frame, jit_trace *X, const jit_snap *s)
+** the innermost one.  Inlined: every exit runs it. */
+static inline __attribute__((always_inline)) void restore_frames(jit_state *J, vm_frame *frame,
+                                                                  jit_trace *X, const jit_snap *s)
 {
   vm_vm *vm = J->vm;
   vm_code *code = frame->func->code;
