@@ -105,9 +105,9 @@ static void drop(sink_state *S, jit_ref o, bool *changed)
 }
 
 /* Is u's use as operand `pos` (0 a, 1 b, 2 k) of instruction i allowed for a
-** candidate?  a, b, k are i's operands after forwarding. */
+** candidate?  a and b are i's operands after forwarding. */
 static bool use_ok(const sink_state *S, const jit_ins *i, int pos, jit_ref u, jit_ref a,
-                   jit_ref b, jit_ref k)
+                   jit_ref b)
 {
   switch (i->op) {
   case IR_FSTORE: return pos == 0 || (pos == 2 && S->cand[a]);
@@ -116,7 +116,7 @@ static bool use_ok(const sink_state *S, const jit_ins *i, int pos, jit_ref u, ji
   case IR_OBJCLASS: return pos == 0;
   case IR_NE: return (i->flags & IRF_GUARD) && i->type == IRT_PTR && (pos == 0 ? b : a) != u;
   case IR_EQ: return (i->flags & IRF_GUARD) && i->type == IRT_PTR && a == b;
-  default: (void)k; return false;
+  default: return false;
   }
 }
 
@@ -197,7 +197,7 @@ static bool sink_round(sink_state *S)
         continue;
       if (S->tagof[u] != NONE && S->cand[S->tagof[u]] && !tag_use_ok(S, i, u, a, b))
         drop(S, S->tagof[u], &changed);
-      if (S->cand[u] && !use_ok(S, i, p, u, a, b, k))
+      if (S->cand[u] && !use_ok(S, i, p, u, a, b))
         drop(S, u, &changed);
     }
   }
