@@ -265,9 +265,10 @@ static void mark_roots(vm_vm *vm)
   for (vm_root *r = vm->roots; r; r = r->next)
     for (size_t k = 0; k < r->n; k++)
       mark_value(vm, r->slot[k]);
-  /* A recording's constants (it records instructions that allocate). */
-  if (vm->jit && vm->jit_recording)
-    jit_rec_gc_mark(vm->jit, mark_value);
+  /* A recording's constants (it records instructions that allocate), an
+  ** exit's objects being rebuilt (allocation sinking). */
+  if (vm->jit)
+    jit_gc_mark(vm->jit, mark_value);
 }
 
 /* -- Sweep --------------------------------------------------------------------- */

@@ -366,6 +366,7 @@ void vm_object_free(vm_vm *vm, vm_obj *o)
     vm_mem_realloc(vm, c->cells, c->cells_cap * sizeof *c->cells, 0);
     vm_mem_realloc(vm, c->protos, c->protos_cap * sizeof *c->protos, 0);
     vm_mem_realloc(vm, c->upvals, c->upvals_cap * sizeof *c->upvals, 0);
+    free(c->jit_live); /* the JIT's, outside the heap accounting */
     size = sizeof *c;
     break;
   }

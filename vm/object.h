@@ -147,6 +147,8 @@ typedef struct vm_code {
   uint32_t nupvals, upvals_cap;
 
   uint64_t jit_hash; /* content hash for the JIT and its cache; 0: not computed */
+  uint64_t *jit_live;     /* register liveness (vm/jit/live.c): a bitset per pc */
+  uint8_t jit_live_state; /* 0: not computed, 1: jit_live valid, 2: unavailable */
 } vm_code;
 
 /* -- Functions, upvalues, builtins, bound methods, cells ------------------- */

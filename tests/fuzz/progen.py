@@ -590,6 +590,11 @@ class Gen:
                  "sassign", "if", "for", "while", "arrset", "push", "pop",
                  "field", "callstmt", "print", "brk", "newobj", "closure", "bool"]
         weights = [3, 6, 0, 4, 4, 3, 2, 5, 3, 1, 2, 2, 1, 3, 4, 2, 2, 1, 1, 1]
+        if ctx.loop_depth > 0:
+            # an object that lives for one iteration: what allocation sinking
+            # removes (and rebuilds at the exits that need it)
+            kinds = kinds + ["tmpobj"]
+            weights = weights + [8 if ctx.loop_depth == ctx.hot_level else 2]
         k = r.choices(kinds, weights)[0]
         pad = "  " * ind
         eb = max(0, min(left - 1, 200))
@@ -773,6 +778,22 @@ class Gen:
             name = self.fresh("o")
             ctx.add(Var(name, OBJ, hid=h.hid))
             return [pad + "var %s = %s" % (name, code)], cost
+        if k == "tmpobj":
+            hs = [h for h in ctx.hiers]
+            if not hs:
+                return None
+            h = self.hiers[r.choice(hs)]
+            code, cost = self.construct(ctx, h, eb)
+            name = self.fresh("o")
+            lines = [pad + "var %s = %s" % (name, code)]
+            fs = [f for f, fk in h.classes[0].all_fields() if fk == INT]
+            ws = ctx.visible(INT, writable=True)
+            if fs and ws:
+                v = r.choice(ws)
+                e = Expr("%s + %s.%s" % (v.name, name, r.choice(fs)), INT, 2 * B)
+                lines.append(pad + "%s = %s" % (v.name, self.wrap_int(e)))
+            ctx.add(Var(name, OBJ, hid=h.hid))
+            return lines, cost + 1
         if k == "closure":
             ints = ctx.visible(INT)
             if not ints or ctx.where == "closure":

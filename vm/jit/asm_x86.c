@@ -53,6 +53,7 @@ void *const jit_helper_addrs[JIT_H__COUNT] = {
     (void *)jit_h_floor, (void *)jit_h_strchar, (void *)jit_h_ord,
     (void *)jit_h_print, (void *)jit_h_printf, (void *)jit_h_breakpoint, (void *)jit_h_newarray, (void *)jit_h_concat,
     (void *)jit_h_newinst, (void *)jit_h_reserve, (void *)jit_h_str, (void *)jit_h_strf,
+    (void *)jit_h_materialize,
 };
 
 typedef struct absfix {
@@ -556,7 +557,10 @@ static void asm_ins(asm_state *as, jit_ref p)
   case IR_ULT: asm_guard(as, i); break;
   case IR_CALLH:
   case IR_CALLS:
-  case IR_CALLA: asm_callh(as, p, i); break;
+  case IR_CALLA:
+    if (!(i->flags & IRF_SINK)) /* a sunk allocation: only exits rebuild it */
+      asm_callh(as, p, i);
+    break;
   case IR_LOOP: {
     jit_trace *T = as->T;
     if (!T->parent) {
@@ -576,31 +580,62 @@ static void asm_ins(asm_state *as, jit_ref p)
 
 /* -- Stubs, prologue, epilogue ------------------------------------------------------- */
 
-/* Return exit number `exitno` and this trace's code start (position
-** independent: `lea rdx, [rip - here]`) through the epilogue. */
+/* lea rdx, [rip - here]: the start of this trace's code (position
+** independent, so reloaded code needs no relocation for it). */
+static void emit_code_start(mcbuf *mc, int reg)
+{
+  mc_u8(mc, reg >= 8 ? 0x4c : 0x48);
+  mc_u8(mc, 0x8d);
+  mc_u8(mc, 0x05 | (reg & 7) << 3);
+  mc_u32(mc, (uint32_t)-(int32_t)(mc->n + 4));
+}
+
+/* Return exit number `exitno` and this trace's code start through the
+** epilogue. */
 static void asm_leave(asm_state *as, uint32_t exitno)
 {
   mcbuf *mc = &as->mc;
   mc_u8(mc, 0xb8); /* mov eax, exitno */
   mc_u32(mc, exitno);
-  mc_u8(mc, 0x48); /* lea rdx, [rip - end] */
-  mc_u8(mc, 0x8d);
-  mc_u8(mc, 0x15);
-  mc_u32(mc, (uint32_t)-(int32_t)(mc->n + 4));
+  emit_code_start(mc, RDX);
   uint32_t f = emit_jmp(mc);
   GROW(as, as->epi_fix, as->nepi, as->epi_cap);
   if (!as->fail)
     as->epi_fix[as->nepi++] = f;
 }
 
+/* The exit stub of snapshot s.  It writes the snapshot's slots into the
+** frame.  When the snapshot rebuilds sunk objects (opt_sink.c), a slot that
+** holds one gets nil for now, the objects' field values go to the scratch
+** area above the frame, in record order, and jit_h_materialize allocates
+** and stores the objects: before the patchable jump, so that a bridge
+** attached later starts from them too.  Nothing is live in registers after
+** the stub (a bridge starts from memory), so the call saves nothing. */
 static void asm_stub(asm_state *as, uint32_t s)
 {
   jit_trace *T = as->T;
   mcbuf *mc = &as->mc;
   const jit_snap *sn = &T->snaps[s];
+  uint32_t scratch = 0;
   for (uint32_t e = 0; e < sn->nent; e++) {
     const jit_snapent *en = &T->snapents[sn->ent + e];
-    store_value(as, R15, (int32_t)en->slot * 16, en->ref, en->tag);
+    bool sunk = (T->ir[en->ref].flags & IRF_SINK) != 0;
+    if (en->slot == JIT_SE_OBJ)
+      continue;
+    int32_t disp = (en->slot & JIT_SE_FIELD) ? (int32_t)(JIT_MAX_SLOTS + scratch++) * 16
+                                              : (int32_t)en->slot * 16;
+    if (sunk && en->tag != VM_T_NIL)
+      emit_store_imm(mc, R15, disp, VM_T_NIL); /* the helper stores the object */
+    else
+      store_value(as, R15, disp, en->ref, en->tag);
+  }
+  if (sn->mat) {
+    emit_mov_rr(mc, RDI, R15);
+    emit_mov_imm(mc, RSI, s);
+    emit_code_start(mc, RDX);
+    uint32_t field = emit_call(mc);
+    add_afix(as, field, (uintptr_t)jit_helper_addrs[JIT_H_MATERIALIZE]);
+    add_reloc(as, field, JIT_RELOC_CALL, JIT_H_MATERIALIZE);
   }
   /* The patchable jmp: its rel32 inside one aligned 8-byte word. */
   while ((mc->n + 1) % 8 > 4)

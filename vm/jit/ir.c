@@ -90,7 +90,10 @@ void jit_dump_trace(const jit_trace *T, FILE *out, const char *when)
       continue;
     if (r == T->loopref && T->loopref)
       fprintf(out, "     ---- loop ----\n");
-    fprintf(out, "%04u %s %c %-8s", r, type_name(i->type), (i->flags & IRF_INVARIANT) ? '^' : ' ',
+    /* ^ hoisted into the preamble, } a sunk allocation (no code: the
+    ** snapshots that name it rebuild it, see below). */
+    fprintf(out, "%04u %s %c %-8s", r, type_name(i->type),
+            (i->flags & IRF_SINK) ? '}' : (i->flags & IRF_INVARIANT) ? '^' : ' ',
             jit_ir_names[i->op]);
     uint8_t m = jit_ir_refmask(i);
     switch (i->op) {
@@ -124,12 +127,37 @@ void jit_dump_trace(const jit_trace *T, FILE *out, const char *when)
   for (uint32_t s = 0; s < T->nsnap; s++) {
     const jit_snap *sn = &T->snaps[s];
     fprintf(out, "  snap %u: pc %u [", s, sn->pc);
+    /* Slot entries (a sunk object's slot shows }ref), then the records that
+    ** rebuild sunk objects: ref={Class field=value ...}. */
+    const char *sep = "";
+    const vm_class *cls = NULL;
     for (uint32_t e = 0; e < sn->nent; e++) {
       const jit_snapent *en = &T->snapents[sn->ent + e];
-      fprintf(out, "%s%u=", e ? " " : "", en->slot);
+      if (en->slot == JIT_SE_OBJ) {
+        const jit_ins *a = &T->ir[T->ir[en->ref].a];
+        cls = a->op == IR_KPTR ? (const vm_class *)(intptr_t)a->k : NULL;
+        fprintf(out, "%s %04u={%s", e && (en[-1].slot & JIT_SE_FIELD) ? "}" : " ]", en->ref,
+                cls ? cls->name->chars : "?");
+        sep = " ";
+        continue;
+      }
+      if (en->slot & JIT_SE_FIELD) {
+        uint32_t f = en->slot & ~JIT_SE_FIELD;
+        fprintf(out, " %s=", cls && f < cls->nfields ? cls->field_names[f]->chars : "?");
+        if (en->tag == VM_T_NIL)
+          fprintf(out, "nil");
+        else
+          dump_ref(T, en->ref, out);
+        continue;
+      }
+      fprintf(out, "%s%u=%s", sep, en->slot, (T->ir[en->ref].flags & IRF_SINK) ? "}" : "");
       dump_ref(T, en->ref, out);
+      sep = " ";
     }
-    fprintf(out, " ]");
+    if (cls)
+      fprintf(out, "}");
+    else
+      fprintf(out, " ]");
     for (uint32_t f = 0; f < sn->nframe; f++) {
       const jit_snapframe *fr = &T->snapframes[sn->frame + f];
       fprintf(out, " {%s base %u ret %u}", fr->func->code->name->chars, fr->base, fr->ret_pc);
@@ -152,8 +180,12 @@ void jit_ir_rename(jit_trace *T, const jit_ref *map)
     if (m & 4)
       i->k = map[i->k];
   }
-  for (uint32_t e = 0; e < T->nsnapent; e++)
-    T->snapents[e].ref = map[T->snapents[e].ref];
+  /* Only the entries snapshots still own (DCE drops unused snapshots'). */
+  for (uint32_t s = 0; s < T->nsnap; s++)
+    for (uint32_t e = 0; e < T->snaps[s].nent; e++) {
+      jit_snapent *en = &T->snapents[T->snaps[s].ent + e];
+      en->ref = map[en->ref];
+    }
 }
 
 void jit_ir_compact(jit_trace *T)

@@ -140,8 +140,10 @@ typedef enum {
 extern const char *const jit_ir_names[IR__COUNT];
 
 enum {
-  IRF_GUARD = 1u << 0,    /* leaves through `snap` when the condition fails */
-  IRF_INVARIANT = 1u << 1 /* set by the LICM pass: hoisted */
+  IRF_GUARD = 1u << 0,     /* leaves through `snap` when the condition fails */
+  IRF_INVARIANT = 1u << 1, /* set by the LICM pass: hoisted */
+  IRF_SINK = 1u << 2       /* a sunk allocation (opt_sink.c): no code, only
+                              rebuilt by the exits whose snapshots name it */
 };
 
 typedef struct jit_ins {
@@ -177,7 +179,9 @@ typedef struct jit_ins {
   X(NEWINST, IRT_PTR, "jit_h_newinst")   /* instance of class a, fields nil */ \
   X(RESERVE, IRT_PTR, "jit_h_reserve")   /* array a with len < cap (grown) */ \
   X(STR, IRT_PTR, "jit_h_str")           /* str(value): payload a, tag b */    \
-  X(STRF, IRT_PTR, "jit_h_strf")         /* str(double a) */
+  X(STRF, IRT_PTR, "jit_h_strf")         /* str(double a) */             \
+  /* Called by exit stubs only (three arguments, see asm_x86.c) */          \
+  X(MATERIALIZE, IRT_VOID, "jit_h_materialize") /* rebuild sunk objects */
 
 typedef enum {
 #define JIT_H_ENUM(name, type, sym) JIT_H_##name,
@@ -188,12 +192,23 @@ typedef enum {
 
 /* -- Snapshots ------------------------------------------------------------------ */
 
-/* One frame slot that differs from the frame in memory at a guard. */
+/* One frame slot that differs from the frame in memory at a guard.
+**
+** After allocation sinking (opt_sink.c) a snapshot's entries may also name a
+** sunk allocation (a CALLA with IRF_SINK) as a slot's value, and describe
+** how to rebuild it: a record header {JIT_SE_OBJ, the CALLA} followed by one
+** {JIT_SE_FIELD | f, value, tag} per field f of its class, in field order,
+** after the snapshot's slot entries.  A field's value may be another sunk
+** allocation, which then has its own record in the same snapshot. */
 typedef struct jit_snapent {
-  uint32_t slot; /* relative to the trace's base frame (inlined frames above) */
+  uint32_t slot; /* relative to the trace's base frame (inlined frames above);
+                    or JIT_SE_OBJ / JIT_SE_FIELD | field */
   jit_ref ref;   /* value to write (KNIL / constants allowed) */
   uint8_t tag;   /* vm_tag written to the slot's tag word */
 } jit_snapent;
+
+#define JIT_SE_OBJ 0xffffffffu   /* header of a sunk allocation's record */
+#define JIT_SE_FIELD 0x80000000u /* a field of the record above it */
 
 /* An inlined call frame alive at a guard, outermost first (the trace's own
 ** frame is implicit). */
@@ -210,6 +225,8 @@ typedef struct jit_snap {
   uint32_t ent, nent;     /* T->snapents[ent .. ent+nent) */
   uint32_t frame, nframe; /* T->snapframes[frame .. frame+nframe) */
   uint32_t count;         /* times taken (side-exit counter) */
+  uint32_t mat;           /* its exit program in T->matprog (0: none): the
+                             sunk objects the exit rebuilds (opt_sink.c) */
   uint8_t flags;          /* JIT_SNAP_* */
 } jit_snap;
 

@@ -168,7 +168,7 @@ static bool h_room(size_t need)
 #else
   vm_vm *vm = jit_h_vm;
   size_t lim = vm->gc_threshold < vm->max_heap ? vm->gc_threshold : vm->max_heap;
-  if (need < lim && vm->heap_bytes <= lim - need)
+  if (need < lim && vm->heap_bytes <= lim - need && !vm->jit->gc_stress)
     return true;
   vm->gc_threshold = 0; /* the interpreter's next allocation collects */
   return false;
@@ -339,6 +339,10 @@ int jit_option(jit_state *J, const char *a)
     J->exit_hot = 1;
   } else if (strcmp(a, "--dump-ir") == 0) {
     J->dump_ir = true;
+  } else if (strcmp(a, "--jit-no-sink") == 0) {
+    J->no_sink = true;
+  } else if (strcmp(a, "--jit-gc-stress") == 0) {
+    J->gc_stress = true;
   } else if (strcmp(a, "--no-cache") == 0) {
     J->use_cache = false;
   } else if (strncmp(a, "--cache=", 8) == 0) {
@@ -373,6 +377,7 @@ void jit_report(jit_state *J)
     fprintf(stderr,
             "jit: %llu loops, %llu bridges, %llu aborts, %llu entries, %llu guard exits, "
             "%llu code bytes\n"
+            "jit: %llu allocations sunk, %llu objects materialized\n"
             "jit: tracing %.3f ms, optimizing %.3f ms, assembling %.3f ms\n"
             "jit: cache %s: %llu reloaded loops, %llu reloaded bridges, %llu replay hits, "
             "%llu replay misses, %llu not persisted\n"
@@ -381,6 +386,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
             (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
+            (unsigned long long)s->sunk, (unsigned long long)s->materialized,
             s->tracing_ns / 1e6, s->optimizing_ns / 1e6, s->assembling_ns / 1e6,
             J->cache ? jc_cache_dir(J->cache) : "off",
             (unsigned long long)s->reloaded_loops, (unsigned long long)s->reloaded_bridges,
@@ -397,7 +403,8 @@ void jit_report(jit_state *J)
     fprintf(f,
             "{\"loops\": %llu, \"bridges\": %llu, \"aborts\": %llu, \"tracing_ns\": %llu, "
             "\"optimizing_ns\": %llu, \"assembling_ns\": %llu, \"code_bytes\": %llu, "
-            "\"guard_exits\": %llu, \"entries\": %llu, \"reloaded_loops\": %llu, "
+            "\"guard_exits\": %llu, \"entries\": %llu, \"sunk\": %llu, \"materialized\": %llu, "
+            "\"reloaded_loops\": %llu, "
             "\"reloaded_bridges\": %llu, \"replay_hits\": %llu, \"replay_misses\": %llu, "
             "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
             "\"not_persisted\": %llu, \"checks_deferred\": %llu, \"replay_ns\": %llu, "
@@ -407,7 +414,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
             (unsigned long long)s->optimizing_ns, (unsigned long long)s->assembling_ns,
             (unsigned long long)s->code_bytes, (unsigned long long)s->guard_exits,
-            (unsigned long long)s->entries, (unsigned long long)s->reloaded_loops,
+            (unsigned long long)s->entries, (unsigned long long)s->sunk,
+            (unsigned long long)s->materialized, (unsigned long long)s->reloaded_loops,
             (unsigned long long)s->reloaded_bridges, (unsigned long long)s->replay_hits,
             (unsigned long long)s->replay_misses, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
@@ -519,6 +527,9 @@ void jit_trace_free(jit_state *J, jit_trace *T)
   free(T->bindv);
   free(T->relocs);
   free(T->lines);
+  free(T->matprog);
+  free(T->matcls);
+  free(T->matcls_bind);
   free(T);
 }
 
@@ -645,45 +656,137 @@ static void fail_compile(jit_state *J, jit_trace *T, const char *why)
   jit_trace_free(J, T);
 }
 
+/* The recorded IR and snapshots, kept while a trace with sunk allocations
+** is assembled (see jit_attach). */
+typedef struct ir_copy {
+  jit_ins *ir;
+  jit_snap *snaps;
+  jit_snapent *ents;
+  uint32_t nir, nsnap, nent;
+} ir_copy;
+
+static bool ir_save(const jit_trace *T, ir_copy *c)
+{
+  c->nir = T->nir;
+  c->nsnap = T->nsnap;
+  c->nent = T->nsnapent;
+  c->ir = malloc((c->nir ? c->nir : 1) * sizeof *c->ir);
+  c->snaps = malloc((c->nsnap ? c->nsnap : 1) * sizeof *c->snaps);
+  c->ents = malloc((c->nent ? c->nent : 1) * sizeof *c->ents);
+  if (!c->ir || !c->snaps || !c->ents)
+    return false;
+  memcpy(c->ir, T->ir, c->nir * sizeof *c->ir);
+  memcpy(c->snaps, T->snaps, c->nsnap * sizeof *c->snaps);
+  memcpy(c->ents, T->snapents, c->nent * sizeof *c->ents);
+  return true;
+}
+
+static void ir_restore(jit_trace *T, ir_copy *c)
+{
+  memcpy(T->ir, c->ir, c->nir * sizeof *c->ir); /* the IR only ever shrinks */
+  T->nir = c->nir;
+  memcpy(T->snaps, c->snaps, c->nsnap * sizeof *c->snaps);
+  free(T->snapents);
+  T->snapents = c->ents;
+  T->nsnapent = c->nent;
+  c->ents = NULL;
+  free(T->matprog);
+  free(T->matcls);
+  free(T->matcls_bind);
+  T->matprog = NULL;
+  T->matcls = NULL;
+  T->matcls_bind = NULL;
+  T->nmatprog = T->nmatcls = 0;
+  free(T->relocs); /* NULL unless an assembly got that far */
+  free(T->lines);
+  T->relocs = NULL;
+  T->lines = NULL;
+  T->nreloc = T->nline = 0;
+}
+
+static void ir_free(ir_copy *c)
+{
+  free(c->ir);
+  free(c->snaps);
+  free(c->ents);
+}
+
+/* The optimizer's passes; returns the number of allocations sunk. */
+static uint32_t optimize(jit_state *J, jit_trace *T, bool sink, bool *prog_ok)
+{
+  uint64_t t0 = jit_now_ns();
+  uint32_t n = 0;
+  jit_opt_fold(T);
+  jit_opt_cse(T);
+  if (sink) {
+    n = jit_opt_sink(T);
+    if (n) {
+      /* Forwarded loads may make constants, and the sunk FSTOREs no
+      ** longer kill other loads of their fields. */
+      jit_opt_fold(T);
+      jit_opt_cse(T);
+    }
+  }
+  if (!T->parent && !T->stops)
+    jit_opt_loop(T);
+  jit_opt_dce(T);
+  *prog_ok = jit_sink_prog(T);
+  uint64_t dt = jit_now_ns() - t0;
+  J->stats.optimizing_ns += dt;
+  J->cur.opt_ns += dt; /* twice if compiled again without sinking */
+  if (J->dump_ir)
+    jit_dump_trace(T, J->dump, "optimized");
+  return n;
+}
+
 void jit_attach(jit_state *J, jit_trace *T)
 {
   if (J->dump_ir)
     jit_dump_trace(T, J->dump, "recorded");
-  uint64_t t0 = jit_now_ns();
-  jit_opt_fold(T);
-  jit_opt_cse(T);
-  if (!T->parent && !T->stops)
-    jit_opt_loop(T);
-  jit_opt_dce(T);
-  uint64_t t1 = jit_now_ns();
-  J->stats.optimizing_ns += t1 - t0;
-  J->cur.opt_ns = t1 - t0;
-  if (J->dump_ir)
-    jit_dump_trace(T, J->dump, "optimized");
-
+  ir_copy copy = {0};
+  bool sink = !J->no_sink && ir_save(T, &copy);
+  bool prog_ok;
+  uint32_t nsunk = optimize(J, T, sink, &prog_ok);
   T->exit_jmp = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->exit_jmp);
   T->bridges = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->bridges);
   T->exit_dead = calloc(T->nsnap ? T->nsnap : 1, 1);
   T->exit_checks = calloc(T->nsnap ? T->nsnap : 1, 1);
-  uint32_t ngc = 0;
-  for (uint32_t i = 0; i < T->nir; i++)
-    if (T->ir[i].op == IR_KPTR)
-      ngc++;
-  T->gcrefs = calloc(ngc ? ngc : 1, sizeof *T->gcrefs);
-  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_checks || !T->gcrefs) {
+  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_checks) {
+    ir_free(&copy);
     fail_compile(J, T, "out of memory");
     return;
   }
-  bool ok = jit_asm(J, T);
+  uint64_t t1 = jit_now_ns();
+  bool ok = prog_ok && jit_asm(J, T);
+  if (!ok && nsunk) {
+    /* A sunk object keeps its field values alive up to every exit that
+    ** rebuilds it: in a long trace that may be more values than the
+    ** registers and spill slots hold.  Compile it again without sinking. */
+    if (J->dump_ir)
+      fprintf(J->dump, "---- trace compile failed with sunk allocations: again without\n");
+    ir_restore(T, &copy);
+    memset(T->exit_jmp, 0, T->nsnap * sizeof *T->exit_jmp);
+    nsunk = optimize(J, T, false, &prog_ok);
+    ok = prog_ok && jit_asm(J, T);
+  }
+  ir_free(&copy);
   uint64_t t2 = jit_now_ns();
   J->stats.assembling_ns += t2 - t1;
   J->cur.asm_ns = t2 - t1;
-  if (ok && !jit_tmap_add(J, T)) {
-    jc_arena_free(T->mcode);
-    ok = false;
+  J->stats.sunk += nsunk;
+  if (ok) {
+    uint32_t ngc = 0;
+    for (uint32_t i = 0; i < T->nir; i++)
+      if (T->ir[i].op == IR_KPTR)
+        ngc++;
+    T->gcrefs = calloc(ngc ? ngc : 1, sizeof *T->gcrefs);
+    if (!T->gcrefs || !jit_tmap_add(J, T)) {
+      jc_arena_free(T->mcode);
+      ok = false;
+    }
   }
   if (!ok) {
-    fail_compile(J, T, "assembler");
+    fail_compile(J, T, !prog_ok ? "exit programs" : "assembler");
     return;
   }
   /* Persist (when the cache is on) and register with gdb/perf. */
@@ -724,13 +827,13 @@ typedef struct jit_exitret {
 } jit_exitret;
 typedef jit_exitret (*jit_tracefn)(vm_value *base);
 
-/* The interpreter's state at exit `sn` of trace X entered in `frame`: the
-** stub wrote the snapshot's slots; push the inlined frames it lists and set
-** every pc (the interpreter resumes *at* the guarded instruction). */
-static void exit_frames(jit_state *J, vm_frame *frame, jit_trace *X, uint32_t sn)
+/* Push the inlined frames snapshot s of X lists above `frame` (the trace's
+** frame, vm->frame) and set every pc: the interpreter resumes at s->pc of
+** the innermost one.  Inlined: every exit runs it. */
+static inline __attribute__((always_inline)) void restore_frames(jit_state *J, vm_frame *frame,
+                                                                  jit_trace *X, const jit_snap *s)
 {
   vm_vm *vm = J->vm;
-  jit_snap *s = &X->snaps[sn];
   vm_code *code = frame->func->code;
   if (s->nframe == 0) {
     frame->pc = code->insns + s->pc;
@@ -750,38 +853,114 @@ static void exit_frames(jit_state *J, vm_frame *frame, jit_trace *X, uint32_t sn
   }
 }
 
+static _Noreturn void bad_exit(uint64_t snap, const uint8_t *mcode)
+{
+  fprintf(stderr, "jcvm: internal error: unknown trace exit %llu at %p\n",
+          (unsigned long long)snap, (const void *)mcode);
+  abort();
+}
+
+/* Called by the exit stub of a snapshot that names sunk objects (see
+** opt_sink.c), after it wrote the frame and the objects' field values to the
+** scratch area at base + JIT_MAX_SLOTS: allocate the objects with their real
+** classes, fill them and store them into their slots, so that whoever
+** continues from the exit (jit_enter and the interpreter, or a bridge the
+** stub jumps to next) finds them in the frame.
+**
+** Allocation may collect.  Every pointer the exit still needs must then be
+** reachable: the frame slots the stub wrote are, once the snapshot's inlined
+** frames are pushed (for this call only: jit_enter pushes them again, and a
+** bridge runs in the trace's frame); the field values and the objects
+** allocated so far are copied to J->mat, which jit_gc_mark marks (the
+** scratch area is above every frame, and a collection clears such slots).
+** No value is live in a register of the trace after its exit stub.  Nothing
+** is stored into an object before all are allocated, so a collection never
+** sees a half-built graph.  An "out of memory" raised here names the line
+** the exit resumes at. */
+void jit_h_materialize(vm_value *base, uint64_t snap, const uint8_t *mcode)
+{
+  vm_vm *vm = jit_h_vm;
+  jit_state *J = vm->jit;
+  jit_trace *X = jit_trace_at(J, mcode);
+  if (!X || snap >= X->nsnap || !X->snaps[snap].mat || vm->frame->base != base)
+    bad_exit(snap, mcode);
+  const jit_snap *s = &X->snaps[snap];
+  vm_frame *root = vm->frame;
+  const vm_insn *root_pc = root->pc;
+  restore_frames(J, root, X, s);
+  vm->frame->pc++; /* the error line is the one of the instruction resumed */
+  const uint32_t *p = X->matprog + s->mat;
+  uint32_t nobj = p[0], nval = p[1];
+  memcpy(J->mat, base + JIT_MAX_SLOTS, nval * sizeof *base);
+  J->nmat = nval;
+  const uint32_t *q = p + 2;
+  for (uint32_t k = 0; k < nobj; k++) {
+    if (J->gc_stress)
+      vm_gc_collect(vm);
+    vm_instance *in = vm_instance_new(vm, X->matcls[q[0] & 0xffffffu]);
+    J->mat[nval + k] = vm_objval(VM_T_INSTANCE, in);
+    J->nmat = nval + k + 1;
+    q += 3 + q[1] + q[2];
+  }
+  q = p + 2;
+  uint32_t v = 0;
+  for (uint32_t k = 0; k < nobj; k++) {
+    vm_value obj = J->mat[nval + k];
+    vm_instance *in = obj.u.p;
+    uint32_t nf = q[1], ns = q[2];
+    for (uint32_t f = 0; f < nf; f++)
+      in->fields[f] = q[3 + f] ? J->mat[nval + q[3 + f] - 1] : J->mat[v + f];
+    v += nf;
+    for (uint32_t j = 0; j < ns; j++)
+      base[q[3 + nf + j]] = obj;
+    q += 3 + nf + ns;
+  }
+  J->nmat = 0;
+  J->stats.materialized += nobj;
+  vm->frame = root;
+  root->pc = root_pc;
+}
+
+void jit_gc_mark(jit_state *J, void (*mark)(vm_vm *vm, vm_value v))
+{
+  for (uint32_t k = 0; k < J->nmat; k++)
+    mark(J->vm, J->mat[k]);
+  if (J->vm->jit_recording)
+    jit_rec_gc_mark(J, mark);
+}
+
 void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
 {
   vm_vm *vm = J->vm;
-  /* Room for every frame an exit may rebuild, so no exit can overflow. */
+  /* Room for every frame an exit may rebuild and for the scratch area of
+  ** sunk objects above them, so no exit can overflow. */
   if (vm->frame + JIT_MAX_DEPTH + 1 >= vm->frames + VM_MAX_FRAMES ||
-      frame->base + JIT_MAX_SLOTS > vm->stack + VM_STACK_SLOTS)
+      frame->base + JIT_MAX_SLOTS + JIT_MAX_MATVAL > vm->stack + VM_STACK_SLOTS)
     return;
   J->stats.entries++;
   jit_h_vm = vm;
+  J->nmat = 0; /* an error raised while an exit rebuilt objects left it set */
   jit_tracefn fn = (jit_tracefn)(void *)T->mcode;
   jit_exitret ret = fn(frame->base);
   J->stats.guard_exits++;
   jit_trace *X = jit_trace_at(J, ret.mcode);
   uint32_t sn = (uint32_t)ret.snap;
-  if (!X || (sn >= X->nsnap && sn != JIT_TAIL_EXIT)) {
-    fprintf(stderr, "jcvm: internal error: unknown trace exit %u at %p\n", sn, (void *)ret.mcode);
-    abort();
-  }
+  if (!X || (sn >= X->nsnap && sn != JIT_TAIL_EXIT))
+    bad_exit(ret.snap, ret.mcode);
   if (sn == JIT_TAIL_EXIT) {
     /* X's tail guard fired at its entry: nothing ran.  The interpreter
     ** resumes where X starts (its loop head, or its parent's exit) and
     ** the iteration checks X's unchecked tail. */
     if (X->parent)
-      exit_frames(J, frame, X->parent, X->parent_snap);
+      restore_frames(J, frame, X->parent, &X->parent->snaps[X->parent_snap]);
     else
       frame->pc = frame->func->code->insns + X->head_pc;
     if (!vm->jit_recording && !jit_check_start_tail(J, frame, X))
       jit_tail_done(J, X, false, "no tail to check");
     return;
   }
-  exit_frames(J, frame, X, sn);
   jit_snap *s = &X->snaps[sn];
+  restore_frames(J, frame, X, s);
   s->count++;
   bool cached = J->cache && X->jt && X->exit_checks[sn] < JIT_CHECK_TRIES;
   if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 &&

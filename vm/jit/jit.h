@@ -42,6 +42,11 @@
 /* Tail checks without a verdict (the iteration took another path) before a
 ** reloaded trace whose tail stays unchecked is dropped and traced afresh. */
 #define JIT_TAIL_TRIES 32
+/* Allocation sinking: per snapshot, the sunk objects an exit may rebuild and
+** their field values, which the exit stub writes to the scratch area of the
+** VM stack above the frame (base + JIT_MAX_SLOTS, see opt_sink.c). */
+#define JIT_MAX_SUNKOBJ 64
+#define JIT_MAX_MATVAL 256
 
 /* Relocations the persistent cache will need (issue 4). */
 typedef enum { JIT_RELOC_ABS64 = 1, JIT_RELOC_CALL = 2, JIT_RELOC_TRACE = 3 } jit_reloc_kind;
@@ -105,6 +110,14 @@ struct jit_trace {
 
   uint8_t tail_tries; /* tail checks that ended without a verdict */
   bool dead;          /* unhooked (its tail was invalidated): never entered again */
+  /* Exit programs of the snapshots that rebuild sunk objects (opt_sink.c
+  ** builds them, persist.c saves and reloads them, jit.c runs them). */
+  uint32_t *matprog;
+  uint32_t nmatprog;
+  vm_class **matcls;     /* the classes they allocate */
+  uint32_t *matcls_bind; /* and their BIND slots */
+  uint32_t nmatcls;
+
   vm_value *gcrefs; /* every object the code embeds, registered as GC roots */
   uint32_t ngcref;
   uint32_t nbridges; /* loops: bridges in the family */
@@ -115,6 +128,8 @@ typedef struct jit_stats {
   uint64_t loops, bridges, aborts;
   uint64_t tracing_ns, optimizing_ns, assembling_ns;
   uint64_t code_bytes, guard_exits, entries;
+  uint64_t sunk;         /* allocations removed by opt_sink.c */
+  uint64_t materialized; /* sunk objects rebuilt by exits */
   /* The persistent cache (persist.c). */
   uint64_t reloaded_loops, reloaded_bridges, replay_hits, replay_misses;
   uint64_t tail_guards, tails_validated, tails_invalidated, not_persisted;
@@ -163,6 +178,10 @@ typedef struct jit_state {
   vm_vm *vm;
   bool enabled;
   bool dump_ir;
+  bool no_sink;   /* --jit-no-sink: no allocation sinking (for comparisons) */
+  bool gc_stress; /* --jit-gc-stress: every trace allocation takes its GC exit,
+                     every object an exit rebuilds is allocated after a full
+                     collection (tests; VM_GC_STRESS builds do the former) */
   uint32_t hot;      /* back edges before recording */
   uint32_t exit_hot; /* exits taken before recording a bridge */
   /* With the cache on, a loop or exit is looked up much earlier: a saved
@@ -194,6 +213,10 @@ typedef struct jit_state {
   uint64_t hook_in;     /* a hook call in progress started then (0: none) */
   uint64_t timer_ns;    /* two clock reads, to subtract per timed call */
   uint64_t t_start;     /* jit_init */
+  /* An exit rebuilding sunk objects (jit_h_materialize): the field values
+  ** and the objects allocated so far, GC roots while it allocates. */
+  vm_value mat[JIT_MAX_MATVAL + JIT_MAX_SUNKOBJ];
+  uint32_t nmat;
 } jit_state;
 
 /* -- jit.c ---------------------------------------------------------------- */
@@ -225,6 +248,9 @@ bool jit_tmap_add(jit_state *J, jit_trace *T);
 void jit_trace_free(jit_state *J, jit_trace *T);
 /* Log J->cur as trace id's cost of this kind. */
 void jit_cost(jit_state *J, uint64_t id, jit_costkind kind, bool bridge, uint8_t chain);
+/* The JIT's GC roots: a recording's constants, an exit's objects being
+** rebuilt (called by the collector's mark phase). */
+void jit_gc_mark(jit_state *J, void (*mark)(vm_vm *vm, vm_value v));
 uint64_t jit_hash_class(const vm_class *c);
 uint64_t jit_hash_str(const char *s, size_t n);
 
@@ -282,6 +308,16 @@ void jit_check_done(jit_state *J);
 void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
                      uint32_t snap, const char *why);
 
+/* -- live.c -------------------------------------------------------------- */
+
+/* Slots live at pc of code c (a bitset of c->nslots bits), or NULL when
+** unknown (then every slot is live).  Computed once per code object. */
+const uint64_t *jit_live_at(vm_code *c, uint32_t pc);
+static inline bool jit_live_slot(const uint64_t *live, uint32_t r)
+{
+  return !live || ((live[r >> 6] >> (r & 63)) & 1);
+}
+
 /* -- ir.c ----------------------------------------------------------------- */
 
 void jit_dump_trace(const jit_trace *T, FILE *out, const char *when);
@@ -294,6 +330,11 @@ void jit_opt_fold(jit_trace *T);
 void jit_opt_cse(jit_trace *T);
 void jit_opt_loop(jit_trace *T);
 void jit_opt_dce(jit_trace *T);
+/* Allocation sinking; returns the number of allocations sunk. */
+uint32_t jit_opt_sink(jit_trace *T);
+/* Build T's exit programs from its snapshots' sunk-object records; false if
+** a limit is exceeded (the trace is then not compiled). */
+bool jit_sink_prog(jit_trace *T);
 /* Rewrite all uses of refs through map[] (map[r] == r if unchanged) and
 ** compact the IR, dropping NOPs; updates snapshots.  Shared by the passes. */
 void jit_ir_rename(jit_trace *T, const jit_ref *map);
@@ -334,6 +375,7 @@ vm_string *jit_h_strf(double d);
 void jit_h_print(int64_t payload, int64_t tag);
 void jit_h_printf(double d);
 void jit_h_breakpoint(void);
+void jit_h_materialize(vm_value *base, uint64_t snap, const uint8_t *mcode);
 
 static inline jit_type jit_tag_type(uint64_t tag)
 {

@@ -16,6 +16,13 @@
 ** k kills the loads of field k, ASTORE kills array element loads, CSTORE
 ** kills global loads, ASETLEN (push, pop) kills ALEN: a per-kind epoch is
 ** part of the load's key.
+**
+** An FSTORE into an object the trace allocated (a NEWINST CALLA o) kills
+** fewer loads: an object x defined before o cannot be o (the trace never
+** collects, so no address is reused), so the loads of x's field k survive
+** it.  Such stores are kept per field, newest last; a load of x.k takes as
+** its epoch the newest store that may alias it (a non-fresh one, or a fresh
+** one into some o <= x).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +53,17 @@ static bool key_eq(const cse_key *x, const cse_key *y)
 }
 
 #define FIELD_EPOCHS 64
+#define FRESH_STORES 16 /* per field: older fresh stores count as plain ones */
+
+typedef struct fresh_store {
+  jit_ref obj;
+  uint32_t epoch;
+} fresh_store;
+
+static bool is_fresh(const jit_trace *T, jit_ref r)
+{
+  return T->ir[r].op == IR_CALLA && T->ir[r].k == JIT_H_NEWINST;
+}
 
 void jit_opt_cse(jit_trace *T)
 {
@@ -64,6 +82,8 @@ void jit_opt_cse(jit_trace *T)
   for (uint32_t s = 0; s < cap; s++)
     vals[s] = JIT_REF_NONE;
   uint32_t field_epoch[FIELD_EPOCHS] = {0}, arr_epoch = 0, cell_epoch = 0, len_epoch = 0;
+  fresh_store fresh[FIELD_EPOCHS][FRESH_STORES];
+  uint8_t nfresh[FIELD_EPOCHS] = {0};
   uint32_t next_epoch = 1;
   bool changed = false;
   for (jit_ref r = 0; r < T->nir; r++) {
@@ -86,11 +106,19 @@ void jit_opt_cse(jit_trace *T)
     case IR_SLOADT:
     case IR_SLOAD: k.a = i->a; break;
     case IR_FLOADT:
-    case IR_FLOAD:
+    case IR_FLOAD: {
+      uint32_t f = i->b % FIELD_EPOCHS;
       k.a = i->a;
       k.b = i->b;
-      k.epoch = field_epoch[i->b % FIELD_EPOCHS];
+      k.epoch = field_epoch[f];
+      for (uint32_t x = nfresh[f]; x-- > 0;)
+        if (fresh[f][x].obj <= i->a) {
+          if (fresh[f][x].epoch > k.epoch)
+            k.epoch = fresh[f][x].epoch;
+          break;
+        }
       break;
+    }
     case IR_ALOADT:
     case IR_ALOAD:
       k.a = i->a;
@@ -106,7 +134,22 @@ void jit_opt_cse(jit_trace *T)
       k.a = i->a;
       k.epoch = len_epoch;
       break;
-    case IR_FSTORE: field_epoch[i->b % FIELD_EPOCHS] = next_epoch++; candidate = false; break;
+    case IR_FSTORE: {
+      uint32_t f = i->b % FIELD_EPOCHS;
+      candidate = false;
+      if (!is_fresh(T, i->a)) {
+        field_epoch[f] = next_epoch++;
+        break;
+      }
+      if (nfresh[f] == FRESH_STORES) {
+        if (fresh[f][0].epoch > field_epoch[f])
+          field_epoch[f] = fresh[f][0].epoch;
+        memmove(&fresh[f][0], &fresh[f][1], (FRESH_STORES - 1) * sizeof fresh[f][0]);
+        nfresh[f]--;
+      }
+      fresh[f][nfresh[f]++] = (fresh_store){i->a, next_epoch++};
+      break;
+    }
     case IR_ASTORE: arr_epoch = next_epoch++; candidate = false; break;
     case IR_CSTORE: cell_epoch = next_epoch++; candidate = false; break;
     case IR_ASETLEN: len_epoch = next_epoch++; candidate = false; break;

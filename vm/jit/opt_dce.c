@@ -1,8 +1,10 @@
 /*
 ** vm/jit/opt_dce.c — dead code elimination.
 **
-** Roots: guards, stores, LOOP, and every value a snapshot names (an exit
-** writes it back).  Everything they do not reach is removed.
+** Roots: guards, stores, LOOP, and every value a snapshot of a guard names
+** (an exit writes it back, or rebuilds a sunk object from it).  Everything
+** they do not reach is removed.  A snapshot no guard uses any more (its
+** guards were folded, merged or hoisted) keeps no entries.
 */
 #include <stdlib.h>
 
@@ -11,11 +13,26 @@
 void jit_opt_dce(jit_trace *T)
 {
   uint8_t *live = calloc(T->nir ? T->nir : 1, 1);
-  if (!live)
+  uint8_t *used = calloc(T->nsnap ? T->nsnap : 1, 1);
+  if (!live || !used) {
+    free(live);
+    free(used);
     return;
-  for (uint32_t e = 0; e < T->nsnapent; e++)
-    if (T->snapents[e].ref < T->nir)
-      live[T->snapents[e].ref] = 1;
+  }
+  for (uint32_t r = 0; r < T->nir; r++)
+    if ((T->ir[r].flags & IRF_GUARD) && T->ir[r].snap < T->nsnap)
+      used[T->ir[r].snap] = 1;
+  for (uint32_t s = 0; s < T->nsnap; s++) {
+    jit_snap *sn = &T->snaps[s];
+    if (!used[s]) {
+      sn->nent = 0;
+      continue;
+    }
+    for (uint32_t e = 0; e < sn->nent; e++)
+      if (T->snapents[sn->ent + e].ref < T->nir)
+        live[T->snapents[sn->ent + e].ref] = 1;
+  }
+  free(used);
   for (jit_ref r = T->nir; r-- > 0;) {
     jit_ins *i = &T->ir[r];
     switch (i->op) {

@@ -4,7 +4,10 @@
 ** With memory-carried loop state a trace is one iteration that starts from
 ** the frame, so the loop's invariants are what the iteration reads but never
 ** writes: a frame slot the trace does not store to, a field no FSTORE of the
-** trace writes (by field number), array elements when there is no ASTORE
+** trace writes (by field number; a store into an object the iteration
+** allocated does not count, since no invariant value can point to such an
+** object: it would have had to be loaded from a slot, field, element or
+** global the trace stores to), array elements when there is no ASTORE
 ** and no ASETLEN, array lengths when there is no ASETLEN (push, pop),
 ** globals when there is no CSTORE, and everything computed only from those
 ** and from constants, guards included.  They move, in their original order,
@@ -41,8 +44,8 @@ void jit_opt_loop(jit_trace *T)
     const jit_ins *i = &T->ir[r];
     if (i->op == IR_SSTORE && i->a < JIT_MAX_SLOTS)
       slot_mod[i->a] = 1;
-    else if (i->op == IR_FSTORE)
-      fields_stored |= 1ull << (i->b % 64);
+    else if (i->op == IR_FSTORE && !(T->ir[i->a].op == IR_CALLA && T->ir[i->a].k == JIT_H_NEWINST))
+      fields_stored |= 1ull << (i->b % 64); /* a store into a fresh object: see above */
     else if (i->op == IR_ASTORE)
       arr_stored = true;
     else if (i->op == IR_CSTORE)

@@ -35,8 +35,12 @@
 #include "../gc.h"
 #include "jit.h"
 
-#define AUX_MAGIC 0x3156434au /* "JCV1" */
-#define AUX_HDR 11
+/* v2: per snapshot its exit program's offset; the classes and exit
+** programs of sunk objects (opt_sink.c) after the frames. */
+#define AUX_MAGIC 0x3256434au /* "JCV2" */
+#define AUX_HDR 13
+#define AUX_SNAP 5
+#define AUX_MAX_PROG (1u << 20)
 
 /* -- Namespace ----------------------------------------------------------------------- */
 
@@ -210,12 +214,52 @@ static const char *undescribable(const jit_trace *T)
   for (uint32_t i = 0; i < T->ntape; i++)
     if (T->tape[i].op == JIT_TAPE_BIND && T->tape[i].fp >= T->nbind)
       return "bind of an unknown slot";
+  for (uint32_t k = 0; k < T->nmatcls; k++)
+    if (T->matcls_bind[k] >= T->nbind || T->bindv[T->matcls_bind[k]] != (uint64_t)(uintptr_t)T->matcls[k])
+      return "sunk object of an unbound class";
+  if (T->nmatprog > AUX_MAX_PROG)
+    return "exit programs too large";
   return NULL;
+}
+
+/* Fault injection for tests (tests/lang/sink_check.sh): JCVM_TEST_AUX=AREA:K
+** overwrites word K of one area of every aux this process saves with
+** 0xffffffff, a value none of those words may take: hdr (0, 1: the number of
+** classes and of exit program words), snap (the exit program offset of
+** snapshot K), cls (the BIND slot of class K), prog (exit program word K,
+** the unused word 0 excepted); K is taken modulo the area's length, an empty
+** area is left alone.  The next run must reject those traces. */
+static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
+{
+  const char *e = getenv("JCVM_TEST_AUX");
+  const char *colon = e ? strchr(e, ':') : NULL;
+  if (!colon)
+    return;
+  size_t k = strtoul(colon + 1, NULL, 10), n = 0, stride = 1;
+  uint32_t *mat = a + AUX_HDR + (size_t)T->nsnap * AUX_SNAP + (size_t)T->nsnapframe * 3;
+  uint32_t *p = NULL;
+  if (strncmp(e, "hdr:", 4) == 0) {
+    p = a + 11;
+    n = 2;
+  } else if (strncmp(e, "snap:", 5) == 0) {
+    p = a + AUX_HDR + 4;
+    n = T->nsnap;
+    stride = AUX_SNAP;
+  } else if (strncmp(e, "cls:", 4) == 0) {
+    p = mat;
+    n = T->nmatcls;
+  } else if (strncmp(e, "prog:", 5) == 0) {
+    p = mat + T->nmatcls + 1;
+    n = T->nmatprog > 1 ? T->nmatprog - 1 : 0;
+  }
+  if (n)
+    p[(k % n) * stride] = 0xffffffffu;
 }
 
 static uint32_t *build_aux(const jit_trace *T, size_t *len)
 {
-  size_t n = AUX_HDR + (size_t)T->nsnap * 4 + (size_t)T->nsnapframe * 3;
+  size_t n = AUX_HDR + (size_t)T->nsnap * AUX_SNAP + (size_t)T->nsnapframe * 3 + T->nmatcls +
+             T->nmatprog;
   uint32_t *a = malloc(n * sizeof *a);
   if (!a)
     return NULL;
@@ -230,18 +274,26 @@ static uint32_t *build_aux(const jit_trace *T, size_t *len)
   a[8] = T->nbind;
   a[9] = T->code->ninsns;
   a[10] = T->parent ? T->parent_snap : 0;
+  a[11] = T->nmatcls;
+  a[12] = T->nmatprog;
   uint32_t *p = a + AUX_HDR;
   for (uint32_t s = 0; s < T->nsnap; s++) {
     *p++ = T->snaps[s].pc;
     *p++ = T->snaps[s].frame;
     *p++ = T->snaps[s].nframe | (uint32_t)T->snaps[s].flags << 24; /* nframe <= JIT_MAX_DEPTH */
     *p++ = T->exit_jmp[s];
+    *p++ = T->snaps[s].mat;
   }
   for (uint32_t f = 0; f < T->nsnapframe; f++) {
     *p++ = (uint32_t)bind_slot_of(T, T->snapframes[f].func);
     *p++ = T->snapframes[f].base | (uint32_t)T->snapframes[f].ctor << 31; /* base < JIT_MAX_SLOTS */
     *p++ = T->snapframes[f].ret_pc;
   }
+  for (uint32_t k = 0; k < T->nmatcls; k++)
+    *p++ = T->matcls_bind[k];
+  if (T->nmatprog)
+    memcpy(p, T->matprog, T->nmatprog * sizeof *p);
+  test_corrupt_aux(a, T);
   *len = n * sizeof *a;
   return a;
 }
@@ -376,41 +428,98 @@ jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap)
 
 /* -- Reloading ------------------------------------------------------------------------- */
 
-/* Resolve what a reloaded trace takes from its bound slots: the inlined
-** frames of its snapshots (their functions are slots, checked to be
-** functions) and the GC roots of everything the code embeds; then check
-** that every snapshot's pcs lie inside the code they resume.  Slots bound in
-** a pending tail are not known yet: their frames stay NULL and their
-** snapshots unchecked (no exit of the tail can be taken while its tail guard
-** is in place), and this runs again when the tail is validated.  False if
-** the aux does not describe this trace. */
+/* Is the exit program at prog[at..] well formed for T (see opt_sink.c)?
+** The cache is untrusted input: every count, index and slot is checked
+** before jit_h_materialize may follow it.  A class the program allocates
+** that is bound in a pending tail is not known yet: *unbound is set and the
+** program is checked again when the tail is validated. */
+static bool prog_valid(const jit_trace *T, const uint32_t *prog, uint32_t nprog, uint32_t at,
+                       bool *unbound)
+{
+  if (at == 0 || at >= nprog || nprog - at < 2)
+    return false;
+  uint32_t nobj = prog[at], nval = prog[at + 1], sum = 0;
+  if (nobj == 0 || nobj > JIT_MAX_SUNKOBJ || nval > JIT_MAX_MATVAL)
+    return false;
+  uint32_t q = at + 2;
+  for (uint32_t k = 0; k < nobj; k++) {
+    if (nprog - q < 3)
+      return false;
+    uint32_t ci = prog[q], nf = prog[q + 1], ns = prog[q + 2];
+    if ((ci >> 24) != 0 || ci >= T->nmatcls || nf > JIT_MAX_MATVAL || ns > JIT_MAX_SLOTS ||
+        nprog - q - 3 < nf + ns)
+      return false;
+    if (!T->matcls[ci])
+      *unbound = true;
+    else if (nf != T->matcls[ci]->nfields)
+      return false;
+    for (uint32_t f = 0; f < nf; f++)
+      if (prog[q + 3 + f] > nobj)
+        return false;
+    for (uint32_t j = 0; j < ns; j++)
+      if (prog[q + 3 + nf + j] >= JIT_MAX_SLOTS)
+        return false;
+    sum += nf;
+    q += 3 + nf + ns;
+  }
+  return sum == nval;
+}
+
+/* A bound slot of T holding an object of this kind: *out, or NULL if the
+** slot is bound in a pending tail (true then), false if it is not such an
+** object (the aux does not describe this trace). */
+static bool bound_obj(const jit_trace *T, uint32_t slot, uint8_t kind, bool pending, void **out)
+{
+  uint64_t v = 0;
+  jc_err e = slot < T->ngcref ? jc_trace_slot(T->jt, slot, &v) : JC_INVAL;
+  *out = NULL;
+  if (e == JC_STATE && pending)
+    return true;
+  const vm_obj *o = (const vm_obj *)(uintptr_t)v;
+  if (e != JC_OK || !o || o->kind != kind)
+    return false;
+  *out = (void *)(uintptr_t)v;
+  return true;
+}
+
+/* Resolve what a reloaded trace takes from its bound slots: the functions
+** of its snapshots' inlined frames and the classes its exits rebuild sunk
+** objects with (each checked to be that kind of object), and the GC roots
+** of everything the code embeds; then check every snapshot: its pcs inside
+** the code they resume, its exit program well formed.  Slots bound in a
+** pending tail are not known yet: what needs them stays NULL and those
+** snapshots unchecked (no exit of the tail can be taken while its tail
+** guard is in place), and this runs again when the tail is validated.
+** False if the aux does not describe this trace. */
 static bool reload_bind(jit_trace *T)
 {
   size_t alen = 0;
   const uint32_t *a = jc_trace_aux(T->jt, &alen);
-  const uint32_t *fr = a + AUX_HDR + (size_t)T->nsnap * 4;
+  const uint32_t *fr = a + AUX_HDR + (size_t)T->nsnap * AUX_SNAP;
+  const uint32_t *mc = fr + (size_t)T->nsnapframe * 3;
   bool pending = jc_trace_tail(T->jt, JC_GUARD_ANY) == JC_TAIL_PENDING;
   for (uint32_t b = 0; b < T->ngcref; b++) {
     uint64_t v = 0;
     if (jc_trace_slot(T->jt, b, &v) == JC_OK && v)
       T->gcrefs[b] = vm_objval(VM_T_STR, (void *)(uintptr_t)v);
   }
-  for (uint32_t f = 0; f < T->nsnapframe; f++) {
-    uint64_t v = 0;
-    jc_err e = fr[3 * f] < T->ngcref ? jc_trace_slot(T->jt, fr[3 * f], &v) : JC_INVAL;
-    if (e == JC_STATE && pending)
-      continue; /* bound in the tail */
-    const vm_obj *o = (const vm_obj *)(uintptr_t)v;
-    if (e != JC_OK || !o || o->kind != VM_O_FUNC)
+  for (uint32_t f = 0; f < T->nsnapframe; f++)
+    if (!bound_obj(T, fr[3 * f], VM_O_FUNC, pending, (void **)&T->snapframes[f].func))
       return false;
-    T->snapframes[f].func = (vm_func *)(uintptr_t)v;
+  for (uint32_t k = 0; k < T->nmatcls; k++) {
+    if (!bound_obj(T, mc[k], VM_O_CLASS, pending, (void **)&T->matcls[k]))
+      return false;
+    T->matcls_bind[k] = mc[k];
   }
   for (uint32_t s = 0; s < T->nsnap; s++) {
     const jit_snap *sn = &T->snaps[s];
-    bool bound = true;
+    bool unbound = false;
     for (uint32_t k = 0; k < sn->nframe; k++)
-      bound = bound && T->snapframes[sn->frame + k].func;
-    if (!bound)
+      unbound = unbound || !T->snapframes[sn->frame + k].func;
+    if (sn->mat && (T->code->nslots > JIT_MAX_SLOTS ||
+                    !prog_valid(T, T->matprog, T->nmatprog, sn->mat, &unbound)))
+      return false;
+    if (unbound)
       continue;
     /* Every pc must be inside the code it resumes. */
     for (uint32_t k = 0; k < sn->nframe; k++) {
@@ -437,10 +546,11 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   *why = "bad aux";
   if (!a || alen < AUX_HDR * 4 || alen % 4 || !mcode || a[0] != AUX_MAGIC)
     return NULL;
-  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8];
+  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8], nmatcls = a[11], nmatprog = a[12];
   if (a[1] != (parent ? 1u : 0u) || nsnap == 0 || nsnap > JIT_MAX_SNAP ||
       nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns || nbind > JIT_MAX_TAPE ||
-      alen != (AUX_HDR + (size_t)nsnap * 4 + (size_t)nframe * 3) * 4)
+      nmatcls > nbind || nmatprog > AUX_MAX_PROG ||
+      alen != (AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog) * 4)
     return NULL;
   uint32_t head_pc = a[2];
   if (parent ? (head_pc != parent->root->head_pc || a[10] != psnap)
@@ -470,10 +580,18 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   T->exit_checks = calloc(nsnap, 1);
   T->gcrefs = calloc(nbind ? nbind : 1, sizeof *T->gcrefs);
   T->ngcref = nbind;
+  T->nmatcls = nmatcls;
+  T->matcls = calloc(nmatcls ? nmatcls : 1, sizeof *T->matcls);
+  T->matcls_bind = calloc(nmatcls ? nmatcls : 1, sizeof *T->matcls_bind);
+  T->nmatprog = nmatprog;
+  T->matprog = malloc((nmatprog ? nmatprog : 1) * sizeof *T->matprog);
   bool ok = T->snaps && T->snapframes && T->exit_jmp && T->bridges && T->exit_dead &&
-            T->exit_checks && T->gcrefs;
+            T->exit_checks && T->gcrefs && T->matcls && T->matcls_bind && T->matprog;
   const uint32_t *p = a + AUX_HDR;
-  const uint32_t *fr = p + (size_t)nsnap * 4;
+  const uint32_t *fr = p + (size_t)nsnap * AUX_SNAP;
+  const uint32_t *mp = fr + (size_t)nframe * 3 + nmatcls;
+  if (ok && nmatprog)
+    memcpy(T->matprog, mp, nmatprog * sizeof *mp);
   for (uint32_t f = 0; f < nframe && ok; f++) {
     if ((fr[3 * f + 1] & 0x7fffffffu) >= JIT_MAX_SLOTS) {
       ok = false;
@@ -485,12 +603,14 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   }
   for (uint32_t s = 0; s < nsnap && ok; s++) {
     jit_snap *sn = &T->snaps[s];
-    sn->pc = p[4 * s];
-    sn->frame = p[4 * s + 1];
-    sn->nframe = p[4 * s + 2] & 0xffffffu;
-    sn->flags = (uint8_t)(p[4 * s + 2] >> 24);
-    T->exit_jmp[s] = p[4 * s + 3];
-    if ((p[4 * s + 2] >> 24) & ~(uint32_t)JIT_SNAP_KNOWN || sn->frame > nframe ||
+    const uint32_t *ps = p + (size_t)AUX_SNAP * s;
+    sn->pc = ps[0];
+    sn->frame = ps[1];
+    sn->nframe = ps[2] & 0xffffffu;
+    sn->flags = (uint8_t)(ps[2] >> 24);
+    T->exit_jmp[s] = ps[3];
+    sn->mat = ps[4];
+    if ((ps[2] >> 24) & ~(uint32_t)JIT_SNAP_KNOWN || sn->frame > nframe ||
         sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
         (T->exit_jmp[s] && T->exit_jmp[s] + 4 > msize))
       ok = false;

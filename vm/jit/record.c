@@ -34,7 +34,8 @@
 typedef struct rec_slot {
   jit_ref ref; /* JIT_REF_NONE: not loaded (the value is in memory) */
   uint8_t tag;
-  uint8_t mod; /* differs from memory: written back at exits and the end */
+  uint8_t mod;    /* differs from memory: written back at exits and the end */
+  uint8_t loaded; /* the trace read it from the frame (SLOAD) at some point */
 } rec_slot;
 
 typedef struct rec_frame {
@@ -255,6 +256,30 @@ static jit_ref kptr(jit_rec *R, void *p, uint8_t tag)
 
 /* -- Snapshots ------------------------------------------------------------------- */
 
+/* Whether the interpreter, resumed in the current state (the frames of the
+** slot map, the innermost at curpc), may read slot s before writing it.  A
+** slot belongs to every frame whose window covers it (a callee's window
+** overlaps its caller's temporaries); it is needed if it is live in one of
+** them (live.c), at the pc that frame resumes at: the innermost at curpc,
+** the others after their call.  The call slot of a frame (the callee's
+** base - 1) is not: the callee's RETURN overwrites it before the caller reads
+** it.  A slot left out keeps the value memory has, which nothing reads. */
+static bool snap_needs(jit_rec *R, uint32_t s)
+{
+  for (int d = R->depth; d >= 0; d--) {
+    const rec_frame *f = &R->frames[d];
+    vm_code *c = f->func->code;
+    if (s < f->base || s - f->base >= c->nslots)
+      continue;
+    if (d < R->depth && s + 1 == R->frames[d + 1].base)
+      continue;
+    uint32_t pc = d == R->depth ? R->curpc : R->frames[d + 1].ret_pc;
+    if (jit_live_slot(jit_live_at(c, pc), s - f->base))
+      return true;
+  }
+  return false;
+}
+
 static uint32_t snapshot(jit_rec *R)
 {
   jit_trace *T = R->T;
@@ -269,6 +294,7 @@ static uint32_t snapshot(jit_rec *R)
   s->ent = T->nsnapent;
   s->frame = T->nsnapframe;
   s->count = 0;
+  s->mat = 0;
   s->flags = 0;
   s->nent = s->nframe = 0;
   if (R->check) {
@@ -279,7 +305,7 @@ static uint32_t snapshot(jit_rec *R)
     return T->nsnap++;
   }
   for (uint32_t i = 0; i < R->maxslot; i++) {
-    if (!R->slots[i].mod)
+    if (!R->slots[i].mod || !snap_needs(R, i))
       continue;
     if (T->nsnapent >= JIT_MAX_SNAPENT) {
       R->fail = "too many snapshot entries";
@@ -360,6 +386,7 @@ static jit_ref getslot(jit_rec *R, uint32_t s, uint8_t *tag)
   R->slots[s].ref = r;
   R->slots[s].tag = t;
   R->slots[s].mod = 0;
+  R->slots[s].loaded = 1;
   if (s + 1 > R->maxslot)
     R->maxslot = s + 1;
   return r;
@@ -1020,6 +1047,7 @@ static void rec_reset(jit_rec *R)
   for (uint32_t i = 0; i < R->maxslot; i++) {
     R->slots[i].ref = JIT_REF_NONE;
     R->slots[i].mod = 0;
+    R->slots[i].loaded = 0;
   }
   R->maxslot = 0;
   R->nbc = 0;
@@ -1350,8 +1378,21 @@ static void rec_finish(jit_state *J, bool stop)
     R->curpc = R->head_pc;
     R->curcode = R->rootcode;
     R->curline = R->rootcode->lines[R->head_pc];
+    /* Write back the changed slots that are live at the loop head.  A slot
+    ** dead there is written before it is read on every path from the head, so
+    ** no one reads the stale value memory keeps instead: not the next
+    ** iteration (it writes the slot first), not an exit of the next iteration
+    ** (at any guard before that write the slot is still dead, or it would be
+    ** live at the head; after it, the slot is in the snapshot again), not the
+    ** interpreter or a bridge that resumes there.  Keeping temporaries out of
+    ** memory is what lets a fresh object held only in them stay unwritten
+    ** (opt_sink.c).  A slot the trace loaded from the frame is written back
+    ** whatever liveness says: a cheap guard against a wrong use set, and LICM
+    ** treats a slot without SSTORE as invariant. */
+    const uint64_t *live = jit_live_at(R->rootcode, R->head_pc);
     for (uint32_t s = 0; s < R->maxslot; s++) {
-      if (R->slots[s].mod && s < R->rootcode->nslots) {
+      if (R->slots[s].mod && s < R->rootcode->nslots &&
+          (R->slots[s].loaded || jit_live_slot(live, s))) {
         jit_ref r = emit(R, IR_SSTORE, jit_tag_type(R->slots[s].tag), s, R->slots[s].ref);
         if (!R->fail)
           T->ir[r].tag = R->slots[s].tag;

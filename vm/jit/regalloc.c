@@ -34,7 +34,8 @@ void jit_alloc_free(jit_alloc *A)
 
 static bool needs_reg(const jit_ins *i)
 {
-  if (jit_is_const(i) || (i->flags & IRF_GUARD && i->op >= IR_EQ && i->op <= IR_ULT))
+  if (jit_is_const(i) || (i->flags & IRF_GUARD && i->op >= IR_EQ && i->op <= IR_ULT) ||
+      (i->flags & IRF_SINK))
     return false;
   switch (i->op) {
   case IR_SSTORE:
@@ -85,6 +86,7 @@ bool jit_regalloc(const jit_trace *T, jit_alloc *A)
     if (m & 4)
       use(T, A->last, (jit_ref)i->k, p);
     if (i->flags & IRF_GUARD) {
+      /* The exit stub reads them, sunk objects' field values included. */
       const jit_snap *s = &T->snaps[i->snap];
       for (uint32_t e = 0; e < s->nent; e++)
         use(T, A->last, T->snapents[s->ent + e].ref, p);
