@@ -132,10 +132,18 @@ static int cmp_u32(const void *a, const void *b) {
 /* A sorted scratch array of guard numbers.  Sections hold up to
 ** JC_FMT_MAX_ENTRIES entries, so duplicate and membership checks sort
 ** (O(n log n)) instead of comparing pairs; small sets stay on the stack. */
+/* A set of guard numbers, for membership and duplicate checks.  Every
+** lookup parses its records, and clients number guards densely from 0 (a
+** trace has a few hundred), so a bitmap on the stack is the usual case;
+** sorting is the fallback for large numbers. */
+#define GS_BITS 32768u
 typedef struct guardset {
   uint32_t *v;
   uint32_t n;
   uint32_t local[256];
+  uint32_t max;
+  bool bitmap;
+  uint64_t bits[GS_BITS / 64];
 } guardset;
 
 /* Make room for n numbers; false if memory is short. */
@@ -148,8 +156,36 @@ static bool gs_init(guardset *g, uint32_t n) {
 static void gs_free(guardset *g) {
   if (g->v != g->local) free(g->v);
 }
-static void gs_sort(guardset *g) { qsort(g->v, g->n, sizeof *g->v, cmp_u32); }
+/* Index the numbers added; true if one of them appears twice (*dup). */
+static bool gs_build(guardset *g, uint32_t *dup) {
+  g->max = 0;
+  for (uint32_t i = 0; i < g->n; i++)
+    if (g->v[i] > g->max) g->max = g->v[i];
+  g->bitmap = g->max < GS_BITS;
+  if (g->bitmap) {
+    memset(g->bits, 0, (g->max / 64 + 1) * sizeof *g->bits);
+    bool twice = false;
+    for (uint32_t i = 0; i < g->n; i++) {
+      uint64_t m = 1ull << (g->v[i] % 64);
+      if (!twice && (g->bits[g->v[i] / 64] & m)) {
+        twice = true;
+        *dup = g->v[i];
+      }
+      g->bits[g->v[i] / 64] |= m;
+    }
+    return twice;
+  }
+  qsort(g->v, g->n, sizeof *g->v, cmp_u32);
+  for (uint32_t i = 1; i < g->n; i++)
+    if (g->v[i] == g->v[i - 1]) {
+      *dup = g->v[i];
+      return true;
+    }
+  return false;
+}
 static bool gs_has(const guardset *g, uint32_t x) {
+  if (g->bitmap)
+    return g->n > 0 && x <= g->max && (g->bits[x / 64] >> (x % 64) & 1);
   return g->n > 0 && bsearch(&x, g->v, g->n, sizeof *g->v, cmp_u32) != NULL;
 }
 
@@ -411,14 +447,9 @@ static jc_reject check_exits(pctx *c) {
     else
       g.v[g.n++] = e.guard;
   }
-  if (r == JC_REJECT_NONE) {
-    gs_sort(&g);
-    for (uint32_t i = 1; i < g.n; i++)
-      if (g.v[i] == g.v[i - 1]) {
-        r = bad(c, JC_REJECT_ENTRY, "exits: guard %u appears twice", g.v[i]);
-        break;
-      }
-  }
+  uint32_t dup;
+  if (r == JC_REJECT_NONE && gs_build(&g, &dup))
+    r = bad(c, JC_REJECT_ENTRY, "exits: guard %u appears twice", dup);
   gs_free(&g);
   return r;
 }
@@ -445,7 +476,14 @@ static jc_reject check_patches(pctx *c) {
       return bad(c, JC_REJECT_BOUNDS, "patch %u: target %u >= code %u", i,
                  e.target_off, code_len);
   }
-  /* Every patch names a guard the tape passes. */
+  /* Every patch names a guard the tape passes (JC_GUARD_ANY: any). */
+  bool named = false;
+  for (uint32_t i = 0; i < n && !named; i++) {
+    struct jc_fmt_patch e;
+    ENTRY_AT(c, JC_SECT_PATCHES, i, &e);
+    named = e.after_guard != JC_GUARD_ANY;
+  }
+  if (!named) return JC_REJECT_NONE;
   uint32_t ntape = scount(c, JC_SECT_TAPE);
   guardset g;
   if (!gs_init(&g, ntape))
@@ -455,7 +493,8 @@ static jc_reject check_patches(pctx *c) {
     ENTRY_AT(c, JC_SECT_TAPE, i, &t);
     if (t.op == JC_TAPE_GUARD) g.v[g.n++] = t.arg;
   }
-  gs_sort(&g);
+  uint32_t dup; /* guards may share a number: not an error here */
+  (void)gs_build(&g, &dup);
   jc_reject r = JC_REJECT_NONE;
   for (uint32_t i = 0; i < n; i++) {
     struct jc_fmt_patch e;

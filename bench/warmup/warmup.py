@@ -16,9 +16,14 @@ N = 100, richards and deltablue 5 runs per iteration.
 Figures, per benchmark:
   iteration times  per iteration index, the median over the R runs
   steady           median iteration time of the last half of the cold runs
-  warm-up          time spent above steady in the first half of a run:
-                   sum of max(0, t - steady) (the excess of warm-up)
-  warm/cold        warm run's warm-up / cold run's (target <= 0.25)
+  warm-up          time spent above steady while the cold run warms up:
+                   the sum of max(0, t - steady) over the iterations before
+                   the cold run stays within 1.2 x steady (at least the
+                   first), for both runs
+  warm/cold        warm run's warm-up / cold run's (target <= 0.25); "-"
+                   where the cold run's warm-up is under 5% of one steady
+                   iteration (the programs without a small size: their
+                   warm-up hides in their iterations' noise)
   1st/steady       warm run's first iteration / steady (target <= 2 on
                    nbody, spectral-norm, richards)
   steady w/c       warm steady / cold steady (target ~1)
@@ -71,9 +76,18 @@ def run(jcvm, prog, iters, size, cache, stats):
     return p.stdout, times, st
 
 
-def warmup_excess(times, steady):
-    """Time spent above steady in the first half of the run."""
-    return sum(max(0.0, t - steady) for t in times[: max(1, len(times) // 2)])
+def warmup_window(times, steady):
+    """Iterations before the run stays within 1.2 x steady (at least 1)."""
+    last = 0
+    for i, t in enumerate(times):
+        if t > 1.2 * steady:
+            last = i + 1
+    return max(1, last)
+
+
+def warmup_excess(times, steady, window):
+    """Time spent above steady in the first `window` iterations."""
+    return sum(max(0.0, t - steady) for t in times[:window])
 
 
 def compile_cost(t, strict=False):
@@ -160,7 +174,10 @@ def main():
         ratios = [sum(compile_cost(c) for c in cs) / max(1, reload_cost(t)) for t, cs in pairs]
         steady_c = statistics.median(tc[n // 2:] or tc)
         steady_w = statistics.median(tw[n // 2:] or tw)
-        wu_c, wu_w = warmup_excess(tc, steady_c), warmup_excess(tw, steady_c)
+        # Both runs over the cold run's warm-up window: later iterations
+        # are steady state, where a difference is noise, not warm-up.
+        window = warmup_window(tc, steady_c)
+        wu_c, wu_w = warmup_excess(tc, steady_c, window), warmup_excess(tw, steady_c, window)
         sw = sws[-1]
         rows.append({
             "bench": name,
@@ -177,7 +194,10 @@ def main():
             "steady_warm_s": steady_w,
             "warmup_cold_s": wu_c,
             "warmup_warm_s": wu_w,
-            "warm_over_cold": wu_w / wu_c if wu_c > 0 else None,
+            "warmup_window": window,
+            # A warm-up under 5% of one iteration is within the noise of
+            # the iteration times: no ratio (use small iterations, SIZES).
+            "warm_over_cold": wu_w / wu_c if wu_c > 0.05 * steady_c else None,
             "first_over_steady_cold": tc[0] / steady_c if tc else None,
             "first_over_steady_warm": tw[0] / steady_c if tw else None,
             "steady_warm_over_cold": steady_w / steady_c if steady_c else None,
