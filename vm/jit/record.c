@@ -858,6 +858,19 @@ static void rec_call(jit_rec *R, uint32_t a, unsigned nargs)
   }
 }
 
+/* Inline method m, found by a green decision of this kind (on a promoted
+** class, or a super call's superclass), called with its receiver at a + 1:
+** the decision and the method's BIND, then its frame. */
+static void inline_method(jit_rec *R, uint32_t a, unsigned nargs, vm_func *m, uint16_t kind)
+{
+  tape(R, JIT_TAPE_GREEN, kind, jit_hash_code(m->code));
+  jit_ref km = kptr(R, m, VM_T_FUNC);
+  if (R->fail)
+    return;
+  setslot(R, a, km, VM_T_FUNC);
+  push_frame(R, m, a + 1, nargs + 1);
+}
+
 static void rec_callmethod(jit_rec *R, uint32_t a, unsigned nargs, vm_string *name)
 {
   uint8_t t;
@@ -872,12 +885,7 @@ static void rec_callmethod(jit_rec *R, uint32_t a, unsigned nargs, vm_string *na
     R->fail = "method is a field";
     return;
   }
-  tape(R, JIT_TAPE_GREEN, JIT_GREEN_METHOD, jit_hash_code(m->code));
-  jit_ref km = kptr(R, m, VM_T_FUNC);
-  if (R->fail)
-    return;
-  setslot(R, a, km, VM_T_FUNC);
-  push_frame(R, m, a + 1, nargs + 1);
+  inline_method(R, a, nargs, m, JIT_GREEN_METHOD);
 }
 
 /* super.name(args): the method is looked up on the superclass of the
@@ -901,12 +909,7 @@ static void rec_supercall(jit_rec *R, uint32_t a, unsigned nargs, vm_string *nam
     R->fail = "super call that raises an error";
     return;
   }
-  tape(R, JIT_TAPE_GREEN, JIT_GREEN_SUPER, jit_hash_code(m->code));
-  jit_ref km = kptr(R, m, VM_T_FUNC);
-  if (R->fail)
-    return;
-  setslot(R, a, km, VM_T_FUNC);
-  push_frame(R, m, a + 1, nargs + 1);
+  inline_method(R, a, nargs, m, JIT_GREEN_SUPER);
 }
 
 /* RETURN of an inlined frame (a RETURN of the root frame stops the trace). */
