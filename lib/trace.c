@@ -15,8 +15,7 @@
 /* -- Registry ------------------------------------------------------------------ */
 
 /* A hash table by id that grows with the number of live traces.  It starts
-** small (one cache line of a page already in use) rather than as a large
-** static array: every first touch of a page costs a page fault (two, read
+** small (128 bytes) rather than as a 32 KiB static array: every first touch of a page costs a page fault (two, read
 ** then write, for zero-filled .bss), which in a virtual machine is a few
 ** microseconds, more than a whole registration. */
 static jc_trace *first_buckets[16];

@@ -108,7 +108,7 @@ uint32_t jit_hash_code(vm_code *c)
 ** receivers' classes, so this is on the reload path. */
 uint64_t jit_hash_class(const vm_class *c)
 {
-  if (c->jit_fp_nfields && c->jit_fp_nfields == c->nfields + 1)
+  if (c->jit_fp_nfields == c->nfields + 1)
     return c->jit_fp;
   uint64_t h = jit_hash_str(c->name->chars, c->name->len);
   h = mix(h, c->nfields);
@@ -306,7 +306,6 @@ void jit_init(vm_vm *vm, jit_state *J)
   J->hot = env_u32("JCVM_JIT_HOT", VM_JIT_HOT_THRESHOLD);
   J->exit_hot = env_u32("JCVM_JIT_EXIT_HOT", 10);
   J->reload_hot = env_u32("JCVM_JIT_RELOAD_HOT", 1);
-  J->exit_reload_hot = J->reload_hot;
   J->dump = stderr;
   J->use_cache = true;
   J->t_start = jit_now_ns();
@@ -331,9 +330,7 @@ int jit_option(jit_state *J, const char *a)
   } else if (strncmp(a, "--jit-exit-hot=", 15) == 0) {
     return parse_u32(a + 15, &J->exit_hot) ? 1 : -1;
   } else if (strncmp(a, "--jit-reload-hot=", 17) == 0) {
-    if (!parse_u32(a + 17, &J->reload_hot))
-      return -1;
-    J->exit_reload_hot = J->reload_hot;
+    return parse_u32(a + 17, &J->reload_hot) ? 1 : -1;
   } else if (strcmp(a, "--jit-stress") == 0) {
     J->hot = 1;
     J->exit_hot = 1;
@@ -965,7 +962,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   bool cached = J->cache && X->jt && X->exit_checks[sn] < JIT_CHECK_TRIES;
   if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 &&
       !(s->flags & (JIT_SNAP_GC | JIT_SNAP_END)) &&
-      s->count >= (cached ? J->exit_reload_hot : J->exit_hot) &&
+      s->count >= (cached ? J->reload_hot : J->exit_hot) &&
       X->root->nbridges < JIT_MAX_BRIDGES) {
     if (cached) {
       /* A saved bridge for this exit: check it, reload it, no tracing.  A

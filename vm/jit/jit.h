@@ -109,7 +109,6 @@ struct jit_trace {
   uint32_t nline;
 
   uint8_t tail_tries; /* tail checks that ended without a verdict */
-  bool dead;          /* unhooked (its tail was invalidated): never entered again */
   /* Exit programs of the snapshots that rebuild sunk objects (opt_sink.c
   ** builds them, persist.c saves and reloads them, jit.c runs them). */
   uint32_t *matprog;
@@ -186,8 +185,7 @@ typedef struct jit_state {
   uint32_t exit_hot; /* exits taken before recording a bridge */
   /* With the cache on, a loop or exit is looked up much earlier: a saved
   ** trace is cheap to check and reload, and it was hot in an earlier run. */
-  uint32_t reload_hot;      /* back edges before the first lookup */
-  uint32_t exit_reload_hot; /* exits taken before the first bridge lookup */
+  uint32_t reload_hot; /* back edges (exits) before a loop's (bridge's) first lookup */
   jit_trace *traces;
   uint32_t ntraces;
   jit_trace **tmap; /* machine code address -> trace (open addressing) */

@@ -636,6 +636,12 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   return T;
 }
 
+/* Point exit `snap` of P back at its own stub (no bridge). */
+static void exit_detach(jit_trace *P, uint32_t snap)
+{
+  jc_trace_attach(P->jt, snap, P->mcode + P->exit_jmp[snap] + 4);
+}
+
 bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t backedge_pc,
                        jit_trace *parent, uint32_t snap)
 {
@@ -682,7 +688,7 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
     /* The reloaded code does not describe this loop: never run it.  A lazy
     ** bridge was attached already; point the exit back at its stub. */
     if (built == 0 && parent)
-      jc_trace_attach(parent->jt, snap, parent->mcode + parent->exit_jmp[snap] + 4);
+      exit_detach(parent, snap);
     if (built == 0)
       for (size_t i = 0; i < n; i++)
         jc_trace_release(out[i]);
@@ -749,12 +755,11 @@ void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trac
 ** afresh when it gets hot.  X stays allocated: jit_free releases it. */
 static void unhook(jit_state *J, jit_trace *X)
 {
-  X->dead = true;
   if (X->parent) {
     jit_trace *P = X->parent;
     if (P->bridges[X->parent_snap] == X) {
       P->bridges[X->parent_snap] = NULL;
-      jc_trace_attach(P->jt, X->parent_snap, P->mcode + P->exit_jmp[X->parent_snap] + 4);
+      exit_detach(P, X->parent_snap);
     }
     P->exit_checks[X->parent_snap] = JIT_CHECK_NONE;
     P->snaps[X->parent_snap].count = 0;

@@ -1474,8 +1474,8 @@ void jit_rec_ins(jit_state *J, const vm_insn *pc)
     rec_ins_done(J, pc);
     return;
   }
-  uint64_t t = J->hook_in ? J->hook_in : jit_now_ns(); /* a start in progress */
-  J->hook_in = t;
+  uint64_t t = jit_now_ns();
+  J->hook_in = t; /* rec_stop takes it if the recording ends in this call */
   rec_ins_done(J, pc);
   if (J->hook_in) {
     uint64_t dt = jit_now_ns() - t;
@@ -1515,12 +1515,7 @@ static void rec_ins_done(jit_state *J, const vm_insn *pc)
       rec_ins(J, pc);
   }
   if (R && R->T && R->check && R->fail == check_left) {
-    if (R->tailT) {
-      rec_abort(J, R->fail);
-      return;
-    }
-    R->fail = NULL;
-    rec_finish(J, false);
+    rec_finish(J, false); /* commits; a tail check's is pending (rec_finish) */
     return;
   }
   if (R && R->T && R->fail)
