@@ -112,18 +112,57 @@ static bool tail_unchecked(const jc_level *l) {
   return l->left_guard != JC_NO_GUARD && l->pos < l->ntape;
 }
 
-/* Is relocation `rl` inside a patch point that gets a tail guard? */
-static bool in_pending_tail(const jc_view *v, const jc_level *l,
-                            const struct jc_fmt_reloc *rl) {
-  if (!tail_unchecked(l)) return false;
-  unsigned w = jc_reloc_width(rl->kind);
-  for (uint32_t k = 0; k < v->npatches; k++) {
+static bool in_range(const struct jc_fmt_patch *pp, const struct jc_fmt_reloc *rl) {
+  return rl->off >= pp->off && rl->off + jc_reloc_width(rl->kind) <= pp->end;
+}
+
+/* Does patch point pp cover every relocation on a slot the checked part
+** left unbound?  Then the code before it uses checked slots only. */
+static bool covers_tail(const jc_view *v, const jc_level *l,
+                        const struct jc_fmt_patch *pp) {
+  for (uint32_t k = 0; k < v->nrelocs; k++) {
+    struct jc_fmt_reloc rl;
+    jc_view_reloc(v, k, &rl);
+    if (rl.slot < l->nslots && !l->set[rl.slot] && !in_range(pp, &rl))
+      return false;
+  }
+  return true;
+}
+
+/* The patch points that get the tail guard of level l (which has a tail),
+** marked in pick[].  Best is one after the guard the check left through
+** that covers the tail: the trace runs up to it, and so does a bridge on
+** that guard's exit.  Else the JC_GUARD_ANY ones: the whole trace waits
+** (a client records one where code before a guard may rely on decisions
+** after it, such as hoisted loop invariants).  Else, for a client with
+** neither, the ones after that guard: relocations they do not cover make
+** the commit a miss. */
+static uint32_t pick_tail(const jc_view *v, const jc_level *l, bool *pick) {
+  uint32_t n = 0;
+  for (uint32_t k = 0; k < v->npatches && n == 0; k++) {
     struct jc_fmt_patch pp;
     jc_view_patch(v, k, &pp);
-    if ((pp.after_guard == l->left_guard || pp.after_guard == JC_GUARD_ANY) &&
-        rl->off >= pp.off &&
-        rl->off + w <= pp.end)
-      return true;
+    if (pp.after_guard == l->left_guard && covers_tail(v, l, &pp))
+      pick[k] = true, n = 1;
+  }
+  for (int pass = 0; pass < 2 && n == 0; pass++)
+    for (uint32_t k = 0; k < v->npatches; k++) {
+      struct jc_fmt_patch pp;
+      jc_view_patch(v, k, &pp);
+      if (pp.after_guard == (pass == 0 ? JC_GUARD_ANY : l->left_guard))
+        pick[k] = true, n++;
+    }
+  return n;
+}
+
+/* Is relocation `rl` inside a patch point that gets a tail guard? */
+static bool in_pending_tail(const jc_view *v, const bool *pick,
+                            const struct jc_fmt_reloc *rl) {
+  for (uint32_t k = 0; k < v->npatches; k++) {
+    if (!pick[k]) continue;
+    struct jc_fmt_patch pp;
+    jc_view_patch(v, k, &pp);
+    if (in_range(&pp, rl)) return true;
   }
   return false;
 }
@@ -209,10 +248,18 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
   jc_trace *t = cx->t[i];
   uint8_t *code = cx->addr[i];
   bool tail = tail_unchecked(l);
+  bool pick_stack[64], *pick = NULL;
 
   if (tail) {
+    pick = v->npatches <= 64 ? pick_stack : malloc(v->npatches);
+    if (!pick) return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+    memset(pick, 0, v->npatches);
+    pick_tail(v, l, pick);
     jc_err err = keep_tail_state(t, v);
-    if (err) return err;
+    if (err) {
+      if (pick != pick_stack) free(pick);
+      return err;
+    }
   }
 
   /* Stage the whole allocation: the code, then int3 padding so no byte of
@@ -227,7 +274,7 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
     struct jc_fmt_reloc rl;
     jc_view_reloc(v, k, &rl);
     if (!l->set[rl.slot]) {
-      if (in_pending_tail(v, l, &rl)) {
+      if (tail && in_pending_tail(v, pick, &rl)) {
         t->deferred[t->ndeferred++] = rl; /* patched when validated */
         continue;
       }
@@ -252,8 +299,7 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
     for (uint32_t k = 0; k < v->npatches && !err; k++) {
       struct jc_fmt_patch pp;
       jc_view_patch(v, k, &pp);
-      if (pp.after_guard != l->left_guard && pp.after_guard != JC_GUARD_ANY)
-        continue;
+      if (!pick[k]) continue;
       jc_tail *tl = &t->tails[n];
       tl->pp = pp;
       tl->pp.after_guard = l->left_guard; /* this tail's guard, for ANY too */
@@ -287,6 +333,7 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
                            cx->addr[i + 1] +
                                cx->p->lv[i + 1].cand->view.hdr.entry_off);
   }
+  if (pick && pick != pick_stack) free(pick);
   if (err) jc_arena_stage_abort(&w);
   else err = jc_arena_stage_close(&w);
   if (!err) cx->bytes += v->code_len;

@@ -90,31 +90,33 @@ jc_err jc_tail_validate(jc_replay *r, jc_path *p) {
       err = jc_fail(JC_MISS, "jcache: slot %u of the tail was never bound",
                     rl->slot);
   }
-  /* Patch a scratch copy of the tail's code, with the original bytes of the
-  ** patch point in front; then write everything after the patch point (not
-  ** reachable yet) and finally the patch point itself, atomically. */
-  uint32_t span = tl->pp.end - tl->pp.off;
-  if (span < 8) span = 8; /* the patch point itself is 8 bytes */
-  uint8_t *scratch = err ? NULL : malloc(span);
-  if (!err && !scratch) err = jc_fail(JC_NOMEM, "jcache: out of memory");
-  if (!err) {
-    memcpy(scratch, at, span);
-    memcpy(scratch, tl->orig, 8);
-  }
+  /* Patch each deferred relocation where it lies (that code is not
+  ** reachable yet), except the bytes that fall inside the patch point: they
+  ** go into its original 8 bytes, which are put back last, atomically.  Only
+  ** relocation fields are written: the range may hold code that runs (a
+  ** client's exit stubs of guards before this one). */
+  uint8_t word[8];
+  memcpy(word, tl->orig, 8);
   for (uint32_t k = 0; k < t->ndeferred && !err; k++) {
     const struct jc_fmt_reloc *rl = &t->deferred[k];
     if (rl->off < tl->pp.off || rl->off >= tl->pp.end) continue;
-    err = jc_reloc_apply(rl->kind, scratch + (rl->off - tl->pp.off),
-                         t->code + rl->off, l->val[rl->slot], rl->addend);
+    uint8_t field[8];
+    unsigned w = jc_reloc_width(rl->kind);
+    err = jc_reloc_apply(rl->kind, field, t->code + rl->off, l->val[rl->slot],
+                         rl->addend);
+    uint32_t in_word = 0; /* leading bytes of the field inside the word */
+    while (!err && in_word < w && rl->off + in_word < tl->pp.off + 8) {
+      word[rl->off + in_word - tl->pp.off] = field[in_word];
+      in_word++;
+    }
+    if (!err && in_word < w)
+      err = jc_arena_write(t->code + rl->off + in_word, field + in_word,
+                           w - in_word);
     patched++;
     JC_PROBE(reloc, t->id, (uint64_t)(uintptr_t)(t->code + rl->off), rl->kind,
              l->val[rl->slot]);
   }
-  if (!err && span > 8) {
-    err = jc_arena_write(at + 8, scratch + 8, span - 8);
-  }
-  if (!err) err = jc_arena_patch(at, scratch, 8);
-  free(scratch);
+  if (!err) err = jc_arena_patch(at, word, 8);
   if (err) {
     jc_trace_unlock();
     return err; /* stays pending: the guard still protects the tail */

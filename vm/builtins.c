@@ -262,6 +262,17 @@ static vm_value bi_clock(vm_vm *vm, vm_value *args, int nargs)
   return vm_float((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
 }
 
+/* gcclock(): seconds spent collecting garbage so far.  Benchmarks print it
+** next to each iteration's time: a stop-the-world collection lands in
+** whichever iteration crosses the heap threshold, and warm-up figures
+** (bench/warmup/warmup.py) must not mistake it for the JIT warming up. */
+static vm_value bi_gcclock(vm_vm *vm, vm_value *args, int nargs)
+{
+  (void)args;
+  (void)nargs;
+  return vm_float((double)vm->gc_ns * 1e-9);
+}
+
 /* breakpoint(): stop under a debugger right here (SIGTRAP). */
 static vm_value bi_breakpoint(vm_vm *vm, vm_value *args, int nargs)
 {
@@ -284,7 +295,8 @@ static const struct {
     {"float", bi_float, 1},  {"type", bi_type, 1},   {"len", bi_len, 1},
     {"push", bi_push, 2},    {"pop", bi_pop, 1},     {"ord", bi_ord, 1},
     {"chr", bi_chr, 1},      {"substr", bi_substr, 3}, {"sqrt", bi_sqrt, 1},
-    {"floor", bi_floor, 1},  {"clock", bi_clock, 0}, {"breakpoint", bi_breakpoint, 0},
+    {"floor", bi_floor, 1},  {"clock", bi_clock, 0}, {"gcclock", bi_gcclock, 0},
+    {"breakpoint", bi_breakpoint, 0},
 };
 
 void vm_builtins_install(vm_vm *vm, int argc, char **argv)

@@ -15,6 +15,7 @@
 #include "gc.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "error.h"
@@ -295,6 +296,8 @@ void vm_gc_collect(vm_vm *vm)
   if (vm->gc_paused)
     return;
   vm->gc_count++;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   mark_roots(vm);
   while (vm->ngray > 0)
     blacken(vm, vm->gray[--vm->ngray]);
@@ -302,6 +305,8 @@ void vm_gc_collect(vm_vm *vm)
   sweep(vm);
   size_t next = vm->heap_bytes * 2;
   vm->gc_threshold = next > VM_GC_MIN_THRESHOLD ? next : VM_GC_MIN_THRESHOLD;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  vm->gc_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
 }
 
 void vm_gc_free_all(vm_vm *vm)

@@ -51,6 +51,7 @@ struct vm_vm {
   size_t max_heap;       /* hard limit: "out of memory" beyond it */
   int gc_paused;         /* >0 while the compiler builds unrooted objects */
   size_t gc_count;       /* collections so far */
+  uint64_t gc_ns;        /* time spent collecting (gcclock()) */
   vm_obj **gray;         /* mark stack */
   size_t ngray, gray_cap;
   vm_root *roots;        /* vm_gc_add_root */

@@ -54,7 +54,7 @@ typedef struct jc_arena_opts {
 ** it with the defaults.  JC_STATE if it is already reserved. */
 jc_err jc_arena_init(const jc_arena_opts *opts);
 
-/* Allocate `size` bytes of code space, 16-byte aligned; *code is the
+/* Allocate `size` bytes of code space, 64-byte aligned; *code is the
 ** executable address.  The bytes are filled with int3 until written.
 ** JC_INVAL for size 0, JC_ARENA when no free block is large enough. */
 jc_err jc_arena_alloc(size_t size, void **code);

@@ -88,13 +88,23 @@ jc_err jc_rec_reloc(jc_rec *rec, uint32_t off, jc_reloc_kind kind,
 jc_err jc_rec_exit(jc_rec *rec, uint32_t guard, uint32_t field_off);
 /* A patch point for the tail after guard `after_guard`: `off` is 8-aligned
 ** and starts 8 bytes that may be replaced by "jmp rel32 to target_off" while
-** the tail is unchecked; code in [off, end) runs only through it, so
-** relocations there whose slots are bound in the tail are patched when the
-** tail is validated. */
+** the tail is unchecked.  Relocations in [off, end) whose slots are bound in
+** the tail are patched when the tail is validated (those inside the 8 bytes
+** too: the bytes put back carry them), so code that uses them must run only
+** through the patch point; other code in the range may run, and is left
+** as it is.  Any 8 bytes of code qualify, not only nops: the jump lands on
+** client code (target_off) that may, for instance, redo the guard's own
+** branch before it leaves.
+**
+** A check that leaves through guard g gets its tail guard at a patch point
+** recorded for g if one covers every relocation on a slot the tail binds
+** (all of them in [off, end)); else at the JC_GUARD_ANY patch points; else
+** the reload is a miss.  So a client may offer both: the one after g where
+** nothing before it needs the tail, the one at the entry always. */
 /* A patch point that serves the tail after whichever guard the checking
 ** iteration leaves through: a client that guards the whole trace from its
 ** entry (its loop-invariant code may rely on any decision of the tape)
-** records one such patch point instead of one per guard. */
+** records one such patch point, with or without ones per guard. */
 #define JC_GUARD_ANY UINT32_MAX
 jc_err jc_rec_patch_point(jc_rec *rec, uint32_t after_guard, uint32_t off,
                           uint32_t end, uint32_t target_off);

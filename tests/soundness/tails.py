@@ -17,6 +17,13 @@ later iteration (up to JIT_CHECK_TRIES); the last try leaves the loop there:
   edited   a function called only in the tail changed: the tail check
            misses, the tail is invalidated and the loop is traced afresh.
 
+Where the tail guard goes: after the guard the check left through when no
+code in front of it needs a slot the tail binds (the loop runs up to that
+guard, and its bridge runs, while the tail waits), else at the loop's entry.
+Here the tail calls the global g(), whose cell and identity guard are loop
+invariants hoisted in front of everything: at the entry.  PROGRAM2's tail
+is plain arithmetic: after the guard.
+
 Every warm run must print exactly what a run without the cache prints, and
 the counters (--jit-stats-json) and --dump-ir must show what happened.
 Python 3 standard library only.
@@ -49,6 +56,23 @@ if len(args) > 1 then sp0 = int(args[1]) end
 var total = 0
 for c = 0, 300 do
   if c == 0 then total = total + run(40, e0, sp0) else total = total + run(40, 5, -1) end
+end
+print(total)
+"""
+
+PROGRAM2 = """\
+fn run(n, early)
+  var s = 0
+  for i = 0, n do
+    if i < early then s = s + i * 2 else s = s + i * 3 end
+  end
+  return s
+end
+var e0 = 5
+if len(args) > 0 then e0 = int(args[0]) end
+var total = 0
+for c = 0, 300 do
+  if c == 0 then total = total + run(40, e0) else total = total + run(40, 5) end
 end
 print(total)
 """
@@ -113,6 +137,8 @@ def main():
             if name == "bridge":
                 check("---- reloaded 2 trace(s): jc_loop_run_L" in ir,
                       "bridge: loop and bridge reloaded together from one check")
+                check("---- tail guard of jc_loop_run_L6: at the entry" in ir,
+                      "bridge: the tail waits at the entry (g's guard is hoisted)")
                 check(st["tails_validated"] >= 1, "bridge: the tail was validated")
                 check(st["loops"] == 0 and st["bridges"] == 0, "bridge: nothing compiled")
             elif name == "exit":
@@ -125,6 +151,27 @@ def main():
                       "edited: the tail check missed and invalidated the tail")
                 check(st["tails_validated"] == 0, "edited: nothing validated")
                 check(st["loops"] >= 1, "edited: the loop was traced afresh")
+        # The tail guard after the guard: PROGRAM2, cold on the else path
+        # (its bridge on the then path), warm with 20 early iterations.
+        c2 = os.path.join(d, "c.jc")
+        open(c2, "w").write(PROGRAM2)
+        cache2 = "--cache=" + os.path.join(d, "cache2")
+        cold, st = run(jcvm, [cache2, c2, "5"], stats)
+        check(cold.returncode == 0 and st["loops"] >= 1 and st["bridges"] >= 1,
+              "after-guard: cold run compiled and saved loop and bridge")
+        warm, st = run(jcvm, [cache2, "--dump-ir", c2, "20"], stats)
+        ref, _ = run(jcvm, ["--no-cache", c2, "20"])
+        check((warm.returncode, warm.stdout) == (ref.returncode, ref.stdout),
+              "after-guard: warm run prints what a run without the cache prints (%s)"
+              % warm.stdout.strip())
+        ir = warm.stderr
+        at = ir.find("---- tail guard of jc_loop_run_L4: after a guard")
+        check(at >= 0, "after-guard: the tail guard went after the guard the check left at")
+        fired = ir.find("---- tail guard fired after guard", at)
+        check(fired > at, "after-guard: an iteration ran the loop up to it and left there")
+        check(ir.find("---- tail validated: jc_loop_run_L4", fired) > fired and st["tails_validated"] >= 1,
+              "after-guard: the next iteration checked the tail and validated it")
+        check(st["loops"] == 0 and st["bridges"] == 0, "after-guard: nothing compiled")
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 

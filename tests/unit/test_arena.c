@@ -162,7 +162,7 @@ static void t_call_patch(void **state) {
   static const uint8_t ret42[] = {0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3};
   void *code;
   assert_int_equal(jc_arena_alloc(sizeof ret42, &code), JC_OK);
-  assert_int_equal((uintptr_t)code % 16, 0);
+  assert_int_equal((uintptr_t)code % 64, 0);
   assert_int_equal(jc_arena_write(code, ret42, sizeof ret42), JC_OK);
   assert_int_equal(call(code), 42);
 
@@ -383,7 +383,7 @@ static size_t random_load(uint32_t seed, size_t maxsz, int ops) {
     jc_err err = jc_arena_alloc(n, &p);
     if (err == JC_ARENA) continue; /* full: later frees make room */
     assert_int_equal(err, JC_OK);
-    assert_int_equal((uintptr_t)p % 16, 0);
+    assert_int_equal((uintptr_t)p % 64, 0);
     assert_true(jc_arena_contains(p, n));
     for (int j = 0; j < NLIVE; j++) {
       if (!live[j].p) continue;
@@ -476,8 +476,9 @@ static void t_exhaust(void **state) {
   jc_arena_free(q);
   jc_arena_free(p);
 
-  /* Granularity: 16 bytes with a memfd, whole pages in the fallback. */
-  size_t gran = fallback_mode() ? pg : 16;
+  /* Granularity: a cache line (64 bytes) with a memfd, whole pages in the
+  ** fallback. */
+  size_t gran = fallback_mode() ? pg : 64;
   assert_int_equal(jc_arena_alloc(100, &p), JC_OK);
   assert_int_equal(jc_arena_alloc(1, &q), JC_OK);
   assert_ptr_equal(q, (uint8_t *)p + (100 + gran - 1) / gran * gran);

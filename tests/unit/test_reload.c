@@ -1015,6 +1015,126 @@ static void test_guard_outcomes(void **state) {
   jc_cands_release(cs);
 }
 
+/* -- Which patch point gets the tail guard -------------------------------- */
+
+/* GREEN(1) BIND(s0) GUARD(0) GREEN(2) BIND(s1), 64 bytes of int3: s0 at 16,
+** s1 (bound in the tail) an ABS64 at `s1_off`; an exit on guard 0 whose
+** field is at 4; a JC_GUARD_ANY patch point at 8 and one after guard 0 at
+** `spec_off`, both to the end (stubs at 56 and 48).  Reloaded by a check
+** that leaves at guard 0 (JC_EXIT): the loop and its unchecked tail. */
+static jc_trace *reload_left(fixture *f, const char *name, uint32_t spec_off,
+                             uint32_t s1_off) {
+  uint8_t code[64];
+  memset(code, 0xCC, sizeof code);
+  jc_key key = key_of(name);
+  jc_rec *r;
+  assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
+  uint32_t s0, s1;
+  assert_int_equal(jc_rec_slot_bound(r, &s0), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, &s1), JC_OK);
+  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s0), JC_OK);
+  assert_int_equal(jc_rec_guard_fp(r, 0, 1), JC_OK);
+  assert_int_equal(jc_rec_green(r, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s1), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 16, JC_RELOC_ABS64, s0, 0), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, s1_off, JC_RELOC_ABS64, s1, 0), JC_OK);
+  assert_int_equal(jc_rec_exit(r, 0, 4), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, JC_GUARD_ANY, 8, 64, 56), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, 0, spec_off, 64, 48), JC_OK);
+  jc_trace *t;
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+  jc_trace_release(t);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  jc_replay *rp;
+  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &rp), JC_OK);
+  assert_int_equal(jc_replay_green(rp, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(rp, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_guard_fp(rp, 0, 9), JC_EXIT);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(jc_replay_commit(rp, tr, JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 1);
+  jc_cands_release(cs);
+  return tr[0];
+}
+
+static int32_t rel_at(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* Validate the tail of a trace from reload_left, binding s1 to v1. */
+static void validate_left(jc_trace *t, uint64_t v1) {
+  jc_replay *r;
+  assert_int_equal(jc_tail_begin(t, JC_GUARD_ANY, &r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_guard_fp(r, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_green(r, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_replay_bind(r, v1), JC_OK);
+  assert_int_equal(jc_replay_commit(r, NULL, 0, NULL), JC_OK);
+  assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_VALIDATED);
+}
+
+/* The tail guard goes after the guard the check left through when every
+** relocation on a slot the tail binds lies behind that patch point, else at
+** the JC_GUARD_ANY one; a deferred field inside (or across) the patch
+** point's 8 bytes is right after validation. */
+static void test_tail_patch_point_choice(void **state) {
+  fixture *f = *state;
+  uint64_t v;
+
+  /* s1 at 40, behind the patch point at 24: that one, the entry untouched. */
+  jc_trace *t = reload_left(f, "pick-specific", 24, 40);
+  uint8_t *code = jc_trace_code(t, NULL);
+  assert_int_equal(code[8], 0xCC);
+  assert_int_equal(code[24], 0xE9);
+  assert_int_equal(rel_at(code + 25), 48 - 29);
+  validate_left(t, 0x5000);
+  assert_int_equal(code[24], 0xCC);
+  memcpy(&v, code + 40, 8);
+  assert_int_equal(v, 0x5000);
+  jc_trace_release(t);
+
+  /* s1 at 16..24 is before the patch point at 40: the trace waits at 8. */
+  t = reload_left(f, "pick-any", 40, 24);
+  code = jc_trace_code(t, NULL);
+  assert_int_equal(code[8], 0xE9);
+  assert_int_equal(rel_at(code + 9), 56 - 13);
+  assert_int_equal(code[40], 0xCC);
+  validate_left(t, 0x6000);
+  assert_int_equal(code[8], 0xCC);
+  memcpy(&v, code + 24, 8);
+  assert_int_equal(v, 0x6000);
+  jc_trace_release(t);
+
+  /* s1 is the patch point's own 8 bytes (a client's guard that compares
+  ** with it): the field comes back whole when the word is restored. */
+  t = reload_left(f, "pick-inside", 32, 32);
+  code = jc_trace_code(t, NULL);
+  assert_int_equal(code[32], 0xE9);
+  validate_left(t, 0x1122334455667788ull);
+  memcpy(&v, code + 32, 8);
+  assert_int_equal(v, 0x1122334455667788ull);
+  jc_trace_release(t);
+
+  /* s1 straddles the patch point's end (36..44). */
+  t = reload_left(f, "pick-across", 32, 36);
+  code = jc_trace_code(t, NULL);
+  assert_int_equal(code[32], 0xE9);
+  assert_int_equal(code[40], 0xCC); /* not patched before validation */
+  validate_left(t, 0x0102030405060708ull);
+  memcpy(&v, code + 36, 8);
+  assert_int_equal(v, 0x0102030405060708ull);
+  assert_int_equal(code[32], 0xCC);
+  jc_trace_release(t);
+}
+
 static void test_recorder_refuses(void **state) {
   fixture *f = *state;
   jc_stats s0 = stats();
@@ -1069,6 +1189,7 @@ int main(void) {
       cmocka_unit_test(test_errors_and_keys),
       cmocka_unit_test_setup_teardown(test_recorder_refuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_guard_outcomes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tail_patch_point_choice, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,12 @@ typedef struct asm_state {
   jit_line *lines;
   uint32_t nline, line_cap;
   uint32_t pos; /* IR position being assembled */
+  /* Patch points after guards (loops only), per snapshot: the comparison
+  ** that gets it (its last), its offset (0: none) and the condition its
+  ** stub redoes (-1: none, the patch point is in front of the guard). */
+  jit_ref *gpp_ref;
+  uint32_t *gpp_off;
+  int8_t *gpp_cc;
   bool fail;
 } asm_state;
 
@@ -251,23 +257,78 @@ static void guard_jcc(asm_state *as, int cc, uint32_t snap)
   guard_field(as, emit_jcc(&as->mc, cc), snap);
 }
 
+/* -- Patch points after guards ---------------------------------------------------------
+**
+** A reloaded loop whose checking iteration left at a guard has an unchecked
+** tail: the code after that guard.  libjcache puts the tail guard (a jmp)
+** at a patch point recorded for that guard if nothing before it needs a
+** slot the tail binds, else at the entry's (where the whole trace waits).
+** So the last path decision of each snapshot (gpp_plan) gets one, at no
+** cost to the hot path but a nop that aligns it:
+**
+**   after   the guard's own jcc, aligned to 8 (nops between cmp and jcc
+**           keep the flags); its stub redoes the jcc, so the iteration
+**           that fails the guard still takes its exit (or bridge), and the
+**           one that passes leaves with JIT_TAIL_AT | snap;
+**   before  in front of the guard's code, when it compares with a pointer
+**           constant: that constant is bound after the guard's decision on
+**           the tape (a promoted class), so only code in front of it runs;
+**           its stub leaves at once.  Also for a float NE, whose jp jumps
+**           over its jcc.
+**
+** Either stub writes the guard's snapshot (the state before its bytecode,
+** as its exit does), then returns JIT_TAIL_AT | snap: the VM resumes there
+** and checks the next iteration (jit_enter).  Eight bytes of code follow
+** each patch point in both cases: the jcc and two bytes, or at least a cmp
+** and a jcc. */
+
+/* Is this guard the one of its snapshot that gets a patch point? */
+static bool gpp_here(asm_state *as, const jit_ins *i)
+{
+  return as->gpp_ref && i->snap < as->T->nsnap && as->gpp_ref[i->snap] == as->pos;
+}
+
+static void gpp_align(asm_state *as)
+{
+  emit_nops(&as->mc, (8 - as->mc.n % 8) % 8);
+}
+
+/* A guard's jcc with the patch point on it (the "after" kind). */
+static void guard_jcc_pp(asm_state *as, int cc, uint32_t snap)
+{
+  gpp_align(as);
+  as->gpp_off[snap] = as->mc.n;
+  as->gpp_cc[snap] = (int8_t)cc;
+  guard_jcc(as, cc, snap);
+}
+
 static bool fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 
 static void asm_guard(asm_state *as, const jit_ins *i)
 {
   mcbuf *mc = &as->mc;
+  bool pp = gpp_here(as, i);
+  if (pp && (as->T->ir[i->a].op == IR_KPTR || as->T->ir[i->b].op == IR_KPTR ||
+             (i->type == IRT_FLT && i->op == IR_NE))) {
+    gpp_align(as);
+    as->gpp_off[i->snap] = mc->n;
+    as->gpp_cc[i->snap] = -1;
+    pp = false;
+  }
+  /* The last jcc of this guard: with its patch point, if it gets one. */
+  void (*last_jcc)(asm_state *, int, uint32_t) = pp ? guard_jcc_pp : guard_jcc;
   if (i->type == IRT_FLT) {
     int xb = xmm_of(as, i->b, XMM15);
     int xa = xmm_of(as, i->a, XMM14);
     switch (i->op) {
-    case IR_LT: emit_ucomisd(mc, xb, xa); guard_jcc(as, CC_BE, i->snap); break;
-    case IR_GE: emit_ucomisd(mc, xb, xa); guard_jcc(as, CC_A, i->snap); break;
-    case IR_LE: emit_ucomisd(mc, xb, xa); guard_jcc(as, CC_B, i->snap); break;
-    case IR_GT: emit_ucomisd(mc, xb, xa); guard_jcc(as, CC_AE, i->snap); break;
+    case IR_LT: emit_ucomisd(mc, xb, xa); last_jcc(as, CC_BE, i->snap); break;
+    case IR_GE: emit_ucomisd(mc, xb, xa); last_jcc(as, CC_A, i->snap); break;
+    case IR_LE: emit_ucomisd(mc, xb, xa); last_jcc(as, CC_B, i->snap); break;
+    case IR_GT: emit_ucomisd(mc, xb, xa); last_jcc(as, CC_AE, i->snap); break;
     case IR_EQ:
       emit_ucomisd(mc, xa, xb);
       guard_jcc(as, CC_NE, i->snap);
-      guard_jcc(as, CC_P, i->snap);
+      last_jcc(as, CC_P, i->snap);
       break;
     case IR_NE: {
       emit_ucomisd(mc, xa, xb);
@@ -299,7 +360,7 @@ static void asm_guard(asm_state *as, const jit_ins *i)
   case IR_ULT: cc = CC_AE; break;
   default: as->fail = true; return;
   }
-  guard_jcc(as, cc, i->snap);
+  last_jcc(as, cc, i->snap);
 }
 
 /* -- Helper calls ------------------------------------------------------------------- */
@@ -611,7 +672,7 @@ static void asm_leave(asm_state *as, uint32_t exitno)
 ** and stores the objects: before the patchable jump, so that a bridge
 ** attached later starts from them too.  Nothing is live in registers after
 ** the stub (a bridge starts from memory), so the call saves nothing. */
-static void asm_stub(asm_state *as, uint32_t s)
+static void stub_writes(asm_state *as, uint32_t s)
 {
   jit_trace *T = as->T;
   mcbuf *mc = &as->mc;
@@ -637,6 +698,13 @@ static void asm_stub(asm_state *as, uint32_t s)
     add_afix(as, field, (uintptr_t)jit_helper_addrs[JIT_H_MATERIALIZE]);
     add_reloc(as, field, JIT_RELOC_CALL, JIT_H_MATERIALIZE);
   }
+}
+
+static void asm_stub(asm_state *as, uint32_t s)
+{
+  mcbuf *mc = &as->mc;
+  jit_trace *T = as->T;
+  stub_writes(as, s);
   /* The patchable jmp: its rel32 inside one aligned 8-byte word. */
   while ((mc->n + 1) % 8 > 4)
     emit_nops(mc, 1);
@@ -674,6 +742,71 @@ static void asm_cleanup(asm_state *as)
   free(as->epi_fix);
   free(as->relocs);
   free(as->lines);
+  free(as->gpp_ref);
+  free(as->gpp_off);
+  free(as->gpp_cc);
+}
+
+/* Which comparison of each snapshot gets a patch point: its last on the
+** iteration's path (IRF_BRANCH: a condition, a loop's end, a promoted
+** receiver or callee), where checks leave polymorphic loops; type guards
+** and bounds checks get none, which keeps the nops off most guards.  Loops
+** only: a bridge is entered from its parent's code, not from the VM, so
+** nothing could check its next iteration. */
+static void gpp_plan(asm_state *as)
+{
+  jit_trace *T = as->T;
+  if (T->parent || !T->nsnap)
+    return;
+  as->gpp_ref = malloc(T->nsnap * sizeof *as->gpp_ref);
+  as->gpp_off = calloc(T->nsnap, sizeof *as->gpp_off);
+  as->gpp_cc = calloc(T->nsnap, sizeof *as->gpp_cc);
+  if (!as->gpp_ref || !as->gpp_off || !as->gpp_cc) {
+    as->fail = true;
+    return;
+  }
+  for (uint32_t s = 0; s < T->nsnap; s++)
+    as->gpp_ref[s] = JIT_REF_NONE;
+  for (jit_ref p = 0; p < T->nir; p++) {
+    const jit_ins *i = &T->ir[p];
+    if (i->op >= IR_EQ && i->op <= IR_ULT && (i->flags & IRF_BRANCH) && i->snap < T->nsnap)
+      as->gpp_ref[i->snap] = p;
+  }
+}
+
+/* The patch points' stubs (see "Patch points after guards"), after the exit
+** stubs, and the list persist.c records. */
+static void gpp_stubs(asm_state *as, const uint32_t *stub_off)
+{
+  jit_trace *T = as->T;
+  mcbuf *mc = &as->mc;
+  free(T->gpp);
+  T->gpp = NULL;
+  T->ngpp = 0;
+  if (!as->gpp_off)
+    return;
+  uint32_t n = 0;
+  for (uint32_t s = 0; s < T->nsnap; s++)
+    n += as->gpp_off[s] != 0;
+  if (!n)
+    return;
+  T->gpp = calloc(n, sizeof *T->gpp);
+  if (!T->gpp) {
+    as->fail = true;
+    return;
+  }
+  for (uint32_t s = 0; s < T->nsnap && !as->fail && !mc->oom; s++) {
+    if (!as->gpp_off[s])
+      continue;
+    T->gpp[T->ngpp].snap = s;
+    T->gpp[T->ngpp].off = as->gpp_off[s];
+    T->gpp[T->ngpp].target = mc->n;
+    T->ngpp++;
+    if (as->gpp_cc[s] >= 0)
+      mc_link(mc, emit_jcc(mc, as->gpp_cc[s]), stub_off[s]);
+    stub_writes(as, s);
+    asm_leave(as, JIT_TAIL_AT | s);
+  }
 }
 
 bool jit_asm(jit_state *J, jit_trace *T)
@@ -686,6 +819,7 @@ bool jit_asm(jit_state *J, jit_trace *T)
   if (!jit_regalloc(T, &as->A))
     return false;
   mcbuf *mc = &as->mc;
+  gpp_plan(as);
   if (!T->parent)
     asm_prologue(as);
   /* The patch point: 8 aligned bytes of nop where every path into the trace
@@ -735,6 +869,8 @@ bool jit_asm(jit_state *J, jit_trace *T)
   }
   for (uint32_t g = 0; g < as->ngfix && !as->fail; g++)
     mc_link(mc, as->gfix_field[g], stub_off[as->gfix_snap[g]]);
+  if (!as->fail)
+    gpp_stubs(as, stub_off);
   /* The tail guard's stub: leave with JIT_TAIL_EXIT before the trace has
   ** done anything (the frame is as it was at the entry). */
   T->tail_off = mc->n;

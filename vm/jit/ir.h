@@ -142,8 +142,13 @@ extern const char *const jit_ir_names[IR__COUNT];
 enum {
   IRF_GUARD = 1u << 0,     /* leaves through `snap` when the condition fails */
   IRF_INVARIANT = 1u << 1, /* set by the LICM pass: hoisted */
-  IRF_SINK = 1u << 2       /* a sunk allocation (opt_sink.c): no code, only
+  IRF_SINK = 1u << 2,      /* a sunk allocation (opt_sink.c): no code, only
                               rebuilt by the exits whose snapshots name it */
+  IRF_BRANCH = 1u << 3     /* a guard on the iteration's path (a condition, a
+                              loop's end, a promoted receiver or callee), not
+                              on a type or a bound: where a checking iteration
+                              leaves a polymorphic loop; asm_x86.c gives it a
+                              patch point for the tail after it */
 };
 
 typedef struct jit_ins {

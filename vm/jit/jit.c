@@ -518,6 +518,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
   free(T->snapframes);
   free(T->tape);
   free(T->exit_jmp);
+  free(T->gpp);
   free(T->bridges);
   free(T->exit_dead);
   free(T->exit_checks);
@@ -934,6 +935,16 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   if (vm->frame + JIT_MAX_DEPTH + 1 >= vm->frames + VM_MAX_FRAMES ||
       frame->base + JIT_MAX_SLOTS + JIT_MAX_MATVAL > vm->stack + VM_STACK_SLOTS)
     return;
+  if (T->tail_armed) {
+    /* The last iteration reached T's unchecked tail at a guard's patch
+    ** point (below): this one, from the loop head, checks it instead of
+    ** running T.  It validates the tail or leaves it pending, and T runs
+    ** again from the next back edge. */
+    T->tail_armed = false;
+    if (!vm->jit_recording && !jit_check_start_tail(J, frame, T))
+      jit_tail_done(J, T, false, "no tail to check");
+    return;
+  }
   J->stats.entries++;
   jit_h_vm = vm;
   J->nmat = 0; /* an error raised while an exit rebuilt objects left it set */
@@ -942,7 +953,8 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   J->stats.guard_exits++;
   jit_trace *X = jit_trace_at(J, ret.mcode);
   uint32_t sn = (uint32_t)ret.snap;
-  if (!X || (sn >= X->nsnap && sn != JIT_TAIL_EXIT))
+  if (!X || (sn >= X->nsnap && sn != JIT_TAIL_EXIT &&
+             (!(sn & JIT_TAIL_AT) || (sn & ~JIT_TAIL_AT) >= X->nsnap || X->parent)))
     bad_exit(ret.snap, ret.mcode);
   if (sn == JIT_TAIL_EXIT) {
     /* X's tail guard fired at its entry: nothing ran.  The interpreter
@@ -954,6 +966,18 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
       frame->pc = frame->func->code->insns + X->head_pc;
     if (!vm->jit_recording && !jit_check_start_tail(J, frame, X))
       jit_tail_done(J, X, false, "no tail to check");
+    return;
+  }
+  if (sn & JIT_TAIL_AT) {
+    /* Loop X's tail guard after a guard fired: the iteration passed the
+    ** guard the check left through, into the unchecked tail.  Its stub
+    ** wrote the guard's snapshot, so the interpreter redoes that bytecode
+    ** and finishes the iteration; the next one checks the tail. */
+    restore_frames(J, frame, X, &X->snaps[sn & ~JIT_TAIL_AT]);
+    X->tail_armed = true;
+    if (J->dump_ir)
+      fprintf(J->dump, "---- tail guard fired after guard %u: %s\n", sn & ~JIT_TAIL_AT,
+              X->jt ? jc_trace_name(X->jt) : "?");
     return;
   }
   jit_snap *s = &X->snaps[sn];

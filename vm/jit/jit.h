@@ -35,13 +35,19 @@
 ** is often the path of the moment, not a stale cache: a polymorphic exit
 ** sees another receiver class than the one its saved bridge was recorded
 ** with, and the next exit through it usually meets the recorded one. */
+#ifndef JIT_CHECK_TRIES /* -D to experiment */
 #define JIT_CHECK_TRIES 8
+#endif
 #define JIT_CHECK_NONE 255 /* nothing saved: never look again */
-/* The exit a tail guard's stub returns (in place of a snapshot number). */
+/* The exit a tail guard's stub returns (in place of a snapshot number):
+** at the trace's entry, or after a guard of snapshot s (JIT_TAIL_AT | s). */
 #define JIT_TAIL_EXIT 0xffffffffu
+#define JIT_TAIL_AT 0x80000000u
 /* Tail checks without a verdict (the iteration took another path) before a
 ** reloaded trace whose tail stays unchecked is dropped and traced afresh. */
+#ifndef JIT_TAIL_TRIES
 #define JIT_TAIL_TRIES 32
+#endif
 /* Allocation sinking: per snapshot, the sunk objects an exit may rebuild and
 ** their field values, which the exit stub writes to the scratch area of the
 ** VM stack above the frame (base + JIT_MAX_SLOTS, see opt_sink.c). */
@@ -94,6 +100,12 @@ struct jit_trace {
                             (a loop's preamble, a bridge's start) that a tail
                             guard replaces while the trace is unchecked */
   uint32_t tail_off;     /* the tail guard's stub: exit JIT_TAIL_EXIT */
+  /* A loop's patch points after guards (asm_x86.c): where a reloaded loop
+  ** whose check left at that guard waits for its tail instead of at its
+  ** entry, and the stub that then exits JIT_TAIL_AT | snap. */
+  struct jit_guardpp { uint32_t snap, off, target; } *gpp;
+  uint32_t ngpp;
+  bool tail_armed; /* a guard's tail guard fired: check the next iteration */
   uint32_t *exit_jmp;    /* per snapshot: offset of the stub's patchable rel32, or 0 */
   jc_trace *jt;          /* libjcache's handle (gdb/perf, cache ids, attach); may be NULL */
   bool reloaded;         /* code came from the cache (no IR, no tape) */

@@ -298,6 +298,15 @@ static uint32_t *build_aux(const jit_trace *T, size_t *len)
   return a;
 }
 
+/* Does the tape have a GUARD for snapshot `snap`? */
+static bool tape_has_guard(const jit_trace *T, uint32_t snap)
+{
+  for (uint32_t i = 0; i < T->ntape; i++)
+    if (T->tape[i].op == JIT_TAPE_GUARD && T->tape[i].site == snap)
+      return true;
+  return false;
+}
+
 void jit_persist(jit_state *J, jit_trace *T)
 {
   if (T->parent && !T->parent->jt)
@@ -359,6 +368,13 @@ void jit_persist(jit_state *J, jit_trace *T)
   ** the tape, so an unchecked tail guards the whole trace from its entry. */
   if (!why && !err)
     err = jc_rec_patch_point(r, JC_GUARD_ANY, T->patch_off, T->msize, T->tail_off);
+  /* And one after each guard that has one (a loop's: asm_x86.c), which
+  ** libjcache prefers when nothing before it needs the tail: the loop then
+  ** runs up to that guard, and its exit's bridge too.  Only guards the tape
+  ** names (a hoisted guard leaves through the loop head's snapshot). */
+  for (uint32_t k = 0; k < T->ngpp && !why && !err; k++)
+    if (tape_has_guard(T, T->gpp[k].snap))
+      err = jc_rec_patch_point(r, T->gpp[k].snap, T->gpp[k].off, T->msize, T->gpp[k].target);
   if (err && !why)
     why = jc_last_error();
   /* Exits, names and lines: also for traces that are only registered. */
@@ -480,6 +496,17 @@ static bool bound_obj(const jit_trace *T, uint32_t slot, uint8_t kind, bool pend
     return false;
   *out = (void *)(uintptr_t)v;
   return true;
+}
+
+/* Where a pending tail waits (for --dump-ir): at the entry, or at the patch
+** point after one of the loop's guards (libjcache chose). */
+static const char *tail_guard_where(jit_state *J, jc_trace *jt)
+{
+  size_t size = 0;
+  const uint8_t *code = jc_trace_code(jt, &size);
+  jit_trace *T = code ? jit_trace_at(J, code) : NULL;
+  uint32_t entry = !T ? 0 : T->parent ? 0 : T->preamble_off; /* its patch point */
+  return T && entry < size && code[entry] != 0xE9 ? "after a guard" : "at the entry";
 }
 
 /* Resolve what a reloaded trace takes from its bound slots: the functions
@@ -704,8 +731,13 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
   memset(&J->cur, 0, sizeof J->cur);
   for (size_t i = 1; i < n; i++)
     jit_cost(J, jc_trace_id(out[i]), JIT_COST_RELOAD, true, 0);
-  if (J->dump_ir)
+  if (J->dump_ir) {
     fprintf(J->dump, "---- reloaded %zu trace(s): %s\n", n, jc_trace_name(out[0]));
+    for (size_t i = 0; i < n; i++)
+      if (jc_trace_tail(out[i], JC_GUARD_ANY) == JC_TAIL_PENDING)
+        fprintf(J->dump, "---- tail guard of %s: %s\n", jc_trace_name(out[i]),
+                tail_guard_where(J, out[i]));
+  }
   return true;
 }
 
@@ -752,8 +784,9 @@ void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trac
 
 /* Never enter X again: its loop's back edge or its parent's exit forgets it
 ** (the exit points at its stub again), and what it hangs off is traced
-** afresh when it gets hot.  X stays allocated: jit_free releases it. */
-static void unhook(jit_state *J, jit_trace *X)
+** afresh when it gets hot, or at once if `hot` (it has been running all
+** along).  X stays allocated: jit_free releases it. */
+static void unhook(jit_state *J, jit_trace *X, bool hot)
 {
   if (X->parent) {
     jit_trace *P = X->parent;
@@ -762,11 +795,11 @@ static void unhook(jit_state *J, jit_trace *X)
       exit_detach(P, X->parent_snap);
     }
     P->exit_checks[X->parent_snap] = JIT_CHECK_NONE;
-    P->snaps[X->parent_snap].count = 0;
+    P->snaps[X->parent_snap].count = hot ? J->exit_hot : 0;
   } else {
     if (X->code->ic[X->backedge_pc].target == X)
       X->code->ic[X->backedge_pc].target = NULL;
-    X->code->ic[X->backedge_pc].hot_limit = J->hot;
+    X->code->ic[X->backedge_pc].hot_limit = hot ? J->reload_hot : J->hot;
     jit_loopinfo *L = jit_loop_info(J, X->code, X->backedge_pc);
     if (L)
       L->checks = JIT_CHECK_NONE;
@@ -782,7 +815,7 @@ void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why)
     if (!reload_bind(X)) {
       if (J->dump_ir)
         fprintf(J->dump, "---- tail validated, bad aux: %s\n", jc_trace_name(X->jt));
-      unhook(J, X);
+      unhook(J, X, false);
       return;
     }
     if (J->dump_ir)
@@ -796,11 +829,11 @@ void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why)
     J->stats.tails_invalidated++;
     if (J->dump_ir)
       fprintf(J->dump, "---- tail invalidated: %s: %s\n", jc_trace_name(X->jt), why ? why : "?");
-    unhook(J, X);
+    unhook(J, X, false);
     return;
   }
   if (J->dump_ir)
     fprintf(J->dump, "---- tail still pending: %s: %s\n", jc_trace_name(X->jt), why ? why : "?");
   if (st != JC_TAIL_PENDING || ++X->tail_tries >= JIT_TAIL_TRIES)
-    unhook(J, X); /* the iterations never take its path: trace afresh */
+    unhook(J, X, true); /* the iterations never take its path: trace afresh */
 }

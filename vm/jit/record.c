@@ -355,6 +355,15 @@ static jit_ref guarded(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b
   return r;
 }
 
+/* A guard on the iteration's path (IRF_BRANCH): a condition's outcome, a
+** loop's end.  Type guards and bounds checks are plain guards. */
+static void branch(jit_rec *R, jit_irop op, jit_type t, jit_ref a, jit_ref b)
+{
+  jit_ref r = guarded(R, op, t, a, b);
+  if (!R->fail && r)
+    R->T->ir[r].flags |= IRF_BRANCH;
+}
+
 /* -- The slot map ----------------------------------------------------------------- */
 
 /* Ref of slot s (relative to the root base), loading and type-guarding it from
@@ -428,7 +437,7 @@ static bool truthy(jit_rec *R, jit_ref r, uint8_t tag, vm_value actual)
     return true;
   bool v = actual.u.i != 0;
   if (R->T->ir[r].op != IR_KINT)
-    guard(R, IR_EQ, IRT_BOOL, r, kbool(R, v));
+    branch(R, IR_EQ, IRT_BOOL, r, kbool(R, v));
   return v;
 }
 
@@ -522,21 +531,21 @@ static void rec_compare(jit_rec *R, unsigned op, uint32_t a, uint32_t b, uint32_
     if (tb == VM_T_INT && tc == VM_T_INT) {
       res = op == VM_OP_LT ? vb.u.i < vc.u.i : vb.u.i <= vc.u.i;
       jit_irop g = op == VM_OP_LT ? (res ? IR_LT : IR_GE) : (res ? IR_LE : IR_GT);
-      guard(R, g, IRT_INT, rb, rc);
+      branch(R, g, IRT_INT, rb, rc);
     } else {
       double x = numval(vb), y = numval(vc);
       res = op == VM_OP_LT ? x < y : x <= y;
       jit_irop g = op == VM_OP_LT ? (res ? IR_LT : IR_GE) : (res ? IR_LE : IR_GT);
-      guard(R, g, IRT_FLT, tofloat(R, rb, tb), tofloat(R, rc, tc));
+      branch(R, g, IRT_FLT, tofloat(R, rb, tb), tofloat(R, rc, tc));
     }
   } else {
     bool eq = vm_value_equal(vb, vc);
     if (tb == VM_T_INT && tc == VM_T_INT) {
-      guard(R, eq ? IR_EQ : IR_NE, IRT_INT, rb, rc);
+      branch(R, eq ? IR_EQ : IR_NE, IRT_INT, rb, rc);
     } else if (numb && numc) {
-      guard(R, eq ? IR_EQ : IR_NE, IRT_FLT, tofloat(R, rb, tb), tofloat(R, rc, tc));
+      branch(R, eq ? IR_EQ : IR_NE, IRT_FLT, tofloat(R, rb, tb), tofloat(R, rc, tc));
     } else if (tb == tc && tb != VM_T_NIL) {
-      guard(R, eq ? IR_EQ : IR_NE, jit_tag_type(tb), rb, rc);
+      branch(R, eq ? IR_EQ : IR_NE, jit_tag_type(tb), rb, rc);
     }
     /* nil == nil, or different non-number tags: decided by the tag guards. */
     res = op == VM_OP_EQ ? eq : !eq;
@@ -566,7 +575,7 @@ static jit_ref promote(jit_rec *R, jit_ref r, void *p, uint8_t tag, uint16_t kin
   jit_ref g = emit(R, IR_EQ, IRT_PTR, r, k);
   if (R->fail)
     return 0;
-  R->T->ir[g].flags |= IRF_GUARD;
+  R->T->ir[g].flags |= IRF_GUARD | IRF_BRANCH;
   R->T->ir[g].snap = s;
   return k;
 }
@@ -953,9 +962,9 @@ static void rec_forloop(jit_rec *R, uint32_t a, bool *again_out, bool force)
     jit_ref rn = guarded(R, IR_ADD, IRT_INT, r0, r2);
     again = force || (step > 0 ? n < v[1].u.i : n > v[1].u.i);
     if (step > 0)
-      guard(R, again ? IR_LT : IR_GE, IRT_INT, rn, r1);
+      branch(R, again ? IR_LT : IR_GE, IRT_INT, rn, r1);
     else
-      guard(R, again ? IR_GT : IR_LE, IRT_INT, rn, r1);
+      branch(R, again ? IR_GT : IR_LE, IRT_INT, rn, r1);
     if (again) {
       setslot(R, a, rn, VM_T_INT);
       setslot(R, a + 3, rn, VM_T_INT);
@@ -968,9 +977,9 @@ static void rec_forloop(jit_rec *R, uint32_t a, bool *again_out, bool force)
     jit_ref rn = emit(R, IR_FADD, IRT_FLT, r0, r2);
     again = force || (pos ? n < v[1].u.d : n > v[1].u.d);
     if (pos)
-      guard(R, again ? IR_LT : IR_GE, IRT_FLT, rn, r1);
+      branch(R, again ? IR_LT : IR_GE, IRT_FLT, rn, r1);
     else
-      guard(R, again ? IR_LT : IR_GE, IRT_FLT, r1, rn);
+      branch(R, again ? IR_LT : IR_GE, IRT_FLT, r1, rn);
     if (again) {
       setslot(R, a, rn, VM_T_FLOAT);
       setslot(R, a + 3, rn, VM_T_FLOAT);
@@ -997,9 +1006,9 @@ static void rec_forprep(jit_rec *R, uint32_t a)
   guard(R, step > 0 ? IR_GT : IR_LT, IRT_INT, r2, kint(R, 0));
   bool run = step > 0 ? v[0].u.i < v[1].u.i : v[0].u.i > v[1].u.i;
   if (step > 0)
-    guard(R, run ? IR_LT : IR_GE, IRT_INT, r0, r1);
+    branch(R, run ? IR_LT : IR_GE, IRT_INT, r0, r1);
   else
-    guard(R, run ? IR_GT : IR_LE, IRT_INT, r0, r1);
+    branch(R, run ? IR_GT : IR_LE, IRT_INT, r0, r1);
   if (run)
     setslot(R, a + 3, r0, VM_T_INT);
 }
