@@ -28,6 +28,9 @@ Figures, per benchmark:
                    where the cold run's warm-up is under 5% of one steady
                    iteration (the programs without a small size: their
                    warm-up hides in their iterations' noise)
+  (q1-q3)          the quartiles of warm/cold taken per repeat (one cold
+                   run against its warm run): how far the figure can be
+                   trusted on a noisy machine
   w/c wall         the same ratio on wall time, collections included
   1st/steady       warm run's first iteration / steady (target <= 2 on
                    nbody, spectral-norm, richards)
@@ -196,6 +199,11 @@ def main():
         msteady_c = statistics.median(mc[n // 2:] or mc)
         mwindow = warmup_window(mc, msteady_c)
         mwu_c, mwu_w = warmup_excess(mc, msteady_c, mwindow), warmup_excess(mw, msteady_c, mwindow)
+        # The same ratio per repeat (its cold run against its warm run, same
+        # steady and window): its spread is how far to trust the one above.
+        per = sorted(warmup_excess(w, msteady_c, mwindow) / warmup_excess(c, msteady_c, mwindow)
+                     for c, w in zip(mcs, mws) if warmup_excess(c, msteady_c, mwindow) > 0)
+        spread = (per[len(per) // 4], per[(3 * len(per)) // 4]) if len(per) >= 4 else None
         sw = sws[-1]
         rows.append({
             "bench": name,
@@ -222,6 +230,7 @@ def main():
             "mutator_warmup_warm_s": mwu_w,
             "mutator_warmup_window": mwindow,
             "warm_over_cold": mwu_w / mwu_c if mwu_c > 0.05 * msteady_c else None,
+            "warm_over_cold_quartiles": spread if mwu_c > 0.05 * msteady_c else None,
             "first_over_steady_cold": tc[0] / steady_c if tc else None,
             "first_over_steady_warm": tw[0] / steady_c if tw else None,
             "steady_warm_over_cold": steady_w / steady_c if steady_c else None,
@@ -245,19 +254,22 @@ def main():
     def f(v, fmt="%.2f"):
         return "-" if v is None else fmt % v
 
-    lines = ["%-15s %5s %5s %5s %5s %5s %9s %9s %9s %9s %8s %9s %8s %4s %7s" % (
+    lines = ["%-15s %5s %5s %5s %5s %5s %9s %9s %9s %9s %9s %8s %9s %8s %4s %7s" % (
         "bench", "comp", "reld", "wcomp", "miss", "tails", "rel/comp", "warmup_c", "warmup_w",
-        "warm/cold", "w/c wall", "1st/std_w", "std w/c", "gc", "output")]
+        "warm/cold", "(q1-q3)", "w/c wall", "1st/std_w", "std w/c", "gc", "output")]
     for r in rows:
-        lines.append("%-15s %5d %5d %5d %5d %5s %9s %7.2fms %7.2fms %9s %8s %9s %8s %3.0f%% %7s" % (
+        q = r["warm_over_cold_quartiles"]
+        lines.append("%-15s %5d %5d %5d %5d %5s %9s %7.2fms %7.2fms %9s %9s %8s %9s %8s %3.0f%% %7s" % (
             r["bench"], r["compiled_cold"], r["reloaded_warm"], r["compiled_warm"], r["misses_warm"],
             "%d/%d" % (r["tails_validated_warm"], r["tail_guards_warm"]),
             f(r["reload_vs_compile"], "%.1fx"), r["mutator_warmup_cold_s"] * 1e3,
-            r["mutator_warmup_warm_s"] * 1e3, f(r["warm_over_cold"]), f(r["warm_over_cold_wall"]),
+            r["mutator_warmup_warm_s"] * 1e3, f(r["warm_over_cold"]),
+            "%.2f-%.2f" % q if q else "-", f(r["warm_over_cold_wall"]),
             f(r["first_over_steady_warm"]), f(r["steady_warm_over_cold"]), 100 * r["gc_share_cold"],
             "same" if r["same_output"] else "DIFF"))
     lines.append("(warm/cold target <= 0.25, on mutator time (garbage collections left out; "
-                 "'w/c wall' counts them); 1st/std_w target <= 2 on %s; std w/c target ~1; "
+                 "'w/c wall' counts them; q1-q3: quartiles of the same ratio taken per repeat, "
+                 "with 4 repeats or more); 1st/std_w target <= 2 on %s; std w/c target ~1; "
                  "tails: validated/written; gc: the cold run's share of time collecting)"
                  % ", ".join(FIRST_ITERATION_TARGETS))
     ratios = [sum(compile_cost(c) for c in cs) / max(1, reload_cost(t)) for t, cs in all_pairs]

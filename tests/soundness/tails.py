@@ -18,8 +18,10 @@ later iteration (up to JIT_CHECK_TRIES); the last try leaves the loop there:
            misses, the tail is invalidated and the loop is traced afresh.
 
 Where the tail guard goes: after the guard the check left through when no
-code in front of it needs a slot the tail binds (the loop runs up to that
-guard, and its bridge runs, while the tail waits), else at the loop's entry.
+code in front of it needs a slot the tail binds (the trace runs up to that
+guard, and its exit's bridge runs, while the tail waits), else at the
+trace's entry.  A loop or a bridge whose tail guard fired after a guard has
+its next entries checked until one goes the tail's way.
 Here the tail calls the global g(), whose cell and identity guard are loop
 invariants hoisted in front of everything: at the entry.  PROGRAM2's tail
 is plain arithmetic: after the guard.
@@ -73,6 +75,29 @@ if len(args) > 0 then e0 = int(args[0]) end
 var total = 0
 for c = 0, 300 do
   if c == 0 then total = total + run(40, e0) else total = total + run(40, 5) end
+end
+print(total)
+"""
+
+PROGRAM3 = """\
+fn run(n, early, odd)
+  var s = 0
+  for i = 0, n do
+    if i < early then
+      if i < odd then s = s + i * 5 else s = s + i * 2 end
+    else
+      s = s + i * 3
+    end
+  end
+  return s
+end
+var e0 = 5
+var o0 = -1
+if len(args) > 0 then e0 = int(args[0]) end
+if len(args) > 1 then o0 = int(args[1]) end
+var total = 0
+for c = 0, 300 do
+  if c == 0 then total = total + run(40, e0, o0) else total = total + run(40, 5, -1) end
 end
 print(total)
 """
@@ -172,6 +197,32 @@ def main():
         check(ir.find("---- tail validated: jc_loop_run_L4", fired) > fired and st["tails_validated"] >= 1,
               "after-guard: the next iteration checked the tail and validated it")
         check(st["loops"] == 0 and st["bridges"] == 0, "after-guard: nothing compiled")
+        # A bridge's tail after a guard: PROGRAM3, cold with the bridge (the
+        # first 5 iterations of a call) on its inner else path; warm, the
+        # first call's 30 early iterations take the inner then path, so the
+        # bridge's checks leave at the inner guard until the last try, which
+        # commits the bridge with its tail after that guard.  The bridge runs
+        # up to there; the first later call goes the else way, fires the
+        # tail guard, and the bridge's next entry (its parent's exit, pointed
+        # back at its stub meanwhile) checks and validates the tail.
+        c3 = os.path.join(d, "e.jc")
+        open(c3, "w").write(PROGRAM3)
+        cache3 = "--cache=" + os.path.join(d, "cache3")
+        cold, st = run(jcvm, [cache3, c3, "5", "-1"], stats)
+        check(cold.returncode == 0 and st["bridges"] >= 1, "bridge-after-guard: cold run saved a bridge")
+        warm, st = run(jcvm, [cache3, "--dump-ir", c3, "30", "100"], stats)
+        ref, _ = run(jcvm, ["--no-cache", c3, "30", "100"])
+        check((warm.returncode, warm.stdout) == (ref.returncode, ref.stdout),
+              "bridge-after-guard: warm run prints what a run without the cache prints (%s)"
+              % warm.stdout.strip())
+        ir = warm.stderr
+        at = ir.find("---- tail guard of jc_bridge_run_L4_x0: after a guard")
+        check(at >= 0, "bridge-after-guard: the bridge's tail guard went after a guard")
+        fired = ir.find("---- tail guard fired after guard", at)
+        fired = ir.find("jc_bridge_run_L4_x0", fired) if fired >= 0 else -1
+        check(fired > at, "bridge-after-guard: it fired in the bridge")
+        check(ir.find("---- tail validated: jc_bridge_run_L4_x0", fired) > fired,
+              "bridge-after-guard: the bridge's next entry validated the tail")
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 

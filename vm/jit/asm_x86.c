@@ -77,7 +77,7 @@ typedef struct asm_state {
   jit_line *lines;
   uint32_t nline, line_cap;
   uint32_t pos; /* IR position being assembled */
-  /* Patch points after guards (loops only), per snapshot: the comparison
+  /* Patch points after guards, per snapshot: the comparison
   ** that gets it (its last), its offset (0: none) and the condition its
   ** stub redoes (-1: none, the patch point is in front of the guard). */
   jit_ref *gpp_ref;
@@ -259,7 +259,7 @@ static void guard_jcc(asm_state *as, int cc, uint32_t snap)
 
 /* -- Patch points after guards ---------------------------------------------------------
 **
-** A reloaded loop whose checking iteration left at a guard has an unchecked
+** A reloaded trace whose checking iteration left at a guard has an unchecked
 ** tail: the code after that guard.  libjcache puts the tail guard (a jmp)
 ** at a patch point recorded for that guard if nothing before it needs a
 ** slot the tail binds, else at the entry's (where the whole trace waits).
@@ -278,7 +278,7 @@ static void guard_jcc(asm_state *as, int cc, uint32_t snap)
 **
 ** Either stub writes the guard's snapshot (the state before its bytecode,
 ** as its exit does), then returns JIT_TAIL_AT | snap: the VM resumes there
-** and checks the next iteration (jit_enter).  Eight bytes of code follow
+** and checks the trace's next entry (jit_tail_arm).  Eight bytes of code follow
 ** each patch point in both cases: the jcc and two bytes, or at least a cmp
 ** and a jcc. */
 
@@ -750,13 +750,11 @@ static void asm_cleanup(asm_state *as)
 /* Which comparison of each snapshot gets a patch point: its last on the
 ** iteration's path (IRF_BRANCH: a condition, a loop's end, a promoted
 ** receiver or callee), where checks leave polymorphic loops; type guards
-** and bounds checks get none, which keeps the nops off most guards.  Loops
-** only: a bridge is entered from its parent's code, not from the VM, so
-** nothing could check its next iteration. */
+** and bounds checks get none, which keeps the nops off most guards. */
 static void gpp_plan(asm_state *as)
 {
   jit_trace *T = as->T;
-  if (T->parent || !T->nsnap)
+  if (!T->nsnap)
     return;
   as->gpp_ref = malloc(T->nsnap * sizeof *as->gpp_ref);
   as->gpp_off = calloc(T->nsnap, sizeof *as->gpp_off);
@@ -922,7 +920,8 @@ bool jit_asm_link(jit_trace *T, uint32_t snap, jit_trace *B)
   uint32_t field = T->exit_jmp[snap];
   if (!field)
     return false;
-  int64_t rel = (int64_t)(uintptr_t)B->mcode - ((int64_t)(uintptr_t)T->mcode + field + 4);
+  /* No bridge: the jmp goes to the next instruction, the stub's own exit. */
+  int64_t rel = !B ? 0 : (int64_t)(uintptr_t)B->mcode - ((int64_t)(uintptr_t)T->mcode + field + 4);
   if (rel < INT32_MIN || rel > INT32_MAX)
     return false;
   int32_t r32 = (int32_t)rel;

@@ -954,7 +954,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   jit_trace *X = jit_trace_at(J, ret.mcode);
   uint32_t sn = (uint32_t)ret.snap;
   if (!X || (sn >= X->nsnap && sn != JIT_TAIL_EXIT &&
-             (!(sn & JIT_TAIL_AT) || (sn & ~JIT_TAIL_AT) >= X->nsnap || X->parent)))
+             (!(sn & JIT_TAIL_AT) || (sn & ~JIT_TAIL_AT) >= X->nsnap)))
     bad_exit(ret.snap, ret.mcode);
   if (sn == JIT_TAIL_EXIT) {
     /* X's tail guard fired at its entry: nothing ran.  The interpreter
@@ -969,12 +969,13 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
     return;
   }
   if (sn & JIT_TAIL_AT) {
-    /* Loop X's tail guard after a guard fired: the iteration passed the
-    ** guard the check left through, into the unchecked tail.  Its stub
-    ** wrote the guard's snapshot, so the interpreter redoes that bytecode
-    ** and finishes the iteration; the next one checks the tail. */
+    /* X's tail guard after a guard fired: the iteration passed the guard
+    ** the check left through, into the unchecked tail.  Its stub wrote the
+    ** guard's snapshot, so the interpreter redoes that bytecode and
+    ** finishes the iteration; X's next entry checks the tail. */
     restore_frames(J, frame, X, &X->snaps[sn & ~JIT_TAIL_AT]);
-    X->tail_armed = true;
+    X->tail_fired = true;
+    jit_tail_arm(J, X);
     if (J->dump_ir)
       fprintf(J->dump, "---- tail guard fired after guard %u: %s\n", sn & ~JIT_TAIL_AT,
               X->jt ? jc_trace_name(X->jt) : "?");
@@ -982,6 +983,8 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   }
   jit_snap *s = &X->snaps[sn];
   restore_frames(J, frame, X, s);
+  if (X->bridges[sn] && X->bridges[sn]->tail_armed && jit_tail_check_bridge(J, frame, X, sn))
+    return; /* the bridge's entry, armed (jit_tail_arm): this iteration checks its tail */
   s->count++;
   bool cached = J->cache && X->jt && X->exit_checks[sn] < JIT_CHECK_TRIES;
   if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 &&

@@ -105,7 +105,8 @@ struct jit_trace {
   ** entry, and the stub that then exits JIT_TAIL_AT | snap. */
   struct jit_guardpp { uint32_t snap, off, target; } *gpp;
   uint32_t ngpp;
-  bool tail_armed; /* a guard's tail guard fired: check the next iteration */
+  bool tail_armed; /* a guard's tail guard fired: check the next entry */
+  bool tail_fired; /* it fired once: check entries until one reaches the tail */
   uint32_t *exit_jmp;    /* per snapshot: offset of the stub's patchable rel32, or 0 */
   jc_trace *jt;          /* libjcache's handle (gdb/perf, cache ids, attach); may be NULL */
   bool reloaded;         /* code came from the cache (no IR, no tape) */
@@ -308,6 +309,15 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
 /* A tail check of X ended: validated, or not (then pending or invalidated,
 ** as the library says; an invalidated or hopeless X is unhooked). */
 void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why);
+/* An iteration passed the guard after which X's tail waits (JIT_TAIL_AT):
+** the next entry into X checks its tail instead of running it.  A loop's
+** entry is the VM's (jit_enter); a bridge's is its parent's exit, which is
+** pointed back at its stub until then. */
+void jit_tail_arm(jit_state *J, jit_trace *X);
+/* Exit `snap` of P was taken with its bridge armed (its exit came back to
+** the VM): point the exit at the bridge again and check the bridge's tail
+** from here; false if no check could start. */
+bool jit_tail_check_bridge(jit_state *J, vm_frame *frame, jit_trace *P, uint32_t snap);
 /* A check left its first trace at a guard: true (and one try counted) if
 ** the loop or exit may be checked again on a later iteration. */
 bool jit_check_defer(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
@@ -364,6 +374,7 @@ void jit_alloc_free(jit_alloc *A);
 /* Assemble T into the code arena; false (and nothing allocated) on failure. */
 bool jit_asm(jit_state *J, jit_trace *T);
 /* Point exit `snap` of T at bridge B (a live patch). */
+/* Point exit `snap` of T at bridge B's entry (B NULL: back at its stub). */
 bool jit_asm_link(jit_trace *T, uint32_t snap, jit_trace *B);
 
 /* Helpers called from traces (symbol names for relocations). */

@@ -669,6 +669,15 @@ static void exit_detach(jit_trace *P, uint32_t snap)
   jc_trace_attach(P->jt, snap, P->mcode + P->exit_jmp[snap] + 4);
 }
 
+/* Point exit `snap` of P at bridge B, or back at its stub (B NULL). */
+static void exit_point(jit_trace *P, uint32_t snap, jit_trace *B)
+{
+  if (P->jt)
+    jc_trace_attach(P->jt, snap, B ? B->mcode : P->mcode + P->exit_jmp[snap] + 4);
+  else
+    jit_asm_link(P, snap, B);
+}
+
 bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t backedge_pc,
                        jit_trace *parent, uint32_t snap)
 {
@@ -806,6 +815,26 @@ static void unhook(jit_state *J, jit_trace *X, bool hot)
   }
 }
 
+void jit_tail_arm(jit_state *J, jit_trace *X)
+{
+  (void)J;
+  X->tail_armed = true;
+  if (X->parent && X->parent->bridges[X->parent_snap] == X)
+    exit_point(X->parent, X->parent_snap, NULL);
+}
+
+bool jit_tail_check_bridge(jit_state *J, vm_frame *frame, jit_trace *P, uint32_t snap)
+{
+  jit_trace *B = P->bridges[snap];
+  B->tail_armed = false;
+  exit_point(P, snap, B);
+  if (J->vm->jit_recording)
+    return false;
+  if (!jit_check_start_tail(J, frame, B))
+    jit_tail_done(J, B, false, "no tail to check");
+  return true;
+}
+
 void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why)
 {
   jit_cost(J, jc_trace_id(X->jt), JIT_COST_TAIL, X->parent != NULL, 0);
@@ -834,6 +863,14 @@ void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why)
   }
   if (J->dump_ir)
     fprintf(J->dump, "---- tail still pending: %s: %s\n", jc_trace_name(X->jt), why ? why : "?");
-  if (st != JC_TAIL_PENDING || ++X->tail_tries >= JIT_TAIL_TRIES)
+  if (st != JC_TAIL_PENDING || ++X->tail_tries >= JIT_TAIL_TRIES) {
     unhook(J, X, true); /* the iterations never take its path: trace afresh */
+    return;
+  }
+  /* A tail guard after a guard has fired (an iteration took the tail's
+  ** way), but the entry checked since went another way: keep checking
+  ** entries until one goes the tail's way.  Paths often alternate, and the
+  ** entry right after the one that fired is the least likely to. */
+  if (X->tail_fired)
+    jit_tail_arm(J, X);
 }
