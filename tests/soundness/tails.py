@@ -36,6 +36,20 @@ import subprocess
 import sys
 import tempfile
 
+# The driver of PROGRAM and PROGRAM3: run(40, e0, a1) for the first call
+# (e0 and a1 from the command line), run(40, 5, -1) for the 300 others.
+DRIVER = """\
+var e0 = 5
+var a1 = -1
+if len(args) > 0 then e0 = int(args[0]) end
+if len(args) > 1 then a1 = int(args[1]) end
+var total = 0
+for c = 0, 300 do
+  if c == 0 then total = total + run(40, e0, a1) else total = total + run(40, 5, -1) end
+end
+print(total)
+"""
+
 PROGRAM = """\
 fn g(x) return x * {GK} end
 fn h(x) return x + 7 end
@@ -51,15 +65,6 @@ fn run(n, early, special)
   end
   return s
 end
-var e0 = 5
-var sp0 = -1
-if len(args) > 0 then e0 = int(args[0]) end
-if len(args) > 1 then sp0 = int(args[1]) end
-var total = 0
-for c = 0, 300 do
-  if c == 0 then total = total + run(40, e0, sp0) else total = total + run(40, 5, -1) end
-end
-print(total)
 """
 
 PROGRAM2 = """\
@@ -91,15 +96,6 @@ fn run(n, early, odd)
   end
   return s
 end
-var e0 = 5
-var o0 = -1
-if len(args) > 0 then e0 = int(args[0]) end
-if len(args) > 1 then o0 = int(args[1]) end
-var total = 0
-for c = 0, 300 do
-  if c == 0 then total = total + run(40, e0, o0) else total = total + run(40, 5, -1) end
-end
-print(total)
 """
 
 failures = 0
@@ -121,6 +117,24 @@ def run(jcvm, args, stats=None):
     return p, st
 
 
+def cold_then_warm(jcvm, d, name, source, cold_args, warm_args, stats):
+    """Run `source` cold with an empty cache of its own, then warm with
+    --dump-ir; check the warm run prints what a run without the cache
+    prints.  Returns the cold run's stats, the warm run's --dump-ir output
+    and its stats."""
+    prog = os.path.join(d, name + ".jc")
+    open(prog, "w").write(source)
+    cache = "--cache=" + os.path.join(d, name + ".cache")
+    cold, cst = run(jcvm, [cache, prog] + cold_args, stats)
+    check(cold.returncode == 0, "%s: cold run ok" % name)
+    warm, st = run(jcvm, [cache, "--dump-ir", prog] + warm_args, stats)
+    ref, _ = run(jcvm, ["--no-cache", prog] + warm_args)
+    check((warm.returncode, warm.stdout) == (ref.returncode, ref.stdout),
+          "%s: warm run prints what a run without the cache prints (%s)"
+          % (name, warm.stdout.strip()))
+    return cst, warm.stderr, st
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -129,8 +143,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="jc-tails-") as d:
         a = os.path.join(d, "a.jc")
         b = os.path.join(d, "b.jc")
-        open(a, "w").write(PROGRAM.replace("{GK}", "3"))
-        open(b, "w").write(PROGRAM.replace("{GK}", "5"))
+        open(a, "w").write(PROGRAM.replace("{GK}", "3") + DRIVER)
+        open(b, "w").write(PROGRAM.replace("{GK}", "5") + DRIVER)
         cache = "--cache=" + os.path.join(d, "cache")
         stats = os.path.join(d, "s.json")
         # The cold run: the loop is traced on the g() path (hot after 1000
@@ -178,18 +192,9 @@ def main():
                 check(st["loops"] >= 1, "edited: the loop was traced afresh")
         # The tail guard after the guard: PROGRAM2, cold on the else path
         # (its bridge on the then path), warm with 20 early iterations.
-        c2 = os.path.join(d, "c.jc")
-        open(c2, "w").write(PROGRAM2)
-        cache2 = "--cache=" + os.path.join(d, "cache2")
-        cold, st = run(jcvm, [cache2, c2, "5"], stats)
-        check(cold.returncode == 0 and st["loops"] >= 1 and st["bridges"] >= 1,
+        cst, ir, st = cold_then_warm(jcvm, d, "after-guard", PROGRAM2, ["5"], ["20"], stats)
+        check(cst["loops"] >= 1 and cst["bridges"] >= 1,
               "after-guard: cold run compiled and saved loop and bridge")
-        warm, st = run(jcvm, [cache2, "--dump-ir", c2, "20"], stats)
-        ref, _ = run(jcvm, ["--no-cache", c2, "20"])
-        check((warm.returncode, warm.stdout) == (ref.returncode, ref.stdout),
-              "after-guard: warm run prints what a run without the cache prints (%s)"
-              % warm.stdout.strip())
-        ir = warm.stderr
         at = ir.find("---- tail guard of jc_loop_run_L4: after a guard")
         check(at >= 0, "after-guard: the tail guard went after the guard the check left at")
         fired = ir.find("---- tail guard fired after guard", at)
@@ -205,17 +210,9 @@ def main():
         # up to there; the first later call goes the else way, fires the
         # tail guard, and the bridge's next entry (its parent's exit, pointed
         # back at its stub meanwhile) checks and validates the tail.
-        c3 = os.path.join(d, "e.jc")
-        open(c3, "w").write(PROGRAM3)
-        cache3 = "--cache=" + os.path.join(d, "cache3")
-        cold, st = run(jcvm, [cache3, c3, "5", "-1"], stats)
-        check(cold.returncode == 0 and st["bridges"] >= 1, "bridge-after-guard: cold run saved a bridge")
-        warm, st = run(jcvm, [cache3, "--dump-ir", c3, "30", "100"], stats)
-        ref, _ = run(jcvm, ["--no-cache", c3, "30", "100"])
-        check((warm.returncode, warm.stdout) == (ref.returncode, ref.stdout),
-              "bridge-after-guard: warm run prints what a run without the cache prints (%s)"
-              % warm.stdout.strip())
-        ir = warm.stderr
+        cst, ir, st = cold_then_warm(jcvm, d, "bridge-after-guard", PROGRAM3 + DRIVER,
+                                     ["5", "-1"], ["30", "100"], stats)
+        check(cst["bridges"] >= 1, "bridge-after-guard: cold run saved a bridge")
         at = ir.find("---- tail guard of jc_bridge_run_L4_x0: after a guard")
         check(at >= 0, "bridge-after-guard: the bridge's tail guard went after a guard")
         fired = ir.find("---- tail guard fired after guard", at)

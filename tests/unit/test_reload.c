@@ -877,10 +877,12 @@ static void test_errors_and_keys(void **state) {
 
 /* A synthetic trace for the replay protocol alone (its code is never run):
 ** GREEN(site 1) BIND GUARD(0, gfp) GREEN(site `after`) BIND, 64 bytes of
-** int3 with an exit field at 4, two ABS64 fields (16, 32) on the bound
-** slots, and one JC_GUARD_ANY patch point at 8 covering the rest. */
-static uint64_t rec_synthetic(fixture *f, jc_key key, uint64_t parent,
-                              uint64_t gfp, uint32_t after) {
+** int3 with an exit field at 4, ABS64 fields on the bound slots at 16 and
+** `s1_off`, one JC_GUARD_ANY patch point at 8 covering the rest (stub at
+** 56) and, if spec_off, one after guard 0 there (stub at 48). */
+static uint64_t rec_synthetic_at(fixture *f, jc_key key, uint64_t parent,
+                                 uint64_t gfp, uint32_t after, uint32_t s1_off,
+                                 uint32_t spec_off) {
   uint8_t code[64];
   memset(code, 0xCC, sizeof code);
   jc_rec *r;
@@ -897,15 +899,22 @@ static uint64_t rec_synthetic(fixture *f, jc_key key, uint64_t parent,
   assert_int_equal(jc_rec_green(r, after, 1, 22), JC_OK);
   assert_int_equal(jc_rec_bind(r, s1), JC_OK);
   assert_int_equal(jc_rec_reloc(r, 16, JC_RELOC_ABS64, s0, 0), JC_OK);
-  assert_int_equal(jc_rec_reloc(r, 32, JC_RELOC_ABS64, s1, 0), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, s1_off, JC_RELOC_ABS64, s1, 0), JC_OK);
   assert_int_equal(jc_rec_exit(r, 0, 4), JC_OK);
   assert_int_equal(jc_rec_patch_point(r, JC_GUARD_ANY, 8, 64, 56), JC_OK);
+  if (spec_off)
+    assert_int_equal(jc_rec_patch_point(r, 0, spec_off, 64, 48), JC_OK);
   jc_trace *t;
   assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
   uint64_t id = jc_trace_id(t);
   jc_trace_release(t);
   assert_int_equal(jc_cache_flush(f->cache), JC_OK);
   return id;
+}
+
+static uint64_t rec_synthetic(fixture *f, jc_key key, uint64_t parent,
+                              uint64_t gfp, uint32_t after) {
+  return rec_synthetic_at(f, key, parent, gfp, after, 32, 0);
 }
 
 static jc_replay *begin_synthetic(fixture *f, jc_key key, jc_cands **cs) {
@@ -1024,29 +1033,8 @@ static void test_guard_outcomes(void **state) {
 ** that leaves at guard 0 (JC_EXIT): the loop and its unchecked tail. */
 static jc_trace *reload_left(fixture *f, const char *name, uint32_t spec_off,
                              uint32_t s1_off) {
-  uint8_t code[64];
-  memset(code, 0xCC, sizeof code);
   jc_key key = key_of(name);
-  jc_rec *r;
-  assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
-  uint32_t s0, s1;
-  assert_int_equal(jc_rec_slot_bound(r, &s0), JC_OK);
-  assert_int_equal(jc_rec_slot_bound(r, &s1), JC_OK);
-  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
-  assert_int_equal(jc_rec_bind(r, s0), JC_OK);
-  assert_int_equal(jc_rec_guard_fp(r, 0, 1), JC_OK);
-  assert_int_equal(jc_rec_green(r, 2, 1, 22), JC_OK);
-  assert_int_equal(jc_rec_bind(r, s1), JC_OK);
-  assert_int_equal(jc_rec_reloc(r, 16, JC_RELOC_ABS64, s0, 0), JC_OK);
-  assert_int_equal(jc_rec_reloc(r, s1_off, JC_RELOC_ABS64, s1, 0), JC_OK);
-  assert_int_equal(jc_rec_exit(r, 0, 4), JC_OK);
-  assert_int_equal(jc_rec_patch_point(r, JC_GUARD_ANY, 8, 64, 56), JC_OK);
-  assert_int_equal(jc_rec_patch_point(r, 0, spec_off, 64, 48), JC_OK);
-  jc_trace *t;
-  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
-  jc_trace_release(t);
-  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
-
+  rec_synthetic_at(f, key, 0, 1, 2, s1_off, spec_off);
   jc_cands *cs;
   assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
   jc_replay *rp;
@@ -1068,8 +1056,20 @@ static int32_t rel_at(const uint8_t *p) {
   return v;
 }
 
-/* Validate the tail of a trace from reload_left, binding s1 to v1. */
-static void validate_left(jc_trace *t, uint64_t v1) {
+/* Reload with the patch point after guard 0 at spec_off and s1 at s1_off:
+** the tail guard must be the jmp at `at` to `target` (the other patch point
+** untouched); validating with s1 = v1 restores `at` and patches s1. */
+static void expect_tail_at(fixture *f, const char *name, uint32_t spec_off,
+                           uint32_t s1_off, uint32_t at, uint32_t target,
+                           uint64_t v1) {
+  jc_trace *t = reload_left(f, name, spec_off, s1_off);
+  uint8_t *code = jc_trace_code(t, NULL);
+  uint32_t other = at == 8 ? spec_off : 8;
+  assert_int_equal(code[at], 0xE9);
+  assert_int_equal(rel_at(code + at + 1), (int32_t)(target - (at + 5)));
+  assert_int_equal(code[other], 0xCC);
+  if (s1_off >= at + 8) assert_int_equal(code[s1_off], 0xCC); /* deferred */
+
   jc_replay *r;
   assert_int_equal(jc_tail_begin(t, JC_GUARD_ANY, &r), JC_OK);
   assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
@@ -1079,6 +1079,12 @@ static void validate_left(jc_trace *t, uint64_t v1) {
   assert_int_equal(jc_replay_bind(r, v1), JC_OK);
   assert_int_equal(jc_replay_commit(r, NULL, 0, NULL), JC_OK);
   assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_VALIDATED);
+
+  uint64_t v;
+  memcpy(&v, code + s1_off, 8);
+  assert_int_equal(v, v1);
+  if (s1_off > at || s1_off + 8 <= at) assert_int_equal(code[at], 0xCC);
+  jc_trace_release(t);
 }
 
 /* The tail guard goes after the guard the check left through when every
@@ -1087,52 +1093,15 @@ static void validate_left(jc_trace *t, uint64_t v1) {
 ** point's 8 bytes is right after validation. */
 static void test_tail_patch_point_choice(void **state) {
   fixture *f = *state;
-  uint64_t v;
-
-  /* s1 at 40, behind the patch point at 24: that one, the entry untouched. */
-  jc_trace *t = reload_left(f, "pick-specific", 24, 40);
-  uint8_t *code = jc_trace_code(t, NULL);
-  assert_int_equal(code[8], 0xCC);
-  assert_int_equal(code[24], 0xE9);
-  assert_int_equal(rel_at(code + 25), 48 - 29);
-  validate_left(t, 0x5000);
-  assert_int_equal(code[24], 0xCC);
-  memcpy(&v, code + 40, 8);
-  assert_int_equal(v, 0x5000);
-  jc_trace_release(t);
-
-  /* s1 at 16..24 is before the patch point at 40: the trace waits at 8. */
-  t = reload_left(f, "pick-any", 40, 24);
-  code = jc_trace_code(t, NULL);
-  assert_int_equal(code[8], 0xE9);
-  assert_int_equal(rel_at(code + 9), 56 - 13);
-  assert_int_equal(code[40], 0xCC);
-  validate_left(t, 0x6000);
-  assert_int_equal(code[8], 0xCC);
-  memcpy(&v, code + 24, 8);
-  assert_int_equal(v, 0x6000);
-  jc_trace_release(t);
-
+  /* s1 at 40, behind the patch point at 24: that one. */
+  expect_tail_at(f, "pick-specific", 24, 40, 24, 48, 0x5000);
+  /* s1 at 24..32 is before the patch point at 40: the trace waits at 8. */
+  expect_tail_at(f, "pick-any", 40, 24, 8, 56, 0x6000);
   /* s1 is the patch point's own 8 bytes (a client's guard that compares
   ** with it): the field comes back whole when the word is restored. */
-  t = reload_left(f, "pick-inside", 32, 32);
-  code = jc_trace_code(t, NULL);
-  assert_int_equal(code[32], 0xE9);
-  validate_left(t, 0x1122334455667788ull);
-  memcpy(&v, code + 32, 8);
-  assert_int_equal(v, 0x1122334455667788ull);
-  jc_trace_release(t);
-
+  expect_tail_at(f, "pick-inside", 32, 32, 32, 48, 0x1122334455667788ull);
   /* s1 straddles the patch point's end (36..44). */
-  t = reload_left(f, "pick-across", 32, 36);
-  code = jc_trace_code(t, NULL);
-  assert_int_equal(code[32], 0xE9);
-  assert_int_equal(code[40], 0xCC); /* not patched before validation */
-  validate_left(t, 0x0102030405060708ull);
-  memcpy(&v, code + 36, 8);
-  assert_int_equal(v, 0x0102030405060708ull);
-  assert_int_equal(code[32], 0xCC);
-  jc_trace_release(t);
+  expect_tail_at(f, "pick-across", 32, 36, 32, 48, 0x0102030405060708ull);
 }
 
 static void test_recorder_refuses(void **state) {
