@@ -23,8 +23,16 @@
 # The last line is "N passed, N failed"; exit status 1 on any failure,
 # 2 on bad usage.
 #
+# With PROGEN_WARM=1 the test run goes through the code cache: a cold run
+# with an empty cache of its own (it traces and saves; with the flags in
+# PROGEN_COLD_FLAGS if set, e.g. a later --jit-hot, so that its traces come
+# from later iterations than the warm run checks first), then the warm run
+# with what it saved (it reloads: checks, bridges, tail guards); both must
+# print what the reference prints.
+#
 # Environment: PROGEN_BUDGET, PROGEN_ERROR_RATE (passed to progen.py),
-# PROGEN_TIMEOUT, PROGEN_KEEP, PYTHON (default python3).
+# PROGEN_TIMEOUT, PROGEN_KEEP, PROGEN_WARM, PROGEN_COLD_FLAGS, PYTHON
+# (default python3).
 set -u
 
 if [ $# -lt 2 ]; then
@@ -82,7 +90,7 @@ for f in "$@"; do
   fi
 done
 
-echo "run_progen.sh: jcvm $jcvm; reference: jcvm ${ref_flags[*]:-(default mode)}; test: jcvm ${test_flags[*]:-(default mode)}"
+echo "run_progen.sh: jcvm $jcvm; reference: jcvm ${ref_flags[*]:-(default mode)}; test: jcvm ${test_flags[*]:-(default mode)}${PROGEN_WARM:+, warm, after a cold run (${PROGEN_COLD_FLAGS:-the same flags}) with a cache of its own}"
 echo "run_progen.sh: seeds from $seed for ${seconds}s; failing programs go to $keep"
 
 pass=0
@@ -93,7 +101,7 @@ keep_failure() {   # REASON
   local d=$keep/seed_$s
   mkdir -p "$d"
   cp "$work/prog.jc" "$d/prog.jc" 2>/dev/null
-  for f in ref.out ref.err test.out test.err gen.err; do
+  for f in ref.out ref.err cold.out cold.err test.out test.err gen.err; do
     [ -f "$work/$f" ] && cp "$work/$f" "$d/$f"
   done
   {
@@ -116,9 +124,22 @@ while [ "$(date +%s)" -lt "$end" ]; do
   expect=$(sed -n '1s/.*expect-exit=\([0-9]*\).*/\1/p' "$work/prog.jc")
   timeout "$tmo" "$jcvm" "${ref_flags[@]}" "$work/prog.jc" >"$work/ref.out" 2>"$work/ref.err"
   ref_rc=$?
-  timeout "$tmo" "$jcvm" "${test_flags[@]}" "$work/prog.jc" >"$work/test.out" 2>"$work/test.err"
+  cold_rc=0
+  if [ -n "${PROGEN_WARM:-}" ]; then
+    rm -rf "$work/cache"
+    # shellcheck disable=SC2086 # PROGEN_COLD_FLAGS is a list of flags
+    timeout "$tmo" "$jcvm" --cache="$work/cache" ${PROGEN_COLD_FLAGS:-"${test_flags[@]}"} \
+      "$work/prog.jc" >"$work/cold.out" 2>"$work/cold.err"
+    cold_rc=$?
+    timeout "$tmo" "$jcvm" --cache="$work/cache" "${test_flags[@]}" "$work/prog.jc" \
+      >"$work/test.out" 2>"$work/test.err"
+  else
+    timeout "$tmo" "$jcvm" "${test_flags[@]}" "$work/prog.jc" >"$work/test.out" 2>"$work/test.err"
+  fi
   test_rc=$?
-  if [ "$ref_rc" -eq 124 ] || [ "$test_rc" -eq 124 ]; then
+  if [ -n "${PROGEN_WARM:-}" ] && { [ "$cold_rc" != "$ref_rc" ] || ! cmp -s "$work/ref.out" "$work/cold.out"; }; then
+    keep_failure "the cold run (filling the cache) differs from the reference: exit $cold_rc"
+  elif [ "$ref_rc" -eq 124 ] || [ "$test_rc" -eq 124 ]; then
     keep_failure "timeout after ${tmo}s (reference exit $ref_rc, test exit $test_rc)"
   elif [ "$ref_rc" != "$expect" ]; then
     keep_failure "reference exit status $ref_rc, program expects $expect: $(tail -n 1 "$work/ref.err")"
