@@ -116,34 +116,47 @@ static bool in_range(const struct jc_fmt_patch *pp, const struct jc_fmt_reloc *r
   return rl->off >= pp->off && rl->off + jc_reloc_width(rl->kind) <= pp->end;
 }
 
-/* Does patch point pp cover every relocation on a slot the checked part
-** left unbound?  Then the code before it uses checked slots only. */
-static bool covers_tail(const jc_view *v, const jc_level *l,
-                        const struct jc_fmt_patch *pp) {
+/* Do the patch points marked in pick[] together cover every relocation on
+** a slot the checked part left unbound? */
+static bool picked_cover(const jc_view *v, const jc_level *l, const bool *pick) {
   for (uint32_t k = 0; k < v->nrelocs; k++) {
     struct jc_fmt_reloc rl;
     jc_view_reloc(v, k, &rl);
-    if (rl.slot < l->nslots && !l->set[rl.slot] && !in_range(pp, &rl))
-      return false;
+    if (rl.slot >= l->nslots || l->set[rl.slot]) continue;
+    bool in = false;
+    for (uint32_t j = 0; j < v->npatches && !in; j++) {
+      struct jc_fmt_patch pp;
+      jc_view_patch(v, j, &pp);
+      in = pick[j] && in_range(&pp, &rl);
+    }
+    if (!in) return false;
   }
   return true;
 }
 
 /* The patch points that get the tail guard of level l (which has a tail),
-** marked in pick[].  Best is one after the guard the check left through
-** that covers the tail: the trace runs up to it, and so does a bridge on
-** that guard's exit.  Else the JC_GUARD_ANY ones: the whole trace waits
-** (a client records one where code before a guard may rely on decisions
-** after it, such as hoisted loop invariants).  Else, for a client with
-** neither, the ones after that guard: relocations they do not cover make
-** the commit a miss. */
+** marked in pick[].  Best are all of those after the guard the check left
+** through, if together they cover the tail: the trace runs up to them, and
+** so does a bridge on that guard's exit.  All of them, never some: a client
+** may declare several for one guard (a loop may skip, with a second one,
+** hoisted invariants that need the tail), and only together do they keep
+** every path out of the tail.  Else the JC_GUARD_ANY ones: the whole trace
+** waits (a client records one where code before a guard may rely on
+** decisions after it).  Else, for a client with neither, those after that
+** guard: relocations they do not cover make the commit a miss.  The tail
+** guards of one commit are one tail: checked, validated and invalidated
+** together (tail.c). */
 static uint32_t pick_tail(const jc_view *v, const jc_level *l, bool *pick) {
   uint32_t n = 0;
-  for (uint32_t k = 0; k < v->npatches && n == 0; k++) {
+  for (uint32_t k = 0; k < v->npatches; k++) {
     struct jc_fmt_patch pp;
     jc_view_patch(v, k, &pp);
-    if (pp.after_guard == l->left_guard && covers_tail(v, l, &pp))
-      pick[k] = true, n = 1;
+    pick[k] = pp.after_guard == l->left_guard;
+    n += pick[k];
+  }
+  if (n && !picked_cover(v, l, pick)) {
+    memset(pick, 0, v->npatches);
+    n = 0;
   }
   for (int pass = 0; pass < 2 && n == 0; pass++)
     for (uint32_t k = 0; k < v->npatches; k++) {

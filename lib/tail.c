@@ -68,67 +68,79 @@ JC_API jc_err jc_tail_begin(jc_trace *t, uint32_t after_guard, jc_replay **out) 
   return JC_OK;
 }
 
+/* The tail guards of one commit are one tail (commit.c, pick_tail): a
+** loop may wait at two patch points for it.  Validation patches the
+** deferred relocations of all of them and then restores each patch point. */
 jc_err jc_tail_validate(jc_replay *r, jc_path *p) {
   jc_trace *t = r->tail;
-  jc_tail *tl = &t->tails[r->tail_idx];
   const jc_level *l = &p->lv[0];
-  uint8_t *at = t->code + tl->pp.off;
   jc_err err = JC_OK;
   uint32_t patched = 0;
 
   jc_trace_lock();
-  if (tl->state != JC_TAIL_PENDING) {
-    jc_trace_unlock();
-    return jc_fail(JC_STATE, "jcache: tail after guard %u is no longer pending",
-                   tl->pp.after_guard);
-  }
-  /* Every deferred relocation inside this tail needs its slot now. */
-  for (uint32_t k = 0; k < t->ndeferred && !err; k++) {
-    const struct jc_fmt_reloc *rl = &t->deferred[k];
-    if (rl->off < tl->pp.off || rl->off >= tl->pp.end) continue;
-    if (!l->set[rl->slot])
+  for (uint32_t i = 0; i < t->ntails; i++)
+    if (t->tails[i].state != JC_TAIL_PENDING) {
+      jc_trace_unlock();
+      return jc_fail(JC_STATE, "jcache: tail after guard %u is no longer pending",
+                     t->tails[i].pp.after_guard);
+    }
+  /* Every deferred relocation needs its slot now. */
+  for (uint32_t k = 0; k < t->ndeferred && !err; k++)
+    if (!l->set[t->deferred[k].slot])
       err = jc_fail(JC_MISS, "jcache: slot %u of the tail was never bound",
-                    rl->slot);
-  }
+                    t->deferred[k].slot);
   /* Patch each deferred relocation where it lies (that code is not
-  ** reachable yet), except the bytes that fall inside the patch point: they
-  ** go into its original 8 bytes, which are put back last, atomically.  Only
-  ** relocation fields are written: the range may hold code that runs (a
+  ** reachable yet), except the bytes that fall inside a patch point's own 8:
+  ** they go into its kept original, which is put back last, atomically.
+  ** Only relocation fields are written: a range may hold code that runs (a
   ** client's exit stubs of guards before this one). */
-  uint8_t word[8];
-  memcpy(word, tl->orig, 8);
+  uint8_t (*words)[8] = err ? NULL : malloc((size_t)t->ntails * 8 + 1);
+  if (!err && !words) err = jc_fail(JC_NOMEM, "jcache: out of memory");
+  for (uint32_t i = 0; i < t->ntails && !err; i++)
+    memcpy(words[i], t->tails[i].orig, 8);
   for (uint32_t k = 0; k < t->ndeferred && !err; k++) {
     const struct jc_fmt_reloc *rl = &t->deferred[k];
-    if (rl->off < tl->pp.off || rl->off >= tl->pp.end) continue;
     uint8_t field[8];
     unsigned w = jc_reloc_width(rl->kind);
     err = jc_reloc_apply(rl->kind, field, t->code + rl->off, l->val[rl->slot],
                          rl->addend);
-    uint32_t in_word = 0; /* leading bytes of the field inside the word */
-    while (!err && in_word < w && rl->off + in_word < tl->pp.off + 8) {
-      word[rl->off + in_word - tl->pp.off] = field[in_word];
-      in_word++;
+    unsigned run = 0; /* bytes [b - run, b) to write as they lie */
+    for (unsigned b = 0; b <= w && !err; b++) {
+      bool in_word = false;
+      for (uint32_t i = 0; i < t->ntails && b < w && !in_word; i++) {
+        uint32_t at = rl->off + b;
+        if (at >= t->tails[i].pp.off && at < t->tails[i].pp.off + 8) {
+          words[i][at - t->tails[i].pp.off] = field[b];
+          in_word = true;
+        }
+      }
+      if (b < w && !in_word) {
+        run++;
+        continue;
+      }
+      if (run) err = jc_arena_write(t->code + rl->off + b - run, field + b - run, run);
+      run = 0;
     }
-    if (!err && in_word < w)
-      err = jc_arena_write(t->code + rl->off + in_word, field + in_word,
-                           w - in_word);
     patched++;
     JC_PROBE(reloc, t->id, (uint64_t)(uintptr_t)(t->code + rl->off), rl->kind,
              l->val[rl->slot]);
   }
-  if (!err) err = jc_arena_patch(at, word, 8);
+  for (uint32_t i = 0; i < t->ntails && !err; i++)
+    err = jc_arena_patch(t->code + t->tails[i].pp.off, words[i], 8);
+  free(words);
   if (err) {
     jc_trace_unlock();
-    return err; /* stays pending: the guard still protects the tail */
+    return err; /* stays pending: the guards still protect the tail */
   }
-  tl->state = JC_TAIL_VALIDATED;
+  for (uint32_t i = 0; i < t->ntails; i++) t->tails[i].state = JC_TAIL_VALIDATED;
   memcpy(t->slot_val, l->val, (size_t)(t->nslots + 1) * sizeof *t->slot_val);
   memcpy(t->slot_set, l->set, (size_t)(t->nslots + 1) * sizeof *t->slot_set);
   jc_trace_unlock();
 
   jc_stat_add(tails_validated, 1);
   jc_stat_add(relocs_patched, patched);
-  JC_PROBE(tail_validated, t->id, tl->pp.after_guard, (uint64_t)(uintptr_t)at);
+  JC_PROBE(tail_validated, t->id, t->tails[r->tail_idx].pp.after_guard,
+           (uint64_t)(uintptr_t)(t->code + t->tails[r->tail_idx].pp.off));
   return JC_OK;
 }
 
@@ -138,7 +150,8 @@ void jc_tail_invalidate(jc_replay *r, uint32_t site, uint64_t expected,
   jc_tail *tl = &t->tails[r->tail_idx];
   jc_trace_lock();
   bool was_pending = tl->state == JC_TAIL_PENDING;
-  if (was_pending) tl->state = JC_TAIL_INVALIDATED;
+  if (was_pending)
+    for (uint32_t i = 0; i < t->ntails; i++) t->tails[i].state = JC_TAIL_INVALIDATED;
   jc_trace_unlock();
   if (!was_pending) return;
   jc_stat_add(tails_invalidated, 1);

@@ -96,11 +96,15 @@ jc_err jc_rec_exit(jc_rec *rec, uint32_t guard, uint32_t field_off);
 ** client code (target_off) that may, for instance, redo the guard's own
 ** branch before it leaves.
 **
-** A check that leaves through guard g gets its tail guard at a patch point
-** recorded for g if one covers every relocation on a slot the tail binds
-** (all of them in [off, end)); else at the JC_GUARD_ANY patch points; else
-** the reload is a miss.  So a client may offer both: the one after g where
-** nothing before it needs the tail, the one at the entry always. */
+** A check that leaves through guard g gets its tail guard at all the patch
+** points recorded for g if together they cover every relocation on a slot
+** the tail binds (each in one's [off, end)), never at only some of them;
+** else at the JC_GUARD_ANY patch points; else the reload is a miss.  So a
+** client may offer both: those after g (one where the body reaches the
+** tail, one where a loop's preamble would run hoisted code that needs it,
+** jumping over it), and the one at the entry always.  They are one tail:
+** checked, validated (every patch point restored) and invalidated
+** together. */
 /* A patch point that serves the tail after whichever guard the checking
 ** iteration leaves through: a client that guards the whole trace from its
 ** entry (its loop-invariant code may rely on any decision of the tape)

@@ -20,11 +20,11 @@ later iteration (up to JIT_CHECK_TRIES); the last try leaves the loop there:
 Where the tail guard goes: after the guard the check left through when no
 code in front of it needs a slot the tail binds (the trace runs up to that
 guard, and its exit's bridge runs, while the tail waits), else at the
-trace's entry.  A loop or a bridge whose tail guard fired after a guard has
-its next entries checked until one goes the tail's way.
-Here the tail calls the global g(), whose cell and identity guard are loop
-invariants hoisted in front of everything: at the entry.  PROGRAM2's tail
-is plain arithmetic: after the guard.
+trace's entry.  Here the tail calls the global g(), whose cell and identity
+guard are loop invariants hoisted in front of the body: a second patch
+point makes the preamble skip them while the tail waits, so the tail guard
+still goes after the guard.  A loop or a bridge whose tail guard fired
+after a guard has its next entries checked until one goes the tail's way.
 
 Every warm run must print exactly what a run without the cache prints, and
 the counters (--jit-stats-json) and --dump-ir must show what happened.
@@ -176,8 +176,8 @@ def main():
             if name == "bridge":
                 check("---- reloaded 2 trace(s): jc_loop_run_L" in ir,
                       "bridge: loop and bridge reloaded together from one check")
-                check("---- tail guard of jc_loop_run_L6: at the entry" in ir,
-                      "bridge: the tail waits at the entry (g's guard is hoisted)")
+                check("---- tail guard of jc_loop_run_L6: after a guard" in ir,
+                      "bridge: the tail waits after the guard (g's hoisted guard skipped)")
                 check(st["tails_validated"] >= 1, "bridge: the tail was validated")
                 check(st["loops"] == 0 and st["bridges"] == 0, "bridge: nothing compiled")
             elif name == "exit":

@@ -1104,6 +1104,75 @@ static void test_tail_patch_point_choice(void **state) {
   expect_tail_at(f, "pick-across", 32, 36, 32, 48, 0x0102030405060708ull);
 }
 
+/* A loop that waits for one tail at two patch points after guard 0 (one
+** skips hoisted code that needs the tail, one stops the body): neither
+** covers both of s1's fields, together they do, so both get tail guards
+** (not the entry's); validating the tail restores both. */
+static void test_tail_two_patch_points(void **state) {
+  fixture *f = *state;
+  uint8_t code[64];
+  memset(code, 0xCC, sizeof code);
+  jc_key key = key_of("two-patch-points");
+  jc_rec *r;
+  assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
+  uint32_t s0, s1;
+  assert_int_equal(jc_rec_slot_bound(r, &s0), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, &s1), JC_OK);
+  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s0), JC_OK);
+  assert_int_equal(jc_rec_guard_fp(r, 0, 1), JC_OK);
+  assert_int_equal(jc_rec_green(r, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s1), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 56, JC_RELOC_ABS64, s0, 0), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 28, JC_RELOC_ABS64, s1, 0), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 48, JC_RELOC_ABS64, s1, 0), JC_OK);
+  assert_int_equal(jc_rec_exit(r, 0, 4), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, JC_GUARD_ANY, 8, 64, 8), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, 0, 24, 40, 40), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, 0, 40, 64, 16), JC_OK);
+  jc_trace *t;
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+  jc_trace_release(t);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  jc_replay *rp;
+  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &rp), JC_OK);
+  assert_int_equal(jc_replay_green(rp, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(rp, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_guard_fp(rp, 0, 9), JC_EXIT);
+  size_t n;
+  assert_int_equal(jc_replay_commit(rp, &t, 1, &n), JC_OK);
+  jc_cands_release(cs);
+  uint8_t *c = jc_trace_code(t, NULL);
+  assert_int_equal(c[8], 0xCC);
+  assert_int_equal(c[24], 0xE9);
+  assert_int_equal(rel_at(c + 25), 40 - 29);
+  assert_int_equal(c[40], 0xE9);
+  assert_int_equal(rel_at(c + 41), 16 - 45);
+  uint64_t v;
+  memcpy(&v, c + 56, 8);
+  assert_int_equal(v, 0x1000);
+
+  jc_replay *tr;
+  assert_int_equal(jc_tail_begin(t, JC_GUARD_ANY, &tr), JC_OK);
+  assert_int_equal(jc_replay_green(tr, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(tr, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_guard_fp(tr, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_green(tr, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_replay_bind(tr, 0x7000), JC_OK);
+  assert_int_equal(jc_replay_commit(tr, NULL, 0, NULL), JC_OK);
+  assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_VALIDATED);
+  assert_int_equal(c[24], 0xCC);
+  assert_int_equal(c[40], 0xCC);
+  memcpy(&v, c + 28, 8); /* across the first patch point's end */
+  assert_int_equal(v, 0x7000);
+  memcpy(&v, c + 48, 8);
+  assert_int_equal(v, 0x7000);
+  jc_trace_release(t);
+}
+
 static void test_recorder_refuses(void **state) {
   fixture *f = *state;
   jc_stats s0 = stats();
@@ -1159,6 +1228,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_recorder_refuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_guard_outcomes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tail_patch_point_choice, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tail_two_patch_points, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,6 +83,10 @@ typedef struct asm_state {
   jit_ref *gpp_ref;
   uint32_t *gpp_off;
   int8_t *gpp_cc;
+  /* Per snapshot: the preamble instruction in front of which its skip
+  ** patch point goes (JIT_REF_NONE: none), and that patch point's offset. */
+  jit_ref *gpp_skip_ref;
+  uint32_t *gpp_skip_off;
   bool fail;
 } asm_state;
 
@@ -291,6 +295,23 @@ static bool gpp_here(asm_state *as, const jit_ins *i)
 static void gpp_align(asm_state *as)
 {
   emit_nops(&as->mc, (8 - as->mc.n % 8) % 8);
+}
+
+/* The skip patch points in front of preamble instruction p (gpp_plan_skip):
+** 8 aligned bytes of nop, shared by every snapshot that skips from here. */
+static void gpp_skip_here(asm_state *as, jit_ref p)
+{
+  uint32_t off = 0;
+  for (uint32_t s = 0; s < as->T->nsnap; s++) {
+    if (as->gpp_skip_ref[s] != p)
+      continue;
+    if (!off) {
+      gpp_align(as);
+      off = as->mc.n;
+      emit_nops(&as->mc, 8);
+    }
+    as->gpp_skip_off[s] = off;
+  }
 }
 
 /* A guard's jcc with the patch point on it (the "after" kind). */
@@ -745,6 +766,72 @@ static void asm_cleanup(asm_state *as)
   free(as->gpp_ref);
   free(as->gpp_off);
   free(as->gpp_cc);
+  free(as->gpp_skip_ref);
+  free(as->gpp_skip_off);
+}
+
+/* Does the code of instruction p read (an operand) or name (in a snapshot
+** of a guard at p) an instruction marked in skipped[]? */
+static bool reads_skipped(const jit_trace *T, jit_ref p, const bool *skipped)
+{
+  const jit_ins *i = &T->ir[p];
+  uint8_t m = jit_ir_refmask(i);
+  if (((m & 1) && i->a < T->nir && skipped[i->a]) || ((m & 2) && i->b < T->nir && skipped[i->b]) ||
+      ((m & 4) && (jit_ref)i->k < T->nir && skipped[i->k]))
+    return true;
+  if ((i->flags & IRF_GUARD || i->op == IR_EXIT) && i->snap < T->nsnap) {
+    const jit_snap *sn = &T->snaps[i->snap];
+    for (uint32_t e = 0; e < sn->nent; e++) {
+      jit_ref r = T->snapents[sn->ent + e].ref;
+      if (r < T->nir && skipped[r])
+        return true;
+    }
+  }
+  return false;
+}
+
+/* A loop's invariants hoisted from after a path decision (a receiver's
+** class guard, a global's cell) need the tail after it, which would put the
+** tail guard at the entry.  So each body decision's patch point gets a
+** second one, in the preamble in front of the first instruction recorded
+** after the decision, that jumps to the loop head: while the tail waits,
+** the preamble stops there.  What it skips is used only after the
+** decision (an instruction comes after its operands in recording order),
+** which is checked here: else no skip patch point, and the entry's. */
+static void gpp_plan_skip(asm_state *as)
+{
+  jit_trace *T = as->T;
+  if (T->parent || T->loopref >= T->nir || T->loopref == 0)
+    return;
+  as->gpp_skip_ref = malloc(T->nsnap * sizeof *as->gpp_skip_ref);
+  as->gpp_skip_off = calloc(T->nsnap, sizeof *as->gpp_skip_off);
+  bool *skipped = calloc(T->nir, sizeof *skipped);
+  if (!as->gpp_skip_ref || !as->gpp_skip_off || !skipped) {
+    free(skipped);
+    as->fail = true;
+    return;
+  }
+  for (uint32_t s = 0; s < T->nsnap; s++) {
+    jit_ref g = as->gpp_ref[s];
+    as->gpp_skip_ref[s] = JIT_REF_NONE;
+    if (g == JIT_REF_NONE || g < T->loopref)
+      continue;
+    jit_ref q = 0;
+    while (q < T->loopref && (T->ir[q].ord < T->ir[g].ord || jit_is_const(&T->ir[q])))
+      q++;
+    if (q == T->loopref)
+      continue; /* nothing hoisted from after it */
+    memset(skipped, 0, T->nir * sizeof *skipped);
+    for (jit_ref p = q; p < T->loopref; p++)
+      skipped[p] = !jit_is_const(&T->ir[p]);
+    bool ok = true;
+    for (jit_ref p = 0; p <= g && ok; p++)
+      if (p < q || p >= T->loopref)
+        ok = !reads_skipped(T, p, skipped);
+    if (ok)
+      as->gpp_skip_ref[s] = q;
+  }
+  free(skipped);
 }
 
 /* Which comparison of each snapshot gets a patch point: its last on the
@@ -770,6 +857,7 @@ static void gpp_plan(asm_state *as)
     if (i->op >= IR_EQ && i->op <= IR_ULT && (i->flags & IRF_BRANCH) && i->snap < T->nsnap)
       as->gpp_ref[i->snap] = p;
   }
+  gpp_plan_skip(as);
 }
 
 /* The patch points' stubs (see "Patch points after guards"), after the exit
@@ -799,6 +887,7 @@ static void gpp_stubs(asm_state *as, const uint32_t *stub_off)
     T->gpp[T->ngpp].snap = s;
     T->gpp[T->ngpp].off = as->gpp_off[s];
     T->gpp[T->ngpp].target = mc->n;
+    T->gpp[T->ngpp].skip = as->gpp_skip_off ? as->gpp_skip_off[s] : 0;
     T->ngpp++;
     if (as->gpp_cc[s] >= 0)
       mc_link(mc, emit_jcc(mc, as->gpp_cc[s]), stub_off[s]);
@@ -837,6 +926,8 @@ bool jit_asm(jit_state *J, jit_trace *T)
         emit_nops(mc, 1);
       T->head_off = mc->n;
     }
+    if (as->gpp_skip_ref && p < T->loopref)
+      gpp_skip_here(as, p);
     const jit_ins *i = &T->ir[p];
     if (!jit_is_const(i) && i->line != lastline) {
       GROW(as, as->lines, as->nline, as->line_cap);

@@ -157,6 +157,8 @@ typedef struct jit_ins {
   uint8_t tag;   /* vm_tag of a typed load's or a store's value; KPTR's tag */
   uint8_t flags;
   jit_ref a, b;  /* operands (refs or immediates, see JIT_IR_LIST) */
+  uint32_t ord;  /* loops: position in recording order (set by opt_loop,
+                    which moves invariants in front) */
   int64_t k;     /* constants; helper index; third operand of FSTORE/ASTORE */
   uint32_t snap; /* guards: snapshot index */
   uint32_t pc;   /* bytecode pc this instruction was recorded at */

@@ -103,7 +103,7 @@ struct jit_trace {
   /* A loop's patch points after guards (asm_x86.c): where a reloaded loop
   ** whose check left at that guard waits for its tail instead of at its
   ** entry, and the stub that then exits JIT_TAIL_AT | snap. */
-  struct jit_guardpp { uint32_t snap, off, target; } *gpp;
+  struct jit_guardpp { uint32_t snap, off, target, skip; } *gpp; /* skip: see asm_x86.c */
   uint32_t ngpp;
   bool tail_armed; /* a guard's tail guard fired: check the next entry */
   bool tail_fired; /* it fired once: check entries until one reaches the tail */

@@ -89,7 +89,10 @@ void jit_opt_loop(jit_trace *T)
     if (v)
       ninv++;
   }
-  /* Reorder: invariants first (the preamble), then the body. */
+  /* Reorder: invariants first (the preamble), then the body, each in
+  ** recording order, which `ord` keeps (asm_x86.c: a tail's patch points). */
+  for (jit_ref r = 0; r < n; r++)
+    T->ir[r].ord = r;
   uint32_t k = 0;
   for (jit_ref r = 0; r < n; r++)
     if (inv[r]) {

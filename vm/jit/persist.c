@@ -372,9 +372,14 @@ void jit_persist(jit_state *J, jit_trace *T)
   ** libjcache prefers when nothing before it needs the tail: the loop then
   ** runs up to that guard, and its exit's bridge too.  Only guards the tape
   ** names (a hoisted guard leaves through the loop head's snapshot). */
-  for (uint32_t k = 0; k < T->ngpp && !why && !err; k++)
-    if (tape_has_guard(T, T->gpp[k].snap))
-      err = jc_rec_patch_point(r, T->gpp[k].snap, T->gpp[k].off, T->msize, T->gpp[k].target);
+  for (uint32_t k = 0; k < T->ngpp && !why && !err; k++) {
+    if (!tape_has_guard(T, T->gpp[k].snap))
+      continue;
+    err = jc_rec_patch_point(r, T->gpp[k].snap, T->gpp[k].off, T->msize, T->gpp[k].target);
+    /* Its skip patch point: the rest of the preamble, to the loop head. */
+    if (!err && T->gpp[k].skip)
+      err = jc_rec_patch_point(r, T->gpp[k].snap, T->gpp[k].skip, T->head_off, T->head_off);
+  }
   if (err && !why)
     why = jc_last_error();
   /* Exits, names and lines: also for traces that are only registered. */
