@@ -59,6 +59,8 @@ struct jit_rec {
   rec_frame frames[JIT_MAX_DEPTH + 1];
   rec_slot slots[JIT_MAX_SLOTS];
   uint32_t maxslot;      /* one past the highest slot touched */
+  uint32_t slot_hw;      /* one past the highest slot this recording touched
+                            (rec_reset clears up to it, not all 1024) */
   uint32_t nbc;          /* bytecodes recorded */
   bool dirty;            /* slot map changed since the last snapshot */
   uint32_t snap_pc;
@@ -69,6 +71,8 @@ struct jit_rec {
   vm_code *curcode;
   uint32_t nbind;
   jit_ref kref[512];     /* interned constants */
+  int64_t kval[512];     /* their values, and op | type << 8 | tag << 16: */
+  uint32_t kkind[512];   /* scanned in place of the IR */
   uint32_t nk;
   uint64_t t0;
   /* Checking mode (a checking iteration against the cache's candidates):
@@ -200,21 +204,32 @@ static void tape_guard(jit_rec *R, uint32_t snap, uint64_t fp)
   e->fp = fp;
 }
 
-/* An interned constant. */
+/* An interned constant, found again by value. */
+static jit_ref konst_find(const jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64_t k)
+{
+  uint32_t kind = (uint32_t)op | (uint32_t)t << 8 | (uint32_t)tag << 16;
+  for (uint32_t n = 0; n < R->nk; n++)
+    if (R->kval[n] == k && R->kkind[n] == kind)
+      return R->kref[n];
+  return JIT_REF_NONE;
+}
+
 static jit_ref konst(jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64_t k)
 {
-  for (uint32_t n = 0; n < R->nk; n++) {
-    jit_ins *i = &R->T->ir[R->kref[n]];
-    if (i->op == op && i->type == t && i->k == k && i->tag == tag)
-      return R->kref[n];
-  }
-  jit_ref r = emit(R, op, t, 0, 0);
+  jit_ref r = konst_find(R, op, t, tag, k);
+  if (r != JIT_REF_NONE)
+    return r;
+  r = emit(R, op, t, 0, 0);
   if (R->fail)
     return 0;
   R->T->ir[r].k = k;
   R->T->ir[r].tag = tag;
-  if (R->nk < sizeof R->kref / sizeof R->kref[0])
-    R->kref[R->nk++] = r;
+  if (R->nk < sizeof R->kref / sizeof R->kref[0]) {
+    R->kref[R->nk] = r;
+    R->kval[R->nk] = k;
+    R->kkind[R->nk] = (uint32_t)op | (uint32_t)t << 8 | (uint32_t)tag << 16;
+    R->nk++;
+  }
   return r;
 }
 
@@ -233,12 +248,10 @@ static jit_ref kflt(jit_rec *R, double d)
 ** produced it), and kept alive by the trace. */
 static jit_ref kptr(jit_rec *R, void *p, uint8_t tag)
 {
-  for (uint32_t n = 0; n < R->nk; n++) {
-    jit_ins *i = &R->T->ir[R->kref[n]];
-    if (i->op == IR_KPTR && i->k == (int64_t)(intptr_t)p && i->tag == tag)
-      return R->kref[n];
-  }
-  jit_ref r = konst(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
+  jit_ref r = konst_find(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
+  if (r != JIT_REF_NONE)
+    return r;
+  r = konst(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
   if (R->fail)
     return 0;
   R->T->ir[r].b = R->nbind;
@@ -398,6 +411,8 @@ static jit_ref getslot(jit_rec *R, uint32_t s, uint8_t *tag)
   R->slots[s].loaded = 1;
   if (s + 1 > R->maxslot)
     R->maxslot = s + 1;
+  if (R->maxslot > R->slot_hw)
+    R->slot_hw = R->maxslot;
   return r;
 }
 
@@ -413,6 +428,8 @@ static void setslot(jit_rec *R, uint32_t s, jit_ref ref, uint8_t tag)
   R->dirty = true;
   if (s + 1 > R->maxslot)
     R->maxslot = s + 1;
+  if (R->maxslot > R->slot_hw)
+    R->slot_hw = R->maxslot;
 }
 
 /* The value as a double (int converted). */
@@ -1052,16 +1069,17 @@ static void trace_discard(jit_state *J, jit_trace *T)
   free(T);
 }
 
-/* An empty slot map (slots below R->maxslot may be in use) and nothing
-** recorded yet. */
+/* An empty slot map (slots below R->slot_hw may have been used: every
+** slot above it is clean, so a check starts without clearing all
+** JIT_MAX_SLOTS) and nothing recorded yet. */
 static void rec_reset(jit_rec *R)
 {
-  for (uint32_t i = 0; i < R->maxslot; i++) {
+  for (uint32_t i = 0; i < R->slot_hw; i++) {
     R->slots[i].ref = JIT_REF_NONE;
     R->slots[i].mod = 0;
     R->slots[i].loaded = 0;
   }
-  R->maxslot = 0;
+  R->maxslot = R->slot_hw = 0;
   R->nbc = 0;
   R->dirty = true;
   R->fail = NULL;
@@ -1076,6 +1094,7 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
     J->rec = malloc(sizeof *J->rec);
     if (!J->rec)
       return false;
+    J->rec->slot_hw = JIT_MAX_SLOTS; /* the first reset clears them all */
   }
   jit_rec *R = J->rec;
   R->J = J;
@@ -1107,7 +1126,6 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
   R->frames[0].base = 0;
   R->frames[0].ret_pc = 0;
   R->frames[0].ctor = 0;
-  R->maxslot = JIT_MAX_SLOTS;
   rec_reset(R);
   R->t0 = jit_now_ns();
   R->T->code = R->rootcode;
