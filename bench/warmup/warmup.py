@@ -25,7 +25,9 @@ Figures, per benchmark:
                    whichever iteration crosses the heap threshold, in cold
                    and warm runs alike, and is no part of warming up
   warm/cold        warm run's warm-up / cold run's (target <= 0.25); "-"
-                   where the cold run's warm-up is under 5% of one steady
+                   where the cold run's warm-up is not above twice the
+                   noise floor (the same excess over as many of its last,
+                   steady iterations), or under 5% of one steady
                    iteration (the programs without a small size: their
                    warm-up hides in their iterations' noise)
   (q1-q3)          the quartiles of warm/cold taken per repeat (one cold
@@ -201,6 +203,12 @@ def main():
         mwu_c, mwu_w = warmup_excess(mc, msteady_c, mwindow), warmup_excess(mw, msteady_c, mwindow)
         # The same ratio per repeat (its cold run against its warm run, same
         # steady and window): its spread is how far to trust the one above.
+        # What steady iterations show above steady by chance over as many
+        # iterations (the cold run's last ones): a warm-up not well above it
+        # is noise, and so would be any ratio (long iterations: json).
+        tail = mc[n - min(mwindow, n // 2):] if n >= 2 else mc
+        noise = warmup_excess(tail, msteady_c, len(tail)) * mwindow / max(1, len(tail))
+        measurable = mwu_c > 0.05 * msteady_c and mwu_c > 2 * noise
         per = sorted(warmup_excess(w, msteady_c, mwindow) / warmup_excess(c, msteady_c, mwindow)
                      for c, w in zip(mcs, mws) if warmup_excess(c, msteady_c, mwindow) > 0)
         spread = (per[len(per) // 4], per[(3 * len(per)) // 4]) if len(per) >= 4 else None
@@ -229,8 +237,9 @@ def main():
             "mutator_warmup_cold_s": mwu_c,
             "mutator_warmup_warm_s": mwu_w,
             "mutator_warmup_window": mwindow,
-            "warm_over_cold": mwu_w / mwu_c if mwu_c > 0.05 * msteady_c else None,
-            "warm_over_cold_quartiles": spread if mwu_c > 0.05 * msteady_c else None,
+            "warm_over_cold": mwu_w / mwu_c if measurable else None,
+            "warm_over_cold_quartiles": spread if measurable else None,
+            "noise_floor_s": noise,
             "first_over_steady_cold": tc[0] / steady_c if tc else None,
             "first_over_steady_warm": tw[0] / steady_c if tw else None,
             "steady_warm_over_cold": steady_w / steady_c if steady_c else None,
