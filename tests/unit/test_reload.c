@@ -880,6 +880,19 @@ static void test_errors_and_keys(void **state) {
 ** int3 with an exit field at 4, ABS64 fields on the bound slots at 16 and
 ** `s1_off`, one JC_GUARD_ANY patch point at 8 covering the rest (stub at
 ** 56) and, if spec_off, one after guard 0 there (stub at 48). */
+/* The synthetic tape: GREEN(site 1) BIND(s0) GUARD(0, gfp) GREEN(site
+** `after`) BIND(s1). */
+static void rec_synthetic_tape(jc_rec *r, uint64_t gfp, uint32_t after,
+                               uint32_t *s0, uint32_t *s1) {
+  assert_int_equal(jc_rec_slot_bound(r, s0), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, s1), JC_OK);
+  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_rec_bind(r, *s0), JC_OK);
+  assert_int_equal(jc_rec_guard_fp(r, 0, gfp), JC_OK);
+  assert_int_equal(jc_rec_green(r, after, 1, 22), JC_OK);
+  assert_int_equal(jc_rec_bind(r, *s1), JC_OK);
+}
+
 static uint64_t rec_synthetic_at(fixture *f, jc_key key, uint64_t parent,
                                  uint64_t gfp, uint32_t after, uint32_t s1_off,
                                  uint32_t spec_off) {
@@ -891,13 +904,7 @@ static uint64_t rec_synthetic_at(fixture *f, jc_key key, uint64_t parent,
   else
     assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
   uint32_t s0, s1;
-  assert_int_equal(jc_rec_slot_bound(r, &s0), JC_OK);
-  assert_int_equal(jc_rec_slot_bound(r, &s1), JC_OK);
-  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
-  assert_int_equal(jc_rec_bind(r, s0), JC_OK);
-  assert_int_equal(jc_rec_guard_fp(r, 0, gfp), JC_OK);
-  assert_int_equal(jc_rec_green(r, after, 1, 22), JC_OK);
-  assert_int_equal(jc_rec_bind(r, s1), JC_OK);
+  rec_synthetic_tape(r, gfp, after, &s0, &s1);
   assert_int_equal(jc_rec_reloc(r, 16, JC_RELOC_ABS64, s0, 0), JC_OK);
   assert_int_equal(jc_rec_reloc(r, s1_off, JC_RELOC_ABS64, s1, 0), JC_OK);
   assert_int_equal(jc_rec_exit(r, 0, 4), JC_OK);
@@ -1026,15 +1033,9 @@ static void test_guard_outcomes(void **state) {
 
 /* -- Which patch point gets the tail guard -------------------------------- */
 
-/* GREEN(1) BIND(s0) GUARD(0) GREEN(2) BIND(s1), 64 bytes of int3: s0 at 16,
-** s1 (bound in the tail) an ABS64 at `s1_off`; an exit on guard 0 whose
-** field is at 4; a JC_GUARD_ANY patch point at 8 and one after guard 0 at
-** `spec_off`, both to the end (stubs at 56 and 48).  Reloaded by a check
-** that leaves at guard 0 (JC_EXIT): the loop and its unchecked tail. */
-static jc_trace *reload_left(fixture *f, const char *name, uint32_t spec_off,
-                             uint32_t s1_off) {
-  jc_key key = key_of(name);
-  rec_synthetic_at(f, key, 0, 1, 2, s1_off, spec_off);
+/* Reload the synthetic loop under `key` with a check that leaves at guard
+** 0 (JC_EXIT): the loop and its unchecked tail. */
+static jc_trace *commit_left(fixture *f, jc_key key) {
   jc_cands *cs;
   assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
   jc_replay *rp;
@@ -1048,6 +1049,30 @@ static jc_trace *reload_left(fixture *f, const char *name, uint32_t spec_off,
   assert_int_equal(n, 1);
   jc_cands_release(cs);
   return tr[0];
+}
+
+/* The synthetic loop with s1's field at `s1_off` and a patch point after
+** guard 0 at `spec_off` (stub at 48) next to the entry's (8, stub at 56),
+** reloaded by a check that leaves at guard 0. */
+static jc_trace *reload_left(fixture *f, const char *name, uint32_t spec_off,
+                             uint32_t s1_off) {
+  jc_key key = key_of(name);
+  rec_synthetic_at(f, key, 0, 1, 2, s1_off, spec_off);
+  return commit_left(f, key);
+}
+
+/* A tail check of the synthetic loop that goes the loop's way, binding s1
+** to v1: the tail is validated. */
+static void validate_tail(jc_trace *t, uint64_t v1) {
+  jc_replay *r;
+  assert_int_equal(jc_tail_begin(t, JC_GUARD_ANY, &r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_guard_fp(r, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_green(r, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_replay_bind(r, v1), JC_OK);
+  assert_int_equal(jc_replay_commit(r, NULL, 0, NULL), JC_OK);
+  assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_VALIDATED);
 }
 
 static int32_t rel_at(const uint8_t *p) {
@@ -1070,16 +1095,7 @@ static void expect_tail_at(fixture *f, const char *name, uint32_t spec_off,
   assert_int_equal(code[other], 0xCC);
   if (s1_off >= at + 8) assert_int_equal(code[s1_off], 0xCC); /* deferred */
 
-  jc_replay *r;
-  assert_int_equal(jc_tail_begin(t, JC_GUARD_ANY, &r), JC_OK);
-  assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
-  assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
-  assert_int_equal(jc_replay_guard_fp(r, 0, 1), JC_OK);
-  assert_int_equal(jc_replay_green(r, 2, 1, 22), JC_OK);
-  assert_int_equal(jc_replay_bind(r, v1), JC_OK);
-  assert_int_equal(jc_replay_commit(r, NULL, 0, NULL), JC_OK);
-  assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_VALIDATED);
-
+  validate_tail(t, v1);
   uint64_t v;
   memcpy(&v, code + s1_off, 8);
   assert_int_equal(v, v1);
@@ -1116,13 +1132,7 @@ static void test_tail_two_patch_points(void **state) {
   jc_rec *r;
   assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
   uint32_t s0, s1;
-  assert_int_equal(jc_rec_slot_bound(r, &s0), JC_OK);
-  assert_int_equal(jc_rec_slot_bound(r, &s1), JC_OK);
-  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
-  assert_int_equal(jc_rec_bind(r, s0), JC_OK);
-  assert_int_equal(jc_rec_guard_fp(r, 0, 1), JC_OK);
-  assert_int_equal(jc_rec_green(r, 2, 1, 22), JC_OK);
-  assert_int_equal(jc_rec_bind(r, s1), JC_OK);
+  rec_synthetic_tape(r, 1, 2, &s0, &s1);
   assert_int_equal(jc_rec_reloc(r, 56, JC_RELOC_ABS64, s0, 0), JC_OK);
   assert_int_equal(jc_rec_reloc(r, 28, JC_RELOC_ABS64, s1, 0), JC_OK);
   assert_int_equal(jc_rec_reloc(r, 48, JC_RELOC_ABS64, s1, 0), JC_OK);
@@ -1135,16 +1145,7 @@ static void test_tail_two_patch_points(void **state) {
   jc_trace_release(t);
   assert_int_equal(jc_cache_flush(f->cache), JC_OK);
 
-  jc_cands *cs;
-  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
-  jc_replay *rp;
-  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &rp), JC_OK);
-  assert_int_equal(jc_replay_green(rp, 1, 1, 11), JC_OK);
-  assert_int_equal(jc_replay_bind(rp, 0x1000), JC_OK);
-  assert_int_equal(jc_replay_guard_fp(rp, 0, 9), JC_EXIT);
-  size_t n;
-  assert_int_equal(jc_replay_commit(rp, &t, 1, &n), JC_OK);
-  jc_cands_release(cs);
+  t = commit_left(f, key);
   uint8_t *c = jc_trace_code(t, NULL);
   assert_int_equal(c[8], 0xCC);
   assert_int_equal(c[24], 0xE9);
@@ -1155,15 +1156,7 @@ static void test_tail_two_patch_points(void **state) {
   memcpy(&v, c + 56, 8);
   assert_int_equal(v, 0x1000);
 
-  jc_replay *tr;
-  assert_int_equal(jc_tail_begin(t, JC_GUARD_ANY, &tr), JC_OK);
-  assert_int_equal(jc_replay_green(tr, 1, 1, 11), JC_OK);
-  assert_int_equal(jc_replay_bind(tr, 0x1000), JC_OK);
-  assert_int_equal(jc_replay_guard_fp(tr, 0, 1), JC_OK);
-  assert_int_equal(jc_replay_green(tr, 2, 1, 22), JC_OK);
-  assert_int_equal(jc_replay_bind(tr, 0x7000), JC_OK);
-  assert_int_equal(jc_replay_commit(tr, NULL, 0, NULL), JC_OK);
-  assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_VALIDATED);
+  validate_tail(t, 0x7000);
   assert_int_equal(c[24], 0xCC);
   assert_int_equal(c[40], 0xCC);
   memcpy(&v, c + 28, 8); /* across the first patch point's end */
