@@ -116,20 +116,26 @@ static bool in_range(const struct jc_fmt_patch *pp, const struct jc_fmt_reloc *r
   return rl->off >= pp->off && rl->off + jc_reloc_width(rl->kind) <= pp->end;
 }
 
+/* Is relocation `rl` inside a patch point that gets a tail guard? */
+static bool in_pending_tail(const jc_view *v, const bool *pick,
+                            const struct jc_fmt_reloc *rl) {
+  for (uint32_t k = 0; k < v->npatches; k++) {
+    if (!pick[k]) continue;
+    struct jc_fmt_patch pp;
+    jc_view_patch(v, k, &pp);
+    if (in_range(&pp, rl)) return true;
+  }
+  return false;
+}
+
 /* Do the patch points marked in pick[] together cover every relocation on
 ** a slot the checked part left unbound? */
 static bool picked_cover(const jc_view *v, const jc_level *l, const bool *pick) {
   for (uint32_t k = 0; k < v->nrelocs; k++) {
     struct jc_fmt_reloc rl;
     jc_view_reloc(v, k, &rl);
-    if (rl.slot >= l->nslots || l->set[rl.slot]) continue;
-    bool in = false;
-    for (uint32_t j = 0; j < v->npatches && !in; j++) {
-      struct jc_fmt_patch pp;
-      jc_view_patch(v, j, &pp);
-      in = pick[j] && in_range(&pp, &rl);
-    }
-    if (!in) return false;
+    if (rl.slot < l->nslots && !l->set[rl.slot] && !in_pending_tail(v, pick, &rl))
+      return false;
   }
   return true;
 }
@@ -166,18 +172,6 @@ static uint32_t pick_tail(const jc_view *v, const jc_level *l, bool *pick) {
         pick[k] = true, n++;
     }
   return n;
-}
-
-/* Is relocation `rl` inside a patch point that gets a tail guard? */
-static bool in_pending_tail(const jc_view *v, const bool *pick,
-                            const struct jc_fmt_reloc *rl) {
-  for (uint32_t k = 0; k < v->npatches; k++) {
-    if (!pick[k]) continue;
-    struct jc_fmt_patch pp;
-    jc_view_patch(v, k, &pp);
-    if (in_range(&pp, rl)) return true;
-  }
-  return false;
 }
 
 /* Room for the relocations deferred to the pending tails of trace t. */

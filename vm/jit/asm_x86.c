@@ -770,24 +770,32 @@ static void asm_cleanup(asm_state *as)
   free(as->gpp_skip_off);
 }
 
-/* Does the code of instruction p read (an operand) or name (in a snapshot
-** of a guard at p) an instruction marked in skipped[]? */
-static bool reads_skipped(const jit_trace *T, jit_ref p, const bool *skipped)
+/* 1 + the highest non-constant preamble instruction that p's code reads (an
+** operand, or a value its guard's snapshot names); 0 if none. */
+static jit_ref reads_preamble(const jit_trace *T, jit_ref p)
 {
   const jit_ins *i = &T->ir[p];
+  jit_ref hi = 0;
+  jit_ref refs[3] = {JIT_REF_NONE, JIT_REF_NONE, JIT_REF_NONE};
   uint8_t m = jit_ir_refmask(i);
-  if (((m & 1) && i->a < T->nir && skipped[i->a]) || ((m & 2) && i->b < T->nir && skipped[i->b]) ||
-      ((m & 4) && (jit_ref)i->k < T->nir && skipped[i->k]))
-    return true;
+  if (m & 1)
+    refs[0] = i->a;
+  if (m & 2)
+    refs[1] = i->b;
+  if (m & 4)
+    refs[2] = (jit_ref)i->k;
+  for (int k = 0; k < 3; k++)
+    if (refs[k] < T->loopref && !jit_is_const(&T->ir[refs[k]]) && refs[k] + 1 > hi)
+      hi = refs[k] + 1;
   if ((i->flags & IRF_GUARD || i->op == IR_EXIT) && i->snap < T->nsnap) {
     const jit_snap *sn = &T->snaps[i->snap];
     for (uint32_t e = 0; e < sn->nent; e++) {
       jit_ref r = T->snapents[sn->ent + e].ref;
-      if (r < T->nir && skipped[r])
-        return true;
+      if (r < T->loopref && !jit_is_const(&T->ir[r]) && r + 1 > hi)
+        hi = r + 1;
     }
   }
-  return false;
+  return hi;
 }
 
 /* A loop's invariants hoisted from after a path decision (a receiver's
@@ -797,7 +805,9 @@ static bool reads_skipped(const jit_trace *T, jit_ref p, const bool *skipped)
 ** after the decision, that jumps to the loop head: while the tail waits,
 ** the preamble stops there.  What it skips is used only after the
 ** decision (an instruction comes after its operands in recording order),
-** which is checked here: else no skip patch point, and the entry's. */
+** which is checked here: nothing the preamble runs before it, and nothing
+** the body runs up to the decision, reads what it skips; else no skip
+** patch point, and the entry's. */
 static void gpp_plan_skip(asm_state *as)
 {
   jit_trace *T = as->T;
@@ -805,11 +815,20 @@ static void gpp_plan_skip(asm_state *as)
     return;
   as->gpp_skip_ref = malloc(T->nsnap * sizeof *as->gpp_skip_ref);
   as->gpp_skip_off = calloc(T->nsnap, sizeof *as->gpp_skip_off);
-  bool *skipped = calloc(T->nir, sizeof *skipped);
-  if (!as->gpp_skip_ref || !as->gpp_skip_off || !skipped) {
-    free(skipped);
+  /* hi[p]: reads_preamble at its highest over the preamble up to p, or
+  ** over the body up to p. */
+  jit_ref *hi = malloc(T->nir * sizeof *hi);
+  if (!as->gpp_skip_ref || !as->gpp_skip_off || !hi) {
+    free(hi);
     as->fail = true;
     return;
+  }
+  jit_ref run = 0;
+  for (jit_ref p = 0; p < T->nir; p++) {
+    if (p == T->loopref)
+      run = 0;
+    jit_ref r = reads_preamble(T, p);
+    hi[p] = run = r > run ? r : run;
   }
   for (uint32_t s = 0; s < T->nsnap; s++) {
     jit_ref g = as->gpp_ref[s];
@@ -821,17 +840,10 @@ static void gpp_plan_skip(asm_state *as)
       q++;
     if (q == T->loopref)
       continue; /* nothing hoisted from after it */
-    memset(skipped, 0, T->nir * sizeof *skipped);
-    for (jit_ref p = q; p < T->loopref; p++)
-      skipped[p] = !jit_is_const(&T->ir[p]);
-    bool ok = true;
-    for (jit_ref p = 0; p <= g && ok; p++)
-      if (p < q || p >= T->loopref)
-        ok = !reads_skipped(T, p, skipped);
-    if (ok)
+    if ((q == 0 || hi[q - 1] <= q) && hi[g] <= q)
       as->gpp_skip_ref[s] = q;
   }
-  free(skipped);
+  free(hi);
 }
 
 /* Which comparison of each snapshot gets a patch point: its last on the

@@ -544,13 +544,7 @@ void jit_free(jit_state *J)
   }
   J->traces = NULL;
   if (J->chkT) {
-    free(J->chkT->ir);
-    free(J->chkT->snaps);
-    free(J->chkT->snapents);
-    free(J->chkT->snapframes);
-    free(J->chkT->tape);
-    free(J->chkT->bindv);
-    free(J->chkT);
+    jit_trace_free(J, J->chkT); /* checks' scratch trace: no code, no roots */
     J->chkT = NULL;
   }
   jit_cache_close(J);

@@ -669,11 +669,6 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
 }
 
 /* Point exit `snap` of P back at its own stub (no bridge). */
-static void exit_detach(jit_trace *P, uint32_t snap)
-{
-  jc_trace_attach(P->jt, snap, P->mcode + P->exit_jmp[snap] + 4);
-}
-
 /* Point exit `snap` of P at bridge B, or back at its stub (B NULL). */
 static void exit_point(jit_trace *P, uint32_t snap, jit_trace *B)
 {
@@ -729,7 +724,7 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
     /* The reloaded code does not describe this loop: never run it.  A lazy
     ** bridge was attached already; point the exit back at its stub. */
     if (built == 0 && parent)
-      exit_detach(parent, snap);
+      exit_point(parent, snap, NULL);
     if (built == 0)
       for (size_t i = 0; i < n; i++)
         jc_trace_release(out[i]);
@@ -806,7 +801,7 @@ static void unhook(jit_state *J, jit_trace *X, bool hot)
     jit_trace *P = X->parent;
     if (P->bridges[X->parent_snap] == X) {
       P->bridges[X->parent_snap] = NULL;
-      exit_detach(P, X->parent_snap);
+      exit_point(P, X->parent_snap, NULL);
     }
     P->exit_checks[X->parent_snap] = JIT_CHECK_NONE;
     P->snaps[X->parent_snap].count = hot ? J->exit_hot : 0;
