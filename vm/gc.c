@@ -1,5 +1,5 @@
 /*
- * gc.c — non-moving mark-sweep garbage collector.
+ * gc.c — non-moving mark-sweep garbage collector and its small-object pool.
  *
  * Marking uses an explicit gray stack (never C recursion), so arbitrarily
  * deep object graphs (long linked lists of instances) cannot overflow the C
@@ -61,6 +61,85 @@ void vm_gc_step(vm_vm *vm)
 #endif
 }
 
+/* -- Small-object pool ----------------------------------------------------------
+
+   Objects of up to POOL_MAX bytes (strings, instances, cells, closures:
+   nearly all of them) come from a pool of 16-byte size classes, carved from
+   256 KiB chunks and recycled through a free list per class.  With malloc,
+   the thousands of small chunks a sweep frees went into glibc's fastbins,
+   and the mallocs after the collection paid to consolidate and sort them:
+   in deltablue every iteration that followed a collection ran about 1 ms
+   (15%) slower, with and without the JIT.  The pool's free and alloc are a
+   push and a pop.  Chunks go back to the system only when the VM is freed.
+
+   Under AddressSanitizer the pool is off: ASan's own allocator and its
+   quarantine are what turn an object freed while still referenced into a
+   report (the -DVM_GC_STRESS test build relies on that). */
+#define POOL_GRAIN 16
+#define POOL_CHUNK ((size_t)256 << 10)
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_MAX 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_MAX 0
+#endif
+#endif
+#ifndef POOL_MAX
+#define POOL_MAX (POOL_GRAIN * VM_POOL_CLASSES)
+#endif
+
+/* A zeroed block for an object of `size` (1..POOL_MAX) bytes, or NULL. */
+static vm_obj *pool_alloc(vm_vm *vm, size_t size)
+{
+  size_t cls = (size - 1) / POOL_GRAIN, n = (cls + 1) * POOL_GRAIN;
+  void *p = vm->pool_free[cls];
+  if (p) {
+    vm->pool_free[cls] = *(void **)p;
+    memset(p, 0, n);
+  } else {
+    if ((size_t)(vm->pool_end - vm->pool_bump) < n) {
+      /* calloc: a chunk this large is a fresh mapping, zero already, so
+         carving needs no memset.  The tail of the previous chunk is left
+         unused (less than one block of the largest class). */
+      uint8_t *c = calloc(1, POOL_CHUNK);
+      if (!c)
+        return NULL;
+      *(void **)c = vm->pool_chunks;
+      vm->pool_chunks = c;
+      vm->pool_bump = c + POOL_GRAIN; /* the first grain links the chunks */
+      vm->pool_end = c + POOL_CHUNK;
+    }
+    p = vm->pool_bump;
+    vm->pool_bump += n;
+  }
+  vm_obj *o = p;
+  o->pool_class = (uint8_t)(cls + 1);
+  return o;
+}
+
+void vm_gc_release(vm_vm *vm, vm_obj *o)
+{
+  if (!o->pool_class) {
+    free(o);
+    return;
+  }
+  size_t cls = o->pool_class - 1u;
+  *(void **)o = vm->pool_free[cls];
+  vm->pool_free[cls] = o;
+}
+
+/* Give every chunk back (after every object was released). */
+static void pool_free_all(vm_vm *vm)
+{
+  while (vm->pool_chunks) {
+    void *c = vm->pool_chunks;
+    vm->pool_chunks = *(void **)c;
+    free(c);
+  }
+  memset(vm->pool_free, 0, sizeof vm->pool_free);
+  vm->pool_bump = vm->pool_end = NULL;
+}
+
 void *vm_gc_alloc(vm_vm *vm, vm_objkind kind, size_t size)
 {
   vm_gc_step(vm);
@@ -68,7 +147,7 @@ void *vm_gc_alloc(vm_vm *vm, vm_objkind kind, size_t size)
   if (vm->gc_paused == 0 && (size > vm->max_heap || vm->heap_bytes > vm->max_heap - size))
     vm_gc_collect(vm);
   check_limit(vm, size);
-  vm_obj *o = calloc(1, size);
+  vm_obj *o = size <= POOL_MAX ? pool_alloc(vm, size) : calloc(1, size);
   if (!o)
     vm_error_oom(vm);
   vm->heap_bytes += size;
@@ -318,6 +397,7 @@ void vm_gc_free_all(vm_vm *vm)
     o = next;
   }
   vm->objects = NULL;
+  pool_free_all(vm);
   free(vm->gray);
   vm->gray = NULL;
   vm->ngray = vm->gray_cap = 0;

@@ -27,6 +27,8 @@ typedef struct vm_vm vm_vm;
 /* Allocate a zeroed object of `size` bytes and link it into the heap.  May
    collect first; every object the caller still needs must be rooted. */
 void *vm_gc_alloc(vm_vm *vm, vm_objkind kind, size_t size);
+/* Give an object's memory back (the sweep, through vm_object_free). */
+void vm_gc_release(vm_vm *vm, vm_obj *o);
 
 /* Resize a side buffer (array items, tables, code arrays) and account for it.
    Never collects, so it is safe while objects are unrooted; raises

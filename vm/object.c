@@ -378,7 +378,7 @@ void vm_object_free(vm_vm *vm, vm_obj *o)
     break;
   }
   vm->heap_bytes -= size;
-  free(o);
+  vm_gc_release(vm, o);
 }
 
 /* -- Printing ---------------------------------------------------------------- */

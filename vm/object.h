@@ -33,6 +33,7 @@ typedef struct vm_obj {
   struct vm_obj *gc_next; /* all-objects list, swept by the GC */
   uint8_t kind;           /* vm_objkind */
   uint8_t marked;
+  uint8_t pool_class;     /* gc.c: 1 + size class if from the pool, 0 if malloc'd */
 } vm_obj;
 
 /* -- Strings --------------------------------------------------------------- */

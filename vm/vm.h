@@ -43,6 +43,10 @@ typedef struct vm_errjmp {
   int status; /* process exit status to use: 1 runtime, 2 parse */
 } vm_errjmp;
 
+/* Size classes of the small-object pool (gc.c), 16 bytes apart: objects of
+   up to 256 bytes. */
+#define VM_POOL_CLASSES 16
+
 struct vm_vm {
   /* -- heap (gc.c) -- */
   vm_obj *objects;       /* every live heap object */
@@ -55,6 +59,10 @@ struct vm_vm {
   vm_obj **gray;         /* mark stack */
   size_t ngray, gray_cap;
   vm_root *roots;        /* vm_gc_add_root */
+  void *pool_free[VM_POOL_CLASSES]; /* small-object pool (gc.c): a free
+                            list per 16-byte size class */
+  uint8_t *pool_bump, *pool_end; /* the part of the newest chunk not carved */
+  void *pool_chunks;     /* every chunk, linked through its first word */
 
   /* -- strings (object.c) -- */
   vm_string **intern;    /* chained hash buckets, weak (see gc.c) */
