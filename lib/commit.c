@@ -174,10 +174,15 @@ static uint32_t pick_tail(const jc_view *v, const jc_level *l, bool *pick) {
   return n;
 }
 
-/* Room for the relocations deferred to the pending tails of trace t. */
+/* Room for the relocations deferred to the pending tails of trace t, and
+** its patch points (a tail check may move the tail to later ones). */
 static jc_err keep_tail_state(jc_trace *t, const jc_view *v) {
   t->deferred = malloc((size_t)v->nrelocs * sizeof *t->deferred + 1);
-  if (!t->deferred) return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+  t->patches = malloc((size_t)v->npatches * sizeof *t->patches + 1);
+  if (!t->deferred || !t->patches)
+    return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+  for (uint32_t k = 0; k < v->npatches; k++) jc_view_patch(v, k, &t->patches[k]);
+  t->npatches = v->npatches;
   return JC_OK;
 }
 

@@ -412,8 +412,7 @@ JC_API jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap,
                     "jcache: the tail check did not reach the end of the "
                     "trace; the tail guard stays pending");
     } else if (best->exited) {
-      err = jc_fail(JC_STATE, "jcache: the tail check left the trace through "
-                              "an exit; the tail guard stays pending");
+      err = jc_tail_move(r, best); /* JC_EXIT if moved, else pending */
     } else {
       err = jc_tail_validate(r, best);
     }

@@ -63,8 +63,9 @@ struct jc_replay {
 /* lib/commit.c: copy, patch, protect and register the path's traces. */
 jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
                       size_t *n);
-/* lib/tail.c: validate or invalidate the tail of a tail cursor. */
+/* lib/tail.c: validate, move or invalidate the tail of a tail cursor. */
 jc_err jc_tail_validate(jc_replay *r, jc_path *p);
+jc_err jc_tail_move(jc_replay *r, jc_path *p);
 void jc_tail_invalidate(jc_replay *r, uint32_t site, uint64_t expected,
                         uint64_t observed);
 /* lib/replay.c */

@@ -111,6 +111,7 @@ void jc_trace_destroy(jc_trace *t) {
   free(t->tails);
   free(t->tape);
   free(t->deferred);
+  free(t->patches);
   free(t->relocs);
   free(t->strings);
   free(t->lines);

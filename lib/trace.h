@@ -54,6 +54,9 @@ struct jc_trace {
   jc_tail *tails;
   uint32_t ndeferred;
   struct jc_fmt_reloc *deferred; /* relocations inside pending tails */
+  uint32_t npatches;
+  struct jc_fmt_patch *patches;  /* all of the record's patch points: where
+                                    a moved tail may wait (tail.c) */
 
   /* The loop at the root of this trace's family (0: this trace is one).
   ** An id, not a pointer, so releasing a trace never has to find and fix

@@ -104,7 +104,10 @@ jc_err jc_rec_exit(jc_rec *rec, uint32_t guard, uint32_t field_off);
 ** tail, one where a loop's preamble would run hoisted code that needs it,
 ** jumping over it), and the one at the entry always.  They are one tail:
 ** checked, validated (every patch point restored) and invalidated
-** together. */
+** together.  A tail check that passes g but leaves through a later guard m
+** moves the tail to m's patch points by the same rule (JC_EXIT from
+** jc_replay_commit), so a client that records patch points after every
+** decision lets a tail be validated piece by piece. */
 /* A patch point that serves the tail after whichever guard the checking
 ** iteration leaves through: a client that guards the whole trace from its
 ** entry (its loop-invariant code may rely on any decision of the tape)

@@ -25,6 +25,8 @@
 ** validates the tail (its deferred relocations are patched and the patch
 ** point is restored with one aligned atomic store); a miss invalidates it (the
 ** tail guard stays an exit for good); jc_replay_abort() leaves it pending.
+** A check that leaves through a guard inside the tail has checked the tail
+** up to that guard: committing it moves the tail guard after that guard.
 **
 ** Thread safety: a cursor belongs to one thread at a time; cursors on the
 ** same cache may run in parallel, and commits are serialized internally.
@@ -83,7 +85,15 @@ jc_err jc_replay_guard_fp(jc_replay *r, uint32_t guard, uint64_t fp);
 ** out[i] the bridge attached to out[i-1]; *n is the count.  A REL32 out of
 ** range or an unresolved symbol is a miss (JC_RANGE / JC_SYMBOL), never a
 ** crash.  The cursor is freed whatever the result.  For a tail cursor, out
-** may be NULL: committing validates the tail. */
+** may be NULL, and the result says what became of the tail:
+**   JC_OK      checked to the end: validated, the tail guards lifted;
+**   JC_EXIT    left through guard m inside the tail: the part up to m is
+**              validated (its relocations patched) and the tail guards now
+**              wait at the patch points declared after m; still pending,
+**              checked from the entry after m the next time one fires;
+**   JC_STATE   pending as it was (the check left the trace's path before
+**              the tail, or the patch points after m do not cover the rest);
+**   JC_MISS    invalidated (a miss in the tail). */
 jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap, size_t *n);
 
 /* Drop the cursor without committing.  NULL is accepted. */

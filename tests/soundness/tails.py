@@ -24,7 +24,9 @@ trace's entry.  Here the tail calls the global g(), whose cell and identity
 guard are loop invariants hoisted in front of the body: a second patch
 point makes the preamble skip them while the tail waits, so the tail guard
 still goes after the guard.  A loop or a bridge whose tail guard fired
-after a guard has its next entries checked until one goes the tail's way.
+after a guard has its next few entries checked.  A tail check that passes
+that guard but leaves at a later one has checked the tail up to there: the
+tail guard moves after that later guard.
 
 Every warm run must print exactly what a run without the cache prints, and
 the counters (--jit-stats-json) and --dump-ir must show what happened.
@@ -80,6 +82,30 @@ if len(args) > 0 then e0 = int(args[0]) end
 var total = 0
 for c = 0, 300 do
   if c == 0 then total = total + run(40, e0) else total = total + run(40, 5) end
+end
+print(total)
+"""
+
+# Two decisions in a row: the second one is inside the tail after the first.
+PROGRAM4 = """\
+fn run(n, e1, e2)
+  var s = 0
+  for i = 0, n do
+    if i < e1 then
+      s = s + i * 2
+    else
+      if i < e2 then s = s + i * 5 else s = s + i * 3 end
+    end
+  end
+  return s
+end
+var e1 = 5
+var e2 = 10
+if len(args) > 0 then e1 = int(args[0]) end
+if len(args) > 1 then e2 = int(args[1]) end
+var total = 0
+for c = 0, 300 do
+  if c == 0 then total = total + run(40, e1, e2) else total = total + run(40, 5, 10) end
 end
 print(total)
 """
@@ -220,6 +246,22 @@ def main():
         check(fired > at, "bridge-after-guard: it fired in the bridge")
         check(ir.find("---- tail validated: jc_bridge_run_L4_x0", fired) > fired,
               "bridge-after-guard: the bridge's next entry validated the tail")
+        # A tail check that leaves inside the tail: PROGRAM4, cold on the
+        # path i >= e2 (both decisions' else), its bridges on both exits;
+        # warm, the first call's 20 first iterations leave at the first
+        # decision (the loop is reloaded with that bridge, its tail after
+        # it), the next 10 pass it and leave at the second: the tail check
+        # there moves the tail guard after the second decision, and an
+        # iteration with i >= 30 validates the rest.
+        cst, ir, st = cold_then_warm(jcvm, d, "moved", PROGRAM4, ["5", "10"], ["20", "30"], stats)
+        check(cst["loops"] >= 1 and cst["bridges"] >= 2, "moved: cold run saved the loop and its bridges")
+        at = ir.find("---- tail guard of jc_loop_run_L4: after a guard")
+        moved = ir.find("---- tail moved: jc_loop_run_L4", at)
+        check(at >= 0 and moved > at and st["tails_moved"] >= 1,
+              "moved: the tail check left at the second decision and moved the tail guard there")
+        check(ir.find("---- tail validated: jc_loop_run_L4", moved) > moved and st["tails_validated"] >= 1,
+              "moved: a later iteration validated the rest of the tail")
+        check(st["loops"] == 0 and st["bridges"] == 0, "moved: nothing compiled")
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 

@@ -1166,6 +1166,124 @@ static void test_tail_two_patch_points(void **state) {
   jc_trace_release(t);
 }
 
+/* -- A tail check that leaves inside the tail ----------------------------- */
+
+/* A loop with two decisions: GREEN(1) BIND(s0) GUARD(0) GREEN(2) BIND(s1)
+** GUARD(1) GREEN(3) BIND(s2), outcome 1 at both guards.  96 bytes of int3:
+** exit fields at 4 (guard 0) and 68 (guard 1); ABS64 fields s0 at 16, s1
+** at 32, s2 at `s2_off`; patch points: the entry's at 8 (stub 88), after
+** guard 0 at 24 (stub 80), after guard 1 at `pp1_off` (stub 72). */
+static void rec_two_guards(fixture *f, jc_key key, uint32_t s2_off,
+                           uint32_t pp1_off) {
+  uint8_t code[96];
+  memset(code, 0xCC, sizeof code);
+  jc_rec *r;
+  assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
+  uint32_t s0, s1, s2;
+  assert_int_equal(jc_rec_slot_bound(r, &s0), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, &s1), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, &s2), JC_OK);
+  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s0), JC_OK);
+  assert_int_equal(jc_rec_guard_fp(r, 0, 1), JC_OK);
+  assert_int_equal(jc_rec_green(r, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s1), JC_OK);
+  assert_int_equal(jc_rec_guard_fp(r, 1, 1), JC_OK);
+  assert_int_equal(jc_rec_green(r, 3, 1, 33), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s2), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 16, JC_RELOC_ABS64, s0, 0), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 32, JC_RELOC_ABS64, s1, 0), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, s2_off, JC_RELOC_ABS64, s2, 0), JC_OK);
+  assert_int_equal(jc_rec_exit(r, 0, 4), JC_OK);
+  assert_int_equal(jc_rec_exit(r, 1, 68), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, JC_GUARD_ANY, 8, 96, 88), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, 0, 24, 96, 80), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, 1, pp1_off, 96, 72), JC_OK);
+  jc_trace *t;
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+  jc_trace_release(t);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+}
+
+/* A tail check of the two-guard loop: up to guard 1, where it leaves with
+** outcome `g1` (1: the loop's way, then on to the end binding s2 = v2). */
+static jc_err tail_check_two(jc_trace *t, uint64_t g1, uint64_t v2) {
+  jc_replay *r;
+  assert_int_equal(jc_tail_begin(t, JC_GUARD_ANY, &r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_guard_fp(r, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_green(r, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x2000), JC_OK);
+  if (g1 != 1) {
+    assert_int_equal(jc_replay_guard_fp(r, 1, g1), JC_EXIT);
+  } else {
+    assert_int_equal(jc_replay_guard_fp(r, 1, 1), JC_OK);
+    assert_int_equal(jc_replay_green(r, 3, 1, 33), JC_OK);
+    assert_int_equal(jc_replay_bind(r, v2), JC_OK);
+  }
+  return jc_replay_commit(r, NULL, 0, NULL);
+}
+
+/* The first check leaves at guard 0: the tail guard waits at 24.  A tail
+** check that passes guard 0 but leaves at guard 1 has checked the tail up
+** to guard 1: the tail guard moves to the patch point after guard 1 (40),
+** s1 is patched, 24 is restored, s2 stays deferred.  The next tail check
+** that goes the loop's way to the end validates the rest.  Where the patch
+** point after guard 1 does not cover s2, the tail stays where it was. */
+static void test_tail_moves_past_checked_part(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("tail-moves");
+  rec_two_guards(f, key, 56, 40);
+  jc_trace *t = commit_left(f, key);
+  uint8_t *c = jc_trace_code(t, NULL);
+  assert_int_equal(c[24], 0xE9);
+  assert_int_equal(rel_at(c + 25), 80 - 29);
+  assert_int_equal(c[40], 0xCC);
+  jc_stats s0 = stats();
+
+  assert_int_equal(tail_check_two(t, 9, 0), JC_EXIT);
+  assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_PENDING);
+  assert_int_equal(c[24], 0xCC); /* lifted */
+  assert_int_equal(c[40], 0xE9); /* the tail guard after guard 1 */
+  assert_int_equal(rel_at(c + 41), 72 - 45);
+  uint64_t v;
+  memcpy(&v, c + 32, 8);
+  assert_int_equal(v, 0x2000); /* checked: patched */
+  assert_int_equal(jc_trace_slot(t, 1, &v), JC_OK);
+  assert_int_equal(v, 0x2000);
+  assert_int_equal(c[56], 0xCC); /* s2: still deferred */
+  assert_int_equal(jc_trace_slot(t, 2, &v), JC_STATE);
+  jc_stats s1 = stats();
+  assert_int_equal(s1.tail_guards - s0.tail_guards, 1);
+  assert_int_equal(s1.tails_validated - s0.tails_validated, 0);
+
+  /* Leaving at guard 1 again says nothing new: pending, unchanged. */
+  assert_int_equal(tail_check_two(t, 9, 0), JC_STATE);
+  assert_int_equal(c[40], 0xE9);
+
+  assert_int_equal(tail_check_two(t, 1, 0x3000), JC_OK);
+  assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_VALIDATED);
+  assert_int_equal(c[40], 0xCC);
+  memcpy(&v, c + 56, 8);
+  assert_int_equal(v, 0x3000);
+  jc_trace_release(t);
+
+  /* s2 at 48, before the patch point after guard 1 (64): not covered. */
+  key = key_of("tail-stays");
+  rec_two_guards(f, key, 48, 64);
+  t = commit_left(f, key);
+  c = jc_trace_code(t, NULL);
+  assert_int_equal(tail_check_two(t, 9, 0), JC_STATE);
+  assert_int_equal(c[24], 0xE9);
+  assert_int_equal(c[64], 0xCC);
+  assert_int_equal(c[32], 0xCC); /* nothing patched */
+  assert_int_equal(tail_check_two(t, 1, 0x4000), JC_OK);
+  memcpy(&v, c + 48, 8);
+  assert_int_equal(v, 0x4000);
+  jc_trace_release(t);
+}
+
 static void test_recorder_refuses(void **state) {
   fixture *f = *state;
   jc_stats s0 = stats();
@@ -1199,6 +1317,7 @@ static void test_recorder_refuses(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tail_moves_past_checked_part, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bridge_tail_validated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bridge_tail_invalidated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_exit_without_bridge, setup, teardown),

@@ -379,7 +379,7 @@ void jit_report(jit_state *J)
             "jit: cache %s: %llu reloaded loops, %llu reloaded bridges, %llu replay hits, "
             "%llu replay misses, %llu not persisted\n"
             "jit: %llu tail guards, %llu tails validated, %llu tails invalidated, "
-            "%llu checks deferred, replay %.3f ms, commit %.3f ms\n",
+            "%llu tails moved, %llu checks deferred, replay %.3f ms, commit %.3f ms\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
             (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
@@ -390,7 +390,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->replay_hits, (unsigned long long)s->replay_misses,
             (unsigned long long)s->not_persisted, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
-            (unsigned long long)s->checks_deferred, s->replay_ns / 1e6, s->commit_ns / 1e6);
+            (unsigned long long)s->tails_moved, (unsigned long long)s->checks_deferred,
+            s->replay_ns / 1e6, s->commit_ns / 1e6);
   if (J->stats_json) {
     FILE *f = fopen(J->stats_json, "w");
     if (!f) {
@@ -404,7 +405,8 @@ void jit_report(jit_state *J)
             "\"reloaded_loops\": %llu, "
             "\"reloaded_bridges\": %llu, \"replay_hits\": %llu, \"replay_misses\": %llu, "
             "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
-            "\"not_persisted\": %llu, \"checks_deferred\": %llu, \"replay_ns\": %llu, "
+            "\"tails_moved\": %llu, \"not_persisted\": %llu, \"checks_deferred\": %llu, "
+            "\"replay_ns\": %llu, "
             "\"commit_ns\": %llu, "
             "\"cache\": %s, \"traces\": [",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
@@ -416,7 +418,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->reloaded_bridges, (unsigned long long)s->replay_hits,
             (unsigned long long)s->replay_misses, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
-            (unsigned long long)s->not_persisted, (unsigned long long)s->checks_deferred,
+            (unsigned long long)s->tails_moved, (unsigned long long)s->not_persisted,
+            (unsigned long long)s->checks_deferred,
             (unsigned long long)s->replay_ns,
             (unsigned long long)s->commit_ns, J->cache ? "true" : "false");
     static const char *const kinds[] = {"compile", "reload", "tail"};
@@ -936,7 +939,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
     ** again from the next back edge. */
     T->tail_armed = false;
     if (!vm->jit_recording && !jit_check_start_tail(J, frame, T))
-      jit_tail_done(J, T, false, "no tail to check");
+      jit_tail_done(J, T, JC_STATE, "no tail to check");
     return;
   }
   J->stats.entries++;
@@ -959,7 +962,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
     else
       frame->pc = frame->func->code->insns + X->head_pc;
     if (!vm->jit_recording && !jit_check_start_tail(J, frame, X))
-      jit_tail_done(J, X, false, "no tail to check");
+      jit_tail_done(J, X, JC_STATE, "no tail to check");
     return;
   }
   if (sn & JIT_TAIL_AT) {
@@ -968,7 +971,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
     ** guard's snapshot, so the interpreter redoes that bytecode and
     ** finishes the iteration; X's next entry checks the tail. */
     restore_frames(J, frame, X, &X->snaps[sn & ~JIT_TAIL_AT]);
-    X->tail_fired = true;
+    X->tail_rearm = JIT_TAIL_REARM;
     jit_tail_arm(J, X);
     if (J->dump_ir)
       fprintf(J->dump, "---- tail guard fired after guard %u: %s\n", sn & ~JIT_TAIL_AT,

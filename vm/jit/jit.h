@@ -43,6 +43,12 @@
 ** at the trace's entry, or after a guard of snapshot s (JIT_TAIL_AT | s). */
 #define JIT_TAIL_EXIT 0xffffffffu
 #define JIT_TAIL_AT 0x80000000u
+/* Entries checked after a tail guard fires, besides the first: paths often
+** alternate, and the entry right after the one that fired is the least
+** likely to go the tail's way.  Then the tail waits for the next firing. */
+#ifndef JIT_TAIL_REARM
+#define JIT_TAIL_REARM 4
+#endif
 /* Tail checks without a verdict (the iteration took another path) before a
 ** reloaded trace whose tail stays unchecked is dropped and traced afresh. */
 #ifndef JIT_TAIL_TRIES
@@ -106,7 +112,7 @@ struct jit_trace {
   struct jit_guardpp { uint32_t snap, off, target, skip; } *gpp; /* skip: see asm_x86.c */
   uint32_t ngpp;
   bool tail_armed; /* a guard's tail guard fired: check the next entry */
-  bool tail_fired; /* it fired once: check entries until one reaches the tail */
+  uint8_t tail_rearm; /* entries still to check since the tail guard last fired */
   uint32_t *exit_jmp;    /* per snapshot: offset of the stub's patchable rel32, or 0 */
   jc_trace *jt;          /* libjcache's handle (gdb/perf, cache ids, attach); may be NULL */
   bool reloaded;         /* code came from the cache (no IR, no tape) */
@@ -145,6 +151,7 @@ typedef struct jit_stats {
   /* The persistent cache (persist.c). */
   uint64_t reloaded_loops, reloaded_bridges, replay_hits, replay_misses;
   uint64_t tail_guards, tails_validated, tails_invalidated, not_persisted;
+  uint64_t tails_moved; /* tail checks that left inside the tail: moved after that guard */
   uint64_t checks_deferred; /* checks dropped to try a later iteration (jit_check_defer) */
   uint64_t replay_ns, commit_ns;
 } jit_stats;
@@ -306,9 +313,11 @@ jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap);
 /* The checking iteration reached its end: commit and attach; false on a miss. */
 bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t backedge_pc,
                        jit_trace *parent, uint32_t snap);
-/* A tail check of X ended: validated, or not (then pending or invalidated,
-** as the library says; an invalidated or hopeless X is unhooked). */
-void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why);
+/* A tail check of X ended with `verdict`, what committing its cursor said
+** (jc_replay_commit): JC_OK validated, JC_EXIT moved after a guard inside
+** the tail, anything else pending or invalidated as the library says (an
+** invalidated or hopeless X is unhooked). */
+void jit_tail_done(jit_state *J, jit_trace *X, jc_err verdict, const char *why);
 /* An iteration passed the guard after which X's tail waits (JIT_TAIL_AT):
 ** the next entry into X checks its tail instead of running it.  A loop's
 ** entry is the VM's (jit_enter); a bridge's is its parent's exit, which is

@@ -831,14 +831,32 @@ bool jit_tail_check_bridge(jit_state *J, vm_frame *frame, jit_trace *P, uint32_t
   if (J->vm->jit_recording)
     return false;
   if (!jit_check_start_tail(J, frame, B))
-    jit_tail_done(J, B, false, "no tail to check");
+    jit_tail_done(J, B, JC_STATE, "no tail to check");
   return true;
 }
 
-void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why)
+void jit_tail_done(jit_state *J, jit_trace *X, jc_err verdict, const char *why)
 {
   jit_cost(J, jc_trace_id(X->jt), JIT_COST_TAIL, X->parent != NULL, 0);
-  if (validated) {
+  if (verdict == JC_EXIT && jc_trace_tail(X->jt, JC_GUARD_ANY) == JC_TAIL_PENDING) {
+    /* The check left X through a guard inside the tail: the tail up to it
+    ** is checked, and the tail guard waits after that guard now.  Its
+    ** slots are bound: the frames and constants of the exits in that part
+    ** too.  Progress, so the tries start again; the guard has not fired. */
+    J->stats.tails_moved++;
+    if (!reload_bind(X)) {
+      if (J->dump_ir)
+        fprintf(J->dump, "---- tail moved, bad aux: %s\n", jc_trace_name(X->jt));
+      unhook(J, X, false);
+      return;
+    }
+    X->tail_rearm = 0;
+    X->tail_tries = 0;
+    if (J->dump_ir)
+      fprintf(J->dump, "---- tail moved: %s: %s\n", jc_trace_name(X->jt), why ? why : "?");
+    return;
+  }
+  if (verdict == JC_OK) {
     J->stats.tails_validated++;
     /* The tail's slots are bound now: its frames and constants too. */
     if (!reload_bind(X)) {
@@ -868,9 +886,13 @@ void jit_tail_done(jit_state *J, jit_trace *X, bool validated, const char *why)
     return;
   }
   /* A tail guard after a guard has fired (an iteration took the tail's
-  ** way), but the entry checked since went another way: keep checking
-  ** entries until one goes the tail's way.  Paths often alternate, and the
-  ** entry right after the one that fired is the least likely to. */
-  if (X->tail_fired)
+  ** way), but the entry checked since went another way: check the next few
+  ** entries too, then wait for the next firing.  A loop whose entries never
+  ** go the tail's way (in deltablue, the iteration that would is run by the
+  ** caller's trace) keeps its reloaded code, behind a tail guard that
+  ** rarely fires, rather than being traced afresh with its family. */
+  if (X->tail_rearm) {
+    X->tail_rearm--;
     jit_tail_arm(J, X);
+  }
 }

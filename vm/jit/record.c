@@ -1320,7 +1320,7 @@ static void rec_abort(jit_state *J, const char *why)
     jc_replay_abort(R->cur);
     R->cur = NULL;
     if (R->tailT)
-      jit_tail_done(J, R->tailT, false, why);
+      jit_tail_done(J, R->tailT, JC_STATE, why);
     else
       jit_reload_miss(J, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap, why);
     R->T = NULL;
@@ -1385,8 +1385,9 @@ static void rec_finish(jit_state *J, bool stop)
   jit_rec *R = J->rec;
   jit_trace *T = R->T;
   if (R->check) {
-    if (R->fail == check_left && !R->tailT)
-      R->fail = NULL; /* ended at an exit, with nothing after it to check */
+    if (R->fail == check_left)
+      R->fail = NULL; /* ended at an exit: commit what was checked (a tail
+                         check's cursor may move the tail, tail.c) */
     if (R->fail) {
       rec_abort(J, R->fail);
       return;
@@ -1397,9 +1398,9 @@ static void rec_finish(jit_state *J, bool stop)
     R->T = NULL;
     if (R->tailT) {
       uint64_t t0 = jit_now_ns();
-      bool ok = jc_replay_commit(cur, NULL, 0, NULL) == JC_OK;
+      jc_err verdict = jc_replay_commit(cur, NULL, 0, NULL);
       J->cur.commit_ns = jit_now_ns() - t0;
-      jit_tail_done(J, R->tailT, ok, jc_last_error());
+      jit_tail_done(J, R->tailT, verdict, jc_last_error());
     } else
       jit_reload_commit(J, cur, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap);
     return;
@@ -1542,7 +1543,7 @@ static void rec_ins_done(jit_state *J, const vm_insn *pc)
       rec_ins(J, pc);
   }
   if (R && R->T && R->check && R->fail == check_left) {
-    rec_finish(J, false); /* commits; a tail check's is pending (rec_finish) */
+    rec_finish(J, false); /* commits (a tail check's moves its tail, or leaves it pending) */
     return;
   }
   if (R && R->T && R->fail)
