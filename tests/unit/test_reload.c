@@ -1061,15 +1061,22 @@ static jc_trace *reload_left(fixture *f, const char *name, uint32_t spec_off,
   return commit_left(f, key);
 }
 
-/* A tail check of the synthetic loop that goes the loop's way, binding s1
-** to v1: the tail is validated. */
-static void validate_tail(jc_trace *t, uint64_t v1) {
+/* A tail check that goes the loop's way through guard 0 and meets the
+** green decision after it (site 2), as the synthetic loops record. */
+static jc_replay *tail_past_guard0(jc_trace *t) {
   jc_replay *r;
   assert_int_equal(jc_tail_begin(t, JC_GUARD_ANY, &r), JC_OK);
   assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
   assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
   assert_int_equal(jc_replay_guard_fp(r, 0, 1), JC_OK);
   assert_int_equal(jc_replay_green(r, 2, 1, 22), JC_OK);
+  return r;
+}
+
+/* A tail check of the synthetic loop that goes the loop's way, binding s1
+** to v1: the tail is validated. */
+static void validate_tail(jc_trace *t, uint64_t v1) {
+  jc_replay *r = tail_past_guard0(t);
   assert_int_equal(jc_replay_bind(r, v1), JC_OK);
   assert_int_equal(jc_replay_commit(r, NULL, 0, NULL), JC_OK);
   assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_VALIDATED);
@@ -1208,12 +1215,7 @@ static void rec_two_guards(fixture *f, jc_key key, uint32_t s2_off,
 /* A tail check of the two-guard loop: up to guard 1, where it leaves with
 ** outcome `g1` (1: the loop's way, then on to the end binding s2 = v2). */
 static jc_err tail_check_two(jc_trace *t, uint64_t g1, uint64_t v2) {
-  jc_replay *r;
-  assert_int_equal(jc_tail_begin(t, JC_GUARD_ANY, &r), JC_OK);
-  assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
-  assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
-  assert_int_equal(jc_replay_guard_fp(r, 0, 1), JC_OK);
-  assert_int_equal(jc_replay_green(r, 2, 1, 22), JC_OK);
+  jc_replay *r = tail_past_guard0(t);
   assert_int_equal(jc_replay_bind(r, 0x2000), JC_OK);
   if (g1 != 1) {
     assert_int_equal(jc_replay_guard_fp(r, 1, g1), JC_EXIT);

@@ -838,35 +838,29 @@ bool jit_tail_check_bridge(jit_state *J, vm_frame *frame, jit_trace *P, uint32_t
 void jit_tail_done(jit_state *J, jit_trace *X, jc_err verdict, const char *why)
 {
   jit_cost(J, jc_trace_id(X->jt), JIT_COST_TAIL, X->parent != NULL, 0);
-  if (verdict == JC_EXIT && jc_trace_tail(X->jt, JC_GUARD_ANY) == JC_TAIL_PENDING) {
-    /* The check left X through a guard inside the tail: the tail up to it
-    ** is checked, and the tail guard waits after that guard now.  Its
-    ** slots are bound: the frames and constants of the exits in that part
-    ** too.  Progress, so the tries start again; the guard has not fired. */
-    J->stats.tails_moved++;
-    if (!reload_bind(X)) {
-      if (J->dump_ir)
-        fprintf(J->dump, "---- tail moved, bad aux: %s\n", jc_trace_name(X->jt));
-      unhook(J, X, false);
-      return;
+  /* Moved: the check left X through a guard inside the tail, so the tail
+  ** up to it is checked and the tail guard waits after that guard now.
+  ** Progress: the tries start again, and that guard has not fired. */
+  bool moved = verdict == JC_EXIT && jc_trace_tail(X->jt, JC_GUARD_ANY) == JC_TAIL_PENDING;
+  if (verdict == JC_OK || moved) {
+    const char *what = moved ? "moved" : "validated";
+    if (moved) {
+      J->stats.tails_moved++;
+      X->tail_rearm = 0;
+      X->tail_tries = 0;
+    } else {
+      J->stats.tails_validated++;
     }
-    X->tail_rearm = 0;
-    X->tail_tries = 0;
-    if (J->dump_ir)
-      fprintf(J->dump, "---- tail moved: %s: %s\n", jc_trace_name(X->jt), why ? why : "?");
-    return;
-  }
-  if (verdict == JC_OK) {
-    J->stats.tails_validated++;
-    /* The tail's slots are bound now: its frames and constants too. */
+    /* The slots of the part checked are bound now: its frames and constants too. */
     if (!reload_bind(X)) {
       if (J->dump_ir)
-        fprintf(J->dump, "---- tail validated, bad aux: %s\n", jc_trace_name(X->jt));
+        fprintf(J->dump, "---- tail %s, bad aux: %s\n", what, jc_trace_name(X->jt));
       unhook(J, X, false);
       return;
     }
     if (J->dump_ir)
-      fprintf(J->dump, "---- tail validated: %s\n", jc_trace_name(X->jt));
+      fprintf(J->dump, "---- tail %s: %s%s%s\n", what, jc_trace_name(X->jt), moved ? ": " : "",
+              moved && why ? why : "");
     return;
   }
   jc_tail_state st = jc_trace_tail(X->jt, JC_GUARD_ANY);
