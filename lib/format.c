@@ -97,6 +97,12 @@ typedef struct pctx {
   bool have[JC_SECT__MAX];
   char *detail;
   size_t detail_len;
+  /* The guard numbers on the tape, collected by check_tape for
+  ** check_patches: a bitmap (not zeroed in advance: words [0, gwords) are
+  ** valid), unless a number is too large for it (gbig). */
+  uint64_t *gbits;
+  uint32_t gwords;
+  bool gbig;
 } pctx;
 
 /* Report `why` with a formatted detail message; returns `why`. */
@@ -337,6 +343,18 @@ static jc_reject check_tape(pctx *c) {
   for (uint32_t i = 0; i < n; i++) {
     struct jc_fmt_tape e;
     ENTRY_AT(c, JC_SECT_TAPE, i, &e);
+    if (e.op == JC_TAPE_GUARD && !c->gbig) {
+      if (e.arg >= GS_BITS) {
+        c->gbig = true;
+      } else {
+        uint32_t w = e.arg / 64;
+        if (w >= c->gwords) {
+          memset(c->gbits + c->gwords, 0, (w + 1 - c->gwords) * sizeof *c->gbits);
+          c->gwords = w + 1;
+        }
+        c->gbits[w] |= 1ull << (e.arg % 64);
+      }
+    }
     if (e.op != JC_TAPE_GREEN && e.op != JC_TAPE_BIND && e.op != JC_TAPE_GUARD)
       return bad(c, JC_REJECT_ENTRY, "tape %u: bad op %u", i, e.op);
     if (e.pad != 0) return bad(c, JC_REJECT_ENTRY, "tape %u: pad not 0", i);
@@ -484,6 +502,19 @@ static jc_reject check_patches(pctx *c) {
     named = e.after_guard != JC_GUARD_ANY;
   }
   if (!named) return JC_REJECT_NONE;
+  if (!c->gbig) {
+    /* The usual case: the bitmap check_tape built. */
+    for (uint32_t i = 0; i < n; i++) {
+      struct jc_fmt_patch e;
+      ENTRY_AT(c, JC_SECT_PATCHES, i, &e);
+      if (e.after_guard != JC_GUARD_ANY &&
+          (e.after_guard / 64 >= c->gwords ||
+           !(c->gbits[e.after_guard / 64] >> (e.after_guard % 64) & 1)))
+        return bad(c, JC_REJECT_ENTRY, "patch %u: guard %u is not on the tape",
+                   i, e.after_guard);
+    }
+    return JC_REJECT_NONE;
+  }
   uint32_t ntape = scount(c, JC_SECT_TAPE);
   guardset g;
   if (!gs_init(&g, ntape))
@@ -604,7 +635,9 @@ static void fill_view(const pctx *c, jc_view *v) {
 jc_reject jc_fmt_parse(const void *buf, size_t len, jc_key ns, jc_view *v,
                        char *detail, size_t detail_len) {
   pctx c;
+  uint64_t gbits[GS_BITS / 64]; /* zeroed as used (check_tape) */
   memset(&c, 0, sizeof c);
+  c.gbits = gbits;
   c.b = buf;
   c.detail = detail;
   c.detail_len = detail_len;

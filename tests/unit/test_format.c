@@ -1078,6 +1078,18 @@ static void test_hostile_exits_patches(void **state) {
   m = copy(base);
   put32(PATCH_AT(m, 0, after_guard), 7);
   expect_sealed(m, JC_REJECT_NONE, NULL);
+  /* Guard numbers too large for the parser's bitmap (a client that numbers
+  ** guards sparsely): the same answers from the sorted fallback. */
+#define TAPE_AT(m, i, f) ENT(m, JC_SECT_TAPE, struct jc_fmt_tape, i, f)
+  m = copy(base);
+  put32(TAPE_AT(m, 5, arg), 40000); /* guard 9 becomes guard 40000 */
+  put32(PATCH_AT(m, 0, after_guard), 40000);
+  expect_sealed(m, JC_REJECT_NONE, NULL);
+  m = copy(base);
+  put32(TAPE_AT(m, 5, arg), 40000);
+  put32(PATCH_AT(m, 0, after_guard), 9);
+  expect_sealed(m, JC_REJECT_ENTRY, "guard 9 is not on the tape");
+#undef TAPE_AT
 #undef EXIT_AT
 #undef PATCH_AT
   free(base.b);
