@@ -108,8 +108,10 @@ void jc_replay_abort(jc_replay *r);
 ** the first check left through included).  If this iteration's path differs
 ** there, the call answers JC_EXIT: it is not the trace's path, and the tail
 ** stays pending (commit answers JC_STATE).  In the tail too, another kind of
-** entry, another site or another guard is another path (JC_EXIT, pending);
-** only a green decision at the same site with another fingerprint is a miss,
+** entry, another site or another guard number is another path (JC_EXIT,
+** pending); the expected guard with another outcome ends the check at that
+** guard's exit (JC_EXIT), and committing moves the tail after it.  Only a
+** green decision at the same site with another fingerprint is a miss,
 ** which invalidates the tail for good: the program is not what the tail was
 ** recorded from. */
 jc_err jc_tail_begin(jc_trace *trace, uint32_t after_guard, jc_replay **out);
