@@ -1179,9 +1179,10 @@ static void test_tail_two_patch_points(void **state) {
 ** GUARD(1) GREEN(3) BIND(s2), outcome 1 at both guards.  96 bytes of int3:
 ** exit fields at 4 (guard 0) and 68 (guard 1); ABS64 fields s0 at 16, s1
 ** at 32, s2 at `s2_off`; patch points: the entry's at 8 (stub 88), after
-** guard 0 at 24 (stub 80), after guard 1 at `pp1_off` (stub 72). */
+** guard 0 at 24 (stub 80), after guard 1 at `pp1_off` (stub 72) and, if
+** `shared`, at 24 too (stub 64: a preamble skip point serving both). */
 static void rec_two_guards(fixture *f, jc_key key, uint32_t s2_off,
-                           uint32_t pp1_off) {
+                           uint32_t pp1_off, bool shared) {
   uint8_t code[96];
   memset(code, 0xCC, sizeof code);
   jc_rec *r;
@@ -1206,6 +1207,7 @@ static void rec_two_guards(fixture *f, jc_key key, uint32_t s2_off,
   assert_int_equal(jc_rec_patch_point(r, JC_GUARD_ANY, 8, 96, 88), JC_OK);
   assert_int_equal(jc_rec_patch_point(r, 0, 24, 96, 80), JC_OK);
   assert_int_equal(jc_rec_patch_point(r, 1, pp1_off, 96, 72), JC_OK);
+  if (shared) assert_int_equal(jc_rec_patch_point(r, 1, 24, 96, 64), JC_OK);
   jc_trace *t;
   assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
   jc_trace_release(t);
@@ -1236,7 +1238,7 @@ static jc_err tail_check_two(jc_trace *t, uint64_t g1, uint64_t v2) {
 static void test_tail_moves_past_checked_part(void **state) {
   fixture *f = *state;
   jc_key key = key_of("tail-moves");
-  rec_two_guards(f, key, 56, 40);
+  rec_two_guards(f, key, 56, 40, false);
   jc_trace *t = commit_left(f, key);
   uint8_t *c = jc_trace_code(t, NULL);
   assert_int_equal(c[24], 0xE9);
@@ -1273,7 +1275,7 @@ static void test_tail_moves_past_checked_part(void **state) {
 
   /* s2 at 48, before the patch point after guard 1 (64): not covered. */
   key = key_of("tail-stays");
-  rec_two_guards(f, key, 48, 64);
+  rec_two_guards(f, key, 48, 64, false);
   t = commit_left(f, key);
   c = jc_trace_code(t, NULL);
   assert_int_equal(tail_check_two(t, 9, 0), JC_STATE);
@@ -1283,6 +1285,28 @@ static void test_tail_moves_past_checked_part(void **state) {
   assert_int_equal(tail_check_two(t, 1, 0x4000), JC_OK);
   memcpy(&v, c + 48, 8);
   assert_int_equal(v, 0x4000);
+  jc_trace_release(t);
+
+  /* A patch point in both tails (24): its tail guard stays, pointed at the
+  ** new tail's stub; the other one (40) is added.  Validation restores both. */
+  key = key_of("tail-shares");
+  rec_two_guards(f, key, 56, 40, true);
+  t = commit_left(f, key);
+  c = jc_trace_code(t, NULL);
+  assert_int_equal(c[24], 0xE9);
+  assert_int_equal(rel_at(c + 25), 80 - 29);
+  assert_int_equal(tail_check_two(t, 9, 0), JC_EXIT);
+  assert_int_equal(c[24], 0xE9);
+  assert_int_equal(rel_at(c + 25), 64 - 29);
+  assert_int_equal(c[40], 0xE9);
+  assert_int_equal(rel_at(c + 41), 72 - 45);
+  memcpy(&v, c + 32, 8);
+  assert_int_equal(v, 0x2000);
+  assert_int_equal(tail_check_two(t, 1, 0x5000), JC_OK);
+  assert_int_equal(c[24], 0xCC);
+  assert_int_equal(c[40], 0xCC);
+  memcpy(&v, c + 56, 8);
+  assert_int_equal(v, 0x5000);
   jc_trace_release(t);
 }
 
