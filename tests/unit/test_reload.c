@@ -1229,6 +1229,20 @@ static jc_err tail_check_two(jc_trace *t, uint64_t g1, uint64_t v2) {
   return jc_replay_commit(r, NULL, 0, NULL);
 }
 
+/* The two-guard loop reloaded by a check that leaves at guard 0. */
+static jc_trace *reload_two(fixture *f, const char *name, uint32_t s2_off,
+                            uint32_t pp1_off, bool shared) {
+  jc_key key = key_of(name);
+  rec_two_guards(f, key, s2_off, pp1_off, shared);
+  return commit_left(f, key);
+}
+
+/* A tail guard: jmp rel32 at `at` to `target`. */
+static void expect_jmp(const uint8_t *c, uint32_t at, uint32_t target) {
+  assert_int_equal(c[at], 0xE9);
+  assert_int_equal(rel_at(c + at + 1), (int32_t)(target - (at + 5)));
+}
+
 /* The first check leaves at guard 0: the tail guard waits at 24.  A tail
 ** check that passes guard 0 but leaves at guard 1 has checked the tail up
 ** to guard 1: the tail guard moves to the patch point after guard 1 (40),
@@ -1237,20 +1251,16 @@ static jc_err tail_check_two(jc_trace *t, uint64_t g1, uint64_t v2) {
 ** point after guard 1 does not cover s2, the tail stays where it was. */
 static void test_tail_moves_past_checked_part(void **state) {
   fixture *f = *state;
-  jc_key key = key_of("tail-moves");
-  rec_two_guards(f, key, 56, 40, false);
-  jc_trace *t = commit_left(f, key);
+  jc_trace *t = reload_two(f, "tail-moves", 56, 40, false);
   uint8_t *c = jc_trace_code(t, NULL);
-  assert_int_equal(c[24], 0xE9);
-  assert_int_equal(rel_at(c + 25), 80 - 29);
+  expect_jmp(c, 24, 80);
   assert_int_equal(c[40], 0xCC);
   jc_stats s0 = stats();
 
   assert_int_equal(tail_check_two(t, 9, 0), JC_EXIT);
   assert_int_equal(jc_trace_tail(t, JC_GUARD_ANY), JC_TAIL_PENDING);
   assert_int_equal(c[24], 0xCC); /* lifted */
-  assert_int_equal(c[40], 0xE9); /* the tail guard after guard 1 */
-  assert_int_equal(rel_at(c + 41), 72 - 45);
+  expect_jmp(c, 40, 72);
   uint64_t v;
   memcpy(&v, c + 32, 8);
   assert_int_equal(v, 0x2000); /* checked: patched */
@@ -1274,9 +1284,7 @@ static void test_tail_moves_past_checked_part(void **state) {
   jc_trace_release(t);
 
   /* s2 at 48, before the patch point after guard 1 (64): not covered. */
-  key = key_of("tail-stays");
-  rec_two_guards(f, key, 48, 64, false);
-  t = commit_left(f, key);
+  t = reload_two(f, "tail-stays", 48, 64, false);
   c = jc_trace_code(t, NULL);
   assert_int_equal(tail_check_two(t, 9, 0), JC_STATE);
   assert_int_equal(c[24], 0xE9);
@@ -1289,17 +1297,12 @@ static void test_tail_moves_past_checked_part(void **state) {
 
   /* A patch point in both tails (24): its tail guard stays, pointed at the
   ** new tail's stub; the other one (40) is added.  Validation restores both. */
-  key = key_of("tail-shares");
-  rec_two_guards(f, key, 56, 40, true);
-  t = commit_left(f, key);
+  t = reload_two(f, "tail-shares", 56, 40, true);
   c = jc_trace_code(t, NULL);
-  assert_int_equal(c[24], 0xE9);
-  assert_int_equal(rel_at(c + 25), 80 - 29);
+  expect_jmp(c, 24, 80);
   assert_int_equal(tail_check_two(t, 9, 0), JC_EXIT);
-  assert_int_equal(c[24], 0xE9);
-  assert_int_equal(rel_at(c + 25), 64 - 29);
-  assert_int_equal(c[40], 0xE9);
-  assert_int_equal(rel_at(c + 41), 72 - 45);
+  expect_jmp(c, 24, 64);
+  expect_jmp(c, 40, 72);
   memcpy(&v, c + 32, 8);
   assert_int_equal(v, 0x2000);
   assert_int_equal(tail_check_two(t, 1, 0x5000), JC_OK);
