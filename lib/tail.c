@@ -231,13 +231,16 @@ jc_err jc_tail_move(jc_replay *r, jc_path *p) {
     }
   }
 
-  /* Patch what the checked part bound; keep the rest deferred. */
+  /* Patch what the checked part bound; keep the rest deferred.  From the
+  ** first write on, a failure leaves code changed under the tail guards. */
   uint32_t patched = 0, left = 0;
+  bool changed = false;
   for (uint32_t k = 0; k < t->ndeferred && !err; k++) {
     const struct jc_fmt_reloc *rl = &t->deferred[k];
     if (l->set[rl->slot]) {
       err = put_field(t, rl, l->val[rl->slot], kw, nkw);
       patched++;
+      changed = true;
     } else {
       t->deferred[left++] = *rl;
     }
@@ -253,15 +256,16 @@ jc_err jc_tail_move(jc_replay *r, jc_path *p) {
     err = jc_reloc_tail_guard(guard, nt[j].orig, t->code + nt[j].pp.off,
                               t->code + nt[j].pp.target_off);
     if (!err) err = jc_arena_patch(t->code + nt[j].pp.off, guard, 8);
+    changed = true;
   }
   for (uint32_t i = 0; i < nold && !err; i++)
     if (!shared[i]) err = jc_arena_patch(t->code + t->tails[i].pp.off, t->tails[i].orig, 8);
   free(pick);
   free(kw);
   free(shared);
-  if (err && patched) {
-    /* Some code changed under the old guards: they stay, as exits, and
-    ** the tail is not checked again. */
+  if (err && changed) {
+    /* Code changed under the tail guards: those in place stay, as exits,
+    ** and the tail is not checked again (the client drops the trace). */
     for (uint32_t i = 0; i < nold; i++) t->tails[i].state = JC_TAIL_INVALIDATED;
     jc_trace_unlock();
     free(nt);

@@ -38,19 +38,26 @@ import subprocess
 import sys
 import tempfile
 
-# The driver of PROGRAM and PROGRAM3: run(40, e0, a1) for the first call
-# (e0 and a1 from the command line), run(40, 5, -1) for the 300 others.
-DRIVER = """\
-var e0 = 5
-var a1 = -1
-if len(args) > 0 then e0 = int(args[0]) end
-if len(args) > 1 then a1 = int(args[1]) end
+
+def driver(a, b):
+    """The driver of a program's run(n, a, b): run(40, A, B) for the first
+    call (A and B from the command line, default a and b), run(40, a, b)
+    for the 300 others."""
+    return """\
+var a0 = {a}
+var b0 = {b}
+if len(args) > 0 then a0 = int(args[0]) end
+if len(args) > 1 then b0 = int(args[1]) end
 var total = 0
 for c = 0, 300 do
-  if c == 0 then total = total + run(40, e0, a1) else total = total + run(40, 5, -1) end
+  if c == 0 then total = total + run(40, a0, b0) else total = total + run(40, {a}, {b}) end
 end
 print(total)
-"""
+""".format(a=a, b=b)
+
+
+# PROGRAM and PROGRAM3 run with driver(5, -1).
+DRIVER = driver(5, -1)
 
 PROGRAM = """\
 fn g(x) return x * {GK} end
@@ -99,16 +106,7 @@ fn run(n, e1, e2)
   end
   return s
 end
-var e1 = 5
-var e2 = 10
-if len(args) > 0 then e1 = int(args[0]) end
-if len(args) > 1 then e2 = int(args[1]) end
-var total = 0
-for c = 0, 300 do
-  if c == 0 then total = total + run(40, e1, e2) else total = total + run(40, 5, 10) end
-end
-print(total)
-"""
+""" + driver(5, 10)
 
 PROGRAM3 = """\
 fn run(n, early, odd)
