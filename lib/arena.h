@@ -9,6 +9,7 @@
 #ifndef JC_LIB_ARENA_H
 #define JC_LIB_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ typedef struct jc_window {
   size_t len;
   void *map;       /* what to unmap / re-protect (page aligned) */
   size_t map_len;
+  bool kept;       /* a stage in the kept buffer (arena.c), not malloc'd */
 } jc_window;
 
 /* Open a writable view of [code, code+len); any range inside the arena is

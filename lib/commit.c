@@ -200,41 +200,15 @@ static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
   t->code = cx->addr[i];
   t->size = v->code_len;
   t->entry_off = v->hdr.entry_off;
-  free(t->name);
-  t->name = strdup(v->name);
-  t->nslots = v->nslots;
-  t->slots = malloc((size_t)v->nslots * sizeof *t->slots + 1);
-  t->slot_val = malloc((size_t)(v->nslots + 1) * sizeof *t->slot_val);
-  t->slot_set = malloc((size_t)(v->nslots + 1) * sizeof *t->slot_set);
-  t->nexits = v->nexits;
-  t->exits = malloc((size_t)v->nexits * sizeof *t->exits + 1);
-  if (v->aux_len) {
-    t->aux = malloc(v->aux_len);
-    t->aux_len = v->aux_len;
-  }
-  if (!t->name || !t->slots || !t->slot_val || !t->slot_set || !t->exits ||
-      (v->aux_len && !t->aux))
-    return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
-  if (v->nslots) memcpy(t->slots, v->slots, (size_t)v->nslots * sizeof *t->slots);
+  jc_trace_parts parts = {
+      v->name,  v->slots,   v->exits,   v->tape,   v->relocs, v->lines,
+      v->aux,   v->strings, v->nslots,  v->nexits, v->ntape,  v->nrelocs,
+      v->nlines, v->strings_len, v->aux_len};
+  jc_err err = jc_trace_alloc(t, &parts);
+  if (err) return err;
+  /* The values the checking iteration bound. */
   memcpy(t->slot_val, l->val, (size_t)(v->nslots + 1) * sizeof *t->slot_val);
   memcpy(t->slot_set, l->set, (size_t)(v->nslots + 1) * sizeof *t->slot_set);
-  if (v->nexits) memcpy(t->exits, v->exits, (size_t)v->nexits * sizeof *t->exits);
-  if (v->aux_len) memcpy(t->aux, v->aux, v->aux_len);
-  /* The tape (tail checks and debuggers) and relocations (debuggers). */
-  t->tape = malloc((size_t)v->ntape * sizeof *t->tape + 1);
-  t->relocs = malloc((size_t)v->nrelocs * sizeof *t->relocs + 1);
-  if (!t->tape || !t->relocs)
-    return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
-  t->ntape = v->ntape;
-  memcpy(t->tape, v->tape, (size_t)v->ntape * sizeof *t->tape);
-  t->nrelocs = v->nrelocs;
-  for (uint32_t k = 0; k < v->nrelocs; k++) jc_view_reloc(v, k, &t->relocs[k]);
-  struct jc_fmt_line *ln = malloc((size_t)v->nlines * sizeof *ln + 1);
-  if (!ln) return jc_fail(JC_NOMEM, "jcache: out of memory in commit");
-  for (uint32_t k = 0; k < v->nlines; k++) jc_view_line(v, k, &ln[k]);
-  jc_err err = jc_trace_set_strings(t, v->strings, v->strings_len, ln, v->nlines);
-  free(ln);
-  if (err) return err;
   if (i > 0) {
     t->root_id = cx->t[0]->root_id ? cx->t[0]->root_id : cx->t[0]->id;
   } else if (cx->r->parent) {

@@ -28,6 +28,10 @@ jc_err jc_fail(jc_err err, const char *fmt, ...)
 /* Clear this thread's last error (called on entry to public functions that
 ** report details). */
 void jc_clear_error(void);
+/* jc_fail with a message that needs no formatting (a string literal, kept
+** by pointer): for answers a caller meets in the normal course of things,
+** where formatting the message would cost more than the call. */
+jc_err jc_fail_const(jc_err err, const char *msg);
 
 /* -- Counters (lib/stats.c) ------------------------------------------------ */
 

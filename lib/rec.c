@@ -314,37 +314,13 @@ static jc_err live_trace(const jc_rec *r, uint64_t id, void *live, size_t len,
   t->code = live;
   t->size = len;
   t->entry_off = entry_off;
-  if (r->name) {
-    free(t->name);
-    t->name = strdup(r->name);
-  }
-  t->nexits = r->nexits;
-  t->exits = r->nexits ? malloc(r->nexits * sizeof *t->exits) : NULL;
-  t->nslots = r->nslots;
-  t->slots = calloc(r->nslots + 1, sizeof *t->slots);
-  t->slot_val = calloc(r->nslots + 1, sizeof *t->slot_val);
-  t->slot_set = calloc(r->nslots + 1, sizeof *t->slot_set);
-  if (r->aux_len && (t->aux = malloc(r->aux_len))) {
-    memcpy(t->aux, r->aux, r->aux_len);
-    t->aux_len = r->aux_len;
-  }
-  if (!t->name || (r->nexits && !t->exits) || !t->slots || !t->slot_val ||
-      !t->slot_set || (r->aux_len && !t->aux)) {
-    jc_trace_destroy(t);
-    return jc_fail(JC_NOMEM, "jcache: out of memory");
-  }
-  if (r->nexits) memcpy(t->exits, r->exits, r->nexits * sizeof *t->exits);
-  if (r->nslots) memcpy(t->slots, r->slots, r->nslots * sizeof *t->slots);
-  /* Relocations and tape, for debuggers (jcache-gdb.py `jcache trace`). */
-  if (r->nrelocs && (t->relocs = malloc(r->nrelocs * sizeof *t->relocs))) {
-    memcpy(t->relocs, r->relocs, r->nrelocs * sizeof *t->relocs);
-    t->nrelocs = r->nrelocs;
-  }
-  if (r->ntape && (t->tape = malloc(r->ntape * sizeof *t->tape))) {
-    memcpy(t->tape, r->tape, r->ntape * sizeof *t->tape);
-    t->ntape = r->ntape;
-  }
-  if (jc_trace_set_strings(t, r->strings, r->strings_len, r->lines, r->nlines)) {
+  /* Relocations and tape too, for debuggers (jcache-gdb.py `jcache
+  ** trace`); the slots stay unbound: this run's values are in the code. */
+  jc_trace_parts parts = {
+      r->name,  r->slots,   r->exits,   r->tape,   r->relocs, r->lines,
+      r->aux,   r->strings, r->nslots,  r->nexits, r->ntape,  r->nrelocs,
+      r->nlines, r->strings_len, r->aux_len};
+  if (jc_trace_alloc(t, &parts)) {
     jc_trace_destroy(t);
     return JC_NOMEM;
   }

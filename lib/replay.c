@@ -184,8 +184,8 @@ static bool in_prefix(const jc_replay *r, const jc_level *l) {
 
 static jc_err left_path(jc_path *p) {
   p->exited = true;
-  return jc_fail(JC_EXIT, "jcache: the tail check's iteration left the "
-                          "trace's path");
+  return jc_fail_const(JC_EXIT, "jcache: the tail check's iteration left "
+                                "the trace's path");
 }
 
 /* The level path i checks now and its next tape entry in *e; NULL if the

@@ -93,28 +93,78 @@ void jc_trace_unlock(void) { pthread_mutex_unlock(&commit_lock); }
 
 jc_trace *jc_trace_new(void) {
   jc_trace *t = calloc(1, sizeof *t);
-  if (t && !(t->name = strdup(""))) {
-    free(t);
-    return NULL;
-  }
+  if (t) t->name = (char *)""; /* replaced by jc_trace_alloc */
   return t;
+}
+
+/* Carve n bytes at 8-byte alignment off *at. */
+static void *carve(uint8_t **at, size_t n) {
+  void *p = *at;
+  *at += (n + 7) & ~(size_t)7;
+  return p;
+}
+
+jc_err jc_trace_alloc(jc_trace *t, const jc_trace_parts *p) {
+  size_t name_len = p->name ? strlen(p->name) + 1 : 1;
+  size_t ns = (size_t)p->nslots + 1;
+  size_t sz[] = {
+      ns * sizeof *t->slots,       ns * sizeof *t->slot_val,
+      (size_t)p->nexits * sizeof *t->exits,
+      (size_t)p->ntape * sizeof *t->tape,
+      (size_t)p->nrelocs * sizeof *t->relocs,
+      (size_t)p->nlines * sizeof *t->lines,
+      p->aux_len,                  ns * sizeof *t->slot_set,
+      (size_t)p->strings_len + 1,  name_len,
+  };
+  size_t total = 0;
+  for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += (sz[i] + 7) & ~(size_t)7;
+  uint8_t *at = malloc(total);
+  if (!at) return jc_fail(JC_NOMEM, "jcache: out of memory for a trace");
+  t->mem = at;
+  t->slots = carve(&at, sz[0]);
+  t->slot_val = carve(&at, sz[1]);
+  t->exits = carve(&at, sz[2]);
+  t->tape = carve(&at, sz[3]);
+  t->relocs = carve(&at, sz[4]);
+  t->lines = carve(&at, sz[5]);
+  t->aux = p->aux_len ? carve(&at, sz[6]) : NULL;
+  t->slot_set = carve(&at, sz[7]);
+  t->strings = carve(&at, sz[8]);
+  t->name = carve(&at, sz[9]);
+  t->nslots = p->nslots;
+  t->nexits = p->nexits;
+  t->ntape = p->ntape;
+  t->nrelocs = p->nrelocs;
+  t->nlines = p->nlines;
+  t->strings_len = p->strings_len;
+  t->aux_len = p->aux_len;
+
+  if (p->name) memcpy(t->name, p->name, name_len);
+  else t->name[0] = '\0';
+  memset(t->slots, 0, sz[0]);
+  memset(t->slot_val, 0, sz[1]);
+  memset(t->slot_set, 0, sz[7]);
+  if (p->nslots) memcpy(t->slots, p->slots, (size_t)p->nslots * sizeof *t->slots);
+  if (p->nexits) memcpy(t->exits, p->exits, sz[2]);
+  if (p->ntape) memcpy(t->tape, p->tape, sz[3]);
+  if (p->nrelocs) memcpy(t->relocs, p->relocs, sz[4]);
+  if (p->aux_len) memcpy(t->aux, p->aux, p->aux_len);
+  if (p->strings_len) memcpy(t->strings, p->strings, p->strings_len);
+  t->strings[p->strings_len] = '\0';
+  for (uint32_t i = 0; i < p->nlines; i++) {
+    struct jc_fmt_line ln;
+    memcpy(&ln, (const uint8_t *)p->lines + (size_t)i * sizeof ln, sizeof ln);
+    t->lines[i] = (jc_trace_line){ln.off, ln.line, t->strings + ln.file};
+  }
+  return JC_OK;
 }
 
 void jc_trace_destroy(jc_trace *t) {
   if (!t) return;
-  free(t->name);
-  free(t->aux);
-  free(t->slots);
-  free(t->slot_val);
-  free(t->slot_set);
-  free(t->exits);
+  free(t->mem);
   free(t->tails);
-  free(t->tape);
   free(t->deferred);
   free(t->patches);
-  free(t->relocs);
-  free(t->strings);
-  free(t->lines);
   free(t);
 }
 
@@ -125,23 +175,6 @@ JC_API void jc_trace_release(jc_trace *t) {
   unregister(t);
   if (t->owns_code) jc_arena_free(t->code);
   jc_trace_destroy(t);
-}
-
-jc_err jc_trace_set_strings(jc_trace *t, const char *strings,
-                            uint32_t strings_len,
-                            const struct jc_fmt_line *lines, uint32_t n) {
-  t->strings = malloc(strings_len + 1);
-  t->lines = n ? malloc((size_t)n * sizeof *t->lines) : NULL;
-  if (!t->strings || (n && !t->lines))
-    return jc_fail(JC_NOMEM, "jcache: out of memory copying a trace's strings");
-  if (strings_len) memcpy(t->strings, strings, strings_len);
-  t->strings[strings_len] = '\0';
-  t->strings_len = strings_len;
-  for (uint32_t i = 0; i < n; i++)
-    t->lines[i] = (jc_trace_line){lines[i].off, lines[i].line,
-                                  t->strings + lines[i].file};
-  t->nlines = n;
-  return JC_OK;
 }
 
 /* -- Getters ------------------------------------------------------------------------ */
@@ -170,11 +203,12 @@ JC_API const char *jc_trace_name(const jc_trace *t) {
 
 JC_API jc_err jc_trace_slot(const jc_trace *t, uint32_t slot,
                             uint64_t *value) {
+  /* Clients ask on every reload: constant messages, no formatting. */
   if (!t || !value || slot >= t->nslots)
-    return jc_fail(JC_NOTFOUND, "jcache: no slot %u in this trace", slot);
+    return jc_fail_const(JC_NOTFOUND, "jcache: no such slot in this trace");
   if (!t->slot_set[slot])
-    return jc_fail(JC_STATE, "jcache: slot %u is not bound yet (its tail is "
-                             "unchecked)", slot);
+    return jc_fail_const(JC_STATE, "jcache: the slot is not bound yet (its "
+                                   "tail is unchecked)");
   *value = t->slot_val[slot];
   return JC_OK;
 }

@@ -74,19 +74,33 @@ struct jc_trace {
   struct jc_fmt_reloc *relocs;
 #define JC_TRACE_KEEPS_RELOCS 1
 
+  /* One allocation holds the name, slots, values, exits, tape, relocations,
+  ** line table, strings and aux above (jc_trace_alloc); tails, deferred
+  ** and patches come and go with a pending tail and are separate. */
+  void *mem;
+
   jc_trace *hnext;         /* registry hash chain */
 };
 
 /* Allocate an empty trace (zeroed, name ""). */
 jc_trace *jc_trace_new(void);
+/* What a trace's metadata is copied from: a parsed record (commit.c) or
+** a recorder (rec.c).  Arrays may sit at any alignment. */
+typedef struct jc_trace_parts {
+  const char *name; /* NULL for "" */
+  const void *slots, *exits, *tape, *relocs, *lines, *aux;
+  const char *strings;
+  uint32_t nslots, nexits, ntape, nrelocs, nlines, strings_len;
+  size_t aux_len;
+} jc_trace_parts;
+/* Give a new trace its metadata, copied from p into one block (one
+** allocation where there were ten: a reload makes this call on its
+** critical path): name, slots, exits, tape, relocations, line table
+** (files resolved into the copied strings), strings and aux.  The slots
+** start unbound (slot_val 0, slot_set false; nslots + 1 entries each). */
+jc_err jc_trace_alloc(jc_trace *t, const jc_trace_parts *p);
 /* Add to / remove from the registry. */
 void jc_trace_register(jc_trace *t);
-/* Copy the trace's strings section (symbol names, file names) and its line
-** table (`lines` host-aligned, files as offsets into `strings`, already
-** validated by the record format). */
-jc_err jc_trace_set_strings(jc_trace *t, const char *strings,
-                            uint32_t strings_len,
-                            const struct jc_fmt_line *lines, uint32_t n);
 /* Free a trace's memory (not its code, not the registry entry). */
 void jc_trace_destroy(jc_trace *t);
 /* Serializes commits and tail validations (lib/commit.c, lib/tail.c). */

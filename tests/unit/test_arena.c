@@ -545,10 +545,17 @@ static void *thread_main(void *arg) {
       live[s] = NULL;
     }
     void *code;
-    if (jc_arena_alloc(16 + rng_next(&seed) % 300, &code) != JC_OK) {
+    size_t size = 16 + rng_next(&seed) % 300;
+    if (jc_arena_alloc(size, &code) != JC_OK) {
       bad++;
       continue;
     }
+    /* int3 everywhere, whichever thread staged at the same time. */
+    for (size_t k = 0; k < size; k++)
+      if (((const uint8_t *)code)[k] != 0xCC) {
+        bad++;
+        break;
+      }
     uint8_t buf[6];
     int32_t v = (int32_t)(rng_next(&seed) & 0x7fffffff);
     encode_ret(buf, v);

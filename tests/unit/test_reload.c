@@ -134,6 +134,12 @@ static void test_bridge_tail_validated(void **state) {
   assert_int_equal(jc_trace_slot(tr[0], 0, &v), JC_OK); /* K */
   assert_int_equal(v, C2.K);
   assert_int_equal(jc_trace_slot(tr[0], 2, &v), JC_STATE); /* T: in the tail */
+  assert_non_null(strstr(jc_last_error(), "not bound yet"));
+  assert_int_equal(jc_trace_slot(tr[0], 99, &v), JC_NOTFOUND);
+  assert_non_null(strstr(jc_last_error(), "no such slot"));
+  /* A formatted message replaces the constant one. */
+  assert_int_equal(jc_trace_attach(tr[0], 12345, jc_trace_entry(tr[1])), JC_NOTFOUND);
+  assert_non_null(strstr(jc_last_error(), "has no exit 12345"));
 
   toy_fn fn = (toy_fn)jc_trace_entry(tr[0]);
   /* The bridge runs (x -= B) and re-enters the loop, which reaches the tail

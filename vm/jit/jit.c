@@ -514,23 +514,27 @@ void jit_trace_free(jit_state *J, jit_trace *T)
     jc_trace_release(T->jt);
   if (T->ngcref)
     vm_gc_remove_root(J->vm, T->gcrefs);
-  free(T->gcrefs);
+  if (T->mem) {
+    free(T->mem);
+  } else {
+    free(T->gcrefs);
+    free(T->snaps);
+    free(T->snapframes);
+    free(T->exit_jmp);
+    free(T->bridges);
+    free(T->exit_dead);
+    free(T->exit_checks);
+    free(T->matprog);
+    free(T->matcls);
+    free(T->matcls_bind);
+  }
   free(T->ir);
-  free(T->snaps);
   free(T->snapents);
-  free(T->snapframes);
   free(T->tape);
-  free(T->exit_jmp);
   free(T->gpp);
-  free(T->bridges);
-  free(T->exit_dead);
-  free(T->exit_checks);
   free(T->bindv);
   free(T->relocs);
   free(T->lines);
-  free(T->matprog);
-  free(T->matcls);
-  free(T->matcls_bind);
   free(T);
 }
 

@@ -137,6 +137,9 @@ struct jit_trace {
   uint32_t nmatcls;
 
   vm_value *gcrefs; /* every object the code embeds, registered as GC roots */
+  void *mem;        /* reloaded: one block holding snaps, snapframes, exit_jmp,
+                       bridges, exit_dead, exit_checks, gcrefs, matcls,
+                       matcls_bind and matprog (persist.c from_jc) */
   uint32_t ngcref;
   uint32_t nbridges; /* loops: bridges in the family */
   jit_trace *next;

@@ -567,6 +567,19 @@ static bool reload_bind(jit_trace *T)
   return true;
 }
 
+/* Pieces of one allocation, each 8-byte aligned. */
+static size_t carve_len(size_t n)
+{
+  return (n + 7) & ~(size_t)7;
+}
+
+static void *carve(uint8_t **at, size_t n)
+{
+  void *p = *at;
+  *at += carve_len(n);
+  return p;
+}
+
 /* Build the VM's trace for reloaded code; NULL (and *why) if its aux does not
 ** describe a trace of this loop. */
 static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t backedge_pc,
@@ -604,21 +617,34 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   T->msize = (uint32_t)msize;
   T->nsnap = nsnap;
   T->nsnapframe = nframe;
-  T->snaps = calloc(nsnap, sizeof *T->snaps);
-  T->snapframes = calloc(nframe ? nframe : 1, sizeof *T->snapframes);
-  T->exit_jmp = calloc(nsnap, sizeof *T->exit_jmp);
-  T->bridges = calloc(nsnap, sizeof *T->bridges);
-  T->exit_dead = calloc(nsnap, 1);
-  T->exit_checks = calloc(nsnap, 1);
-  T->gcrefs = calloc(nbind ? nbind : 1, sizeof *T->gcrefs);
+  /* One block for the arrays (a reload is on the warm run's critical path;
+  ** ten callocs cost more than the rest of this function). */
+  size_t nb = nbind ? nbind : 1, nm = nmatcls ? nmatcls : 1;
+  size_t sz[] = {nsnap * sizeof *T->snaps,        (nframe ? nframe : 1) * sizeof *T->snapframes,
+                 nb * sizeof *T->gcrefs,          nm * sizeof *T->matcls,
+                 nsnap * sizeof *T->bridges,      nsnap * sizeof *T->exit_jmp,
+                 nm * sizeof *T->matcls_bind,     (nmatprog ? nmatprog : 1) * sizeof *T->matprog,
+                 nsnap,                           nsnap};
+  size_t total = 0;
+  for (size_t k = 0; k < sizeof sz / sizeof *sz; k++)
+    total += carve_len(sz[k]);
+  uint8_t *at = T->mem = calloc(1, total);
+  bool ok = at != NULL;
+  if (ok) {
+    T->snaps = carve(&at, sz[0]);
+    T->snapframes = carve(&at, sz[1]);
+    T->gcrefs = carve(&at, sz[2]);
+    T->matcls = carve(&at, sz[3]);
+    T->bridges = carve(&at, sz[4]);
+    T->exit_jmp = carve(&at, sz[5]);
+    T->matcls_bind = carve(&at, sz[6]);
+    T->matprog = carve(&at, sz[7]);
+    T->exit_dead = carve(&at, sz[8]);
+    T->exit_checks = carve(&at, sz[9]);
+  }
   T->ngcref = nbind;
   T->nmatcls = nmatcls;
-  T->matcls = calloc(nmatcls ? nmatcls : 1, sizeof *T->matcls);
-  T->matcls_bind = calloc(nmatcls ? nmatcls : 1, sizeof *T->matcls_bind);
   T->nmatprog = nmatprog;
-  T->matprog = malloc((nmatprog ? nmatprog : 1) * sizeof *T->matprog);
-  bool ok = T->snaps && T->snapframes && T->exit_jmp && T->bridges && T->exit_dead &&
-            T->exit_checks && T->gcrefs && T->matcls && T->matcls_bind && T->matprog;
   const uint32_t *p = a + AUX_HDR;
   const uint32_t *fr = p + (size_t)nsnap * AUX_SNAP;
   const uint32_t *mp = fr + (size_t)nframe * 3 + nmatcls;
