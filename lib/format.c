@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 /* The _dispatch entry points pick the widest vector unit the CPU has at run
 ** time (AVX2 hashes a record ~3x as fast as the SSE2 baseline the library
 ** is built for); they return the same values. */
@@ -33,6 +32,7 @@
 #endif
 
 #include "format.h"
+#include "hash.h"
 #include "internal.h"
 #include "jcache/rec.h"
 
@@ -233,7 +233,7 @@ static jc_reject check_envelope(pctx *c, size_t len, jc_key ns) {
                "namespace %016llx%016llx, expected %016llx%016llx",
                (unsigned long long)h->ns_hi, (unsigned long long)h->ns_lo,
                (unsigned long long)ns.hi, (unsigned long long)ns.lo);
-  uint64_t sum = XXH3_64bits(c->b + CSUM_FROM, c->len - CSUM_FROM);
+  uint64_t sum = jc_hash64(c->b + CSUM_FROM, c->len - CSUM_FROM);
   if (sum != h->checksum)
     return bad(c, JC_REJECT_CHECKSUM, "checksum %016llx, computed %016llx",
                (unsigned long long)h->checksum, (unsigned long long)sum);
@@ -778,12 +778,12 @@ jc_err jc_fmt_build(const jc_fmt_parts *p, void **out, size_t *out_len,
   /* The trace id hashes the content with id, checksum and `created` still
   ** zero, so the same trace recorded twice gets the same id whenever it was
   ** recorded.  0 means "no trace" everywhere, hence the remap. */
-  uint64_t id = XXH3_64bits(buf, (size_t)total);
+  uint64_t id = jc_hash64(buf, (size_t)total);
   if (id == 0) id = 1;
   memcpy(buf + offsetof(struct jc_fmt_hdr, trace_id), &id, sizeof id);
   memcpy(buf + offsetof(struct jc_fmt_hdr, created), &p->created,
          sizeof p->created);
-  uint64_t sum = XXH3_64bits(buf + CSUM_FROM, (size_t)total - CSUM_FROM);
+  uint64_t sum = jc_hash64(buf + CSUM_FROM, (size_t)total - CSUM_FROM);
   memcpy(buf + offsetof(struct jc_fmt_hdr, checksum), &sum, sizeof sum);
 
   *out = buf;

@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "format.h"
+#include "hash.h"
 #include "internal.h"
 #include "jcache/rec.h"
 #include "testutil.h"
@@ -477,6 +478,22 @@ static void test_layout(void **state) {
 }
 
 /* -- Trace id ------------------------------------------------------------- */
+
+/* The record hash is XXH3-64 whichever vector build hashes: checksums and
+** ids written by one machine are read by another.  Lengths cover every
+** XXH3 branch: short, 129-240, and long inputs with a partial last stripe. */
+static void test_hash_is_xxh3(void **state) {
+  (void)state;
+  size_t n = 20000;
+  uint8_t *b = malloc(n + 1);
+  assert_non_null(b);
+  for (size_t i = 0; i <= n; i++) b[i] = (uint8_t)(i * 131 + (i >> 7));
+  for (size_t len = 0; len <= n; len += len < 300 ? 1 : 97) {
+    assert_int_equal(jc_hash64(b, len), XXH3_64bits(b, len));
+    assert_int_equal(jc_hash64(b + 1, len), XXH3_64bits(b + 1, len));
+  }
+  free(b);
+}
 
 static void test_trace_id(void **state) {
   (void)state;
@@ -1381,6 +1398,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_bridge),
       cmocka_unit_test(test_layout),
       cmocka_unit_test(test_trace_id),
+      cmocka_unit_test(test_hash_is_xxh3),
       cmocka_unit_test(test_namespace),
       cmocka_unit_test(test_envelope),
       cmocka_unit_test(test_truncation),
