@@ -309,6 +309,8 @@ void jit_init(vm_vm *vm, jit_state *J)
   J->dump = stderr;
   J->use_cache = true;
   J->t_start = jit_now_ns();
+  __builtin_cpu_init();
+  J->vzeroupper = __builtin_cpu_supports("avx");
 }
 
 static bool parse_u32(const char *s, uint32_t *out)
@@ -950,6 +952,13 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   jit_h_vm = vm;
   J->nmat = 0; /* an error raised while an exit rebuilt objects left it set */
   jit_tracefn fn = (jit_tracefn)(void *)T->mcode;
+  /* The traces' float code is legacy SSE.  If anything in the process left
+  ** the upper halves of the vector registers dirty (an AVX-512 routine
+  ** without vzeroupper: libxxhash's dispatched XXH3 did), every SSE
+  ** instruction pays a transition penalty: mandelbrot ran at half speed.
+  ** One vzeroupper per entry rules that out. */
+  if (J->vzeroupper)
+    __asm__ volatile("vzeroupper" ::: "memory");
   jit_exitret ret = fn(frame->base);
   J->stats.guard_exits++;
   jit_trace *X = jit_trace_at(J, ret.mcode);

@@ -231,6 +231,7 @@ typedef struct jit_state {
   /* The recording or check in progress (rec_stop fills wall and hook). */
   jit_costlog cur;
   bool time_hooks;      /* time the hook (--jit-stats-json) */
+  bool vzeroupper;      /* the CPU has AVX: clear upper vector state on entry */
   uint64_t hook_in;     /* a hook call in progress started then (0: none) */
   uint64_t timer_ns;    /* two clock reads, to subtract per timed call */
   uint64_t t_start;     /* jit_init */
