@@ -50,7 +50,10 @@ other processes did to a single measurement):
            the compile costs of all its traces.
 The table also gives the medians of every part, and the same ratio counted
 strictly (compile with only the recorder hook's time, reload with the whole
-checking iteration).
+checking iteration).  Last, all the JIT work of one pass over the suite,
+cold against warm, with what the per-trace figures leave out: recordings
+that failed (abort), checks dropped to try again on a later iteration
+(defer), checks that missed, tail checks, traces compiled in a warm run.
 
 Writes DIR/NAME.dat (iteration, cold s, warm s), DIR/NAME.png (gnuplot),
 DIR/table.txt and DIR/summary.json.  Python 3 standard library + gnuplot.
@@ -160,6 +163,7 @@ def main():
     names = names or BENCHES
     os.makedirs(out, exist_ok=True)
     rows, all_pairs = [], []
+    side = {}  # (run, kind) -> [count, ns]: all JIT work, over the suite
     gnuplot = shutil.which("gnuplot")
     for name in names:
         prog = os.path.join(ROOT, "bench", "programs", name + ".jc")
@@ -186,6 +190,13 @@ def main():
         mw = [statistics.median(t[i] for t in mws) for i in range(n)]
         pairs = trace_costs(scs, sws)
         all_pairs += pairs
+        for run_name, stats in (("cold", scs), ("warm", sws)):
+            for st in stats:
+                for t in st["traces"]:
+                    cost = compile_cost(t) if t["kind"] in ("compile", "abort") else reload_cost(t)
+                    e = side.setdefault((run_name, t["kind"]), [0, 0])
+                    e[0] += t["kind"] != "reload" or t["chain"] > 0
+                    e[1] += cost
         ratios = [sum(compile_cost(c) for c in cs) / max(1, reload_cost(t)) for t, cs in pairs]
         steady_c = statistics.median(tc[n // 2:] or tc)
         steady_w = statistics.median(tw[n // 2:] or tw)
@@ -297,12 +308,29 @@ def main():
                  % (us([t["lookup_ns"] / 1e3 for t in rel]), us([t["hook_ns"] / 1e3 for t in rel]),
                     us([t["wall_ns"] / 1e3 for t in rel]), us([t["commit_ns"] / 1e3 for t in rel]),
                     us([t["build_ns"] / 1e3 for t in rel])))
+    # Everything the JIT did, not only the traces paired above: recordings
+    # that failed, checks dropped to try again (jit_check_defer), checks
+    # that missed, tail checks, traces compiled in the warm run.
+    def work(run_name, kinds):
+        return [(k, side.get((run_name, k), [0, 0])) for k in kinds]
+    def describe(items):
+        return " + ".join("%s %.2f ms (%d)" % (k, v[1] / 1e6 / repeat, v[0] / repeat)
+                          for k, v in items)
+    cold = work("cold", ("compile", "abort"))
+    warm = work("warm", ("reload", "tail", "defer", "miss", "compile", "abort"))
+    tc_all, tw_all = sum(v[1] for _, v in cold), sum(v[1] for _, v in warm)
+    lines.append("all JIT work per pass over the suite (mean of %d; count in parentheses): "
+                 "cold %s; warm %s; cold/warm %s"
+                 % (repeat, describe(cold), describe(warm),
+                    f(tc_all / tw_all if tw_all else None, "%.1fx")))
     table = "\n".join(lines)
     print(table)
     with open(os.path.join(out, "table.txt"), "w") as fh:
         fh.write(table + "\n")
     with open(os.path.join(out, "summary.json"), "w") as fh:
         json.dump({"rows": rows, "reload_vs_compile_median": median(ratios),
+                   "jit_work_ns": {"%s_%s" % k: v[1] / repeat for k, v in side.items()},
+                   "jit_work_cold_over_warm": tc_all / tw_all if tw_all else None,
                    "reload_vs_compile_strict_median": median(strict),
                    "iterations": iters, "repeat": repeat}, fh, indent=1)
     return 0 if all(r["same_output"] for r in rows) else 1

@@ -424,7 +424,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->checks_deferred,
             (unsigned long long)s->replay_ns,
             (unsigned long long)s->commit_ns, J->cache ? "true" : "false");
-    static const char *const kinds[] = {"compile", "reload", "tail"};
+    static const char *const kinds[] = {"compile", "reload", "tail", "abort", "defer", "miss"};
     for (uint32_t i = 0; i < J->ncosts; i++) {
       const jit_costlog *c = &J->costs[i];
       fprintf(f,
@@ -648,6 +648,7 @@ void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap)
 static void fail_compile(jit_state *J, jit_trace *T, const char *why)
 {
   J->stats.aborts++;
+  jit_cost(J, 0, JIT_COST_ABORT, T->parent != NULL, 0);
   if (J->dump_ir)
     fprintf(J->dump, "---- trace compile failed: %s\n", why);
   if (T->parent)

@@ -162,11 +162,16 @@ typedef struct jit_stats {
 /* Per-trace cost, for the warm-up harness (bench/warmup/warmup.py), by cache
 ** id: a trace compiled (the recording iteration, optimizing, assembling), a
 ** check that reloaded a chain of traces (lookup, the checking iteration,
-** commit, the VM's own trace), or a tail check.  An iteration's wall time
+** commit, the VM's own trace), or a tail check.  And, with id 0, the work
+** that produced no trace: a recording or compile that failed (abort), a
+** check dropped to try again later (defer, jit_check_defer), a check that
+** missed (miss; the loop is then traced).  An iteration's wall time
 ** includes the interpreter running it; hook_ns is the part spent in the
 ** recorder's hook (the recording's or the check's own cost), timed only
 ** when --jit-stats-json asks for it, less the timer's own cost. */
-typedef enum { JIT_COST_COMPILE, JIT_COST_RELOAD, JIT_COST_TAIL } jit_costkind;
+typedef enum {
+  JIT_COST_COMPILE, JIT_COST_RELOAD, JIT_COST_TAIL, JIT_COST_ABORT, JIT_COST_DEFER, JIT_COST_MISS
+} jit_costkind;
 
 typedef struct jit_costlog {
   uint64_t id;

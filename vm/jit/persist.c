@@ -802,6 +802,7 @@ void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trac
                      uint32_t snap, const char *why)
 {
   J->stats.replay_misses++;
+  jit_cost(J, 0, JIT_COST_MISS, parent != NULL, 0);
   jit_check_done(J);
   if (J->dump_ir)
     fprintf(J->dump, "---- cache miss (%s): %s\n", parent ? "bridge" : "loop", why ? why : "?");

@@ -1327,6 +1327,7 @@ static void rec_abort(jit_state *J, const char *why)
     return;
   }
   J->stats.aborts++;
+  jit_cost(J, 0, JIT_COST_ABORT, R->bridge, 0);
   if (J->dump_ir)
     fprintf(J->dump, "---- trace abort (%s): %s at %s:%u\n", R->bridge ? "bridge" : "loop", why,
             R->curcode->source->chars, R->curline);
@@ -1527,6 +1528,7 @@ static void rec_ins_done(jit_state *J, const vm_insn *pc)
       (R->fail == check_into_bridge || R->fail == check_left) &&
       jit_check_defer(J, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap)) {
     rec_stop(J);
+    jit_cost(J, 0, JIT_COST_DEFER, R->chk_parent != NULL, 0);
     jc_replay_abort(R->cur);
     R->cur = NULL;
     jit_check_done(J);
