@@ -24,12 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-/* The _dispatch entry points pick the widest vector unit the CPU has at run
-** time (AVX2 hashes a record ~3x as fast as the SSE2 baseline the library
-** is built for); they return the same values. */
-#if defined(__x86_64__)
-#include <xxh_x86dispatch.h>
-#endif
 
 #include "format.h"
 #include "hash.h"

@@ -4,9 +4,6 @@
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
-#if defined(__x86_64__)
-#include <xxh_x86dispatch.h> /* run-time vector dispatch, same values */
-#endif
 
 #include "internal.h"
 #include "jcache/cache.h"
