@@ -12,6 +12,8 @@
 **    keys (jc_lookup + jc_cands_release, each timed alone), a first pass
 **    (the store's pages are in the page cache but not yet mapped into this
 **    process) and a second, warm pass; then lookups of absent keys.
+** 2b. The same on a handle that prefetched every key first: the prefetch
+**    thread's cost per key, and the latency of lookups it answers.
 ** 3. Opening: jc_cache_open + jc_cache_close of the N-record cache, 50 times,
 **    and of an empty cache for comparison.
 */
@@ -188,6 +190,28 @@ int main(int argc, char **argv) {
   if (s1.records_rejected != s0.records_rejected)
     printf("  note: %llu records rejected on load\n",
            (unsigned long long)(s1.records_rejected - s0.records_rejected));
+  jc_cache_close(c);
+
+  /* 2b. The same keys prefetched (jc_cache_prefetch) on a fresh handle:
+  ** what the thread costs, and lookups answered from its copies. */
+  BENCH_CHECK(jc_cache_open(&bench_ns, &o, &c));
+  printf("\n== prefetched (jc_cache_prefetch of all %zu keys, then lookups) ==\n", n);
+  uint64_t p0 = bench_now_ns();
+  BENCH_CHECK(jc_cache_prefetch(c, present, n));
+  jc_cache_prefetch_wait(c);
+  uint64_t p1 = bench_now_ns();
+  jc_prefetch_info pi;
+  jc_cache_prefetch_info(c, &pi);
+  printf("  thread: %llu keys, %llu records (%.1f MiB) in %.3f s wall, %.3f s CPU "
+         "(%.2f us CPU per key)\n",
+         (unsigned long long)pi.keys, (unsigned long long)pi.records,
+         (double)pi.bytes / (1024.0 * 1024.0), (p1 - p0) / 1e9, pi.cpu_ns / 1e9,
+         pi.keys ? (double)pi.cpu_ns / (double)pi.keys / 1e3 : 0.0);
+  lookups(c, present, n, nlook, 1, 0x9E3779B97F4A7C15ull, lat, &wall);
+  latency_line("present, prefetched", lat, nlook, wall);
+  jc_cache_prefetch_info(c, &pi);
+  printf("  lookups answered from the prefetch: %llu of %zu\n",
+         (unsigned long long)pi.served, nlook);
   jc_cache_close(c);
 
   /* 3. Opening. */

@@ -6,6 +6,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "format.h"
@@ -19,6 +20,8 @@ typedef struct jc_pending {
   size_t len;
   uint64_t trace_id;
 } jc_pending;
+
+typedef struct jc_prefetch jc_prefetch;
 
 struct jc_cache {
   char *dir;
@@ -45,6 +48,8 @@ struct jc_cache {
   size_t ntouches;
   bool writer_running, stopping;
   pthread_t writer;
+
+  _Atomic(jc_prefetch *) prefetch; /* lib/prefetch.c; NULL until first used */
 };
 
 /* One validated candidate. */
@@ -55,10 +60,11 @@ typedef struct jc_cand {
 
 struct jc_cands {
   jc_cache *cache;
-  MDB_txn *txn; /* keeps the map pages valid; NULL when empty */
+  MDB_txn *txn; /* keeps the map pages valid; NULL when empty or shared */
   jc_key key;
   size_t n, cap;
   jc_cand *v;
+  bool shared; /* v belongs to the prefetch (its private copies), not to us */
 };
 
 /* lib/store.c */
@@ -73,8 +79,31 @@ jc_err jc_store_flush(jc_cache *c);
 void jc_store_touch(jc_cache *c, jc_key key, uint64_t trace_id);
 /* The LMDB key of a record. */
 void jc_store_key(uint8_t out[40], jc_key ns, jc_key key, uint64_t id);
+/* Begin a transaction, adopting a map grown by another process. */
+int jc_store_txn_begin(jc_cache *c, unsigned flags, MDB_txn **txn);
+/* A read transaction (the spare one renewed, or a new one) and its release
+** (kept as the spare, or aborted). */
+int jc_store_read_txn(jc_cache *c, MDB_txn **txn);
+void jc_store_release_txn(jc_cache *c, MDB_txn *txn);
+/* Call fn for every record stored under `key`, unvalidated (rec points into
+** the map, valid while txn is); stops at the first error fn returns. */
+typedef jc_err (*jc_store_each_fn)(void *ctx, uint64_t id, const void *rec,
+                                   size_t len);
+jc_err jc_store_each(jc_cache *c, MDB_txn *txn, jc_key key,
+                     jc_store_each_fn fn, void *ctx);
+/* Parse a record found under (key, id) and check that it names them; a
+** rejected record is counted (and probed) and false returned. */
+bool jc_store_validate(jc_cache *c, jc_key key, uint64_t id, const void *rec,
+                       size_t len, jc_view *view);
 /* Count a rejected record under its reason and fire the probe. */
 void jc_store_count_reject(jc_key key, uint64_t id, jc_reject why,
                            const char *detail);
+
+/* lib/prefetch.c */
+/* The key's candidates if the prefetch has looked it up: cs->v is then
+** shared (cs->shared) and valid until the cache closes. */
+bool jc_prefetch_find(jc_cache *c, jc_key key, jc_cands *cs);
+/* Stop the prefetch thread and free what it fetched (at close). */
+void jc_prefetch_free(jc_cache *c);
 
 #endif

@@ -41,8 +41,7 @@ static jc_err mdb_fail(int rc, const char *what, const char *dir) {
   return jc_fail(err, "jcache: %s in %s: %s", what, dir, mdb_strerror(rc));
 }
 
-/* Begin a transaction, adopting a map grown by another process. */
-static int txn_begin(jc_cache *c, unsigned flags, MDB_txn **txn) {
+int jc_store_txn_begin(jc_cache *c, unsigned flags, MDB_txn **txn) {
   int rc = mdb_txn_begin(c->env, NULL, flags, txn);
   if (rc == MDB_MAP_RESIZED) {
     mdb_env_set_mapsize(c->env, 0);
@@ -73,7 +72,7 @@ jc_err jc_store_open(jc_cache *c) {
 
   MDB_txn *txn;
   bool ro = c->flags & JC_CACHE_READONLY;
-  rc = txn_begin(c, ro ? MDB_RDONLY : 0, &txn);
+  rc = jc_store_txn_begin(c, ro ? MDB_RDONLY : 0, &txn);
   if (rc) return mdb_fail(rc, "cannot begin a transaction", c->dir);
   rc = mdb_dbi_open(txn, "traces", ro ? 0 : MDB_CREATE, &c->dbi);
   if (rc == 0)
@@ -132,7 +131,7 @@ typedef struct usage {
 ** only loses statistics, never a record. */
 static void write_usage(jc_cache *c, jc_pending *batch) {
   MDB_txn *txn;
-  if (!c->has_usage || txn_begin(c, 0, &txn)) return;
+  if (!c->has_usage || jc_store_txn_begin(c, 0, &txn)) return;
   uint64_t now = (uint64_t)time(NULL);
   int rc = 0;
   for (jc_pending *p = batch; p && !rc; p = p->next) {
@@ -161,7 +160,7 @@ static size_t write_batch(jc_cache *c, jc_pending *batch) {
   size_t n = 0, written = 0;
   for (jc_pending *p = batch; p; p = p->next) n += p->rec != NULL;
   MDB_txn *txn;
-  int rc = n ? txn_begin(c, 0, &txn) : 0;
+  int rc = n ? jc_store_txn_begin(c, 0, &txn) : 0;
   if (n && !rc) {
     for (jc_pending *p = batch; p && !rc; p = p->next) {
       if (!p->rec) continue; /* a touch */
@@ -328,7 +327,7 @@ void jc_store_count_reject(jc_key key, uint64_t id, jc_reject why,
 
 /* -- Lookup ------------------------------------------------------------------------------- */
 
-static int read_txn(jc_cache *c, MDB_txn **txn) {
+int jc_store_read_txn(jc_cache *c, MDB_txn **txn) {
   pthread_mutex_lock(&c->spare_lock);
   MDB_txn *t = c->spare_txn;
   c->spare_txn = NULL;
@@ -341,10 +340,10 @@ static int read_txn(jc_cache *c, MDB_txn **txn) {
     }
     mdb_txn_abort(t);
   }
-  return txn_begin(c, MDB_RDONLY, txn);
+  return jc_store_txn_begin(c, MDB_RDONLY, txn);
 }
 
-static void release_txn(jc_cache *c, MDB_txn *t) {
+void jc_store_release_txn(jc_cache *c, MDB_txn *t) {
   mdb_txn_reset(t);
   pthread_mutex_lock(&c->spare_lock);
   if (!c->spare_txn) {
@@ -353,6 +352,41 @@ static void release_txn(jc_cache *c, MDB_txn *t) {
   }
   pthread_mutex_unlock(&c->spare_lock);
   if (t) mdb_txn_abort(t);
+}
+
+jc_err jc_store_each(jc_cache *c, MDB_txn *txn, jc_key key,
+                     jc_store_each_fn fn, void *ctx) {
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, c->dbi, &cur);
+  if (rc) return mdb_fail(rc, "cannot open a cursor", c->dir);
+  uint8_t prefix[40];
+  jc_store_key(prefix, c->ns, key, 0);
+  MDB_val k = {sizeof prefix, prefix}, v;
+  jc_err err = JC_OK;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !err;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 40 || memcmp(k.mv_data, prefix, 32) != 0) break;
+    err = fn(ctx, jc_ld64((const uint8_t *)k.mv_data + 32), v.mv_data,
+             v.mv_size);
+  }
+  mdb_cursor_close(cur);
+  return err;
+}
+
+bool jc_store_validate(jc_cache *c, jc_key key, uint64_t id, const void *rec,
+                       size_t len, jc_view *view) {
+  char detail[160];
+  jc_reject why = jc_fmt_parse(rec, len, c->ns, view, detail, sizeof detail);
+  if (why == JC_REJECT_NONE &&
+      (view->hdr.key_lo != key.lo || view->hdr.key_hi != key.hi ||
+       view->hdr.trace_id != id)) {
+    why = JC_REJECT_NAMESPACE;
+    snprintf(detail, sizeof detail, "record's key or id differs from its "
+                                    "store key");
+  }
+  if (why == JC_REJECT_NONE) return true;
+  jc_store_count_reject(key, id, why, detail);
+  return false;
 }
 
 static jc_err cands_push(jc_cands *cs, const jc_view *v, uint64_t id) {
@@ -369,6 +403,15 @@ static jc_err cands_push(jc_cands *cs, const jc_view *v, uint64_t id) {
   return JC_OK;
 }
 
+/* A record met by jc_lookup: validated in place, in the map. */
+static jc_err lookup_one(void *ctx, uint64_t id, const void *rec, size_t len) {
+  jc_cands *cs = ctx;
+  jc_view view;
+  if (!jc_store_validate(cs->cache, cs->key, id, rec, len, &view))
+    return JC_OK;
+  return cands_push(cs, &view, id);
+}
+
 JC_API jc_err jc_lookup(jc_cache *c, jc_key key, jc_cands **out) {
   if (!out) return jc_fail(JC_INVAL, "jcache: jc_lookup: out is NULL");
   *out = NULL;
@@ -378,48 +421,17 @@ JC_API jc_err jc_lookup(jc_cache *c, jc_key key, jc_cands **out) {
   cs->cache = c;
   cs->key = key;
   jc_stat_add(lookups, 1);
-  if (!c->has_dbi) goto done;
+  /* Looked up ahead by the prefetch thread: its candidates, shared. */
+  if (!c->has_dbi || jc_prefetch_find(c, key, cs)) goto done;
 
   MDB_txn *txn;
-  int rc = read_txn(c, &txn);
+  int rc = jc_store_read_txn(c, &txn);
   if (rc) {
     free(cs);
     return mdb_fail(rc, "cannot begin a lookup", c->dir);
   }
-  MDB_cursor *cur;
-  rc = mdb_cursor_open(txn, c->dbi, &cur);
-  if (rc) {
-    release_txn(c, txn);
-    free(cs);
-    return mdb_fail(rc, "cannot open a cursor", c->dir);
-  }
-  uint8_t prefix[40];
-  jc_store_key(prefix, c->ns, key, 0);
-  MDB_val k = {sizeof prefix, prefix}, v;
-  jc_err err = JC_OK;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if (k.mv_size != 40 || memcmp(k.mv_data, prefix, 32) != 0) break;
-    uint64_t id = jc_ld64((const uint8_t *)k.mv_data + 32);
-    jc_view view;
-    char detail[160];
-    jc_reject why =
-        jc_fmt_parse(v.mv_data, v.mv_size, c->ns, &view, detail, sizeof detail);
-    if (why == JC_REJECT_NONE &&
-        (view.hdr.key_lo != key.lo || view.hdr.key_hi != key.hi ||
-         view.hdr.trace_id != id)) {
-      why = JC_REJECT_NAMESPACE;
-      snprintf(detail, sizeof detail, "record's key or id differs from its "
-                                      "store key");
-    }
-    if (why != JC_REJECT_NONE) {
-      jc_store_count_reject(key, id, why, detail);
-      continue;
-    }
-    if ((err = cands_push(cs, &view, id))) break;
-  }
-  mdb_cursor_close(cur);
-  if (err || cs->n == 0) release_txn(c, txn);
+  jc_err err = jc_store_each(c, txn, key, lookup_one, cs);
+  if (err || cs->n == 0) jc_store_release_txn(c, txn);
   else cs->txn = txn;
   if (err) {
     free(cs->v);
@@ -442,7 +454,7 @@ JC_API uint64_t jc_cands_id(const jc_cands *cs, size_t i) {
 
 JC_API void jc_cands_release(jc_cands *cs) {
   if (!cs) return;
-  if (cs->txn) release_txn(cs->cache, cs->txn);
-  free(cs->v);
+  if (cs->txn) jc_store_release_txn(cs->cache, cs->txn);
+  if (!cs->shared) free(cs->v);
   free(cs);
 }

@@ -38,6 +38,8 @@ static void usage(FILE *out)
         "                    is looked up in it (default 1; env JCVM_JIT_RELOAD_HOT)\n"
         "  --jit-stress      trace every loop at once, bridge every exit at once\n"
         "  --jit-no-sink     no allocation sinking (to compare with it)\n"
+        "  --jit-no-prefetch look traces up in the cache only when loops get hot, not\n"
+        "                    on a background thread at startup (to compare with it)\n"
         "  --jit-gc-stress   traces never allocate without leaving to collect, exits\n"
         "                    collect before each object they rebuild (tests)\n"
         "  --dump-ir         print each trace's IR (recorded and optimized) to stderr\n"
@@ -111,6 +113,8 @@ static int run(vm_vm *vm, const char *path, const char *src, size_t len, int dum
   vm->main_func = vm_compile_program(vm, &arena, prog, path);
   vm_gc_resume(vm);
   vm_arena_free(&arena);
+  if (vm->jit && !dump)
+    jit_cache_prefetch(vm->jit, vm->main_func->code);
   if (dump)
     vm_dump_code(vm->main_func->code, stdout);
   else

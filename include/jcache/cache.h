@@ -85,8 +85,9 @@ jc_key jc_cache_ns(const jc_cache *cache);
 
 /* -- Lookup ------------------------------------------------------------- */
 
-/* Candidates for one key.  They point into the store's memory map (no copy)
-** and stay valid until jc_cands_release().  Every candidate was fully
+/* Candidates for one key.  They point into the store's memory map (no copy),
+** or into the prefetch's private copies (see jc_cache_prefetch), and stay
+** valid until jc_cands_release().  Every candidate was fully
 ** validated (checksum, bounds of every offset); corrupted records are skipped
 ** and counted, never returned.  A jc_cands belongs to one thread at a time. */
 typedef struct jc_cands jc_cands;
@@ -99,6 +100,46 @@ size_t jc_cands_count(const jc_cands *cands);
 /* The trace id of candidate i (0 if out of range). */
 uint64_t jc_cands_id(const jc_cands *cands, size_t i);
 void jc_cands_release(jc_cands *cands);
+
+/* -- Prefetch ------------------------------------------------------------ */
+
+/* Look up `keys` ahead of need, on a background thread, so that the lookups
+** a client makes when its loops get hot are answered from memory.  The
+** thread copies each record found into private memory, validates the copy
+** (as jc_lookup does; rejects are counted the same way), and follows every
+** exit of each record into its saved bridges (jc_key_bridge), so a family
+** is fetched whole.  Keys are fetched in the order given, bridges after.
+**
+** The first call starts the thread; n may be 0, to start it early (say, at
+** startup, before the client knows its keys), so that its own setup is done
+** when the keys come.  The thread lives until the cache closes.
+**
+** A later jc_lookup of a fetched key returns the fetched candidates without
+** touching the store; a key not fetched yet is looked up as usual.  What a
+** key was fetched with is a snapshot: records written under it afterwards
+** (by this or another process) are not returned for it until the cache is
+** reopened.  Fewer candidates only means more compiling, never wrong code.
+** Keys may be given in several calls; a key already fetched is skipped.
+** At most JC_PREFETCH_MAX_BYTES of records are kept; past that, keys are
+** left to jc_lookup.  The memory is freed when the cache closes. */
+#define JC_PREFETCH_MAX_BYTES (64u << 20)
+jc_err jc_cache_prefetch(jc_cache *cache, const jc_key *keys, size_t n);
+
+/* Wait until every key given to jc_cache_prefetch so far has been fetched
+** (tests, benchmarks). */
+void jc_cache_prefetch_wait(jc_cache *cache);
+
+typedef struct jc_prefetch_info {
+  uint64_t keys;    /* keys looked up (given, and the bridges followed) */
+  uint64_t records; /* valid records kept */
+  uint64_t bytes;   /* their size */
+  uint64_t cpu_ns;  /* the thread's CPU time so far */
+  uint64_t served;  /* jc_lookup calls answered from the prefetch */
+  bool busy;        /* keys remain to be fetched */
+} jc_prefetch_info;
+
+/* What the prefetch has done so far (zeros if it never ran). */
+void jc_cache_prefetch_info(jc_cache *cache, jc_prefetch_info *out);
 
 #ifdef __cplusplus
 }

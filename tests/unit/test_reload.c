@@ -527,6 +527,107 @@ static void test_corrupt_records_rejected(void **state) {
   free(good);
 }
 
+/* -- Prefetch ------------------------------------------------------------------- */
+
+static jc_prefetch_info prefetch_info(jc_cache *c) {
+  jc_prefetch_info pi;
+  jc_cache_prefetch_info(c, &pi);
+  return pi;
+}
+
+/* A handle that prefetched a family answers its lookups from memory, with
+** the candidates a plain lookup returns (the loop and, through the loop's
+** exit, its bridge), skips and counts a corrupt record on the way, and
+** reloads from them; keys it did not fetch are looked up in the store. */
+static void test_prefetch(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("prefetched"), absent = key_of("never stored");
+  compile_family(f, key);
+  size_t len;
+  uint64_t id;
+  uint8_t *good = raw_get(f, key, &len, &id);
+  good[len / 2] ^= 0x40;
+  raw_put(f, key, 1000, good, len); /* sits beside the good one */
+  free(good);
+
+  jc_cache *c2;
+  jc_cache_opts o = {.dir = f->dir};
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c2), JC_OK);
+  jc_prefetch_info pi = prefetch_info(c2);
+  assert_int_equal(pi.keys, 0);
+  jc_stats s0 = stats();
+  jc_key keys[] = {key, absent, key};
+  assert_int_equal(jc_cache_prefetch(c2, keys, 3), JC_OK);
+  jc_cache_prefetch_wait(c2);
+  pi = prefetch_info(c2);
+  assert_false(pi.busy);
+  assert_int_equal(pi.records, 2); /* the loop, then its bridge */
+  assert_true(pi.keys >= 3);       /* two given, the loop's exits' bridge keys */
+  assert_true(pi.bytes > len);
+  assert_true(pi.cpu_ns > 0);
+  assert_int_equal(pi.served, 0);
+  assert_int_equal(stats().records_rejected - s0.records_rejected, 1);
+
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(c2, key, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  assert_int_equal(jc_cands_id(cs, 0), id);
+  assert_true(cs->shared && cs->txn == NULL);
+  jc_cands_release(cs);
+  assert_int_equal(jc_lookup(c2, jc_key_bridge(id, 0), &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  jc_cands_release(cs);
+  assert_int_equal(jc_lookup(c2, absent, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 0);
+  jc_cands_release(cs);
+  assert_int_equal(prefetch_info(c2).served, 3);
+  /* Served lookups count as lookups, and the corrupt record once only. */
+  assert_int_equal(stats().records_rejected - s0.records_rejected, 1);
+
+  /* The family reloads from the prefetched copies (replay looks the bridge
+  ** up itself) and computes with the new constants. */
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(c2, key, &toy_default_greens, &C2, 150, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(prefetch_info(c2).served, 5);
+  assert_ptr_equal(jc_trace_exit_target(tr[0], 0), jc_trace_entry(tr[1]));
+  toy_fn fn = (toy_fn)jc_trace_entry(tr[0]);
+  assert_int_equal(fn(150), TOY_TAIL_MARK); /* through the bridge, to the tail guard */
+  assert_int_equal(toy_check_tail(tr[0], &toy_default_greens, &C2), JC_OK);
+  assert_int_equal(fn(5), toy_expect(&C2, 5));
+  assert_int_equal(fn(150), toy_expect(&C2, 150));
+  jc_trace_release(tr[1]);
+  jc_trace_release(tr[0]);
+
+  /* A key stored after the prefetch, and not given to it: from the store. */
+  jc_key later = key_of("stored later");
+  compile_family(f, later);
+  assert_int_equal(jc_lookup(c2, later, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  assert_false(cs->shared);
+  jc_cands_release(cs);
+  jc_cache_close(c2);
+
+  /* Closing while the thread is busy stops it and frees everything. */
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c2), JC_OK);
+  size_t nk = 20000;
+  jc_key *many = malloc(nk * sizeof *many);
+  for (size_t i = 0; i < nk; i++) many[i] = jc_key_hash(&i, sizeof i);
+  many[nk / 2] = key;
+  assert_int_equal(jc_cache_prefetch(c2, many, nk), JC_OK);
+  free(many);
+  jc_cache_close(c2);
+
+  /* Bad arguments. */
+  assert_int_equal(jc_cache_prefetch(NULL, &key, 1), JC_INVAL);
+  assert_int_equal(jc_cache_prefetch(f->cache, NULL, 1), JC_INVAL);
+  jc_cache_prefetch_info(NULL, &pi);
+  assert_int_equal(pi.keys, 0);
+  jc_cache_prefetch_wait(NULL);
+}
+
 /* Reloads are counted per record in the "usage" table (for ls and gc). */
 static void test_usage_table(void **state) {
   fixture *f = *state;
@@ -1374,6 +1475,7 @@ int main(void) {
       cmocka_unit_test(test_errors_and_keys),
       cmocka_unit_test_setup_teardown(test_recorder_refuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_guard_outcomes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tail_patch_point_choice, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tail_two_patch_points, setup, teardown),
   };

@@ -340,6 +340,8 @@ int jit_option(jit_state *J, const char *a)
     J->dump_ir = true;
   } else if (strcmp(a, "--jit-no-sink") == 0) {
     J->no_sink = true;
+  } else if (strcmp(a, "--jit-no-prefetch") == 0) {
+    J->no_prefetch = true;
   } else if (strcmp(a, "--jit-gc-stress") == 0) {
     J->gc_stress = true;
   } else if (strcmp(a, "--no-cache") == 0) {
@@ -372,6 +374,8 @@ int jit_option(jit_state *J, const char *a)
 void jit_report(jit_state *J)
 {
   jit_stats *s = &J->stats;
+  jc_prefetch_info pf;
+  jc_cache_prefetch_info(J->cache, &pf);
   if (J->print_stats)
     fprintf(stderr,
             "jit: %llu loops, %llu bridges, %llu aborts, %llu entries, %llu guard exits, "
@@ -381,7 +385,8 @@ void jit_report(jit_state *J)
             "jit: cache %s: %llu reloaded loops, %llu reloaded bridges, %llu replay hits, "
             "%llu replay misses, %llu not persisted\n"
             "jit: %llu tail guards, %llu tails validated, %llu tails invalidated, "
-            "%llu tails moved, %llu checks deferred, replay %.3f ms, commit %.3f ms\n",
+            "%llu tails moved, %llu checks deferred, replay %.3f ms, commit %.3f ms\n"
+            "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
             (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
@@ -393,7 +398,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->not_persisted, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
             (unsigned long long)s->tails_moved, (unsigned long long)s->checks_deferred,
-            s->replay_ns / 1e6, s->commit_ns / 1e6);
+            s->replay_ns / 1e6, s->commit_ns / 1e6, (unsigned long long)pf.keys,
+            (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6);
   if (J->stats_json) {
     FILE *f = fopen(J->stats_json, "w");
     if (!f) {
@@ -409,7 +415,8 @@ void jit_report(jit_state *J)
             "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
             "\"tails_moved\": %llu, \"not_persisted\": %llu, \"checks_deferred\": %llu, "
             "\"replay_ns\": %llu, "
-            "\"commit_ns\": %llu, "
+            "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
+            "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, "
             "\"cache\": %s, \"traces\": [",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
@@ -423,7 +430,9 @@ void jit_report(jit_state *J)
             (unsigned long long)s->tails_moved, (unsigned long long)s->not_persisted,
             (unsigned long long)s->checks_deferred,
             (unsigned long long)s->replay_ns,
-            (unsigned long long)s->commit_ns, J->cache ? "true" : "false");
+            (unsigned long long)s->commit_ns, (unsigned long long)pf.keys,
+            (unsigned long long)pf.records, (unsigned long long)pf.served,
+            (unsigned long long)pf.cpu_ns, J->cache ? "true" : "false");
     static const char *const kinds[] = {"compile", "reload", "tail", "abort", "defer", "miss"};
     for (uint32_t i = 0; i < J->ncosts; i++) {
       const jit_costlog *c = &J->costs[i];

@@ -206,6 +206,7 @@ typedef struct jit_state {
   bool enabled;
   bool dump_ir;
   bool no_sink;   /* --jit-no-sink: no allocation sinking (for comparisons) */
+  bool no_prefetch; /* --jit-no-prefetch: lookups only when loops get hot (for comparisons) */
   bool gc_stress; /* --jit-gc-stress: every trace allocation takes its GC exit,
                      every object an exit rebuilds is allocated after a full
                      collection (tests; VM_GC_STRESS builds do the former) */
@@ -313,6 +314,10 @@ void jit_cache_open(jit_state *J);
 void jit_cache_close(jit_state *J);
 /* The loop key: code content hash + back-edge pc. */
 jc_key jit_loop_key(vm_code *code, uint32_t backedge_pc);
+/* The program is compiled: have libjcache look up the key of every back
+** edge in it (and the bridges saved for them) on its prefetch thread, so
+** the lookups of hot loops are answered from memory. */
+void jit_cache_prefetch(jit_state *J, vm_code *main);
 /* Give a freshly assembled trace to libjcache: persisted if the cache is on
 ** and the recorder can describe it, registered with gdb/perf always. */
 void jit_persist(jit_state *J, jit_trace *T);

@@ -136,6 +136,10 @@ void jit_cache_open(jit_state *J)
   if (jc_cache_open(&ns, &o, &J->cache) != JC_OK) {
     fprintf(stderr, "jcvm: running without the code cache: %s\n", jc_last_error());
     J->cache = NULL;
+  } else if (!J->no_prefetch) {
+    /* The prefetch thread sets itself up while the program compiles; the
+    ** keys follow (jit_cache_prefetch). */
+    jc_cache_prefetch(J->cache, NULL, 0);
   }
 }
 
@@ -152,6 +156,40 @@ jc_key jit_loop_key(vm_code *code, uint32_t backedge_pc)
   uint64_t h = jit_hash_code64(code);
   jc_key k = jc_key_hash(&h, sizeof h);
   return jc_key_combine(k, &backedge_pc, sizeof backedge_pc);
+}
+
+/* The keys of every back edge in c and its nested functions. */
+static void loop_keys(vm_code *c, jc_key **keys, size_t *n, size_t *cap, int depth)
+{
+  if (depth > 200) /* the compiler nests no deeper; a bound for the stack */
+    return;
+  for (uint32_t pc = 0; pc < c->ninsns; pc++) {
+    unsigned op = VM_INSN_OP(c->insns[pc]);
+    if (op != VM_OP_LOOP && op != VM_OP_FORLOOP)
+      continue;
+    if (*n == *cap) {
+      size_t nc = *cap ? *cap * 2 : 64;
+      jc_key *k = realloc(*keys, nc * sizeof *k);
+      if (!k)
+        return;
+      *keys = k;
+      *cap = nc;
+    }
+    (*keys)[(*n)++] = jit_loop_key(c, pc);
+  }
+  for (uint32_t i = 0; i < c->nprotos; i++)
+    loop_keys(c->protos[i], keys, n, cap, depth + 1);
+}
+
+void jit_cache_prefetch(jit_state *J, vm_code *main)
+{
+  if (!J->cache || J->no_prefetch)
+    return;
+  jc_key *keys = NULL;
+  size_t n = 0, cap = 0;
+  loop_keys(main, &keys, &n, &cap, 0);
+  jc_cache_prefetch(J->cache, keys, n); /* best effort: lookups work without it */
+  free(keys);
 }
 
 static uint64_t jit_resolve(void *ctx, const char *name)
