@@ -47,6 +47,7 @@
 #include "arena.h"
 #include "tracer.h"
 #include "internal.h"
+#include "mem.h"
 
 #define ARENA_DEFAULT_MB 256
 #define ARENA_MAX_MB (64u * 1024)    /* cap for $JCACHE_ARENA_MB: 64 GiB */
@@ -311,6 +312,7 @@ static jc_err ensure_reserved(void) {
 /* Reserve the arena now with explicit options. */
 JC_API jc_err jc_arena_init(const jc_arena_opts *opts) {
   jc_clear_error();
+  jc_mem_start(); /* traces' metadata: its pages populated ahead too */
   pthread_mutex_lock(&A.lock);
   jc_err err;
   if (A.base)

@@ -17,6 +17,7 @@
 
 #include "cache.h"
 #include "internal.h"
+#include "mem.h"
 
 /* -- Directory ------------------------------------------------------------ */
 
@@ -143,6 +144,7 @@ JC_API jc_err jc_cache_open(const jc_ns *ns, const jc_cache_opts *opts,
   }
   c->max_size = opts && opts->max_size ? opts->max_size : ((size_t)1 << 30);
   if ((err = jc_store_open(c))) goto fail;
+  jc_mem_start(); /* reloads' metadata comes from pages populated ahead */
   jc_shm_publish(c->dir);
   *out = c;
   return JC_OK;

@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "internal.h"
+#include "jcache/mem.h"
 #include "jcache/rec.h"
 #include "probes.h"
 #include "trace.h"
@@ -92,7 +93,7 @@ void jc_trace_unlock(void) { pthread_mutex_unlock(&commit_lock); }
 /* -- Life cycle ------------------------------------------------------------------ */
 
 jc_trace *jc_trace_new(void) {
-  jc_trace *t = calloc(1, sizeof *t);
+  jc_trace *t = jc_mem_calloc(sizeof *t);
   if (t) t->name = (char *)""; /* replaced by jc_trace_alloc */
   return t;
 }
@@ -118,7 +119,7 @@ jc_err jc_trace_alloc(jc_trace *t, const jc_trace_parts *p) {
   };
   size_t total = 0;
   for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += (sz[i] + 7) & ~(size_t)7;
-  uint8_t *at = malloc(total);
+  uint8_t *at = jc_mem_alloc(total); /* populated ahead: no page fault here */
   if (!at) return jc_fail(JC_NOMEM, "jcache: out of memory for a trace");
   t->mem = at;
   t->slots = carve(&at, sz[0]);
@@ -161,11 +162,11 @@ jc_err jc_trace_alloc(jc_trace *t, const jc_trace_parts *p) {
 
 void jc_trace_destroy(jc_trace *t) {
   if (!t) return;
-  free(t->mem);
+  jc_mem_free(t->mem);
   free(t->tails);
   free(t->deferred);
   free(t->patches);
-  free(t);
+  jc_mem_free(t);
 }
 
 JC_API void jc_trace_release(jc_trace *t) {

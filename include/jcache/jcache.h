@@ -22,6 +22,7 @@
 #include <jcache/replay.h>
 #include <jcache/trace.h>
 #include <jcache/arena.h>
+#include <jcache/mem.h>
 #include <jcache/stats.h>
 
 #define JC_VERSION_MAJOR 0

@@ -526,7 +526,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
   if (T->ngcref)
     vm_gc_remove_root(J->vm, T->gcrefs);
   if (T->mem) {
-    free(T->mem);
+    jc_mem_free(T->mem);
   } else {
     free(T->gcrefs);
     free(T->snaps);

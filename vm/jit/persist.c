@@ -656,7 +656,9 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   T->nsnap = nsnap;
   T->nsnapframe = nframe;
   /* One block for the arrays (a reload is on the warm run's critical path;
-  ** ten callocs cost more than the rest of this function). */
+  ** ten callocs cost more than the rest of this function), from libjcache's
+  ** memory populated ahead (jcache/mem.h): from malloc's fresh heap pages
+  ** it faulted about once per reload. */
   size_t nb = nbind ? nbind : 1, nm = nmatcls ? nmatcls : 1;
   size_t sz[] = {nsnap * sizeof *T->snaps,        (nframe ? nframe : 1) * sizeof *T->snapframes,
                  nb * sizeof *T->gcrefs,          nm * sizeof *T->matcls,
@@ -666,7 +668,7 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   size_t total = 0;
   for (size_t k = 0; k < sizeof sz / sizeof *sz; k++)
     total += carve_len(sz[k]);
-  uint8_t *at = T->mem = calloc(1, total);
+  uint8_t *at = T->mem = jc_mem_calloc(total); /* populated ahead: no page fault */
   bool ok = at != NULL;
   if (ok) {
     T->snaps = carve(&at, sz[0]);

@@ -1,0 +1,256 @@
+/*
+** lib/mem.c — memory for the reload path, populated ahead (jcache/mem.h).
+**
+** Why: a reload's metadata (libjcache's trace record, the client's own
+** trace) is a few fresh blocks, and malloc serves fresh blocks from the top
+** of its heap, whose pages nobody has touched yet.  Each first touch is a
+** page fault, about 1.9 us in the virtual machines we measure on, and a
+** commit met several of them (jcvm, warm deltablue: 2.3 per commit on
+** average, in jc_trace_alloc's copy and in the VM's own trace).  Faulting
+** them in ahead on the same thread costs the same; on another thread it
+** costs the program nothing.
+**
+** How: size classes (multiples of 64 B to 4 KiB, then powers of two to
+** 64 KiB) with LIFO free lists, carved from 1 MiB chunks.  A thread keeps MEM_READY chunks populated
+** (MADV_POPULATE_WRITE, else a store per page); the allocator takes one
+** when its current chunk runs out and wakes the thread to replace it.  With
+** no chunk ready (the thread is behind, or could not start) it maps one and
+** lets its pages fault on demand, as malloc would.
+*/
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+#include "jcache/mem.h"
+#include "mem.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MEM_PLAIN 1 /* let the sanitizer see every block */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEM_PLAIN 1
+#endif
+#endif
+
+/* Classes: every multiple of 64 bytes up to 4 KiB (a trace's metadata is
+** rarely a power of two), then 8, 16, 32 and 64 KiB. */
+#define MEM_FINE 64                 /* 64 B .. 4 KiB in steps of 64 */
+#define MEM_CLASSES (MEM_FINE + 4)  /* .. 64 KiB */
+#define MEM_MAX (64u << 10)
+#define MEM_CHUNK (256u << 10) /* populated in ~0.1 ms: ready early */
+#define MEM_READY 4         /* chunks kept populated ahead */
+#define MEM_LARGE 0xffffffffu
+#define MEM_MAGIC 0x6a636d65u
+
+/* Before every block: its class (or MEM_LARGE) and a magic number, so a
+** pointer that did not come from here is caught rather than freed. */
+typedef struct mem_hdr {
+  uint32_t cls;
+  uint32_t magic;
+  uint64_t pad; /* blocks stay 16-byte aligned */
+} mem_hdr;
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t wake; /* the populating thread: fewer than MEM_READY ready */
+  pthread_cond_t ready_cv; /* a chunk became ready (jc_mem_wait_ready) */
+  void *free[MEM_CLASSES];
+  uint8_t *cur, *end; /* the chunk blocks are carved from */
+  bool cur_faulting;  /* it was mapped on demand: leave it for a ready one */
+  uint8_t *ready[MEM_READY];
+  int nready;
+  bool thread_on, atfork_set;
+  uint64_t chunks, populated, faulting; /* for tests and curiosity */
+} M = {.lock = PTHREAD_MUTEX_INITIALIZER,
+       .wake = PTHREAD_COND_INITIALIZER,
+       .ready_cv = PTHREAD_COND_INITIALIZER};
+
+#ifndef MEM_PLAIN
+/* A new chunk; populated (every page touched) or left to fault on demand. */
+static uint8_t *chunk_new(bool populate) {
+  void *p = mmap(NULL, MEM_CHUNK, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  if (populate && madvise(p, MEM_CHUNK, MADV_POPULATE_WRITE) != 0)
+    for (size_t o = 0; o < MEM_CHUNK; o += 4096)
+      ((volatile uint8_t *)p)[o] = 0;
+  return p;
+}
+
+static void *populate_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&M.lock);
+  for (;;) {
+    while (M.nready >= MEM_READY) pthread_cond_wait(&M.wake, &M.lock);
+    pthread_mutex_unlock(&M.lock);
+    uint8_t *c = chunk_new(true);
+    pthread_mutex_lock(&M.lock);
+    if (!c) break; /* out of memory: the allocator maps its own */
+    M.ready[M.nready++] = c;
+    M.populated++;
+    pthread_cond_broadcast(&M.ready_cv);
+  }
+  M.thread_on = false;
+  pthread_cond_broadcast(&M.ready_cv);
+  pthread_mutex_unlock(&M.lock);
+  return NULL;
+}
+
+/* fork(): the child has no populating thread; it starts one when it next
+** takes a chunk.  The lock is held across fork so the child's copy of the
+** state is consistent; the condition variables are made anew, since the
+** child's copies still count the parent thread's wait. */
+static void atfork_prepare(void) { pthread_mutex_lock(&M.lock); }
+static void atfork_parent(void) { pthread_mutex_unlock(&M.lock); }
+static void atfork_child(void) {
+  M.thread_on = false;
+  pthread_cond_init(&M.wake, NULL);
+  pthread_cond_init(&M.ready_cv, NULL);
+  pthread_mutex_unlock(&M.lock);
+}
+
+/* Start the thread if it is not running (M.lock held). */
+static void start_thread(void) {
+  if (M.thread_on) return;
+  if (!M.atfork_set) {
+    M.atfork_set = pthread_atfork(atfork_prepare, atfork_parent,
+                                  atfork_child) == 0;
+    if (!M.atfork_set) return; /* never a thread a child would inherit wrong */
+  }
+  pthread_t t;
+  pthread_attr_t a;
+  if (pthread_attr_init(&a)) return;
+  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+  M.thread_on = pthread_create(&t, &a, populate_main, NULL) == 0;
+  pthread_attr_destroy(&a);
+}
+
+void jc_mem_start(void) {
+  pthread_mutex_lock(&M.lock);
+  start_thread();
+  pthread_mutex_unlock(&M.lock);
+}
+
+/* The current chunk ran out (M.lock held): a ready one, else a fresh one. */
+static bool refill(void) {
+  uint8_t *c;
+  M.cur_faulting = M.nready == 0;
+  if (M.nready > 0) {
+    c = M.ready[--M.nready];
+  } else {
+    c = chunk_new(false);
+    if (!c) return false;
+    M.faulting++;
+  }
+  M.chunks++;
+  M.cur = c;
+  M.end = c + MEM_CHUNK;
+  start_thread();
+  pthread_cond_signal(&M.wake);
+  return true;
+}
+
+static uint32_t class_of(size_t total) {
+  if (total <= MEM_FINE * 64) return (uint32_t)((total + 63) / 64 - 1);
+  uint32_t k = MEM_FINE;
+  while (((size_t)8192 << (k - MEM_FINE)) < total) k++;
+  return k;
+}
+
+static size_t class_size(uint32_t k) {
+  return k < MEM_FINE ? (size_t)(k + 1) * 64 : (size_t)8192 << (k - MEM_FINE);
+}
+#else
+void jc_mem_start(void) {}
+#endif
+
+JC_API void *jc_mem_alloc(size_t n) {
+#ifdef MEM_PLAIN
+  return malloc(n ? n : 1);
+#else
+  if (n > MEM_MAX - sizeof(mem_hdr)) {
+    if (n > SIZE_MAX - sizeof(mem_hdr)) return NULL;
+    mem_hdr *h = malloc(sizeof *h + n);
+    if (!h) return NULL;
+    h->cls = MEM_LARGE;
+    h->magic = MEM_MAGIC;
+    return h + 1;
+  }
+  uint32_t k = class_of(sizeof(mem_hdr) + n);
+  size_t size = class_size(k);
+  pthread_mutex_lock(&M.lock);
+  mem_hdr *h = M.free[k];
+  if (h) {
+    void *next;
+    memcpy(&next, h + 1, sizeof next);
+    M.free[k] = next;
+  } else {
+    /* The rest of a chunk too small for this block is left unused, and so
+    ** is the rest of one mapped on demand once a populated one is ready
+    ** (pages never touched cost nothing). */
+    if (((size_t)(M.end - M.cur) < size || (M.cur_faulting && M.nready > 0)) &&
+        !refill()) {
+      pthread_mutex_unlock(&M.lock);
+      return NULL;
+    }
+    h = (mem_hdr *)M.cur;
+    M.cur += size;
+  }
+  pthread_mutex_unlock(&M.lock);
+  h->cls = k;
+  h->magic = MEM_MAGIC;
+  return h + 1;
+#endif
+}
+
+JC_API void *jc_mem_calloc(size_t n) {
+  void *p = jc_mem_alloc(n);
+  if (p) memset(p, 0, n);
+  return p;
+}
+
+JC_API void jc_mem_free(void *p) {
+#ifdef MEM_PLAIN
+  free(p);
+#else
+  if (!p) return;
+  mem_hdr *h = (mem_hdr *)p - 1;
+  if (h->magic != MEM_MAGIC) abort(); /* not ours, or freed twice */
+  h->magic = 0;
+  if (h->cls == MEM_LARGE) {
+    free(h);
+    return;
+  }
+  pthread_mutex_lock(&M.lock);
+  void *next = M.free[h->cls];
+  memcpy(h + 1, &next, sizeof next);
+  M.free[h->cls] = h;
+  pthread_mutex_unlock(&M.lock);
+#endif
+}
+
+void jc_mem_info(jc_mem_stats *out) {
+  pthread_mutex_lock(&M.lock);
+  out->chunks = M.chunks;
+  out->populated = M.populated;
+  out->faulting = M.faulting;
+  out->ready = (uint32_t)M.nready;
+  pthread_mutex_unlock(&M.lock);
+}
+
+bool jc_mem_wait_ready(void) {
+  pthread_mutex_lock(&M.lock);
+  while (M.thread_on && M.nready < MEM_READY)
+    pthread_cond_wait(&M.ready_cv, &M.lock);
+  bool ok = M.nready == MEM_READY;
+  pthread_mutex_unlock(&M.lock);
+  return ok;
+}

@@ -1,0 +1,26 @@
+/*
+** lib/mem.h — what tests see of the reload-path memory (lib/mem.c).
+*/
+#ifndef JC_LIB_MEM_H
+#define JC_LIB_MEM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct jc_mem_stats {
+  uint64_t chunks;    /* chunks blocks were carved from */
+  uint64_t populated; /* chunks the thread populated ahead */
+  uint64_t faulting;  /* chunks mapped on demand (none was ready) */
+  uint32_t ready;     /* populated chunks waiting */
+} jc_mem_stats;
+
+void jc_mem_info(jc_mem_stats *out);
+/* Start populating chunks now, before the first block is needed (at cache
+** open and arena reservation: the reload path then never maps a chunk on
+** demand). */
+void jc_mem_start(void);
+/* Wait until the thread has populated its chunks ahead; false if it is not
+** running (no allocation yet, or it could not start). */
+bool jc_mem_wait_ready(void);
+
+#endif
