@@ -89,6 +89,7 @@ static struct {
                             table entries (see populate) */
   bool one_thread;       /* JC_ARENA_ONE_THREAD: patches by pwrite */
   size_t ahead;          /* how far ahead to populate ($JCACHE_ARENA_PREFAULT_KB) */
+  size_t want_populated; /* asked of the background thread (populate_job) */
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 /* The published base, or NULL before reservation. */
@@ -187,9 +188,10 @@ static size_t env_ahead(void) {
 ** costs two faults on the reload path: the pwrite that allocates it and the
 ** first instruction fetched from it, each a trap, a page allocation or a
 ** table walk, microseconds in a virtual machine, and more than the rest of
-** a small commit.  Done at reservation (the first chunk, before any trace)
-** and whenever an allocation comes within half a chunk of the end (caller
-** holds the lock).  Best effort: on failure the pages fault in as before. */
+** a small commit.  Done at reservation (the first chunk, before any trace;
+** caller holds the lock), then by populate_job whenever an allocation comes
+** within half a chunk of the end.  Best effort: on failure the pages fault
+** in as before. */
 static void populate(size_t upto) {
   if (!A.memfd || !A.ahead || upto <= A.populated) return;
   upto = round_up(upto, A.page);
@@ -201,6 +203,29 @@ static void populate(size_t upto) {
   }
   (void)madvise(A.base + from, n, MADV_POPULATE_READ);
   A.populated = upto;
+}
+
+/* Populating ahead of the allocations after the first chunk runs on
+** libjcache's background thread (lib/mem.c): 128 KiB at once cost the reload
+** that crossed the mark close to 100 us.  The slow calls run outside the
+** lock, so allocations go on meanwhile; a page they write before it is
+** populated simply faults in as it would have without any of this. */
+static void populate_job(void) {
+  pthread_mutex_lock(&A.lock);
+  size_t from = A.populated;
+  size_t upto = round_up(A.want_populated, A.page);
+  if (upto > A.size) upto = A.size;
+  bool go = A.memfd && A.ahead && upto > from && !A.broken;
+  int fd = A.fd;
+  uint8_t *base = A.base;
+  pthread_mutex_unlock(&A.lock);
+  if (!go) return;
+  bool ok = fallocate(fd, 0, (off_t)from, (off_t)(upto - from)) == 0;
+  if (ok) (void)madvise(base + from, upto - from, MADV_POPULATE_READ);
+  pthread_mutex_lock(&A.lock);
+  if (!ok) A.ahead = 0; /* no memory to spare, or no fallocate: stop trying */
+  else if (upto > A.populated && A.fd == fd) A.populated = upto;
+  pthread_mutex_unlock(&A.lock);
 }
 
 /* Map the region in memfd mode; MAP_FAILED (and nothing left behind) if
@@ -289,7 +314,7 @@ static jc_err reserve(const jc_arena_opts *opts) {
   /* Publish: readers outside the lock (contains, windows) see a complete
   ** arena once they see a base. */
   __atomic_store_n(&A.base, (uint8_t *)p, __ATOMIC_RELEASE);
-  A.populated = 0;
+  A.populated = A.want_populated = 0;
   A.ahead = A.memfd ? env_ahead() : 0;
   A.one_thread = opts && (opts->flags & JC_ARENA_ONE_THREAD);
   populate(A.ahead);
@@ -669,9 +694,11 @@ jc_err jc_arena_alloc_nofill(size_t size, void **code, size_t *len_out) {
   A.blk[i].used = true;
   *code = A.base + off;
   if (len_out) *len_out = len;
-  if (A.ahead && off + len + A.ahead / 2 > A.populated)
-    populate(off + len + A.ahead);
+  bool ahead = A.ahead && off + len + A.ahead / 2 > A.populated &&
+               off + len + A.ahead > A.want_populated;
+  if (ahead) A.want_populated = off + len + A.ahead;
   pthread_mutex_unlock(&A.lock);
+  if (ahead) jc_mem_background(populate_job);
   return JC_OK;
 }
 
@@ -784,7 +811,8 @@ static void atfork_child(void) {
     if (ok) {
       close(A.fd);
       A.fd = fd;
-      A.populated = 0; /* the new memfd has only the used blocks' pages */
+      A.populated = A.want_populated = 0; /* the new memfd has only the used
+                                             blocks' pages */
     } else {
       if (fd >= 0) close(fd);
       A.broken = true;

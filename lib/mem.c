@@ -68,10 +68,15 @@ static struct {
   uint8_t *ready[MEM_READY];
   int nready;
   bool thread_on, atfork_set;
+  void (*jobs[4])(void); /* other work for the thread (jc_mem_background) */
+  int njobs;
+  bool job_running;
+  pthread_cond_t jobs_done; /* jc_mem_drain */
   uint64_t chunks, populated, faulting; /* for tests and curiosity */
 } M = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .wake = PTHREAD_COND_INITIALIZER,
-       .ready_cv = PTHREAD_COND_INITIALIZER};
+       .ready_cv = PTHREAD_COND_INITIALIZER,
+       .jobs_done = PTHREAD_COND_INITIALIZER};
 
 #ifndef MEM_PLAIN
 /* A new chunk; populated (every page touched) or left to fault on demand. */
@@ -89,7 +94,18 @@ static void *populate_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&M.lock);
   for (;;) {
-    while (M.nready >= MEM_READY) pthread_cond_wait(&M.wake, &M.lock);
+    while (M.nready >= MEM_READY && M.njobs == 0)
+      pthread_cond_wait(&M.wake, &M.lock);
+    if (M.njobs > 0) {
+      void (*fn)(void) = M.jobs[--M.njobs];
+      M.job_running = true;
+      pthread_mutex_unlock(&M.lock);
+      fn();
+      pthread_mutex_lock(&M.lock);
+      M.job_running = false;
+      pthread_cond_broadcast(&M.jobs_done);
+      continue;
+    }
     pthread_mutex_unlock(&M.lock);
     uint8_t *c = chunk_new(true);
     pthread_mutex_lock(&M.lock);
@@ -100,6 +116,7 @@ static void *populate_main(void *arg) {
   }
   M.thread_on = false;
   pthread_cond_broadcast(&M.ready_cv);
+  pthread_cond_broadcast(&M.jobs_done);
   pthread_mutex_unlock(&M.lock);
   return NULL;
 }
@@ -112,8 +129,11 @@ static void atfork_prepare(void) { pthread_mutex_lock(&M.lock); }
 static void atfork_parent(void) { pthread_mutex_unlock(&M.lock); }
 static void atfork_child(void) {
   M.thread_on = false;
+  M.njobs = 0; /* the parent's thread does the parent's */
+  M.job_running = false;
   pthread_cond_init(&M.wake, NULL);
   pthread_cond_init(&M.ready_cv, NULL);
+  pthread_cond_init(&M.jobs_done, NULL);
   pthread_mutex_unlock(&M.lock);
 }
 
@@ -137,6 +157,20 @@ void jc_mem_start(void) {
   pthread_mutex_lock(&M.lock);
   start_thread();
   pthread_mutex_unlock(&M.lock);
+}
+
+void jc_mem_background(void (*fn)(void)) {
+  pthread_mutex_lock(&M.lock);
+  start_thread();
+  bool queued = false;
+  for (int i = 0; i < M.njobs; i++) queued |= M.jobs[i] == fn;
+  bool run_here = !M.thread_on || (!queued && M.njobs == (int)JC_COUNTOF(M.jobs));
+  if (!queued && !run_here) {
+    M.jobs[M.njobs++] = fn;
+    pthread_cond_signal(&M.wake);
+  }
+  pthread_mutex_unlock(&M.lock);
+  if (run_here) fn();
 }
 
 /* The current chunk ran out (M.lock held): a ready one, else a fresh one. */
@@ -170,6 +204,7 @@ static size_t class_size(uint32_t k) {
 }
 #else
 void jc_mem_start(void) {}
+void jc_mem_background(void (*fn)(void)) { fn(); }
 #endif
 
 JC_API void *jc_mem_alloc(size_t n) {
@@ -243,6 +278,13 @@ void jc_mem_info(jc_mem_stats *out) {
   out->populated = M.populated;
   out->faulting = M.faulting;
   out->ready = (uint32_t)M.nready;
+  pthread_mutex_unlock(&M.lock);
+}
+
+void jc_mem_drain(void) {
+  pthread_mutex_lock(&M.lock);
+  while (M.thread_on && (M.njobs > 0 || M.job_running))
+    pthread_cond_wait(&M.jobs_done, &M.lock);
   pthread_mutex_unlock(&M.lock);
 }
 

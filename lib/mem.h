@@ -19,6 +19,12 @@ void jc_mem_info(jc_mem_stats *out);
 ** open and arena reservation: the reload path then never maps a chunk on
 ** demand). */
 void jc_mem_start(void);
+/* Run fn on that thread, soon (once, however often it is asked for before
+** it runs); on the caller's thread if there is no such thread.  The caller
+** must hold no lock fn takes.  For the code arena's populating ahead. */
+void jc_mem_background(void (*fn)(void));
+/* Wait until the thread has run every job asked of it so far (tests). */
+void jc_mem_drain(void);
 /* Wait until the thread has populated its chunks ahead; false if it is not
 ** running (no allocation yet, or it could not start). */
 bool jc_mem_wait_ready(void);

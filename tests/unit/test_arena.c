@@ -31,7 +31,9 @@
 
 #include "arena.h"
 #include "jcache/arena.h"
+#include "mem.h"
 #include "jcache/error.h"
+#include "mem.h"
 #include "testutil.h"
 
 #define GiB ((uintptr_t)1 << 30)
@@ -738,6 +740,34 @@ static void t_one_thread(void **state) {
   jc_arena_free(code);
 }
 
+/* After the first chunk, the arena populates ahead on libjcache's background
+** thread: whatever has been allocated, once that thread is done the next
+** 64 KiB past the last allocation have memory (mincore: resident), where
+** a memfd written only by the allocations would have none. */
+static bool resident(const void *p, size_t len) {
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+  size_t n = ((uintptr_t)p + len - a + pg - 1) / pg;
+  unsigned char v[64];
+  if (n > sizeof v || mincore((void *)a, n * pg, v) != 0) return false;
+  for (size_t i = 0; i < n; i++)
+    if (!(v[i] & 1)) return false;
+  return true;
+}
+
+static void t_populate_ahead(void **state) {
+  (void)state;
+  enum { BLK = 16 << 10, N = 48 }; /* 768 KiB, three times the 256 KiB ahead */
+  void *blk[N];
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(jc_arena_alloc(BLK, &blk[i]), JC_OK);
+    jc_mem_drain();
+    assert_true(resident((uint8_t *)blk[i] + BLK, 64 << 10));
+  }
+  assert_false(resident((uint8_t *)blk[N - 1] + (1 << 20), 4096)); /* not all */
+  for (int i = 0; i < N; i++) jc_arena_free(blk[i]);
+}
+
 static void t_child_one_thread(void **state) {
   (void)state;
   assert_int_equal(spawn_child("one", NULL, NULL), 0);
@@ -766,7 +796,8 @@ int main(int argc, char **argv) {
           tests, NULL, NULL);
     }
     if (strcmp(argv[2], "one") == 0) {
-      const struct CMUnitTest tests[] = {cmocka_unit_test(t_one_thread)};
+      const struct CMUnitTest tests[] = {cmocka_unit_test(t_one_thread),
+                                         cmocka_unit_test(t_populate_ahead)};
       return cmocka_run_group_tests_name("arena (one thread)", tests, NULL, NULL);
     }
     if (strcmp(argv[2], "init") == 0) {

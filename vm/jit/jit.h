@@ -239,7 +239,7 @@ typedef struct jit_state {
   bool time_hooks;      /* time the hook (--jit-stats-json) */
   bool vzeroupper;      /* the CPU has AVX: clear upper vector state on entry */
   uint64_t hook_in;     /* a hook call in progress started then (0: none) */
-  uint64_t timer_ns;    /* two clock reads, to subtract per timed call */
+  uint64_t timer_ns;    /* two clock reads (their mean), to subtract per timed call */
   uint64_t t_start;     /* jit_init */
   /* An exit rebuilding sunk objects (jit_h_materialize): the field values
   ** and the objects allocated so far, GC roots while it allocates. */
