@@ -7,14 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct jc_mem_stats {
-  uint64_t chunks;    /* chunks blocks were carved from */
-  uint64_t populated; /* chunks the thread populated ahead */
-  uint64_t faulting;  /* chunks mapped on demand (none was ready) */
-  uint32_t ready;     /* populated chunks waiting */
-} jc_mem_stats;
+#include "jcache/mem.h"
 
-void jc_mem_info(jc_mem_stats *out);
 /* Start populating chunks now, before the first block is needed (at cache
 ** open and arena reservation: the reload path then never maps a chunk on
 ** demand). */

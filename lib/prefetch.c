@@ -244,12 +244,10 @@ static void *prefetch_main(void *arg) {
   pf_fetch f = {.c = c, .pf = pf};
   pf_done batch[PF_BATCH];
   /* Set up before the keys come (the client starts the thread early): the
-  ** read transaction, and the first chunk's pages. */
+  ** read transaction.  Not the chunk's pages: a run with nothing cached
+  ** would pay for them for nothing. */
   if (jc_store_txn_begin(c, MDB_RDONLY, &txn)) txn = NULL;
   else mdb_txn_reset(txn);
-  void *first = chunk_alloc(pf, 1);
-  if (first) memset(first, 0, pf->chunks->cap);
-  chunk_unalloc(pf, 1);
   pthread_mutex_lock(&pf->lock);
   for (;;) {
     if (pf->head == pf->ntodo) {

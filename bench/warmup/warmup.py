@@ -54,8 +54,9 @@ checking iteration).  Last, all the JIT work of one pass over the suite,
 cold against warm, with what the per-trace figures leave out: recordings
 that failed (abort), checks dropped to try again on a later iteration
 (defer), checks that missed, tail checks, traces compiled in a warm run,
-and the CPU time of libjcache's prefetch thread (the lookups it does ahead,
-on another CPU; the count is the records it fetched).
+and the CPU time of libjcache's background threads: the prefetch thread
+(the lookups it does ahead, on another CPU; the count is the records it
+fetched) and the thread that populates memory and code pages ahead.
 
 Writes DIR/NAME.dat (iteration, cold s, warm s), DIR/NAME.png (gnuplot),
 DIR/table.txt and DIR/summary.json.  Python 3 standard library + gnuplot.
@@ -199,6 +200,10 @@ def main():
                 e = side.setdefault((run_name, "prefetch"), [0, 0])
                 e[0] += st.get("prefetch_records", 0)
                 e[1] += st.get("prefetch_cpu_ns", 0)
+                # And the thread that populates memory and code pages
+                # ahead (jcache/mem.h), in every run with the JIT.
+                e = side.setdefault((run_name, "populate"), [0, 0])
+                e[1] += st.get("populate_cpu_ns", 0)
                 for t in st["traces"]:
                     cost = compile_cost(t) if t["kind"] in ("compile", "abort") else reload_cost(t)
                     e = side.setdefault((run_name, t["kind"]), [0, 0])
@@ -323,8 +328,9 @@ def main():
     def describe(items):
         return " + ".join("%s %.2f ms (%d)" % (k, v[1] / 1e6 / repeat, v[0] / repeat)
                           for k, v in items)
-    cold = work("cold", ("compile", "abort", "prefetch"))
-    warm = work("warm", ("reload", "tail", "defer", "miss", "compile", "abort", "prefetch"))
+    cold = work("cold", ("compile", "abort", "prefetch", "populate"))
+    warm = work("warm", ("reload", "tail", "defer", "miss", "compile", "abort", "prefetch",
+                         "populate"))
     tc_all, tw_all = sum(v[1] for _, v in cold), sum(v[1] for _, v in warm)
     lines.append("all JIT work per pass over the suite (mean of %d; count in parentheses): "
                  "cold %s; warm %s; cold/warm %s"

@@ -22,6 +22,7 @@
 #define JCACHE_MEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +35,18 @@ void *jc_mem_alloc(size_t n);
 void *jc_mem_calloc(size_t n);
 /* Give back a block from jc_mem_alloc or jc_mem_calloc; NULL is accepted. */
 void jc_mem_free(void *p);
+
+/* What the populating thread has done: for a client's statistics (its CPU
+** time is work taken off the program's thread, not work saved). */
+typedef struct jc_mem_stats {
+  uint64_t chunks;    /* chunks blocks were carved from */
+  uint64_t populated; /* chunks the thread populated ahead */
+  uint64_t faulting;  /* chunks mapped on demand (none was ready) */
+  uint64_t cpu_ns;    /* the thread's CPU time (populating, and the code
+                         arena's populating ahead) */
+  uint32_t ready;     /* populated chunks waiting */
+} jc_mem_stats;
+void jc_mem_info(jc_mem_stats *out);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@
 #include "jit.h"
 
 #include <jcache/arena.h>
+#include <jcache/mem.h>
 
 uint64_t jit_now_ns(void)
 {
@@ -385,6 +386,8 @@ void jit_report(jit_state *J)
   jit_stats *s = &J->stats;
   jc_prefetch_info pf;
   jc_cache_prefetch_info(J->cache, &pf);
+  jc_mem_stats mem;
+  jc_mem_info(&mem);
   if (J->print_stats)
     fprintf(stderr,
             "jit: %llu loops, %llu bridges, %llu aborts, %llu entries, %llu guard exits, "
@@ -395,7 +398,8 @@ void jit_report(jit_state *J)
             "%llu replay misses, %llu not persisted\n"
             "jit: %llu tail guards, %llu tails validated, %llu tails invalidated, "
             "%llu tails moved, %llu checks deferred, replay %.3f ms, commit %.3f ms\n"
-            "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread\n",
+            "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread\n"
+            "jit: memory populated ahead: %llu chunks, %.3f ms CPU on its thread\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
             (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
@@ -408,7 +412,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
             (unsigned long long)s->tails_moved, (unsigned long long)s->checks_deferred,
             s->replay_ns / 1e6, s->commit_ns / 1e6, (unsigned long long)pf.keys,
-            (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6);
+            (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6,
+            (unsigned long long)mem.populated, mem.cpu_ns / 1e6);
   if (J->stats_json) {
     FILE *f = fopen(J->stats_json, "w");
     if (!f) {
@@ -425,7 +430,7 @@ void jit_report(jit_state *J)
             "\"tails_moved\": %llu, \"not_persisted\": %llu, \"checks_deferred\": %llu, "
             "\"replay_ns\": %llu, "
             "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
-            "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, "
+            "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"populate_cpu_ns\": %llu, "
             "\"cache\": %s, \"traces\": [",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
@@ -441,7 +446,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->replay_ns,
             (unsigned long long)s->commit_ns, (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served,
-            (unsigned long long)pf.cpu_ns, J->cache ? "true" : "false");
+            (unsigned long long)pf.cpu_ns, (unsigned long long)mem.cpu_ns,
+            J->cache ? "true" : "false");
     static const char *const kinds[] = {"compile", "reload", "tail", "abort", "defer", "miss"};
     for (uint32_t i = 0; i < J->ncosts; i++) {
       const jit_costlog *c = &J->costs[i];
