@@ -87,10 +87,16 @@ int jc_store_read_txn(jc_cache *c, MDB_txn **txn);
 void jc_store_release_txn(jc_cache *c, MDB_txn *txn);
 /* Call fn for every record stored under `key`, unvalidated (rec points into
 ** the map, valid while txn is); stops at the first error fn returns. */
-typedef jc_err (*jc_store_each_fn)(void *ctx, uint64_t id, const void *rec,
-                                   size_t len);
+typedef jc_err (*jc_store_each_fn)(void *ctx, jc_key key, uint64_t id,
+                                   const void *rec, size_t len);
 jc_err jc_store_each(jc_cache *c, MDB_txn *txn, jc_key key,
                      jc_store_each_fn fn, void *ctx);
+/* The same for every bridge of one trace: the records whose key's lo is
+** jc_key_family(parent), in key order (lib/key.c). */
+jc_err jc_store_each_family(jc_cache *c, MDB_txn *txn, uint64_t family,
+                            jc_store_each_fn fn, void *ctx);
+/* lib/key.c: the `lo` of every bridge key of `parent`. */
+uint64_t jc_key_family(uint64_t parent);
 /* Parse a record found under (key, id) and check that it names them; a
 ** rejected record is counted (and probed) and false returned. */
 bool jc_store_validate(jc_cache *c, jc_key key, uint64_t id, const void *rec,

@@ -24,16 +24,30 @@ JC_API jc_key jc_key_combine(jc_key key, const void *data, size_t len) {
   return (jc_key){h.low64, h.high64};
 }
 
+/* Bridge keys: `lo` names the parent alone (jc_key_family), so that in the
+** store, where keys sort as bytes and lo comes first, every bridge of one
+** trace lies in one contiguous range that the prefetch thread reads in one
+** cursor pass (jc_store_each_family); `hi` names the exit.  Domain tags
+** keep them apart from clients' loop keys. */
+uint64_t jc_key_family(uint64_t parent_trace) {
+  struct {
+    char tag[8];
+    uint64_t parent;
+  } b;
+  memcpy(b.tag, "jcbridge", 8);
+  b.parent = parent_trace;
+  return XXH3_64bits(&b, sizeof b);
+}
+
 JC_API jc_key jc_key_bridge(uint64_t parent_trace, uint32_t exit) {
-  /* A distinct domain tag keeps bridge keys apart from clients' loop keys. */
   struct {
     char tag[8];
     uint64_t parent;
     uint32_t exit, pad;
   } b;
   memset(&b, 0, sizeof b);
-  memcpy(b.tag, "jcbridge", 8);
+  memcpy(b.tag, "jcbrexit", 8);
   b.parent = parent_trace;
   b.exit = exit;
-  return jc_key_hash(&b, sizeof b);
+  return (jc_key){jc_key_family(parent_trace), XXH3_64bits(&b, sizeof b)};
 }

@@ -45,6 +45,15 @@ typedef struct pf_chunk {
 
 #define PF_CHUNK (256u << 10)
 
+/* A key to look up, or (parent set) the family of a record kept: every
+** bridge saved for any of its exits, read in one pass (all bridge keys of a
+** trace share their lo, lib/key.c), and each exit's key entered in the
+** table, with its bridges or with none. */
+typedef struct pf_job {
+  jc_key key;
+  const jc_cand *parent; /* in a chunk: stable until close */
+} pf_job;
+
 struct jc_prefetch {
   pthread_mutex_t lock;
   pthread_cond_t wake; /* keys queued, or stop */
@@ -53,10 +62,10 @@ struct jc_prefetch {
   bool started, stop;
   bool busy; /* keys queued or being fetched */
 
-  /* Keys to fetch, first in first out: the loop keys a client gives come
-  ** before the bridges found in their records (a loop is checked before
-  ** its bridges), and those of a level before the next level's. */
-  jc_key *todo;
+  /* Work, first in first out: the keys a client gives come before the
+  ** families of the records found under them (a loop is checked before its
+  ** bridges), and those of one level before the next level's. */
+  pf_job *todo;
   size_t head, ntodo, captodo; /* todo[head .. ntodo) */
 
   pf_entry *tab; /* open addressing on key.lo, a power of two */
@@ -97,8 +106,8 @@ static bool tab_put(jc_prefetch *pf, jc_key key, jc_cand *v, uint32_t n) {
   return true;
 }
 
-/* Queue keys (pf->lock held). */
-static bool todo_push(jc_prefetch *pf, const jc_key *keys, size_t n) {
+/* Queue jobs (pf->lock held). */
+static bool todo_push(jc_prefetch *pf, const pf_job *jobs, size_t n) {
   if (n == 0) return true;
   if (pf->head > 0 && pf->ntodo + n > pf->captodo) {
     memmove(pf->todo, pf->todo + pf->head, (pf->ntodo - pf->head) * sizeof *pf->todo);
@@ -108,12 +117,12 @@ static bool todo_push(jc_prefetch *pf, const jc_key *keys, size_t n) {
   if (pf->ntodo + n > pf->captodo) {
     size_t cap = pf->captodo ? pf->captodo : 64;
     while (cap < pf->ntodo + n) cap *= 2;
-    jc_key *t = realloc(pf->todo, cap * sizeof *t);
+    pf_job *t = realloc(pf->todo, cap * sizeof *t);
     if (!t) return false;
     pf->todo = t;
     pf->captodo = cap;
   }
-  memcpy(pf->todo + pf->ntodo, keys, n * sizeof *keys);
+  memcpy(pf->todo + pf->ntodo, jobs, n * sizeof *jobs);
   pf->ntodo += n;
   return true;
 }
@@ -145,15 +154,26 @@ static void chunk_unalloc(jc_prefetch *pf, size_t len) {
 
 /* -- One key ------------------------------------------------------------------------- */
 
+/* What one batch found: table entries to publish and jobs to queue. */
+typedef struct pf_found {
+  jc_key key;
+  jc_cand *v; /* in a chunk */
+  uint32_t n;
+} pf_found;
+
+#define PF_BATCH 32
+
 typedef struct pf_fetch {
   jc_cache *c;
   jc_prefetch *pf;
-  jc_key key;
-  jc_cand *v; /* this key's candidates, malloc'd, then copied into a chunk */
-  size_t n, cap;
-  jc_key *bridges; /* the batch's bridge keys, queued after it */
-  size_t nbridges, capbridges;
-  uint64_t bytes; /* this key's records */
+  jc_cand *v; /* one lookup's or family's candidates, malloc'd */
+  jc_key *vkey; /* the key each was stored under */
+  size_t n, cap, capkey;
+  pf_found *found;
+  size_t nfound, capfound;
+  pf_job *next; /* the families of the records kept */
+  size_t nnext, capnext;
+  uint64_t bytes; /* this job's records */
   uint64_t kept;  /* all records kept so far (for the budget) */
 } pf_fetch;
 
@@ -168,7 +188,9 @@ static bool grow(void **p, size_t *cap, size_t need, size_t size) {
   return true;
 }
 
-static jc_err fetch_one(void *ctx, uint64_t id, const void *rec, size_t len) {
+/* A record met by a lookup or a family pass: copied, validated. */
+static jc_err fetch_one(void *ctx, jc_key key, uint64_t id, const void *rec,
+                        size_t len) {
   pf_fetch *f = ctx;
   jc_prefetch *pf = f->pf;
   if (f->kept + f->bytes + len > JC_PREFETCH_MAX_BYTES)
@@ -177,56 +199,69 @@ static jc_err fetch_one(void *ctx, uint64_t id, const void *rec, size_t len) {
   if (!copy) return JC_NOMEM;
   if (len) memcpy(copy, rec, len);
   jc_view view;
-  if (!jc_store_validate(f->c, f->key, id, copy, len, &view)) {
+  if (!jc_store_validate(f->c, key, id, copy, len, &view)) {
     chunk_unalloc(pf, len);
     return JC_OK;
   }
   if (!grow((void **)&f->v, &f->cap, f->n + 1, sizeof *f->v) ||
-      !grow((void **)&f->bridges, &f->capbridges, f->nbridges + view.nexits,
-            sizeof *f->bridges))
+      !grow((void **)&f->vkey, &f->capkey, f->n + 1, sizeof *f->vkey))
     return JC_NOMEM;
   f->v[f->n].view = view;
   f->v[f->n].id = id;
+  f->vkey[f->n] = key;
   f->n++;
   f->bytes += len;
-  for (uint32_t i = 0; i < view.nexits; i++) {
-    struct jc_fmt_exit e;
-    jc_view_exit(&view, i, &e);
-    f->bridges[f->nbridges++] = jc_key_bridge(id, e.guard);
-  }
   return JC_OK;
 }
 
-/* One key of a batch, fetched. */
-typedef struct pf_done {
-  jc_key key;
-  jc_cand *v;
-  uint32_t n;
-  bool ok;
-  uint64_t bytes;
-} pf_done;
+static bool same_key(jc_key a, jc_key b) { return a.lo == b.lo && a.hi == b.hi; }
 
-#define PF_BATCH 32
+/* Record an entry: key's candidates are those of f->v[] stored under it,
+** moved into a chunk; each gets a family job.  False when out of memory. */
+static bool add_found(pf_fetch *f, jc_key key) {
+  size_t n = 0;
+  for (size_t i = 0; i < f->n; i++) n += same_key(f->vkey[i], key);
+  jc_cand *v = NULL;
+  if (n) {
+    v = chunk_alloc(f->pf, n * sizeof *v);
+    if (!v) return false;
+    size_t k = 0;
+    for (size_t i = 0; i < f->n; i++)
+      if (same_key(f->vkey[i], key)) v[k++] = f->v[i];
+  }
+  if (!grow((void **)&f->found, &f->capfound, f->nfound + 1, sizeof *f->found) ||
+      !grow((void **)&f->next, &f->capnext, f->nnext + n, sizeof *f->next))
+    return false;
+  f->found[f->nfound++] = (pf_found){key, v, (uint32_t)n};
+  for (size_t i = 0; i < n; i++)
+    f->next[f->nnext++] = (pf_job){{0, 0}, &v[i]};
+  return true;
+}
 
-/* Fetch one key (no lock held): its candidates go into a chunk, its
-** records' bridge keys onto f->bridges. */
-static void fetch_key(pf_fetch *f, MDB_txn *txn, pf_done *d) {
-  size_t nbridges = f->nbridges;
-  f->key = d->key;
+/* One job (no lock held).  A failed one adds nothing: its keys are left to
+** jc_lookup. */
+static void fetch_job(pf_fetch *f, MDB_txn *txn, const pf_job *job) {
+  size_t nfound = f->nfound, nnext = f->nnext;
   f->n = 0;
   f->bytes = 0;
-  jc_err err = txn ? jc_store_each(f->c, txn, d->key, fetch_one, f) : JC_IO;
-  d->v = NULL;
-  if (!err && f->n) {
-    d->v = chunk_alloc(f->pf, f->n * sizeof *d->v);
-    if (d->v) memcpy(d->v, f->v, f->n * sizeof *d->v);
-    else err = JC_NOMEM;
+  jc_err err = JC_IO;
+  if (txn && !job->parent)
+    err = jc_store_each(f->c, txn, job->key, fetch_one, f);
+  else if (txn)
+    err = jc_store_each_family(f->c, txn, jc_key_family(job->parent->id),
+                               fetch_one, f);
+  if (!err && !job->parent && !add_found(f, job->key)) err = JC_NOMEM;
+  for (uint32_t i = 0; !err && job->parent && i < job->parent->view.nexits; i++) {
+    struct jc_fmt_exit e;
+    jc_view_exit(&job->parent->view, i, &e);
+    if (!add_found(f, jc_key_bridge(job->parent->id, e.guard))) err = JC_NOMEM;
   }
-  d->ok = !err;
-  d->n = (uint32_t)f->n;
-  d->bytes = f->bytes;
-  if (err) f->nbridges = nbridges; /* the key is left to jc_lookup, whole */
-  else f->kept += f->bytes;
+  if (err) {
+    f->nfound = nfound;
+    f->nnext = nnext;
+  } else {
+    f->kept += f->bytes;
+  }
 }
 
 static uint64_t thread_cpu_ns(void) {
@@ -235,14 +270,14 @@ static uint64_t thread_cpu_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The thread: keys in batches, each batch under one read transaction and
+/* The thread: jobs in batches, each batch under one read transaction and
 ** published in one critical section. */
 static void *prefetch_main(void *arg) {
   jc_cache *c = arg;
   jc_prefetch *pf = c->prefetch;
   MDB_txn *txn = NULL;
   pf_fetch f = {.c = c, .pf = pf};
-  pf_done batch[PF_BATCH];
+  pf_job batch[PF_BATCH];
   /* Set up before the keys come (the client starts the thread early): the
   ** read transaction.  Not the chunk's pages: a run with nothing cached
   ** would pay for them for nothing. */
@@ -261,13 +296,13 @@ static void *prefetch_main(void *arg) {
     if (pf->stop) break;
     size_t nb = 0;
     while (nb < PF_BATCH && pf->head < pf->ntodo) {
-      jc_key key = pf->todo[pf->head++];
-      bool dup = tab_has(pf, key);
-      for (size_t i = 0; i < nb && !dup; i++)
-        dup = batch[i].key.lo == key.lo && batch[i].key.hi == key.hi;
-      if (!dup) batch[nb++].key = key;
+      pf_job job = pf->todo[pf->head++];
+      bool dup = !job.parent && tab_has(pf, job.key);
+      for (size_t i = 0; i < nb && !dup && !job.parent; i++)
+        dup = !batch[i].parent && same_key(batch[i].key, job.key);
+      if (!dup) batch[nb++] = job;
     }
-    f.nbridges = 0;
+    f.nfound = f.nnext = 0;
     pthread_mutex_unlock(&pf->lock);
 
     int rc = txn ? mdb_txn_renew(txn) : jc_store_txn_begin(c, MDB_RDONLY, &txn);
@@ -277,19 +312,18 @@ static void *prefetch_main(void *arg) {
       rc = jc_store_txn_begin(c, MDB_RDONLY, &txn);
     }
     if (rc) txn = NULL;
-    for (size_t i = 0; i < nb; i++) fetch_key(&f, txn, &batch[i]);
+    for (size_t i = 0; i < nb; i++) fetch_job(&f, txn, &batch[i]);
     if (txn) mdb_txn_reset(txn);
 
     pthread_mutex_lock(&pf->lock);
-    for (size_t i = 0; i < nb; i++) {
+    for (size_t i = 0; i < f.nfound; i++) {
+      const pf_found *e = &f.found[i];
+      if (tab_has(pf, e->key) || !tab_put(pf, e->key, e->v, e->n)) continue;
       pf->info.keys++;
-      /* A key that failed stays out of the table: jc_lookup looks it up. */
-      if (batch[i].ok && tab_put(pf, batch[i].key, batch[i].v, batch[i].n)) {
-        pf->info.records += batch[i].n;
-        pf->info.bytes += batch[i].bytes;
-      }
+      pf->info.records += e->n;
+      for (uint32_t k = 0; k < e->n; k++) pf->info.bytes += e->v[k].view.len;
     }
-    todo_push(pf, f.bridges, f.nbridges);
+    todo_push(pf, f.next, f.nnext);
     pf->info.cpu_ns = thread_cpu_ns();
   }
   pf->busy = false;
@@ -297,7 +331,9 @@ static void *prefetch_main(void *arg) {
   pthread_mutex_unlock(&pf->lock);
   if (txn) mdb_txn_abort(txn);
   free(f.v);
-  free(f.bridges);
+  free(f.vkey);
+  free(f.found);
+  free(f.next);
   return NULL;
 }
 
@@ -334,10 +370,10 @@ JC_API jc_err jc_cache_prefetch(jc_cache *c, const jc_key *keys, size_t n) {
   jc_err err = JC_OK;
   pthread_mutex_lock(&pf->lock);
   if (pf->stop) goto out;
-  if (!todo_push(pf, keys, n)) {
-    err = jc_fail(JC_NOMEM, "jcache: out of memory in prefetch");
-    goto out;
-  }
+  for (size_t i = 0; i < n && !err; i++)
+    if (!todo_push(pf, &(pf_job){keys[i], NULL}, 1))
+      err = jc_fail(JC_NOMEM, "jcache: out of memory in prefetch");
+  if (err) goto out;
   if (n) {
     pf->busy = true;
     pthread_cond_signal(&pf->wake);

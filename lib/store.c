@@ -354,23 +354,37 @@ void jc_store_release_txn(jc_cache *c, MDB_txn *t) {
   if (t) mdb_txn_abort(t);
 }
 
-jc_err jc_store_each(jc_cache *c, MDB_txn *txn, jc_key key,
-                     jc_store_each_fn fn, void *ctx) {
+/* Records whose store key starts with prefix[0, plen). */
+static jc_err each_prefix(jc_cache *c, MDB_txn *txn, const uint8_t prefix[40],
+                          size_t plen, jc_store_each_fn fn, void *ctx) {
   MDB_cursor *cur;
   int rc = mdb_cursor_open(txn, c->dbi, &cur);
   if (rc) return mdb_fail(rc, "cannot open a cursor", c->dir);
-  uint8_t prefix[40];
-  jc_store_key(prefix, c->ns, key, 0);
-  MDB_val k = {sizeof prefix, prefix}, v;
+  MDB_val k = {40, (void *)prefix}, v;
   jc_err err = JC_OK;
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !err;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if (k.mv_size != 40 || memcmp(k.mv_data, prefix, 32) != 0) break;
-    err = fn(ctx, jc_ld64((const uint8_t *)k.mv_data + 32), v.mv_data,
-             v.mv_size);
+    if (k.mv_size != 40 || memcmp(k.mv_data, prefix, plen) != 0) break;
+    const uint8_t *kb = k.mv_data;
+    jc_key key = {jc_ld64(kb + 16), jc_ld64(kb + 24)};
+    err = fn(ctx, key, jc_ld64(kb + 32), v.mv_data, v.mv_size);
   }
   mdb_cursor_close(cur);
   return err;
+}
+
+jc_err jc_store_each(jc_cache *c, MDB_txn *txn, jc_key key,
+                     jc_store_each_fn fn, void *ctx) {
+  uint8_t prefix[40];
+  jc_store_key(prefix, c->ns, key, 0);
+  return each_prefix(c, txn, prefix, 32, fn, ctx);
+}
+
+jc_err jc_store_each_family(jc_cache *c, MDB_txn *txn, uint64_t family,
+                            jc_store_each_fn fn, void *ctx) {
+  uint8_t prefix[40];
+  jc_store_key(prefix, c->ns, (jc_key){family, 0}, 0);
+  return each_prefix(c, txn, prefix, 24, fn, ctx);
 }
 
 bool jc_store_validate(jc_cache *c, jc_key key, uint64_t id, const void *rec,
@@ -404,7 +418,9 @@ static jc_err cands_push(jc_cands *cs, const jc_view *v, uint64_t id) {
 }
 
 /* A record met by jc_lookup: validated in place, in the map. */
-static jc_err lookup_one(void *ctx, uint64_t id, const void *rec, size_t len) {
+static jc_err lookup_one(void *ctx, jc_key key, uint64_t id, const void *rec,
+                         size_t len) {
+  (void)key; /* cs->key, by construction */
   jc_cands *cs = ctx;
   jc_view view;
   if (!jc_store_validate(cs->cache, cs->key, id, rec, len, &view))

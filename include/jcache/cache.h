@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* The library's record format version; part of every namespace. */
-#define JC_FORMAT_VERSION 2
+#define JC_FORMAT_VERSION 3
 
 typedef struct jc_cache jc_cache;
 
@@ -37,7 +37,9 @@ typedef struct jc_key {
 jc_key jc_key_hash(const void *data, size_t len);
 /* Combine a key with more bytes (e.g. code-object hash + loop pc). */
 jc_key jc_key_combine(jc_key key, const void *data, size_t len);
-/* The key under which the bridges of exit `exit` of trace `parent` live. */
+/* The key under which the bridges of exit `exit` of trace `parent` live.
+** All bridge keys of one parent share their `lo` (so its bridges are one
+** range of the store); `hi` depends on the exit. */
 jc_key jc_key_bridge(uint64_t parent_trace, uint32_t exit);
 
 /* The client's ABI fingerprint.  Every field is a NUL-terminated string;
@@ -106,9 +108,11 @@ void jc_cands_release(jc_cands *cands);
 /* Look up `keys` ahead of need, on a background thread, so that the lookups
 ** a client makes when its loops get hot are answered from memory.  The
 ** thread copies each record found into private memory, validates the copy
-** (as jc_lookup does; rejects are counted the same way), and follows every
-** exit of each record into its saved bridges (jc_key_bridge), so a family
-** is fetched whole.  Keys are fetched in the order given, bridges after.
+** (as jc_lookup does; rejects are counted the same way), and reads the
+** bridges saved for any exit of each record (one pass over the store: the
+** bridge keys of one trace are adjacent there, see jc_key_bridge), so a
+** family is fetched whole, and a lookup of an exit without bridges is
+** answered too.  Keys are fetched in the order given, bridges after.
 **
 ** The first call starts the thread; n may be 0, to start it early (say, at
 ** startup, before the client knows its keys), so that its own setup is done
@@ -130,7 +134,8 @@ jc_err jc_cache_prefetch(jc_cache *cache, const jc_key *keys, size_t n);
 void jc_cache_prefetch_wait(jc_cache *cache);
 
 typedef struct jc_prefetch_info {
-  uint64_t keys;    /* keys looked up (given, and the bridges followed) */
+  uint64_t keys;    /* keys answered: those given, and every exit's bridge
+                       key of every record kept */
   uint64_t records; /* valid records kept */
   uint64_t bytes;   /* their size */
   uint64_t cpu_ns;  /* the thread's CPU time so far */

@@ -968,6 +968,10 @@ static void test_errors_and_keys(void **state) {
   jc_key a = jc_key_bridge(1, 0), b = jc_key_bridge(1, 1), c2 = jc_key_bridge(2, 0);
   assert_false(a.lo == b.lo && a.hi == b.hi);
   assert_false(a.lo == c2.lo && a.hi == c2.hi);
+  /* One parent's bridge keys share lo (one range of the store). */
+  assert_int_equal(a.lo, b.lo);
+  assert_true(a.hi != b.hi);
+  assert_true(a.lo != c2.lo);
   jc_key k = key_of("code"), k1 = jc_key_combine(k, "\x01", 1),
          k2 = jc_key_combine(k, "\x02", 1);
   assert_false(k1.lo == k2.lo && k1.hi == k2.hi);
