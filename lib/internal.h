@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "jcache/error.h"
 #include "jcache/stats.h"
@@ -32,6 +33,16 @@ void jc_clear_error(void);
 ** by pointer): for answers a caller meets in the normal course of things,
 ** where formatting the message would cost more than the call. */
 jc_err jc_fail_const(jc_err err, const char *msg);
+
+/* -- Background threads ---------------------------------------------------- */
+
+/* The calling thread's CPU time, for reporting what libjcache's own threads
+** (prefetch.c, mem.c) cost. */
+static inline uint64_t jc_thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* -- Counters (lib/stats.c) ------------------------------------------------ */
 

@@ -95,12 +95,6 @@ static uint8_t *chunk_new(bool populate) {
   return p;
 }
 
-static uint64_t thread_cpu_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void *populate_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&M.lock);
@@ -114,7 +108,7 @@ static void *populate_main(void *arg) {
       fn();
       pthread_mutex_lock(&M.lock);
       M.job_running = false;
-      M.cpu_ns = thread_cpu_ns();
+      M.cpu_ns = jc_thread_cpu_ns();
       pthread_cond_broadcast(&M.jobs_done);
       continue;
     }
@@ -124,7 +118,7 @@ static void *populate_main(void *arg) {
     if (!c) break; /* out of memory: the allocator maps its own */
     M.ready[M.nready++] = c;
     M.populated++;
-    M.cpu_ns = thread_cpu_ns();
+    M.cpu_ns = jc_thread_cpu_ns();
     pthread_cond_broadcast(&M.ready_cv);
   }
   M.thread_on = false;

@@ -264,12 +264,6 @@ static void fetch_job(pf_fetch *f, MDB_txn *txn, const pf_job *job) {
   }
 }
 
-static uint64_t thread_cpu_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The thread: jobs in batches, each batch under one read transaction and
 ** published in one critical section. */
 static void *prefetch_main(void *arg) {
@@ -324,7 +318,7 @@ static void *prefetch_main(void *arg) {
       for (uint32_t k = 0; k < e->n; k++) pf->info.bytes += e->v[k].view.len;
     }
     todo_push(pf, f.next, f.nnext);
-    pf->info.cpu_ns = thread_cpu_ns();
+    pf->info.cpu_ns = jc_thread_cpu_ns();
   }
   pf->busy = false;
   pthread_cond_broadcast(&pf->idle);
