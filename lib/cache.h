@@ -81,10 +81,6 @@ void jc_store_touch(jc_cache *c, jc_key key, uint64_t trace_id);
 void jc_store_key(uint8_t out[40], jc_key ns, jc_key key, uint64_t id);
 /* Begin a transaction, adopting a map grown by another process. */
 int jc_store_txn_begin(jc_cache *c, unsigned flags, MDB_txn **txn);
-/* A read transaction (the spare one renewed, or a new one) and its release
-** (kept as the spare, or aborted). */
-int jc_store_read_txn(jc_cache *c, MDB_txn **txn);
-void jc_store_release_txn(jc_cache *c, MDB_txn *txn);
 /* Call fn for every record stored under `key`, unvalidated (rec points into
 ** the map, valid while txn is); stops at the first error fn returns. */
 typedef jc_err (*jc_store_each_fn)(void *ctx, jc_key key, uint64_t id,

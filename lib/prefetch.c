@@ -7,19 +7,19 @@
 ** compiled the program to bytecode) hands them to jc_cache_prefetch; this
 ** thread then looks each one up, copies every record into private memory,
 ** validates the copy (jc_store_validate, so rejects are counted exactly as
-** jc_lookup counts them), and follows each record's exits into the bridges
-** saved for them.  jc_lookup asks jc_prefetch_find first: a key fetched is
-** answered from the table, with candidates that stay valid until the cache
-** closes and hold no LMDB transaction.
+** jc_lookup counts them), and reads each record's family: the bridges saved
+** for its exits, one range of the store (lib/key.c).  jc_lookup asks
+** jc_prefetch_find first: a key fetched is answered from the table, with
+** candidates that stay valid until the cache closes and hold no LMDB
+** transaction.
 **
 ** Private copies, not views into the map: the copy is what was validated
 ** and what the commit reads, so another process cannot change a record
 ** between the two, and no long-lived read transaction pins old pages.
 **
-** The thread runs at SCHED_IDLE: it takes a CPU the program leaves free and
-** never delays the program.  Because it may then sit preempted for a while,
-** jc_lookup only trylocks the table; when the lock is held it does the
-** lookup itself.
+** jc_lookup only trylocks the table: when the thread holds the lock (it
+** publishes a batch at a time), the program's thread does the lookup itself
+** rather than wait.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -152,7 +152,7 @@ static void chunk_unalloc(jc_prefetch *pf, size_t len) {
   if (pf->chunks && pf->chunks->used >= len) pf->chunks->used -= len;
 }
 
-/* -- One key ------------------------------------------------------------------------- */
+/* -- One job ------------------------------------------------------------------------- */
 
 /* What one batch found: table entries to publish and jobs to queue. */
 typedef struct pf_found {

@@ -327,7 +327,8 @@ void jc_store_count_reject(jc_key key, uint64_t id, jc_reject why,
 
 /* -- Lookup ------------------------------------------------------------------------------- */
 
-int jc_store_read_txn(jc_cache *c, MDB_txn **txn) {
+/* A read transaction: the spare one renewed, or a new one. */
+static int read_txn(jc_cache *c, MDB_txn **txn) {
   pthread_mutex_lock(&c->spare_lock);
   MDB_txn *t = c->spare_txn;
   c->spare_txn = NULL;
@@ -343,7 +344,8 @@ int jc_store_read_txn(jc_cache *c, MDB_txn **txn) {
   return jc_store_txn_begin(c, MDB_RDONLY, txn);
 }
 
-void jc_store_release_txn(jc_cache *c, MDB_txn *t) {
+/* Keep t as the spare, or abort it. */
+static void release_txn(jc_cache *c, MDB_txn *t) {
   mdb_txn_reset(t);
   pthread_mutex_lock(&c->spare_lock);
   if (!c->spare_txn) {
@@ -420,10 +422,9 @@ static jc_err cands_push(jc_cands *cs, const jc_view *v, uint64_t id) {
 /* A record met by jc_lookup: validated in place, in the map. */
 static jc_err lookup_one(void *ctx, jc_key key, uint64_t id, const void *rec,
                          size_t len) {
-  (void)key; /* cs->key, by construction */
   jc_cands *cs = ctx;
   jc_view view;
-  if (!jc_store_validate(cs->cache, cs->key, id, rec, len, &view))
+  if (!jc_store_validate(cs->cache, key, id, rec, len, &view))
     return JC_OK;
   return cands_push(cs, &view, id);
 }
@@ -441,13 +442,13 @@ JC_API jc_err jc_lookup(jc_cache *c, jc_key key, jc_cands **out) {
   if (!c->has_dbi || jc_prefetch_find(c, key, cs)) goto done;
 
   MDB_txn *txn;
-  int rc = jc_store_read_txn(c, &txn);
+  int rc = read_txn(c, &txn);
   if (rc) {
     free(cs);
     return mdb_fail(rc, "cannot begin a lookup", c->dir);
   }
   jc_err err = jc_store_each(c, txn, key, lookup_one, cs);
-  if (err || cs->n == 0) jc_store_release_txn(c, txn);
+  if (err || cs->n == 0) release_txn(c, txn);
   else cs->txn = txn;
   if (err) {
     free(cs->v);
@@ -470,7 +471,7 @@ JC_API uint64_t jc_cands_id(const jc_cands *cs, size_t i) {
 
 JC_API void jc_cands_release(jc_cands *cs) {
   if (!cs) return;
-  if (cs->txn) jc_store_release_txn(cs->cache, cs->txn);
+  if (cs->txn) release_txn(cs->cache, cs->txn);
   if (!cs->shared) free(cs->v);
   free(cs);
 }

@@ -161,7 +161,7 @@ jc_key jit_loop_key(vm_code *code, uint32_t backedge_pc)
 /* The keys of every back edge in c and its nested functions. */
 static void loop_keys(vm_code *c, jc_key **keys, size_t *n, size_t *cap, int depth)
 {
-  if (depth > 200) /* the compiler nests no deeper; a bound for the stack */
+  if (depth > 200) /* the parser nests no deeper (VM_PARSE_MAX_DEPTH) */
     return;
   for (uint32_t pc = 0; pc < c->ninsns; pc++) {
     unsigned op = VM_INSN_OP(c->insns[pc]);
