@@ -7,6 +7,12 @@
 #include <string.h>
 
 const toy_greens toy_default_greens = {0xA11CE, 0xB0B, 0xC0FFEE};
+bool toy_slot_exits;
+
+/* Slots of the slot exits of loops compiled here: the client's memory, as
+** long as the process (the toy never frees a loop's slot). */
+static uint64_t toy_slots[256];
+static uint32_t toy_nslots;
 
 long toy_helper(long v) { return 2 * v; }
 
@@ -52,11 +58,12 @@ static void rel32_to(emit *e, uint32_t field, uint32_t target) {
 
 typedef struct loop_layout {
   uint32_t k, d, call, t, exit_field, pp, pp_end, tail_stub, exit_stub;
+  uint32_t slot_field; /* slot exits: where the slot's address is */
 } loop_layout;
 
 /* Emit the loop as it runs at `at`, with the constants of `c`. */
 static void emit_loop(emit *e, loop_layout *L, const uint8_t *at,
-                      const toy_consts *c, uint32_t pad) {
+                      const toy_consts *c, uint32_t pad, uint64_t *slot) {
   e->n = 0;
   b(e, 1, 0x53);                       /* push rbx */
   b(e, 2, 0x48, 0xBB); L->k = e->n; u64(e, c->K);  /* mov rbx, K */
@@ -76,13 +83,19 @@ static void emit_loop(emit *e, loop_layout *L, const uint8_t *at,
   b(e, 3, 0x48, 0x01, 0xD8);           /* add rax, rbx */
   L->pp_end = e->n;
   b(e, 2, 0x5B, 0xC3);                 /* pop rbx; ret */
+  uint32_t jump_to = 0;
+  if (slot) {                          /* exit 0 jumps through its slot */
+    jump_to = e->n;
+    b(e, 2, 0x48, 0xB8); L->slot_field = e->n; u64(e, (uint64_t)(uintptr_t)slot);
+    b(e, 2, 0xFF, 0x20);               /* jmp [rax] */
+  }
   L->exit_stub = e->n;                 /* exit 0: return -1 */
   b(e, 3, 0x48, 0xC7, 0xC0); u32(e, (uint32_t)TOY_EXIT_MARK);
   b(e, 2, 0x5B, 0xC3);
   L->tail_stub = e->n;                 /* tail guard: return -2 */
   b(e, 3, 0x48, 0xC7, 0xC0); u32(e, (uint32_t)TOY_TAIL_MARK);
   b(e, 2, 0x5B, 0xC3);
-  rel32_to(e, L->exit_field, L->exit_stub);
+  rel32_to(e, L->exit_field, slot ? jump_to : L->exit_stub);
 }
 
 jc_err toy_compile_loop(jc_cache *cache, jc_key key, const toy_greens *g,
@@ -92,7 +105,16 @@ jc_err toy_compile_loop(jc_cache *cache, jc_key key, const toy_greens *g,
   void *at;
   jc_err err = jc_arena_alloc(sizeof ep->buf, &at);
   if (err) return err;
-  emit_loop(ep, &L, at, c, pad);
+  uint64_t *slot = NULL;
+  if (toy_slot_exits) {
+    if (toy_nslots == sizeof toy_slots / sizeof *toy_slots) {
+      jc_arena_free(at);
+      return JC_LIMIT;
+    }
+    slot = &toy_slots[toy_nslots++];
+  }
+  emit_loop(ep, &L, at, c, pad, slot);
+  if (slot) *slot = (uint64_t)(uintptr_t)((uint8_t *)at + L.exit_stub);
   jc_arena_shrink(at, ep->n);
   if ((err = jc_arena_write(at, ep->buf, ep->n))) {
     jc_arena_free(at);
@@ -116,7 +138,8 @@ jc_err toy_compile_loop(jc_cache *cache, jc_key key, const toy_greens *g,
   jc_rec_reloc(r, L.d, JC_RELOC_ABS32, sD, 0);
   jc_rec_reloc(r, L.call, JC_RELOC_REL32, sH, 0);
   jc_rec_reloc(r, L.t, JC_RELOC_ABS64, sT, 0);
-  jc_rec_exit(r, 0, L.exit_field);
+  if (slot) jc_rec_exit_slot(r, 0, L.slot_field, L.exit_stub);
+  else jc_rec_exit(r, 0, L.exit_field);
   jc_rec_patch_point(r, 0, L.pp, L.pp_end, L.tail_stub);
   jc_rec_name(r, "jc_loop_toy_L1");
   jc_rec_line(r, 0, "toy.jc", 1);

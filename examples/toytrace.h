@@ -35,6 +35,12 @@
 #define TOY_GUARD_PASS 1
 #define TOY_GUARD_EXIT 2
 
+/* Exit 0 as a slot exit (jc_rec_exit_slot): the guard jumps to
+** `movabs rax, slot; jmp [rax]`, and attaching a bridge is a store into the
+** slot.  Off by default: a rel32 exit (jc_rec_exit), patched in the code.
+** Loops compiled while it is on keep it for their life. */
+extern bool toy_slot_exits;
+
 /* Green fingerprints: a changed program has other ones. */
 typedef struct toy_greens {
   uint64_t fp1, fp2, fp3;

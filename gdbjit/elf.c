@@ -106,14 +106,9 @@ size_t jc_gdbjit_symbols(const jc_trace *t, jc_gdbjit_sym *out, size_t cap) {
   snprintf(out[0].name, sizeof out[0].name, "%s", base);
   /* An exit's stub is where its jump goes while no bridge is attached. */
   for (uint32_t i = 0; t->code && i < t->nexits && n < cap; i++) {
-    uint32_t f = t->exits[i].field_off;
-    if ((size_t)f + 4 > t->size) continue;
-    int32_t rel;
-    memcpy(&rel, t->code + f, 4);
-    int64_t target = (int64_t)f + 4 + rel;
-    if (target <= 0 || (uint64_t)target >= t->size || target == t->entry_off)
-      continue;
-    out[n].off = (uint32_t)target;
+    uint32_t to = t->exits[i].stub_off;
+    if (to == 0 || to >= t->size || to == t->entry_off) continue;
+    out[n].off = to;
     snprintf(out[n].name, sizeof out[n].name, "%s_exit%u", base,
              t->exits[i].guard);
     n++;

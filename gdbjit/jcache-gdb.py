@@ -146,7 +146,8 @@ class Trace:
         return [struct.unpack_from(fmt, raw, i * esize) for i in range(n)]
 
     def exits(self):
-        return self.array("t_nexits", "t_exits", 8, "<II") or []
+        # (guard, field_off, stub_off, kind): struct jc_fmt_exit
+        return self.array("t_nexits", "t_exits", 16, "<IIII") or []
 
     def tails(self):
         L = self.tab.L
@@ -279,13 +280,19 @@ N is the # column of `info jcache`; ID a trace id in hex (or its low 8 digits)."
         ex = t.exits()
         if ex:
             print("  exits:")
-            for guard, field in ex:
+            for guard, field, _stub, kind in ex:
                 fa = t.code + field
-                rel = struct.unpack("<i", _mem(fa, 4))[0]
-                target = fa + 4 + rel
+                if kind == 1:  # JC_EXIT_SLOT: the code holds the slot's address
+                    slot = struct.unpack("<Q", _mem(fa, 8))[0]
+                    target = struct.unpack("<Q", _mem(slot, 8))[0]
+                    how = "jumps through slot 0x%x" % slot
+                else:
+                    rel = struct.unpack("<i", _mem(fa, 4))[0]
+                    target = fa + 4 + rel
+                    how = "jump field 0x%x" % fa
                 where = ("stub +0x%x" % (target - t.code)
                          if t.code <= target < t.code + t.size else "bridge or code at 0x%x" % target)
-                print("    guard %-3d jump field 0x%x -> 0x%x (%s)" % (guard, fa, target, where))
+                print("    guard %-3d %s -> 0x%x (%s)" % (guard, how, target, where))
         tl = t.tails()
         if tl:
             print("  tail guards:")

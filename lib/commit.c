@@ -4,9 +4,9 @@
 ** For each trace on the path, in order: allocate code space in the arena,
 ** compute every slot's value (bound by replay, resolved by name, or an
 ** address in this family's code), copy the saved bytes through a write
-** window, patch every relocation, write the tail guards, point the exit the
-** checking iteration left through at the next trace's entry, and close the
-** window.  Nothing is reachable before the last step: the loop is entered by
+** window, patch every relocation, write the tail guards, give each slot
+** exit its slot (pointing at its stub), point the exit the checking
+** iteration left through at the next trace's entry, and close the window.  Nothing is reachable before the last step: the loop is entered by
 ** the client only after this returns, and a lazy bridge is attached to its
 ** live parent with one atomic store at the very end.  Any failure frees what
 ** was allocated and is a miss: the client traces the loop normally.
@@ -218,15 +218,6 @@ static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
   return JC_OK;
 }
 
-/* Find guard g's exit in a view. */
-static bool view_exit(const jc_view *v, uint32_t g, struct jc_fmt_exit *out) {
-  for (uint32_t k = 0; k < v->nexits; k++) {
-    jc_view_exit(v, k, out);
-    if (out->guard == g) return true;
-  }
-  return false;
-}
-
 /* Copy and patch level i through a write window. */
 static jc_err write_trace(commit_ctx *cx, uint32_t i) {
   const jc_level *l = &cx->p->lv[i];
@@ -307,17 +298,30 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
     cx->guards += n;
   }
 
+  /* Slot exits: each gets its slot, pointing at its stub, and the code the
+  ** slot's address.  Written before the code is reachable. */
+  for (uint32_t k = 0; k < t->nexits && !err; k++) {
+    const struct jc_fmt_exit *e = &t->exits[k];
+    if (e->kind != JC_EXIT_SLOT) continue;
+    t->exit_slot[k] = &t->exit_mem[k];
+    t->exit_mem[k] = (uint64_t)(uintptr_t)(code + e->stub_off);
+    uint64_t a = (uint64_t)(uintptr_t)t->exit_slot[k];
+    memcpy(jc_window_at(&w, code + e->field_off), &a, 8);
+  }
+
   if (!err && i + 1 < cx->p->depth) {
     /* Attach the next bridge to the exit this level was left through. */
-    struct jc_fmt_exit e;
-    if (!view_exit(v, l->left_guard, &e))
+    uint8_t *next = cx->addr[i + 1] + cx->p->lv[i + 1].cand->view.hdr.entry_off;
+    uint32_t k = 0;
+    while (k < t->nexits && t->exits[k].guard != l->left_guard) k++;
+    if (k == t->nexits)
       err = jc_fail(JC_MISS, "jcache: guard %u has a bridge but no exit",
                     l->left_guard);
+    else if (t->exits[k].kind == JC_EXIT_SLOT)
+      t->exit_mem[k] = (uint64_t)(uintptr_t)next;
     else
-      err = jc_reloc_rel32(jc_window_at(&w, code + e.field_off),
-                           code + e.field_off,
-                           cx->addr[i + 1] +
-                               cx->p->lv[i + 1].cand->view.hdr.entry_off);
+      err = jc_reloc_rel32(jc_window_at(&w, code + t->exits[k].field_off),
+                           code + t->exits[k].field_off, next);
   }
   if (pick && pick != pick_stack) free(pick);
   if (err) jc_arena_stage_abort(&w);

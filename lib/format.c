@@ -443,9 +443,10 @@ static jc_reject check_relocs(pctx *c) {
   return JC_REJECT_NONE;
 }
 
-/* Exits: the rel32 field sits inside one aligned 8-byte word of the code (a
-** live attach is a single aligned atomic store) and guard numbers are unique
-** (an exit is found by its guard). */
+/* Exits: a REL32 exit's field sits inside one aligned 8-byte word of the
+** code (a live attach is a single aligned atomic store), a SLOT exit's
+** 8-byte field inside the code; the stub is inside the code; guard numbers
+** are unique (an exit is found by its guard). */
 static jc_reject check_exits(pctx *c) {
   uint32_t n = scount(c, JC_SECT_EXITS);
   uint32_t code_len = c->sect[JC_SECT_CODE].length;
@@ -456,12 +457,19 @@ static jc_reject check_exits(pctx *c) {
   for (uint32_t i = 0; i < n && r == JC_REJECT_NONE; i++) {
     struct jc_fmt_exit e;
     ENTRY_AT(c, JC_SECT_EXITS, i, &e);
-    if ((uint64_t)e.field_off + 4 > code_len)
-      r = bad(c, JC_REJECT_BOUNDS, "exit %u: field %u + 4 > code %u", i,
-              e.field_off, code_len);
-    else if (e.field_off % 8 > 4)
+    uint32_t width = e.kind == JC_EXIT_SLOT ? 8 : 4;
+    if (e.kind != JC_EXIT_REL32 && e.kind != JC_EXIT_SLOT)
+      r = bad(c, JC_REJECT_ENTRY, "exit %u: bad kind %u", i, e.kind);
+    else if ((uint64_t)e.field_off + width > code_len)
+      r = bad(c, JC_REJECT_BOUNDS, "exit %u: field %u + %u > code %u", i,
+              e.field_off, width, code_len);
+    else if (e.kind == JC_EXIT_REL32 && e.field_off % 8 > 4)
       r = bad(c, JC_REJECT_ENTRY, "exit %u: field %u straddles an 8-byte word",
               i, e.field_off);
+    else if (e.stub_off >= code_len &&
+             (e.kind == JC_EXIT_SLOT || e.stub_off != JC_NO_STUB))
+      r = bad(c, JC_REJECT_BOUNDS, "exit %u: stub %u outside code %u", i,
+              e.stub_off, code_len);
     else
       g.v[g.n++] = e.guard;
   }

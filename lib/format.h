@@ -107,10 +107,22 @@ struct jc_fmt_reloc {
   int64_t addend;
 };
 
+/* How an exit's jump finds its target (jcache/rec.h). */
+enum jc_fmt_exit_kind {
+  JC_EXIT_REL32 = 0, /* a jmp rel32 in the code, patched to attach */
+  JC_EXIT_SLOT = 1   /* an indirect jmp through a slot in data memory whose
+                        address the code loads from an 8-byte field */
+};
+#define JC_NO_STUB UINT32_MAX /* a REL32 exit whose jump leaves the code */
+
 struct jc_fmt_exit {
   uint32_t guard;     /* guard number [unique in the section] */
-  uint32_t field_off; /* rel32 field [+4 <= code length, inside one aligned
-                         8-byte word] */
+  uint32_t field_off; /* REL32: the rel32 field [+4 <= code length, inside
+                         one aligned 8-byte word]; SLOT: the 8-byte field
+                         that holds the slot's address [+8 <= code length] */
+  uint32_t stub_off;  /* where the exit goes with no bridge attached [< code
+                         length; JC_NO_STUB allowed for REL32 only] */
+  uint32_t kind;      /* enum jc_fmt_exit_kind */
 };
 
 struct jc_fmt_patch {
@@ -138,7 +150,7 @@ _Static_assert(sizeof(struct jc_fmt_sect) == 16, "section entry is 16 bytes");
 _Static_assert(sizeof(struct jc_fmt_tape) == 16, "tape entry is 16 bytes");
 _Static_assert(sizeof(struct jc_fmt_slot) == 8, "slot entry is 8 bytes");
 _Static_assert(sizeof(struct jc_fmt_reloc) == 24, "reloc entry is 24 bytes");
-_Static_assert(sizeof(struct jc_fmt_exit) == 8, "exit entry is 8 bytes");
+_Static_assert(sizeof(struct jc_fmt_exit) == 16, "exit entry is 16 bytes");
 _Static_assert(sizeof(struct jc_fmt_patch) == 16, "patch entry is 16 bytes");
 _Static_assert(sizeof(struct jc_fmt_parent) == 16, "parent entry is 16 bytes");
 _Static_assert(sizeof(struct jc_fmt_line) == 16, "line entry is 16 bytes");

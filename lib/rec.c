@@ -222,8 +222,34 @@ JC_API jc_err jc_rec_exit(jc_rec *r, uint32_t guard, uint32_t field_off) {
                                     "straddles an 8-byte word", guard, field_off));
   jc_err err = PUSH(r, exits, nexits, cap_exits);
   if (err) return err;
-  r->exits[r->nexits++] = (struct jc_fmt_exit){guard, field_off};
+  /* Its stub is where the rel32 points when the code is finished. */
+  r->exits[r->nexits++] =
+      (struct jc_fmt_exit){guard, field_off, JC_NO_STUB, JC_EXIT_REL32};
   return JC_OK;
+}
+
+JC_API jc_err jc_rec_exit_slot(jc_rec *r, uint32_t guard, uint32_t field_off,
+                               uint32_t stub_off) {
+  if (!r) return JC_INVAL;
+  jc_err err = PUSH(r, exits, nexits, cap_exits);
+  if (err) return err;
+  r->exits[r->nexits++] =
+      (struct jc_fmt_exit){guard, field_off, stub_off, JC_EXIT_SLOT};
+  return JC_OK;
+}
+
+/* A REL32 exit's stub: where its jump goes in the finished code, if that
+** is inside the code (the parser checks the field's bounds; here a field
+** out of bounds is left for it to refuse). */
+static void rel32_stubs(jc_rec *r, const uint8_t *code, size_t len) {
+  for (uint32_t i = 0; i < r->nexits; i++) {
+    struct jc_fmt_exit *e = &r->exits[i];
+    if (e->kind != JC_EXIT_REL32 || (uint64_t)e->field_off + 4 > len) continue;
+    int32_t rel;
+    memcpy(&rel, code + e->field_off, 4);
+    int64_t to = (int64_t)e->field_off + 4 + rel;
+    e->stub_off = to >= 0 && (uint64_t)to < len ? (uint32_t)to : JC_NO_STUB;
+  }
 }
 
 JC_API jc_err jc_rec_patch_point(jc_rec *r, uint32_t after_guard, uint32_t off,
@@ -324,6 +350,10 @@ static jc_err live_trace(const jc_rec *r, uint64_t id, void *live, size_t len,
     jc_trace_destroy(t);
     return JC_NOMEM;
   }
+  /* The client's slots: its code names them (jc_rec_exit_slot). */
+  for (uint32_t i = 0; live && i < r->nexits; i++)
+    if (r->exits[i].kind == JC_EXIT_SLOT && (uint64_t)r->exits[i].field_off + 8 <= len)
+      memcpy(&t->exit_slot[i], (const uint8_t *)live + r->exits[i].field_off, 8);
   if (id) jc_trace_register(t);
   *out = t;
   return JC_OK;
@@ -386,6 +416,7 @@ JC_API jc_err jc_rec_finish(jc_rec *r, const void *code, size_t len,
   if (out) *out = NULL;
   if (!r) return jc_fail(JC_INVAL, "jcache: jc_rec_finish: recorder is NULL");
   uint64_t id;
+  if (code) rel32_stubs(r, code, len);
   jc_err err = persist(r, code, len, entry_off, &id);
   if (err && !id) {
     jc_stat_add(records_not_persisted, 1);

@@ -116,6 +116,8 @@ jc_err jc_trace_alloc(jc_trace *t, const jc_trace_parts *p) {
       (size_t)p->nlines * sizeof *t->lines,
       p->aux_len,                  ns * sizeof *t->slot_set,
       (size_t)p->strings_len + 1,  name_len,
+      (size_t)p->nexits * sizeof *t->exit_slot,
+      (size_t)p->nexits * sizeof *t->exit_mem,
   };
   size_t total = 0;
   for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) total += (sz[i] + 7) & ~(size_t)7;
@@ -132,6 +134,8 @@ jc_err jc_trace_alloc(jc_trace *t, const jc_trace_parts *p) {
   t->slot_set = carve(&at, sz[7]);
   t->strings = carve(&at, sz[8]);
   t->name = carve(&at, sz[9]);
+  t->exit_slot = carve(&at, sz[10]);
+  t->exit_mem = carve(&at, sz[11]);
   t->nslots = p->nslots;
   t->nexits = p->nexits;
   t->ntape = p->ntape;
@@ -145,6 +149,8 @@ jc_err jc_trace_alloc(jc_trace *t, const jc_trace_parts *p) {
   memset(t->slots, 0, sz[0]);
   memset(t->slot_val, 0, sz[1]);
   memset(t->slot_set, 0, sz[7]);
+  memset(t->exit_slot, 0, sz[10]);
+  memset(t->exit_mem, 0, sz[11]);
   if (p->nslots) memcpy(t->slots, p->slots, (size_t)p->nslots * sizeof *t->slots);
   if (p->nexits) memcpy(t->exits, p->exits, sz[2]);
   if (p->ntape) memcpy(t->tape, p->tape, sz[3]);
@@ -219,15 +225,21 @@ JC_API const void *jc_trace_aux(const jc_trace *t, size_t *len) {
   return t ? t->aux : NULL;
 }
 
-static const struct jc_fmt_exit *find_exit(const jc_trace *t, uint32_t guard) {
+/* The index of guard's exit, or -1. */
+static ptrdiff_t find_exit(const jc_trace *t, uint32_t guard) {
   for (uint32_t i = 0; i < t->nexits; i++)
-    if (t->exits[i].guard == guard) return &t->exits[i];
-  return NULL;
+    if (t->exits[i].guard == guard) return i;
+  return -1;
 }
 
 JC_API void *jc_trace_exit_target(const jc_trace *t, uint32_t guard) {
-  const struct jc_fmt_exit *e = t && t->code ? find_exit(t, guard) : NULL;
-  if (!e) return NULL;
+  ptrdiff_t i = t && t->code ? find_exit(t, guard) : -1;
+  if (i < 0) return NULL;
+  const struct jc_fmt_exit *e = &t->exits[i];
+  if (e->kind == JC_EXIT_SLOT)
+    return t->exit_slot[i] ? (void *)(uintptr_t)__atomic_load_n(
+                                 t->exit_slot[i], __ATOMIC_ACQUIRE)
+                           : NULL;
   uint8_t *field = t->code + e->field_off;
   int32_t rel;
   memcpy(&rel, field, 4);
@@ -258,12 +270,29 @@ JC_API jc_tail_state jc_trace_tail(const jc_trace *t, uint32_t after_guard) {
 /* -- Attach -------------------------------------------------------------------------- */
 
 JC_API jc_err jc_trace_attach(jc_trace *t, uint32_t guard, void *target) {
-  if (!t || !t->code || !target)
+  if (!t || !t->code)
     return jc_fail(JC_INVAL, "jcache: jc_trace_attach: no live code");
-  const struct jc_fmt_exit *e = find_exit(t, guard);
-  if (!e)
+  ptrdiff_t i = find_exit(t, guard);
+  if (i < 0)
     return jc_fail(JC_NOTFOUND, "jcache: trace %016llx has no exit %u",
                    (unsigned long long)t->id, guard);
+  const struct jc_fmt_exit *e = &t->exits[i];
+  if (!target && e->stub_off != JC_NO_STUB)
+    target = t->code + e->stub_off; /* detach: back to the exit's stub */
+  if (!target)
+    return jc_fail(JC_INVAL, "jcache: exit %u has no stub to go back to", guard);
+  if (e->kind == JC_EXIT_SLOT) {
+    /* Data memory: one release store, no code written.  The bridge's code
+    ** was written before, so a thread that loads the new target sees it. */
+    if (!t->exit_slot[i])
+      return jc_fail(JC_STATE, "jcache: exit %u has no slot", guard);
+    __atomic_store_n(t->exit_slot[i], (uint64_t)(uintptr_t)target,
+                     __ATOMIC_RELEASE);
+    jc_stat_add(bridges_attached, 1);
+    JC_PROBE(bridge_attach, t->id, guard, (uint64_t)0,
+             (uint64_t)(uintptr_t)target);
+    return JC_OK;
+  }
   uint8_t *field = t->code + e->field_off;
   int64_t rel = (int64_t)((uintptr_t)target - (uintptr_t)(field + 4));
   if (rel != (int32_t)rel)

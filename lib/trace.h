@@ -45,6 +45,11 @@ struct jc_trace {
 
   uint32_t nexits;
   struct jc_fmt_exit *exits;
+  /* Per exit, where a SLOT exit's jump finds its target (NULL for REL32):
+  ** in reloaded code one of exit_mem[], which the library owns; in code the
+  ** client compiled, the client's slot its code names. */
+  uint64_t **exit_slot;
+  uint64_t *exit_mem;
 
   /* The tape (always kept: tail checks and debuggers). */
   uint32_t ntape;
@@ -97,7 +102,8 @@ typedef struct jc_trace_parts {
 ** allocation where there were ten: a reload makes this call on its
 ** critical path): name, slots, exits, tape, relocations, line table
 ** (files resolved into the copied strings), strings and aux.  The slots
-** start unbound (slot_val 0, slot_set false; nslots + 1 entries each). */
+** start unbound (slot_val 0, slot_set false; nslots + 1 entries each);
+** the exits' slots are NULL, their exit_mem 0. */
 jc_err jc_trace_alloc(jc_trace *t, const jc_trace_parts *p);
 /* Add to / remove from the registry. */
 void jc_trace_register(jc_trace *t);

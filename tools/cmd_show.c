@@ -112,7 +112,11 @@ static void print_exits(const jc_view *v) {
   for (uint32_t i = 0; i < v->nexits; i++) {
     struct jc_fmt_exit e;
     jc_view_exit(v, i, &e);
-    printf("  guard %u: jump field at +0x%04x\n", e.guard, e.field_off);
+    if (e.kind == JC_EXIT_SLOT)
+      printf("  guard %u: jumps through a slot, its address at +0x%04x, stub "
+             "+0x%04x\n", e.guard, e.field_off, e.stub_off);
+    else
+      printf("  guard %u: jump field at +0x%04x\n", e.guard, e.field_off);
   }
   printf("\npatch points (%u)\n", v->npatches);
   for (uint32_t i = 0; i < v->npatches; i++) {

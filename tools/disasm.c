@@ -93,11 +93,8 @@ static unsigned annotate(const jc_view *v, uint32_t off, uint32_t len,
   for (uint32_t i = 0; i < v->nexits; i++) {
     struct jc_fmt_exit e;
     jc_view_exit(v, i, &e);
-    /* The parser checked field_off + 4 <= code_len. */
-    int32_t rel = (int32_t)jc_ld32(v->code + e.field_off);
-    int64_t target = (int64_t)e.field_off + 4 + rel;
-    if (target >= 0 && target < (int64_t)v->code_len &&
-        in((uint32_t)target, off, len) && (uint32_t)target == off)
+    /* The parser checked stub_off < code_len (or JC_NO_STUB). */
+    if (e.stub_off != JC_NO_STUB && e.stub_off == off)
       note(nt, "exit stub of guard %u", e.guard);
   }
   for (uint32_t i = 0; i < v->nrelocs; i++) {
@@ -118,7 +115,8 @@ static unsigned annotate(const jc_view *v, uint32_t off, uint32_t len,
     jc_view_exit(v, i, &e);
     if (!in(e.field_off, off, len)) continue;
     flags |= JT_DIS_EXIT;
-    note(nt, "exit guard %u (rel32 at +0x%x)", e.guard, e.field_off);
+    note(nt, "exit guard %u (%s at +0x%x)", e.guard,
+         e.kind == JC_EXIT_SLOT ? "slot address" : "rel32", e.field_off);
   }
   for (uint32_t i = 0; i < v->npatches; i++) {
     struct jc_fmt_patch p;

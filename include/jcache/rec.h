@@ -13,7 +13,8 @@
 **   slot      a constant re-derived at reload: bound by replay, a symbol
 **             resolved by name, or an address inside the code arena
 **   reloc     code offset + kind + slot + addend
-**   exit      guard n's jump (its rel32 field), where a bridge can attach
+**   exit      guard n's jump, where a bridge can attach: a rel32 field in
+**             the code, or a slot in data memory the code jumps through
 **   patch pt  8 aligned bytes after guard n where a temporary tail guard
 **             (jmp rel32 to a stub in the same trace) can be written
 **
@@ -86,6 +87,16 @@ jc_err jc_rec_reloc(jc_rec *rec, uint32_t off, jc_reloc_kind kind,
 ** which must not straddle an 8-byte boundary (so a live attach is one
 ** aligned atomic store). */
 jc_err jc_rec_exit(jc_rec *rec, uint32_t guard, uint32_t field_off);
+/* Guard `guard`'s exit jumps through a slot: an 8-byte word in data memory
+** that holds the target, e.g. `movabs rax, <slot address>; jmp [rax]`.
+** `field_off` is the offset of the 8 code bytes holding the slot's address
+** (any alignment), `stub_off` where the exit goes with no bridge.  Attaching
+** a bridge is then one atomic store into data memory, no code write at all.
+** In code you compiled, the field points at a slot you own, holding
+** code + stub_off, for as long as the trace lives; in reloaded code the
+** library gives every slot exit a slot of its own and writes the field. */
+jc_err jc_rec_exit_slot(jc_rec *rec, uint32_t guard, uint32_t field_off,
+                        uint32_t stub_off);
 /* A patch point for the tail after guard `after_guard`: `off` is 8-aligned
 ** and starts 8 bytes that may be replaced by "jmp rel32 to target_off" while
 ** the tail is unchecked.  Relocations in [off, end) whose slots are bound in

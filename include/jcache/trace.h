@@ -6,8 +6,9 @@
 ** registry by id, so a bridge can find its parent and attach to its exit.
 **
 ** Thread safety: the getters may be called from any thread while the trace is
-** live.  jc_trace_attach() and tail validation patch live code with aligned
-** atomic stores, safe while other threads run it.  jc_trace_release() must
+** live.  jc_trace_attach() and tail validation change live code with aligned
+** atomic stores (a slot exit's attach stores into data memory), safe while
+** other threads run it.  jc_trace_release() must
 ** not race with any other use of the same trace.
 */
 #ifndef JCACHE_TRACE_H
@@ -56,7 +57,9 @@ jc_tail_state jc_trace_tail(const jc_trace *t, uint32_t after_guard);
 bool jc_trace_line_at(const jc_trace *t, size_t i, uint32_t *off,
                       const char **file, uint32_t *line);
 
-/* Point guard n's exit at `target` (a bridge's entry), live. */
+/* Point guard n's exit at `target` (a bridge's entry), live; NULL points it
+** back at its own stub.  A slot exit (jc_rec_exit_slot) is one atomic store
+** into data memory; a rel32 exit is a live patch of the code. */
 jc_err jc_trace_attach(jc_trace *t, uint32_t guard, void *target);
 
 /* The live trace with this id, or NULL. */

@@ -5,7 +5,8 @@
 # `break jc_loop_work_L…` set before the trace exists (pending) is hit; at
 # the SIGTRAP raised inside the trace, `bt` shows the trace's jc_ frame and
 # below it jcvm's C frames down to main; `info line` on the trace frame
-# names the VM program's file and line; `info jcache` lists the trace.  Once
+# names the VM program's file and line; `info jcache` lists the trace and
+# `jcache trace` its exits, which jump through their slots to their stubs.  Once
 # with a freshly compiled trace, once with the same trace reloaded from the
 # cache.
 set -eu
@@ -61,6 +62,7 @@ bt
 frame function jc_loop_work_L4
 info line *\$pc
 info jcache
+jcache trace 0
 kill
 GDB
 
@@ -82,6 +84,7 @@ for mode in compiled reloaded; do
   expect 'in vm_interp_run|in jit_enter' "$out" "$mode: jcvm's C frames"
   expect 'Line [0-9]+ of "prog.jc"' "$out" "$mode: info line"
   expect 'jc_loop_work_L4' "$out" "$mode: info jcache"
+  expect 'guard [0-9]+ +jumps through slot 0x[0-9a-f]+ -> 0x[0-9a-f]+ \(stub \+0x' "$out" "$mode: jcache trace: a slot exit at its stub"
 done
 grep -Eq 'jc_loop_work_L4 .*compiled' compiled.out ||
   fail "info jcache does not show the trace as compiled" compiled.out

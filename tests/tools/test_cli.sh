@@ -184,7 +184,7 @@ run "gc --dry-run changes nothing" 0 "$J" ls "$T/d"
 has "gc --dry-run: still 2" '^2 records'
 run "gc --max-size 700" 0 "$J" gc --max-size 700 "$T/d"
 has "gc: evicts the bridge (LRU tie: bridge first)" "evicted LRU .* $BRIDGE .*jc_bridge_toy_L1_x0"
-has "gc: summary" 'evicted 1 record \(340 B\); 1 record, 648 B remain'
+has "gc: summary" 'evicted 1 record \(340 B\); 1 record, 656 B remain'
 run "gc: ls after" 0 "$J" ls "$T/d"
 has "gc: 1 left" '^1 record \(1 loop, 0 bridges, 0 bad\)'
 run "gc: verify after" 0 "$J" verify -v "$T/d"

@@ -65,7 +65,9 @@ static const struct jc_fmt_reloc RELOCS[] = {
     {32, 1, JC_RELOC_ABS32, {0}, 0},
     {40, 2, JC_RELOC_REL32, {0}, 4},
 };
-static const struct jc_fmt_exit EXITS[] = {{7, 52}, {9, 60}};
+static const struct jc_fmt_exit EXITS[] = {{7, 52, 100, JC_EXIT_REL32},
+                                           {9, 60, JC_NO_STUB, JC_EXIT_REL32},
+                                           {11, 80, 120, JC_EXIT_SLOT}};
 static const struct jc_fmt_patch PATCHES[] = {{9, 128, 192, 224}};
 static const struct jc_fmt_line LINES[] = {
     {0, FILE_OFF, 10, 0},
@@ -292,8 +294,15 @@ static void check_invariants(const jc_view *v) {
   for (uint32_t i = 0; i < v->nexits; i++) {
     struct jc_fmt_exit e;
     jc_view_exit(v, i, &e);
-    assert_true((uint64_t)e.field_off + 4 <= v->code_len);
-    assert_true(e.field_off / 8 == (e.field_off + 3) / 8);
+    assert_true(e.kind == JC_EXIT_REL32 || e.kind == JC_EXIT_SLOT);
+    if (e.kind == JC_EXIT_SLOT) {
+      assert_true((uint64_t)e.field_off + 8 <= v->code_len);
+      assert_true(e.stub_off < v->code_len);
+    } else {
+      assert_true((uint64_t)e.field_off + 4 <= v->code_len);
+      assert_true(e.field_off / 8 == (e.field_off + 3) / 8);
+      assert_true(e.stub_off < v->code_len || e.stub_off == JC_NO_STUB);
+    }
   }
   for (uint32_t i = 0; i < v->npatches; i++) {
     struct jc_fmt_patch p;
@@ -1061,6 +1070,25 @@ static void test_hostile_exits_patches(void **state) {
   m = copy(base); /* an exit's guard need not be on the tape */
   put32(EXIT_AT(m, 1, guard), 12345);
   expect_sealed(m, JC_REJECT_NONE, NULL);
+  /* Kinds, stubs, and a slot exit's 8-byte field (any alignment). */
+  m = copy(base);
+  put32(EXIT_AT(m, 0, kind), 2);
+  expect_sealed(m, JC_REJECT_ENTRY, "exit 0: bad kind 2");
+  m = copy(base);
+  put32(EXIT_AT(m, 0, stub_off), CODE_LEN);
+  expect_sealed(m, JC_REJECT_BOUNDS, "exit 0: stub 256 outside");
+  m = copy(base);
+  put32(EXIT_AT(m, 2, stub_off), JC_NO_STUB); /* REL32 only */
+  expect_sealed(m, JC_REJECT_BOUNDS, "exit 2: stub");
+  m = copy(base);
+  put32(EXIT_AT(m, 2, field_off), CODE_LEN - 7);
+  expect_sealed(m, JC_REJECT_BOUNDS, "exit 2: field 249 + 8");
+  m = copy(base);
+  put32(EXIT_AT(m, 2, field_off), CODE_LEN - 8); /* the last 8 bytes: fine */
+  expect_sealed(m, JC_REJECT_NONE, NULL);
+  m = copy(base);
+  put32(EXIT_AT(m, 2, field_off), 61); /* unaligned: no atomic write needed */
+  expect_sealed(m, JC_REJECT_NONE, NULL);
 
   m = copy(base);
   put32(PATCH_AT(m, 0, off), 132);
@@ -1176,7 +1204,7 @@ static void test_many_entries(void **state) {
   assert_true(tape && exits && patches);
   for (uint32_t i = 0; i < N; i++) {
     tape[i] = (struct jc_fmt_tape){JC_TAPE_GUARD, 0, 0, N - i, 0};
-    exits[i] = (struct jc_fmt_exit){i * 7919u % 100003u, 4};
+    exits[i] = (struct jc_fmt_exit){i * 7919u % 100003u, 4, 0, JC_EXIT_REL32};
     patches[i] = (struct jc_fmt_patch){1 + i, 8, 16, 0};
   }
   jc_fmt_parts p = min_parts();
@@ -1216,7 +1244,7 @@ static void test_entry_limit(void **state) {
   size_t n = (size_t)max + 1;
   struct jc_fmt_exit *e = calloc(n, sizeof *e);
   assert_non_null(e);
-  for (uint32_t i = 0; i < n; i++) e[i] = (struct jc_fmt_exit){i, 0};
+  for (uint32_t i = 0; i < n; i++) e[i] = (struct jc_fmt_exit){i, 0, 0, JC_EXIT_REL32};
   jc_fmt_parts p = min_parts();
   p.code = code8;
   p.code_len = 8;
@@ -1228,7 +1256,7 @@ static void test_entry_limit(void **state) {
   rec m = copy(base);
   put32(SECT(m, JC_SECT_AUX, type), JC_SECT_EXITS);
   put32(SECT(m, JC_SECT_EXITS, count), max);
-  put32(SECT(m, JC_SECT_EXITS, length), max * 8);
+  put32(SECT(m, JC_SECT_EXITS, length), max * (uint32_t)sizeof(struct jc_fmt_exit));
   expect_sealed(m, JC_REJECT_NONE, NULL);
   m = copy(base);
   put32(SECT(m, JC_SECT_AUX, type), JC_SECT_EXITS);

@@ -228,6 +228,25 @@ static void test_exit_without_bridge(void **state) {
   jc_trace_release(loop);
 }
 
+/* Reload the saved bridge of exit 0 of the live `loop` lazily, with C2's
+** constant: lookup by bridge key, check, commit; it is attached. */
+static void reload_lazy_bridge(fixture *f, jc_trace *loop, jc_trace **bridge) {
+  jc_cands *cs;
+  assert_int_equal(jc_lookup(f->cache, jc_key_bridge(jc_trace_id(loop), 0), &cs),
+                   JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  jc_replay *r;
+  assert_int_equal(jc_replay_begin(f->cache, cs, toy_resolve, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 3, TOY_KIND_OP, toy_default_greens.fp3),
+                   JC_OK);
+  assert_int_equal(jc_replay_bind(r, (uint64_t)C2.B), JC_OK);
+  size_t n;
+  assert_int_equal(jc_replay_commit(r, bridge, 1, &n), JC_OK);
+  jc_cands_release(cs);
+  assert_int_equal(n, 1);
+  assert_ptr_equal(jc_trace_exit_target(loop, 0), jc_trace_entry(*bridge));
+}
+
 /* A bridge saved for an exit the first check did not reach is reloaded
 ** lazily, when that exit gets hot: lookup by bridge key, check, commit. */
 static void test_lazy_bridge(void **state) {
@@ -244,22 +263,76 @@ static void test_lazy_bridge(void **state) {
   toy_fn fn = (toy_fn)jc_trace_entry(loop);
   assert_int_equal(fn(150), TOY_EXIT_MARK);
 
-  jc_cands *cs;
-  assert_int_equal(jc_lookup(f->cache, jc_key_bridge(jc_trace_id(loop), 0), &cs),
-                   JC_OK);
-  assert_int_equal(jc_cands_count(cs), 1);
-  jc_replay *r;
-  assert_int_equal(jc_replay_begin(f->cache, cs, toy_resolve, NULL, &r), JC_OK);
-  assert_int_equal(jc_replay_green(r, 3, TOY_KIND_OP, toy_default_greens.fp3),
-                   JC_OK);
-  assert_int_equal(jc_replay_bind(r, (uint64_t)C2.B), JC_OK);
-  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
-  jc_cands_release(cs);
-  assert_int_equal(n, 1);
-  assert_ptr_equal(jc_trace_exit_target(loop, 0), jc_trace_entry(tr[0]));
+  reload_lazy_bridge(f, loop, &tr[0]);
   assert_int_equal(fn(150), toy_expect(&C2, 150));
   jc_trace_release(tr[0]);
   jc_trace_release(loop);
+}
+
+/* Slot exits (jc_rec_exit_slot): a compiled loop's bridge attaches through
+** the client's slot, a reloaded one's through the library's; the code of a
+** live trace is never written to attach, detach or chain a bridge. */
+static void test_slot_exits(void **state) {
+  fixture *f = *state;
+  toy_slot_exits = true;
+  jc_key key = key_of("slots");
+  jc_trace *loop, *bridge;
+  assert_int_equal(toy_compile_loop(f->cache, key, &toy_default_greens, &C1, 0,
+                                    &loop), JC_OK);
+  size_t size;
+  uint8_t *code = jc_trace_code(loop, &size);
+  uint8_t *before = malloc(size);
+  memcpy(before, code, size);
+  uint8_t *stub = jc_trace_exit_target(loop, 0);
+  assert_true(stub > code && stub < code + size);
+  toy_fn fn = (toy_fn)jc_trace_entry(loop);
+  assert_int_equal(fn(150), TOY_EXIT_MARK);
+  assert_int_equal(toy_compile_bridge(f->cache, loop, &toy_default_greens, &C1,
+                                      &bridge), JC_OK);
+  assert_ptr_equal(jc_trace_exit_target(loop, 0), jc_trace_entry(bridge));
+  assert_int_equal(fn(150), toy_expect(&C1, 150));
+  assert_memory_equal(code, before, size); /* attached without a code write */
+  assert_int_equal(jc_trace_attach(loop, 0, NULL), JC_OK); /* detach */
+  assert_ptr_equal(jc_trace_exit_target(loop, 0), stub);
+  assert_int_equal(fn(150), TOY_EXIT_MARK);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+  jc_trace_release(bridge);
+  jc_trace_release(loop);
+  free(before);
+
+  /* Reloaded with its bridge in one path: chained through the new slot. */
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &C2, 150, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 2);
+  assert_ptr_equal(jc_trace_exit_target(tr[0], 0), jc_trace_entry(tr[1]));
+  fn = (toy_fn)jc_trace_entry(tr[0]);
+  assert_int_equal(fn(150), TOY_TAIL_MARK); /* through the bridge, into the tail */
+  assert_int_equal(toy_check_tail(tr[0], &toy_default_greens, &C2), JC_OK);
+  assert_int_equal(fn(150), toy_expect(&C2, 150));
+  assert_int_equal(jc_trace_attach(tr[0], 0, NULL), JC_OK);
+  assert_int_equal(fn(150), TOY_EXIT_MARK);
+  jc_trace_release(tr[1]);
+  jc_trace_release(tr[0]);
+
+  /* Reloaded alone, then its bridge lazily: one store into the slot. */
+  assert_int_equal(toy_reload(f->cache, key, &toy_default_greens, &C2, 5, tr,
+                              JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 1);
+  jc_trace *l2 = tr[0];
+  code = jc_trace_code(l2, &size);
+  before = malloc(size);
+  memcpy(before, code, size);
+  fn = (toy_fn)jc_trace_entry(l2);
+  assert_int_equal(fn(150), TOY_EXIT_MARK);
+  reload_lazy_bridge(f, l2, &tr[0]);
+  assert_int_equal(fn(150), toy_expect(&C2, 150));
+  assert_memory_equal(code, before, size);
+  free(before);
+  jc_trace_release(tr[0]);
+  jc_trace_release(l2);
+  toy_slot_exits = false;
 }
 
 /* -- Misses ---------------------------------------------------------------------- */
@@ -1462,6 +1535,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bridge_tail_invalidated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_exit_without_bridge, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lazy_bridge, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_slot_exits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_miss_on_changed_program, setup, teardown),
       cmocka_unit_test_setup_teardown(test_candidates, setup, teardown),
       cmocka_unit_test_setup_teardown(test_relocation_failures, setup, teardown),

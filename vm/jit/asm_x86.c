@@ -20,12 +20,16 @@
 **   epilogue                     eax = exit id; pop; ret
 **
 ** An exit stub writes its snapshot's slots into the frame (tag and payload),
-** then `jmp rel32`, which first points at the very next instruction
-** (`mov eax, snap; lea rdx, [rip - code start]; jmp epilogue`) and is patched to a bridge once one is
-** compiled for the exit.  The rel32 field sits inside one aligned 8-byte word
-** (nop padding), so jc_arena_patch can rewrite it atomically.  Since the stub
-** has written the frame, a bridge starts from memory exactly like a loop
-** trace does, and ends by jumping to its root's preamble.
+** then jumps through the exit's slot (`movabs rax, slot; jmp [rax]`), an
+** 8-byte word in data memory that first holds the very next instruction
+** (`mov eax, snap; lea rdx, [rip - code start]; jmp epilogue`) and then the
+** entry of the bridge compiled or reloaded for the exit.  Attaching a bridge
+** is one store into data memory: no code is written, no system call made.
+** A trace compiled here has its slots in T->exit_slot; reloaded code's are
+** libjcache's (jc_rec_exit_slot), which writes their addresses into the
+** code at the commit.  Since the stub has written the frame, a bridge starts
+** from memory exactly like a loop trace does, and ends by jumping to its
+** root's preamble.
 */
 #include <stddef.h>
 #include <stdlib.h>
@@ -726,12 +730,15 @@ static void asm_stub(asm_state *as, uint32_t s)
   mcbuf *mc = &as->mc;
   jit_trace *T = as->T;
   stub_writes(as, s);
-  /* The patchable jmp: its rel32 inside one aligned 8-byte word. */
-  while ((mc->n + 1) % 8 > 4)
-    emit_nops(mc, 1);
-  uint32_t field = emit_jmp(mc);
-  mc_link(mc, field, mc->n);
+  /* The jump through the exit's slot (nothing is live in rax): the slot
+  ** holds the stub's own way out, right after it, until a bridge is
+  ** attached.  jit_asm points the slots at the code once it is placed. */
+  uint32_t field = emit_mov_imm64(mc, RAX, (uint64_t)(uintptr_t)&T->exit_slot[s]);
+  mc_u8(mc, 0xff); /* jmp [rax] */
+  mc_u8(mc, 0x20);
   T->exit_jmp[s] = field;
+  if (mc->n != field + JIT_EXIT_CONT)
+    as->fail = true;
   asm_leave(as, s);
 }
 
@@ -1001,6 +1008,9 @@ bool jit_asm(jit_state *J, jit_trace *T)
     }
     mc_put32(mc, as->afix[k].field, (uint32_t)(int32_t)rel);
   }
+  for (uint32_t s = 0; s < T->nsnap; s++)
+    if (T->exit_jmp[s])
+      T->exit_slot[s] = (uint64_t)(uintptr_t)addr + T->exit_jmp[s] + JIT_EXIT_CONT;
   if (jc_arena_write(addr, mc->p, mc->n) != JC_OK) {
     jc_arena_free(addr);
     asm_cleanup(as);
@@ -1023,10 +1033,12 @@ bool jit_asm_link(jit_trace *T, uint32_t snap, jit_trace *B)
   uint32_t field = T->exit_jmp[snap];
   if (!field)
     return false;
-  /* No bridge: the jmp goes to the next instruction, the stub's own exit. */
-  int64_t rel = !B ? 0 : (int64_t)(uintptr_t)B->mcode - ((int64_t)(uintptr_t)T->mcode + field + 4);
-  if (rel < INT32_MIN || rel > INT32_MAX)
-    return false;
-  int32_t r32 = (int32_t)rel;
-  return jc_arena_patch(T->mcode + field, &r32, 4) == JC_OK;
+  /* No bridge: the stub's own way out, right after its jump. */
+  if (T->jt) /* its stub as libjcache knows it (checked, for reloaded code) */
+    return jc_trace_attach(T->jt, snap, B ? B->mcode : NULL) == JC_OK;
+  uint8_t *target = B ? B->mcode : T->mcode + field + JIT_EXIT_CONT;
+  if (!T->exit_slot)
+    return false; /* reloaded code's slots are libjcache's */
+  __atomic_store_n(&T->exit_slot[snap], (uint64_t)(uintptr_t)target, __ATOMIC_RELEASE);
+  return true;
 }

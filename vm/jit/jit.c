@@ -547,6 +547,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
     free(T->snaps);
     free(T->snapframes);
     free(T->exit_jmp);
+    free(T->exit_slot);
     free(T->bridges);
     free(T->exit_dead);
     free(T->exit_checks);
@@ -774,10 +775,11 @@ void jit_attach(jit_state *J, jit_trace *T)
   bool prog_ok;
   uint32_t nsunk = optimize(J, T, sink, &prog_ok);
   T->exit_jmp = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->exit_jmp);
+  T->exit_slot = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->exit_slot);
   T->bridges = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->bridges);
   T->exit_dead = calloc(T->nsnap ? T->nsnap : 1, 1);
   T->exit_checks = calloc(T->nsnap ? T->nsnap : 1, 1);
-  if (!T->exit_jmp || !T->bridges || !T->exit_dead || !T->exit_checks) {
+  if (!T->exit_jmp || !T->exit_slot || !T->bridges || !T->exit_dead || !T->exit_checks) {
     ir_free(&copy);
     fail_compile(J, T, "out of memory");
     return;

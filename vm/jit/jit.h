@@ -113,7 +113,11 @@ struct jit_trace {
   uint32_t ngpp;
   bool tail_armed; /* a guard's tail guard fired: check the next entry */
   uint8_t tail_rearm; /* entries still to check since the tail guard last fired */
-  uint32_t *exit_jmp;    /* per snapshot: offset of the stub's patchable rel32, or 0 */
+  uint32_t *exit_jmp;    /* per snapshot: offset of the stub's slot address (the
+                            imm64 of `movabs rax, slot; jmp [rax]`), or 0; the
+                            stub's own way out is JIT_EXIT_CONT bytes on */
+  uint64_t *exit_slot;   /* compiled here: per snapshot, the slot that exit jumps
+                            through (reloaded code's are libjcache's) */
   jc_trace *jt;          /* libjcache's handle (gdb/perf, cache ids, attach); may be NULL */
   bool reloaded;         /* code came from the cache (no IR, no tape) */
   uint64_t *bindv;       /* per BIND slot: the pointer bound (recording only) */
@@ -396,8 +400,10 @@ bool jit_regalloc(const jit_trace *T, jit_alloc *A);
 void jit_alloc_free(jit_alloc *A);
 /* Assemble T into the code arena; false (and nothing allocated) on failure. */
 bool jit_asm(jit_state *J, jit_trace *T);
-/* Point exit `snap` of T at bridge B (a live patch). */
-/* Point exit `snap` of T at bridge B's entry (B NULL: back at its stub). */
+/* Bytes from an exit stub's slot address field to its own way out. */
+#define JIT_EXIT_CONT 10
+/* Point exit `snap` of T at bridge B's entry (B NULL: back at its stub):
+** one store into the exit's slot, no code written. */
 bool jit_asm_link(jit_trace *T, uint32_t snap, jit_trace *B);
 
 /* Helpers called from traces (symbol names for relocations). */

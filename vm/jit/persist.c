@@ -423,7 +423,7 @@ void jit_persist(jit_state *J, jit_trace *T)
   /* Exits, names and lines: also for traces that are only registered. */
   for (uint32_t s = 0; s < T->nsnap; s++)
     if (T->exit_jmp[s])
-      jc_rec_exit(r, s, T->exit_jmp[s]);
+      jc_rec_exit_slot(r, s, T->exit_jmp[s], T->exit_jmp[s] + JIT_EXIT_CONT);
   char name[128];
   trace_name(T, name, sizeof name);
   jc_rec_name(r, name);
@@ -710,7 +710,7 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
     sn->mat = ps[4];
     if ((ps[2] >> 24) & ~(uint32_t)JIT_SNAP_KNOWN || sn->frame > nframe ||
         sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
-        (T->exit_jmp[s] && T->exit_jmp[s] + 4 > msize))
+        (T->exit_jmp[s] && T->exit_jmp[s] + JIT_EXIT_CONT >= msize))
       ok = false;
   }
   ok = ok && reload_bind(T) && jit_tmap_add(J, T);
@@ -734,15 +734,6 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   return T;
 }
 
-/* Point exit `snap` of P back at its own stub (no bridge). */
-/* Point exit `snap` of P at bridge B, or back at its stub (B NULL). */
-static void exit_point(jit_trace *P, uint32_t snap, jit_trace *B)
-{
-  if (P->jt)
-    jc_trace_attach(P->jt, snap, B ? B->mcode : P->mcode + P->exit_jmp[snap] + 4);
-  else
-    jit_asm_link(P, snap, B);
-}
 
 bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t backedge_pc,
                        jit_trace *parent, uint32_t snap)
@@ -790,7 +781,7 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
     /* The reloaded code does not describe this loop: never run it.  A lazy
     ** bridge was attached already; point the exit back at its stub. */
     if (built == 0 && parent)
-      exit_point(parent, snap, NULL);
+      jit_asm_link(parent, snap, NULL);
     if (built == 0)
       for (size_t i = 0; i < n; i++)
         jc_trace_release(out[i]);
@@ -868,7 +859,7 @@ static void unhook(jit_state *J, jit_trace *X, bool hot)
     jit_trace *P = X->parent;
     if (P->bridges[X->parent_snap] == X) {
       P->bridges[X->parent_snap] = NULL;
-      exit_point(P, X->parent_snap, NULL);
+      jit_asm_link(P, X->parent_snap, NULL);
     }
     P->exit_checks[X->parent_snap] = JIT_CHECK_NONE;
     P->snaps[X->parent_snap].count = hot ? J->exit_hot : 0;
@@ -887,14 +878,14 @@ void jit_tail_arm(jit_state *J, jit_trace *X)
   (void)J;
   X->tail_armed = true;
   if (X->parent && X->parent->bridges[X->parent_snap] == X)
-    exit_point(X->parent, X->parent_snap, NULL);
+    jit_asm_link(X->parent, X->parent_snap, NULL);
 }
 
 bool jit_tail_check_bridge(jit_state *J, vm_frame *frame, jit_trace *P, uint32_t snap)
 {
   jit_trace *B = P->bridges[snap];
   B->tail_armed = false;
-  exit_point(P, snap, B);
+  jit_asm_link(P, snap, B);
   if (J->vm->jit_recording)
     return false;
   if (!jit_check_start_tail(J, frame, B))
