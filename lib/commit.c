@@ -4,10 +4,11 @@
 ** For each trace on the path, in order: allocate code space in the arena,
 ** compute every slot's value (bound by replay, resolved by name, or an
 ** address in this family's code), copy the saved bytes through a write
-** window, patch every relocation, write the tail guards, give each slot
-** exit its slot (pointing at its stub), point the exit the checking
-** iteration left through at the next trace's entry, and close the window.  Nothing is reachable before the last step: the loop is entered by
-** the client only after this returns, and a lazy bridge is attached to its
+** window, patch every relocation, give each slot exit its slot (pointing at
+** its stub), write the tail guards, point the exit the checking iteration
+** left through at the next trace's entry, and close the window.  Nothing is
+** reachable before the last step: the loop is entered by the client only
+** after this returns, and a lazy bridge is attached to its
 ** live parent with one atomic store at the very end.  Any failure frees what
 ** was allocated and is a miss: the client traces the loop normally.
 */
@@ -268,6 +269,18 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
     }
   }
 
+  /* Slot exits: each gets its slot, pointing at its stub, and the code the
+  ** slot's address.  Before the tail guards, like the relocations: a patch
+  ** point's kept original bytes must carry the address too. */
+  for (uint32_t k = 0; k < t->nexits && !err; k++) {
+    const struct jc_fmt_exit *e = &t->exits[k];
+    if (e->kind != JC_EXIT_SLOT) continue;
+    t->exit_slot[k] = &t->exit_mem[k];
+    t->exit_mem[k] = (uint64_t)(uintptr_t)(code + e->stub_off);
+    uint64_t a = (uint64_t)(uintptr_t)t->exit_slot[k];
+    memcpy(jc_window_at(&w, code + e->field_off), &a, 8);
+  }
+
   if (!err && tail) {
     /* The unchecked tail: a temporary guard at each of its patch points. */
     uint32_t n = 0;
@@ -296,17 +309,6 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
       err = jc_fail(JC_MISS, "jcache: the tail after guard %u was not checked "
                              "and has no patch point", l->left_guard);
     cx->guards += n;
-  }
-
-  /* Slot exits: each gets its slot, pointing at its stub, and the code the
-  ** slot's address.  Written before the code is reachable. */
-  for (uint32_t k = 0; k < t->nexits && !err; k++) {
-    const struct jc_fmt_exit *e = &t->exits[k];
-    if (e->kind != JC_EXIT_SLOT) continue;
-    t->exit_slot[k] = &t->exit_mem[k];
-    t->exit_mem[k] = (uint64_t)(uintptr_t)(code + e->stub_off);
-    uint64_t a = (uint64_t)(uintptr_t)t->exit_slot[k];
-    memcpy(jc_window_at(&w, code + e->field_off), &a, 8);
   }
 
   if (!err && i + 1 < cx->p->depth) {

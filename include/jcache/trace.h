@@ -8,8 +8,8 @@
 ** Thread safety: the getters may be called from any thread while the trace is
 ** live.  jc_trace_attach() and tail validation change live code with aligned
 ** atomic stores (a slot exit's attach stores into data memory), safe while
-** other threads run it.  jc_trace_release() must
-** not race with any other use of the same trace.
+** other threads run it.  jc_trace_release() must not race with any other use
+** of the same trace.
 */
 #ifndef JCACHE_TRACE_H
 #define JCACHE_TRACE_H

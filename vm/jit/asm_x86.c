@@ -1033,12 +1033,14 @@ bool jit_asm_link(jit_trace *T, uint32_t snap, jit_trace *B)
   uint32_t field = T->exit_jmp[snap];
   if (!field)
     return false;
-  /* No bridge: the stub's own way out, right after its jump. */
-  if (T->jt) /* its stub as libjcache knows it (checked, for reloaded code) */
+  /* With a libjcache handle, through it: NULL is the stub as libjcache
+  ** knows it (checked, for reloaded code, whose slots are libjcache's). */
+  if (T->jt)
     return jc_trace_attach(T->jt, snap, B ? B->mcode : NULL) == JC_OK;
-  uint8_t *target = B ? B->mcode : T->mcode + field + JIT_EXIT_CONT;
   if (!T->exit_slot)
-    return false; /* reloaded code's slots are libjcache's */
+    return false;
+  /* No bridge: the stub's own way out, right after its jump. */
+  uint8_t *target = B ? B->mcode : T->mcode + field + JIT_EXIT_CONT;
   __atomic_store_n(&T->exit_slot[snap], (uint64_t)(uintptr_t)target, __ATOMIC_RELEASE);
   return true;
 }
