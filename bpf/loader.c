@@ -500,10 +500,11 @@ int jc_bpf_event_format(const struct jc_event *e, char *buf, size_t len) {
     return snprintf(buf, len, "slot=%u value=%#llx", e->bind.slot,
                     HX(e->bind.value));
   case JC_EV_RELOC: {
-    static const char *const kinds[] = {"?", "ABS64", "ABS32", "REL32"};
+    static const char *const kinds[] = {"?", "ABS64", "ABS32", "REL32",
+                                        "CELL32"};
     int k = e->reloc.kind;
     return snprintf(buf, len, "field=%#llx kind=%s value=%#llx",
-                    HX(e->reloc.field_addr), k >= 1 && k <= 3 ? kinds[k] : "?",
+                    HX(e->reloc.field_addr), k >= 1 && k <= 4 ? kinds[k] : "?",
                     HX(e->reloc.value));
   }
   case JC_EV_COMMIT:

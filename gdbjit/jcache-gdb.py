@@ -45,7 +45,7 @@ ABSENT = 0xFFFFFFFF
 MAX_LIST = 1000000  # a corrupt list must not loop forever
 
 TAIL_STATES = ["none", "pending", "validated", "invalidated"]
-RELOC_KINDS = {1: "ABS64", 2: "ABS32", 3: "REL32"}
+RELOC_KINDS = {1: "ABS64", 2: "ABS32", 3: "REL32", 4: "CELL32"}
 SLOT_TYPES = {1: "bound", 2: "symbol", 3: "arena"}
 REFS = {0: "self", 1: "parent", 2: "root"}
 TAPE_OPS = {1: "GREEN", 2: "BIND", 3: "GUARD"}

@@ -59,6 +59,12 @@
 #define ARENA_REACH ((uintptr_t)1 << 30)       /* place within +-1 GiB */
 #define ARENA_STEP ((uintptr_t)64 << 20)       /* probe in 64 MiB steps */
 #define ARENA_MIN_ADDR ((uintptr_t)1 << 20)    /* stay clear of page zero */
+/* Data memory after the code (jc_arena_data_alloc): cells that code loads
+** RIP-relative.  Sparse; a cache line per allocation at least, so that the
+** cells of two traces never share one. */
+#define DATA_SIZE ((size_t)16 << 20)
+#define DATA_ALIGN 64
+#define DATA_AHEAD ((size_t)64 << 10)        /* populated ahead of use */
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older kernels: a hint */
@@ -71,6 +77,11 @@ typedef struct block {
   bool used;
 } block;
 
+typedef struct blocks {
+  block *blk;
+  size_t n, cap;
+} blocks;
+
 static struct {
   pthread_mutex_t lock;  /* guards everything below except the fields that
                          ** are immutable once `base` is published */
@@ -82,8 +93,10 @@ static struct {
   bool memfd;
   bool broken;           /* fork child that could not get a private copy */
   jc_err failed;         /* sticky error of a failed lazy reservation */
-  block *blk;            /* the block table */
-  size_t nblk, capblk;
+  blocks code;           /* the code's block table: [0, size) */
+  blocks data;           /* the data's: [0, DATA_SIZE) at base + size */
+  size_t data_populated; /* [0, data_populated) of the data has pages */
+  size_t data_want;      /* asked of the background thread */
   uint32_t *wcount;      /* fallback mode: open windows per page */
   size_t populated;      /* memfd mode: [0, populated) has memory and page
                             table entries (see populate) */
@@ -91,6 +104,8 @@ static struct {
   size_t ahead;          /* how far ahead to populate ($JCACHE_ARENA_PREFAULT_KB) */
   size_t want_populated; /* asked of the background thread (populate_job) */
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+static bool blocks_init(blocks *t, size_t size);
 
 /* The published base, or NULL before reservation. */
 static inline uint8_t *arena_base(void) {
@@ -169,6 +184,9 @@ static void *place(size_t size, uintptr_t near, int prot, int flags, int fd) {
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 #define PREFAULT_DEFAULT_KB 256
 
 /* Bytes to keep populated ahead of the allocations: $JCACHE_ARENA_PREFAULT_KB
@@ -212,6 +230,20 @@ static void populate(size_t upto) {
 ** populated simply faults in as it would have without any of this. */
 static void populate_job(void) {
   pthread_mutex_lock(&A.lock);
+  size_t dfrom = A.data_populated;
+  size_t dupto = round_up(A.data_want, A.page);
+  if (dupto > DATA_SIZE) dupto = DATA_SIZE;
+  uint8_t *data = A.base && !A.broken && dupto > dfrom ? A.base + A.size : NULL;
+  pthread_mutex_unlock(&A.lock);
+  if (data) {
+    if (madvise(data + dfrom, dupto - dfrom, MADV_POPULATE_WRITE) != 0)
+      for (size_t o = dfrom; o < dupto; o += A.page)
+        ((volatile uint8_t *)data)[o] = 0;
+    pthread_mutex_lock(&A.lock);
+    if (dupto > A.data_populated) A.data_populated = dupto;
+    pthread_mutex_unlock(&A.lock);
+  }
+  pthread_mutex_lock(&A.lock);
   size_t from = A.populated;
   size_t upto = round_up(A.want_populated, A.page);
   if (upto > A.size) upto = A.size;
@@ -233,10 +265,11 @@ static void populate_job(void) {
 static void *reserve_memfd(size_t size, uintptr_t near) {
   int fd = memfd_create("jcache-code", MFD_CLOEXEC);
   if (fd < 0) return MAP_FAILED;
-  /* Sparse: pages get memory only when first written. */
+  /* Sparse: pages get memory only when first written.  The mapping runs
+  ** DATA_SIZE past the file's end: reserve() puts the data there. */
   void *p = MAP_FAILED;
   if (ftruncate(fd, (off_t)size) == 0)
-    p = place(size, near, PROT_READ | PROT_EXEC, MAP_SHARED, fd);
+    p = place(size + DATA_SIZE, near, PROT_READ | PROT_EXEC, MAP_SHARED, fd);
   if (p == MAP_FAILED) {
     int e = errno;
     close(fd);
@@ -253,7 +286,7 @@ static void *reserve_memfd(size_t size, uintptr_t near) {
 static void *reserve_fallback(size_t size, uintptr_t near) {
   uint32_t *wc = calloc(size / A.page, sizeof *wc);
   if (!wc) return MAP_FAILED;
-  void *p = place(size, near, PROT_READ | PROT_EXEC,
+  void *p = place(size + DATA_SIZE, near, PROT_READ | PROT_EXEC,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
   if (p == MAP_FAILED) {
     int e = errno;
@@ -289,22 +322,41 @@ static jc_err reserve(const jc_arena_opts *opts) {
   if (!near) near = (uintptr_t)getauxval(AT_PHDR);
   if (!near) near = (uintptr_t)(void *)&reserve;
 
-  block *blk = malloc(16 * sizeof *blk);
-  if (!blk) return jc_fail(JC_NOMEM, "code arena: no memory for its table");
+  blocks code = {0}, data = {0};
+  if (!blocks_init(&code, size) || !blocks_init(&data, DATA_SIZE)) {
+    free(code.blk);
+    return jc_fail(JC_NOMEM, "code arena: no memory for its table");
+  }
 
   void *p = want_private() ? MAP_FAILED : reserve_memfd(size, near);
   if (p == MAP_FAILED) p = reserve_fallback(size, near);
+  /* The data: read+write, never executable, in place of the mapping's
+  ** last DATA_SIZE bytes (the executable view ends with the code). */
+  if (p != MAP_FAILED &&
+      mmap((uint8_t *)p + size, DATA_SIZE, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+           0) == MAP_FAILED) {
+    int e = errno;
+    munmap(p, size + DATA_SIZE);
+    if (A.fd >= 0) close(A.fd);
+    A.fd = -1;
+    free(A.wcount);
+    A.wcount = NULL;
+    p = MAP_FAILED;
+    errno = e;
+  }
   if (p == MAP_FAILED) {
     int e = errno;
-    free(blk);
+    free(code.blk);
+    free(data.blk);
     return jc_fail(JC_ARENA, "code arena: cannot map %zu bytes: %s", size,
                    strerror(e));
   }
   A.size = size;
-  A.blk = blk;
-  A.capblk = 16;
-  A.nblk = 1;
-  A.blk[0] = (block){.off = 0, .len = size, .used = false};
+  A.code = code;
+  A.data = data;
+  A.data_populated = 0;
+  A.data_want = DATA_AHEAD; /* jc_arena_init asks the thread for it */
 
   static bool atfork_done;
   if (!atfork_done) {
@@ -346,6 +398,7 @@ JC_API jc_err jc_arena_init(const jc_arena_opts *opts) {
   else if ((err = reserve(opts)) == JC_OK)
     A.failed = JC_OK;
   pthread_mutex_unlock(&A.lock);
+  if (!err) jc_mem_background(populate_job); /* the data's first pages */
   return err;
 }
 
@@ -475,8 +528,13 @@ void jc_arena_window_close(jc_window *w) {
 
 /* Write bytes into the code pages: pwrite to the memfd (memfd mode), or a
 ** protection-flip window (fallback).  [code, code+len) is inside the arena. */
+static uint64_t stores; /* jc_arena_stores */
+
+uint64_t jc_arena_stores(void) { return __atomic_load_n(&stores, __ATOMIC_RELAXED); }
+
 static jc_err store(uint8_t *code, const void *src, size_t len) {
   if (A.broken) return jc_fail(JC_ARENA, "code arena unusable after fork");
+  __atomic_fetch_add(&stores, 1, __ATOMIC_RELAXED);
   if (!A.memfd) {
     jc_window w;
     jc_err err = jc_arena_window_open(code, len, &w);
@@ -614,48 +672,106 @@ JC_API jc_err jc_arena_patch(void *dst, const void *src, size_t len) {
 
 /* -- Allocator ----------------------------------------------------------- */
 
+/* One first-fit allocator serves both regions: the code (A.code) and the
+** data next to it (A.data). */
+
 /* Index of the block starting at offset `off`, or -1 (binary search). */
-static ptrdiff_t block_find(size_t off) {
-  size_t lo = 0, hi = A.nblk;
+static ptrdiff_t block_find(const blocks *t, size_t off) {
+  size_t lo = 0, hi = t->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (A.blk[mid].off < off) lo = mid + 1;
+    if (t->blk[mid].off < off) lo = mid + 1;
     else hi = mid;
   }
-  return lo < A.nblk && A.blk[lo].off == off ? (ptrdiff_t)lo : -1;
+  return lo < t->n && t->blk[lo].off == off ? (ptrdiff_t)lo : -1;
 }
 
 /* Insert a block at index i, growing the table; false if out of memory. */
-static bool block_insert(size_t i, block b) {
-  if (A.nblk == A.capblk) {
-    size_t cap = A.capblk * 2;
-    block *nb = realloc(A.blk, cap * sizeof *nb);
+static bool block_insert(blocks *t, size_t i, block b) {
+  if (t->n == t->cap) {
+    size_t cap = t->cap * 2;
+    block *nb = realloc(t->blk, cap * sizeof *nb);
     if (!nb) return false;
-    A.blk = nb;
-    A.capblk = cap;
+    t->blk = nb;
+    t->cap = cap;
   }
-  memmove(&A.blk[i + 1], &A.blk[i], (A.nblk - i) * sizeof *A.blk);
-  A.blk[i] = b;
-  A.nblk++;
+  memmove(&t->blk[i + 1], &t->blk[i], (t->n - i) * sizeof *t->blk);
+  t->blk[i] = b;
+  t->n++;
   return true;
 }
 
-static void block_remove(size_t i) {
-  memmove(&A.blk[i], &A.blk[i + 1], (A.nblk - i - 1) * sizeof *A.blk);
-  A.nblk--;
+static void block_remove(blocks *t, size_t i) {
+  memmove(&t->blk[i], &t->blk[i + 1], (t->n - i - 1) * sizeof *t->blk);
+  t->n--;
+}
+
+/* A table of one free block tiling [0, size); false if out of memory. */
+static bool blocks_init(blocks *t, size_t size) {
+  t->blk = malloc(16 * sizeof *t->blk);
+  if (!t->blk) return false;
+  t->cap = 16;
+  t->n = 1;
+  t->blk[0] = (block){.off = 0, .len = size, .used = false};
+  return true;
+}
+
+/* Take `len` bytes (a multiple of the granularity; `size` was asked for)
+** first fit, at *off. */
+static jc_err blocks_take(blocks *t, size_t len, size_t size, const char *what,
+                          size_t *off) {
+  size_t i = 0;
+  while (i < t->n && (t->blk[i].used || t->blk[i].len < len)) i++;
+  if (i == t->n)
+    return jc_fail(JC_ARENA, "%s exhausted: no %zu free bytes", what, size);
+  *off = t->blk[i].off;
+  if (t->blk[i].len > len) {
+    /* Split: the allocation takes the front, the rest stays free. */
+    block rest = {.off = *off + len, .len = t->blk[i].len - len, .used = false};
+    if (!block_insert(t, i + 1, rest))
+      return jc_fail(JC_NOMEM, "%s: no memory for its table", what);
+    t->blk[i].len = len;
+  }
+  t->blk[i].used = true;
+  return JC_OK;
+}
+
+/* Index of the allocation at offset `off`, or -1 with the reason recorded. */
+static ptrdiff_t blocks_find_used(const blocks *t, size_t off, const void *p,
+                                  const char *what) {
+  ptrdiff_t i = block_find(t, off);
+  if (i < 0 || !t->blk[i].used) {
+    jc_fail(JC_INVAL, "%s: %p is not an allocation", what, p);
+    return -1;
+  }
+  return i;
+}
+
+/* Give allocation i back, coalescing with the free neighbours to keep the
+** table's invariant. */
+static void blocks_give(blocks *t, size_t i) {
+  t->blk[i].used = false;
+  if (i + 1 < t->n && !t->blk[i + 1].used) {
+    t->blk[i].len += t->blk[i + 1].len;
+    block_remove(t, i + 1);
+  }
+  if (i > 0 && !t->blk[i - 1].used) {
+    t->blk[i - 1].len += t->blk[i].len;
+    block_remove(t, i);
+  }
 }
 
 /* Offset of the allocation at executable address `code`, or -1 with the
 ** reason recorded.  Caller holds the lock. */
 static ptrdiff_t alloc_find(const void *code, const char *what) {
-  ptrdiff_t i = -1;
-  if (A.base && jc_arena_contains(code, 0))
-    i = block_find((size_t)((const uint8_t *)code - A.base));
-  if (i < 0 || !A.blk[i].used) {
-    jc_fail(JC_INVAL, "code arena %s: %p is not an allocation", what, code);
+  char msg[32];
+  snprintf(msg, sizeof msg, "code arena %s", what);
+  if (!A.base || !jc_arena_contains(code, 0)) {
+    jc_fail(JC_INVAL, "%s: %p is not an allocation", msg, code);
     return -1;
   }
-  return i;
+  return blocks_find_used(&A.code, (size_t)((const uint8_t *)code - A.base),
+                          code, msg);
 }
 
 /* Allocate code space (first fit) without touching it; *len is the length
@@ -672,26 +788,16 @@ jc_err jc_arena_alloc_nofill(size_t size, void **code, size_t *len_out) {
     pthread_mutex_unlock(&A.lock);
     return err;
   }
-  size_t len = size > A.size ? 0 : round_up(size, A.gran);
-  size_t i = 0;
-  if (len)
-    while (i < A.nblk && (A.blk[i].used || A.blk[i].len < len)) i++;
-  if (!len || i == A.nblk) {
+  if (size > A.size) {
     pthread_mutex_unlock(&A.lock);
     return jc_fail(JC_ARENA, "code arena exhausted: no %zu free bytes", size);
   }
-  block *b = &A.blk[i];
-  size_t off = b->off;
-  if (b->len > len) {
-    /* Split: the allocation takes the front, the rest stays free. */
-    block rest = {.off = off + len, .len = b->len - len, .used = false};
-    if (!block_insert(i + 1, rest)) {
-      pthread_mutex_unlock(&A.lock);
-      return jc_fail(JC_NOMEM, "code arena: no memory for its table");
-    }
-    A.blk[i].len = len;
+  size_t len = round_up(size, A.gran), off = 0;
+  err = blocks_take(&A.code, len, size, "code arena", &off);
+  if (err) {
+    pthread_mutex_unlock(&A.lock);
+    return err;
   }
-  A.blk[i].used = true;
   *code = A.base + off;
   if (len_out) *len_out = len;
   bool ahead = A.ahead && off + len + A.ahead / 2 > A.populated &&
@@ -731,7 +837,8 @@ JC_API jc_err jc_arena_shrink(void *code, size_t new_size) {
   pthread_mutex_lock(&A.lock);
   jc_err err = JC_OK;
   ptrdiff_t i = alloc_find(code, "shrink");
-  size_t len = i < 0 ? 0 : A.blk[i].len, nlen;
+  blocks *t = &A.code;
+  size_t len = i < 0 ? 0 : t->blk[i].len, nlen;
   if (i < 0) {
     err = JC_INVAL;
   } else if (new_size == 0 || new_size > len) {
@@ -739,15 +846,15 @@ JC_API jc_err jc_arena_shrink(void *code, size_t new_size) {
                   new_size, len);
   } else if ((nlen = round_up(new_size, A.gran)) < len) {
     size_t tail = len - nlen;
-    if ((size_t)i + 1 < A.nblk && !A.blk[i + 1].used) {
-      A.blk[i + 1].off -= tail;
-      A.blk[i + 1].len += tail;
-    } else if (!block_insert((size_t)i + 1, (block){.off = A.blk[i].off + nlen,
-                                                    .len = tail})) {
+    if ((size_t)i + 1 < t->n && !t->blk[i + 1].used) {
+      t->blk[i + 1].off -= tail;
+      t->blk[i + 1].len += tail;
+    } else if (!block_insert(t, (size_t)i + 1,
+                             (block){.off = t->blk[i].off + nlen, .len = tail})) {
       err = jc_fail(JC_NOMEM, "code arena: no memory for its table");
       goto out;
     }
-    A.blk[i].len = nlen;
+    t->blk[i].len = nlen;
   }
 out:
   pthread_mutex_unlock(&A.lock);
@@ -762,18 +869,53 @@ JC_API void jc_arena_free(void *code) {
   if (!code) return;
   pthread_mutex_lock(&A.lock);
   ptrdiff_t i = alloc_find(code, "free");
-  if (i >= 0) {
-    A.blk[i].used = false;
-    /* Coalesce with the free neighbours to keep the table's invariant. */
-    if ((size_t)i + 1 < A.nblk && !A.blk[i + 1].used) {
-      A.blk[i].len += A.blk[i + 1].len;
-      block_remove((size_t)i + 1);
-    }
-    if (i > 0 && !A.blk[i - 1].used) {
-      A.blk[i - 1].len += A.blk[i].len;
-      block_remove((size_t)i);
-    }
+  if (i >= 0) blocks_give(&A.code, (size_t)i);
+  pthread_mutex_unlock(&A.lock);
+}
+
+/* -- Data ---------------------------------------------------------------- */
+
+/* Data memory in the DATA_SIZE bytes mapped right after the code: within
+** rel32 reach of every code byte, so code loads from it RIP-relative (the
+** cells of JC_RELOC_CELL32).  Its pages are populated ahead like the
+** code's: a cell block's first touch is on the reload path. */
+JC_API jc_err jc_arena_data_alloc(size_t size, void **out) {
+  jc_clear_error();
+  if (!out) return jc_fail(JC_INVAL, "arena data alloc: NULL result");
+  *out = NULL;
+  if (size == 0) return jc_fail(JC_INVAL, "arena data alloc: zero size");
+  pthread_mutex_lock(&A.lock);
+  jc_err err = ensure_reserved();
+  size_t len = round_up(size, DATA_ALIGN), off = 0;
+  if (!err && size > DATA_SIZE)
+    err = jc_fail(JC_ARENA, "arena data exhausted: no %zu free bytes", size);
+  if (!err) err = blocks_take(&A.data, len, size, "arena data", &off);
+  bool ahead = false;
+  if (!err) {
+    *out = A.base + A.size + off;
+    ahead = off + len + DATA_AHEAD / 2 > A.data_populated &&
+            off + len + DATA_AHEAD > A.data_want;
+    if (ahead) A.data_want = off + len + DATA_AHEAD;
   }
+  pthread_mutex_unlock(&A.lock);
+  if (ahead) jc_mem_background(populate_job);
+  if (!err) memset(*out, 0, size);
+  return err;
+}
+
+/* Free data memory; NULL is a no-op, anything else that is not an
+** allocation start is ignored with the reason left in jc_last_error(). */
+JC_API void jc_arena_data_free(void *p) {
+  if (!p) return;
+  pthread_mutex_lock(&A.lock);
+  uint8_t *d = A.base ? A.base + A.size : NULL;
+  ptrdiff_t i = -1;
+  if (d && (uint8_t *)p >= d && (uint8_t *)p < d + DATA_SIZE)
+    i = blocks_find_used(&A.data, (size_t)((uint8_t *)p - d), p,
+                         "arena data free");
+  else
+    jc_fail(JC_INVAL, "arena data free: %p is not an allocation", p);
+  if (i >= 0) blocks_give(&A.data, (size_t)i);
   pthread_mutex_unlock(&A.lock);
 }
 
@@ -799,10 +941,10 @@ static void atfork_child(void) {
       ok = rw != MAP_FAILED;
     }
     if (ok) {
-      for (size_t i = 0; i < A.nblk; i++)
-        if (A.blk[i].used)
-          memcpy((uint8_t *)rw + A.blk[i].off, A.base + A.blk[i].off,
-                 A.blk[i].len);
+      for (size_t i = 0; i < A.code.n; i++)
+        if (A.code.blk[i].used)
+          memcpy((uint8_t *)rw + A.code.blk[i].off, A.base + A.code.blk[i].off,
+                 A.code.blk[i].len);
       munmap(rw, A.size);
       /* Replace the executable view in place: same address, new pages. */
       ok = mmap(A.base, A.size, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,

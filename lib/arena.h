@@ -48,6 +48,10 @@ jc_err jc_arena_stage_close(jc_window *w);
 /* Drop a staged buffer without storing it. */
 void jc_arena_stage_abort(jc_window *w);
 
+/* How many stores of code bytes this process made (tests: a commit that
+** should write no code). */
+uint64_t jc_arena_stores(void);
+
 /* The writable address of executable address `p` inside an open window. */
 static inline uint8_t *jc_window_at(const jc_window *w, const void *p) {
   return w->rw + ((const uint8_t *)p - w->code);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ahead.h"
 #include "arena.h"
 #include "internal.h"
 #include "probes.h"
@@ -189,16 +190,14 @@ static jc_err keep_tail_state(jc_trace *t, const jc_view *v) {
 
 /* -- One trace ------------------------------------------------------------------------ */
 
-static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
-  const jc_level *l = &cx->p->lv[i];
-  const jc_view *v = &l->cand->view;
-  jc_trace *t = cx->t[i];
-  t->id = l->id;
+jc_err jc_commit_trace_init(jc_trace *t, const jc_view *v, uint64_t id,
+                            uint8_t *code) {
+  t->id = id;
   t->parent_id = v->parent_id;
   t->parent_exit = v->parent_exit;
   t->reloaded = true;
   t->owns_code = true;
-  t->code = cx->addr[i];
+  t->code = code;
   t->size = v->code_len;
   t->entry_off = v->hdr.entry_off;
   jc_trace_parts parts = {
@@ -206,6 +205,37 @@ static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
       v->aux,   v->strings, v->nslots,  v->nexits, v->ntape,  v->nrelocs,
       v->nlines, v->strings_len, v->aux_len};
   jc_err err = jc_trace_alloc(t, &parts);
+  if (err) return err;
+  for (uint32_t k = 0; k < v->nrelocs; k++) {
+    struct jc_fmt_reloc rl;
+    jc_view_reloc(v, k, &rl);
+    if (rl.kind != JC_RELOC_CELL32) continue;
+    /* The cells: one per slot, next to the code (rel32 reach). */
+    void *cells = NULL;
+    err = jc_arena_data_alloc(((size_t)v->nslots + 1) * 8, &cells);
+    if (err) return err;
+    t->cells = cells;
+    break;
+  }
+  return JC_OK;
+}
+
+void jc_commit_exit_slots(jc_trace *t, const jc_window *w) {
+  for (uint32_t k = 0; k < t->nexits; k++) {
+    const struct jc_fmt_exit *e = &t->exits[k];
+    if (e->kind != JC_EXIT_SLOT) continue;
+    t->exit_slot[k] = &t->exit_mem[k];
+    t->exit_mem[k] = (uint64_t)(uintptr_t)(t->code + e->stub_off);
+    uint64_t a = (uint64_t)(uintptr_t)t->exit_slot[k];
+    memcpy(jc_window_at(w, t->code + e->field_off), &a, 8);
+  }
+}
+
+static jc_err fill_trace(commit_ctx *cx, uint32_t i) {
+  const jc_level *l = &cx->p->lv[i];
+  const jc_view *v = &l->cand->view;
+  jc_trace *t = cx->t[i];
+  jc_err err = jc_commit_trace_init(t, v, l->id, cx->addr[i]);
   if (err) return err;
   /* The values the checking iteration bound. */
   memcpy(t->slot_val, l->val, (size_t)(v->nslots + 1) * sizeof *t->slot_val);
@@ -251,17 +281,23 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
   for (uint32_t k = 0; k < v->nrelocs && !err; k++) {
     struct jc_fmt_reloc rl;
     jc_view_reloc(v, k, &rl);
+    bool cell = rl.kind == JC_RELOC_CELL32;
     if (!l->set[rl.slot]) {
-      if (tail && in_pending_tail(v, pick, &rl)) {
-        t->deferred[t->ndeferred++] = rl; /* patched when validated */
-        continue;
+      if (!(tail && in_pending_tail(v, pick, &rl))) {
+        err = jc_fail(JC_MISS, "jcache: slot %u is used at offset %u but was "
+                               "never bound by the checked part", rl.slot,
+                      rl.off);
+        break;
       }
-      err = jc_fail(JC_MISS, "jcache: slot %u is used at offset %u but was "
-                             "never bound by the checked part", rl.slot, rl.off);
-      break;
+      t->deferred[t->ndeferred++] = rl; /* patched when validated */
+      if (!cell) continue; /* a cell's address goes in now, its value then */
+    } else if (cell) {
+      t->cells[rl.slot] = l->val[rl.slot]; /* not reachable yet: plain store */
     }
+    uint64_t value = cell ? (uint64_t)(uintptr_t)&t->cells[rl.slot]
+                          : l->val[rl.slot];
     err = jc_reloc_apply(rl.kind, jc_window_at(&w, code + rl.off),
-                         code + rl.off, l->val[rl.slot], rl.addend);
+                         code + rl.off, value, rl.addend);
     if (!err) {
       cx->relocs++;
       JC_PROBE(reloc, l->id, (uint64_t)(uintptr_t)(code + rl.off), rl.kind,
@@ -272,14 +308,7 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
   /* Slot exits: each gets its slot, pointing at its stub, and the code the
   ** slot's address.  Before the tail guards, like the relocations: a patch
   ** point's kept original bytes must carry the address too. */
-  for (uint32_t k = 0; k < t->nexits && !err; k++) {
-    const struct jc_fmt_exit *e = &t->exits[k];
-    if (e->kind != JC_EXIT_SLOT) continue;
-    t->exit_slot[k] = &t->exit_mem[k];
-    t->exit_mem[k] = (uint64_t)(uintptr_t)(code + e->stub_off);
-    uint64_t a = (uint64_t)(uintptr_t)t->exit_slot[k];
-    memcpy(jc_window_at(&w, code + e->field_off), &a, 8);
-  }
+  if (!err) jc_commit_exit_slots(t, &w);
 
   if (!err && tail) {
     /* The unchecked tail: a temporary guard at each of its patch points. */
@@ -332,6 +361,40 @@ static jc_err write_trace(commit_ctx *cx, uint32_t i) {
   return err;
 }
 
+/* -- A bridge written ahead ------------------------------------------------------------- */
+
+/* Level 0 is bridge t, written ahead (lib/ahead.c): its code is in place,
+** its symbol and arena slots resolved.  Take the values the check bound
+** and put them in its cells: nothing else changes, no code is written. */
+static jc_err bind_ahead(commit_ctx *cx, jc_trace *t) {
+  const jc_level *l = &cx->p->lv[0];
+  for (uint32_t s = 0; s < t->nslots; s++)
+    if (t->slots[s].type == JC_SLOT_BOUND) {
+      t->slot_val[s] = l->val[s];
+      t->slot_set[s] = l->set[s];
+    }
+  for (uint32_t k = 0; k < t->nrelocs; k++) {
+    const struct jc_fmt_reloc *rl = &t->relocs[k];
+    if (!t->slot_set[rl->slot])
+      return jc_fail(JC_MISS, "jcache: slot %u is used at offset %u but was "
+                              "never bound by the checked part", rl->slot,
+                     rl->off);
+    if (rl->kind == JC_RELOC_CELL32) t->cells[rl->slot] = t->slot_val[rl->slot];
+    cx->relocs++;
+    JC_PROBE(reloc, t->id, (uint64_t)(uintptr_t)(t->code + rl->off), rl->kind,
+             t->slot_val[rl->slot]);
+  }
+  cx->bytes += (uint32_t)t->size;
+  return JC_OK;
+}
+
+/* The loop at the root of the family a committed path belongs to. */
+static const jc_trace *family_root(const commit_ctx *cx) {
+  if (cx->p->lv[0].cand->view.hdr.kind == JC_FMT_LOOP) return cx->t[0];
+  const jc_trace *pt = cx->r->parent;
+  return !pt ? NULL : pt->root_id ? jc_trace_find(pt->root_id) : pt;
+}
+
 /* -- The path ---------------------------------------------------------------------------- */
 
 jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
@@ -344,7 +407,16 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
   JC_PROBE(commit_begin, p->lv[0].id, p->depth);
 
   jc_trace_lock();
-  for (uint32_t i = 0; i < p->depth && !err; i++) {
+  /* A lazy bridge checked to its end may have been written ahead. */
+  jc_trace *ahead = r->parent && p->depth == 1 && !tail_unchecked(&p->lv[0])
+                        ? jc_ahead_take(r->parent, r->parent_exit, p->lv[0].id)
+                        : NULL;
+  if (ahead) {
+    cx.t[0] = ahead;
+    cx.addr[0] = ahead->code;
+    err = bind_ahead(&cx, ahead);
+  }
+  for (uint32_t i = 0; i < p->depth && !err && !ahead; i++) {
     void *at = NULL;
     err = jc_arena_alloc_nofill(p->lv[i].cand->view.code_len, &at,
                                 &cx.alloc_len[i]);
@@ -352,9 +424,9 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
     if (!err && !(cx.t[i] = jc_trace_new()))
       err = jc_fail(JC_NOMEM, "jcache: out of memory in commit");
   }
-  for (uint32_t i = 0; i < p->depth && !err; i++) err = resolve_slots(&cx, i);
-  for (uint32_t i = 0; i < p->depth && !err; i++) err = fill_trace(&cx, i);
-  for (uint32_t i = 0; i < p->depth && !err; i++) err = write_trace(&cx, i);
+  for (uint32_t i = 0; i < p->depth && !err && !ahead; i++) err = resolve_slots(&cx, i);
+  for (uint32_t i = 0; i < p->depth && !err && !ahead; i++) err = fill_trace(&cx, i);
+  for (uint32_t i = 0; i < p->depth && !err && !ahead; i++) err = write_trace(&cx, i);
   if (!err && r->parent) {
     /* A lazy bridge goes live last, with one atomic store into its parent. */
     err = jc_trace_attach(r->parent, r->parent_exit,
@@ -371,6 +443,11 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
     return err;
   }
   for (uint32_t i = 0; i < p->depth; i++) jc_trace_register(cx.t[i]);
+  /* The bridges of these traces' exits, written now so that their own
+  ** commits write nothing (a bridge written ahead had its own written
+  ** ahead with it). */
+  const jc_trace *root = ahead ? NULL : family_root(&cx);
+  if (root) jc_ahead_write(r, cx.t, p->depth, root);
   jc_trace_unlock();
   for (uint32_t i = 0; i < p->depth; i++) {
     const struct jc_fmt_hdr *h = &p->lv[i].cand->view.hdr;

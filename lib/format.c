@@ -427,7 +427,8 @@ static jc_reject check_relocs(pctx *c) {
     switch (e.kind) {
     case JC_RELOC_ABS64: width = 8; break;
     case JC_RELOC_ABS32:
-    case JC_RELOC_REL32: width = 4; break;
+    case JC_RELOC_REL32:
+    case JC_RELOC_CELL32: width = 4; break;
     default: return bad(c, JC_REJECT_ENTRY, "reloc %u: bad kind %u", i, e.kind);
     }
     if ((uint64_t)e.off + width > code_len)

@@ -62,9 +62,11 @@ struct jc_prefetch {
   bool started, stop;
   bool busy; /* keys queued or being fetched */
 
-  /* Work, first in first out: the keys a client gives come before the
-  ** families of the records found under them (a loop is checked before its
-  ** bridges), and those of one level before the next level's. */
+  /* Work: the keys a client gives, in its order, except that the family
+  ** of a record found goes before the keys still waiting: a loop's bridges
+  ** are looked up (and written ahead, lib/ahead.c) soon after it, not
+  ** after every other loop of the program.  One level of a family before
+  ** the next. */
   pf_job *todo;
   size_t head, ntodo, captodo; /* todo[head .. ntodo) */
 
@@ -124,6 +126,29 @@ static bool todo_push(jc_prefetch *pf, const pf_job *jobs, size_t n) {
   }
   memcpy(pf->todo + pf->ntodo, jobs, n * sizeof *jobs);
   pf->ntodo += n;
+  return true;
+}
+
+/* Queue jobs before those waiting (pf->lock held). */
+static bool todo_push_front(jc_prefetch *pf, const pf_job *jobs, size_t n) {
+  if (n == 0) return true;
+  size_t wait = pf->ntodo - pf->head;
+  if (pf->head >= n) {
+    pf->head -= n;
+  } else {
+    if (wait + n > pf->captodo) {
+      size_t cap = pf->captodo ? pf->captodo : 64;
+      while (cap < wait + n) cap *= 2;
+      pf_job *t = realloc(pf->todo, cap * sizeof *t);
+      if (!t) return false;
+      pf->todo = t;
+      pf->captodo = cap;
+    }
+    memmove(pf->todo + n, pf->todo + pf->head, wait * sizeof *pf->todo);
+    pf->head = 0;
+    pf->ntodo = wait + n;
+  }
+  memcpy(pf->todo + pf->head, jobs, n * sizeof *jobs);
   return true;
 }
 
@@ -317,7 +342,28 @@ static void *prefetch_main(void *arg) {
       pf->info.records += e->n;
       for (uint32_t k = 0; k < e->n; k++) pf->info.bytes += e->v[k].view.len;
     }
-    todo_push(pf, f.next, f.nnext);
+    /* Behind the families already waiting (one level before the next),
+    ** before the keys. */
+    size_t fam = pf->head;
+    while (fam < pf->ntodo && pf->todo[fam].parent) fam++;
+    if (fam == pf->head) {
+      todo_push_front(pf, f.next, f.nnext);
+    } else if (fam == pf->ntodo) {
+      todo_push(pf, f.next, f.nnext);
+    } else {
+      /* Families, then these, then the keys: put the keys back behind. */
+      size_t nkeys = pf->ntodo - fam;
+      pf_job *keys = malloc(nkeys * sizeof *keys + 1);
+      if (keys) {
+        memcpy(keys, pf->todo + fam, nkeys * sizeof *keys);
+        pf->ntodo = fam;
+        todo_push(pf, f.next, f.nnext);
+        todo_push(pf, keys, nkeys);
+        free(keys);
+      } else {
+        todo_push(pf, f.next, f.nnext);
+      }
+    }
     pf->info.cpu_ns = jc_thread_cpu_ns();
   }
   pf->busy = false;
@@ -406,19 +452,31 @@ JC_API void jc_cache_prefetch_info(jc_cache *c, jc_prefetch_info *out) {
   pthread_mutex_unlock(&pf->lock);
 }
 
-bool jc_prefetch_find(jc_cache *c, jc_key key, jc_cands *cs) {
+static bool find(jc_cache *c, jc_key key, jc_cands *cs, bool served) {
   jc_prefetch *pf = atomic_load_explicit(&c->prefetch, memory_order_acquire);
-  if (!pf || pthread_mutex_trylock(&pf->lock)) return false;
+  /* A lookup that finds the thread in its (short) critical section looks
+  ** the key up itself; looking ahead waits, it has no other way. */
+  if (!pf || (served ? pthread_mutex_trylock(&pf->lock)
+                     : pthread_mutex_lock(&pf->lock)))
+    return false;
   bool found = tab_has(pf, key);
   if (found) {
     const pf_entry *e = slot_of(pf->tab, pf->cap, key);
     cs->v = e->v;
     cs->n = cs->cap = e->n;
     cs->shared = true;
-    pf->info.served++;
+    pf->info.served += served;
   }
   pthread_mutex_unlock(&pf->lock);
   return found;
+}
+
+bool jc_prefetch_find(jc_cache *c, jc_key key, jc_cands *cs) {
+  return find(c, key, cs, true);
+}
+
+bool jc_prefetch_peek(jc_cache *c, jc_key key, jc_cands *cs) {
+  return find(c, key, cs, false);
 }
 
 void jc_prefetch_free(jc_cache *c) {

@@ -201,7 +201,7 @@ JC_API jc_err jc_rec_slot_arena(jc_rec *r, jc_trace_ref ref, uint32_t offset,
 JC_API jc_err jc_rec_reloc(jc_rec *r, uint32_t off, jc_reloc_kind kind,
                            uint32_t slot_no, int64_t addend) {
   if (!r) return JC_INVAL;
-  if (kind < JC_RELOC_ABS64 || kind > JC_RELOC_REL32 || slot_no >= r->nslots)
+  if (kind < JC_RELOC_ABS64 || kind > JC_RELOC_CELL32 || slot_no >= r->nslots)
     return bad(r, jc_fail(JC_INVAL, "jcache: bad relocation (kind %d, slot %u)",
                           kind, slot_no));
   jc_err err = PUSH(r, relocs, nrelocs, cap_relocs);

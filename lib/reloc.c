@@ -11,8 +11,19 @@ unsigned jc_reloc_width(unsigned kind) {
   switch (kind) {
   case JC_RELOC_ABS64: return 8;
   case JC_RELOC_ABS32:
-  case JC_RELOC_REL32: return 4;
+  case JC_RELOC_REL32:
+  case JC_RELOC_CELL32: return 4;
   default: return 0;
+  }
+}
+
+JC_API const char *jc_reloc_kind_name(unsigned kind) {
+  switch (kind) {
+  case JC_RELOC_ABS64: return "ABS64";
+  case JC_RELOC_ABS32: return "ABS32";
+  case JC_RELOC_REL32: return "REL32";
+  case JC_RELOC_CELL32: return "CELL32";
+  default: return NULL;
   }
 }
 
@@ -45,6 +56,7 @@ jc_err jc_reloc_apply(unsigned kind, uint8_t *rw, const uint8_t *field,
     return JC_OK;
   }
   case JC_RELOC_REL32:
+  case JC_RELOC_CELL32: /* value: the cell's address (commit.c) */
     return jc_reloc_rel32(rw, field, (const void *)(uintptr_t)v);
   default:
     return jc_fail(JC_INVAL, "jcache: unknown relocation kind %u", kind);

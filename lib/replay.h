@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 
+#include "arena.h"
 #include "cache.h"
 #include "jcache/replay.h"
 #include "trace.h"
@@ -60,6 +61,14 @@ struct jc_replay {
                          the trace as committed */
 };
 
+/* lib/commit.c: a reloaded trace's metadata from its record: id, code at
+** `code`, everything jc_trace_alloc copies, and its cells when the record
+** has CELL32 relocations (slot values unset). */
+jc_err jc_commit_trace_init(jc_trace *t, const jc_view *v, uint64_t id,
+                            uint8_t *code);
+/* Give each slot exit of t its slot, pointing at its stub, and write the
+** slot's address into the code staged in w (which covers t's code). */
+void jc_commit_exit_slots(jc_trace *t, const jc_window *w);
 /* lib/commit.c: copy, patch, protect and register the path's traces. */
 jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
                       size_t *n);

@@ -84,6 +84,14 @@ typedef struct kept_word {
 ** code that runs (a client's exit stubs of guards before the tail). */
 static jc_err put_field(jc_trace *t, const struct jc_fmt_reloc *rl,
                         uint64_t value, kept_word *kw, uint32_t nkw) {
+  if (rl->kind == JC_RELOC_CELL32) {
+    /* The code has the cell's address since the commit: only the value,
+    ** in data memory, before the tail guards go (release). */
+    __atomic_store_n(&t->cells[rl->slot], value, __ATOMIC_RELEASE);
+    JC_PROBE(reloc, t->id, (uint64_t)(uintptr_t)(t->code + rl->off), rl->kind,
+             value);
+    return JC_OK;
+  }
   uint8_t field[8];
   unsigned w = jc_reloc_width(rl->kind);
   jc_err err = jc_reloc_apply(rl->kind, field, t->code + rl->off, value,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ahead.h"
 #include "arena.h"
 #include "internal.h"
 #include "jcache/mem.h"
@@ -168,7 +169,9 @@ jc_err jc_trace_alloc(jc_trace *t, const jc_trace_parts *p) {
 
 void jc_trace_destroy(jc_trace *t) {
   if (!t) return;
+  jc_ahead_free(t);
   jc_mem_free(t->mem);
+  jc_arena_data_free(t->cells);
   free(t->tails);
   free(t->deferred);
   free(t->patches);

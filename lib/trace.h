@@ -50,6 +50,11 @@ struct jc_trace {
   ** client compiled, the client's slot its code names. */
   uint64_t **exit_slot;
   uint64_t *exit_mem;
+  /* Per slot, its cell (JC_RELOC_CELL32) in reloaded code: 8 bytes of
+  ** data memory next to the code (jc_arena_data_alloc), libjcache's; NULL
+  ** if the record has no CELL32 relocation or the code was compiled here
+  ** (the client's cells are the client's). */
+  uint64_t *cells;
 
   /* The tape (always kept: tail checks and debuggers). */
   uint32_t ntape;
@@ -83,6 +88,10 @@ struct jc_trace {
   ** line table, strings and aux above (jc_trace_alloc); tails, deferred
   ** and patches come and go with a pending tail and are separate. */
   void *mem;
+
+  /* Bridges of this trace's exits written ahead of their checks, not
+  ** attached, not registered (lib/ahead.c); freed with this trace. */
+  jc_trace *ahead, *ahead_next;
 
   jc_trace *hnext;         /* registry hash chain */
 };

@@ -18,12 +18,10 @@
 /* -- Descriptions --------------------------------------------------------------- */
 
 const char *jt_reloc_kind_name(unsigned kind, char *buf, size_t n) {
-  switch (kind) {
-  case JC_RELOC_ABS64: return "ABS64";
-  case JC_RELOC_ABS32: return "ABS32";
-  case JC_RELOC_REL32: return "REL32";
-  default: snprintf(buf, n, "kind %u", kind); return buf;
-  }
+  const char *s = jc_reloc_kind_name(kind);
+  if (s) return s;
+  snprintf(buf, n, "kind %u", kind);
+  return buf;
 }
 
 void jt_slot_desc(const jc_view *v, uint32_t slot, char *buf, size_t n) {

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jcache/rec.h"
 #include "top.h"
 
 bool jt_verbose_log;
@@ -351,7 +352,8 @@ const jt_event *jt_model_event_at(const jt_model *m, uint64_t i) {
 }
 
 static const char *reloc_kind(uint64_t k) {
-  return k == 1 ? "ABS64" : k == 2 ? "ABS32" : k == 3 ? "REL32" : "?";
+  const char *s = k <= 0xff ? jc_reloc_kind_name((unsigned)k) : NULL;
+  return s ? s : "?";
 }
 
 void jt_event_text(const jt_event *ev, char *buf, size_t n) {

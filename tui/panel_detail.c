@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jcache/rec.h"
 #include "panel.h"
 
 typedef struct member {
@@ -244,7 +245,7 @@ static void load(const jt_model *m) {
         in->mark |= JT_MARK_RELOC;
         in->reloc = (int8_t)(k < 127 ? k : 127);
         snprintf(in->note, sizeof in->note, "reloc %s = %llx",
-                 r->kind == 1 ? "ABS64" : r->kind == 2 ? "ABS32" : "REL32",
+                 jc_reloc_kind_name(r->kind) ? jc_reloc_kind_name(r->kind) : "?",
                  (unsigned long long)r->value);
       }
     }

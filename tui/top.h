@@ -108,7 +108,7 @@ typedef enum jt_tail { JT_TAIL_NONE, JT_TAIL_PENDING, JT_TAIL_VALIDATED, JT_TAIL
 typedef struct jt_reloc {
   uint64_t addr;  /* the patched field */
   uint64_t value;
-  uint8_t kind;   /* 1 ABS64, 2 ABS32, 3 REL32 */
+  uint8_t kind;   /* jc_reloc_kind: 1 ABS64, 2 ABS32, 3 REL32, 4 CELL32 */
 } jt_reloc;
 
 typedef struct jt_link {

@@ -70,6 +70,16 @@ jc_err jc_arena_write(void *dst, const void *src, size_t len);
 ** aligned 8-byte word, which is replaced with one atomic store. */
 jc_err jc_arena_patch(void *dst, const void *src, size_t len);
 
+/* Data memory for code to load from: `size` bytes, zeroed, 64-byte
+** aligned, read+write and never executable, within rel32 reach of every
+** byte of the arena's code (it is mapped right after it).  What code loads
+** RIP-relative: the cells of JC_RELOC_CELL32 relocations (jcache/rec.h) in
+** a client's own compiled code.  JC_ARENA when the 16 MiB are used up. */
+jc_err jc_arena_data_alloc(size_t size, void **out);
+/* Free data memory.  NULL is accepted; a pointer that is not the start of
+** an allocation is ignored (the reason is left in jc_last_error()). */
+void jc_arena_data_free(void *p);
+
 /* True if [p, p+len) lies inside the arena. */
 bool jc_arena_contains(const void *p, size_t len);
 /* The reserved region (base NULL and size 0 before it is reserved). */

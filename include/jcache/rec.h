@@ -44,9 +44,20 @@ typedef struct jc_trace jc_trace;
 typedef enum jc_reloc_kind {
   JC_RELOC_ABS64 = 1, /* 8 bytes: slot value + addend */
   JC_RELOC_ABS32 = 2, /* 4 bytes: slot value + addend, must sign-extend */
-  JC_RELOC_REL32 = 3  /* 4 bytes: slot value + addend - (field address + 4),
+  JC_RELOC_REL32 = 3, /* 4 bytes: slot value + addend - (field address + 4),
                          must fit in 32 bits signed */
+  JC_RELOC_CELL32 = 4 /* 4 bytes: the address of the trace's cell of this
+                         slot + addend - (field address + 4).  The cell is 8
+                         bytes of data memory near the code holding the
+                         slot's value (code loads it: mov r, [rip+disp32]),
+                         so the code bytes never depend on the value.  In a
+                         reloaded trace libjcache owns the cells (next to its
+                         code, jc_arena_data_alloc); in compiled code the
+                         client does, and records where it loads them */
 } jc_reloc_kind;
+
+/* "ABS64", "ABS32", "REL32", "CELL32"; NULL for a kind that is none. */
+const char *jc_reloc_kind_name(unsigned kind);
 
 /* Which trace an arena slot points into. */
 typedef enum jc_trace_ref {

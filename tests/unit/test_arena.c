@@ -773,13 +773,74 @@ static void t_child_one_thread(void **state) {
   assert_int_equal(spawn_child("one", NULL, NULL), 0);
 }
 
+/* Data memory next to the code: zeroed, writable, never executable, and
+** within rel32 reach of the code, which loads it RIP-relative. */
+static void t_data(void **state) {
+  (void)state;
+  void *d = NULL, *e = NULL;
+  assert_int_equal(jc_arena_data_alloc(100, &d), JC_OK);
+  assert_non_null(d);
+  assert_int_equal((uintptr_t)d % 64, 0);
+  for (int i = 0; i < 100; i++) assert_int_equal(((uint8_t *)d)[i], 0);
+  assert_false(jc_arena_contains(d, 1));
+  uint64_t v = 0x1122334455667788ull;
+  memcpy(d, &v, 8);
+
+  /* mov rax, [rip + disp32]; ret */
+  void *code;
+  assert_int_equal(jc_arena_alloc(8, &code), JC_OK);
+  uint8_t buf[8] = {0x48, 0x8B, 0x05, 0, 0, 0, 0, 0xC3};
+  int64_t rel = (int64_t)((uintptr_t)d - ((uintptr_t)code + 7));
+  assert_true(rel == (int32_t)rel);
+  int32_t r32 = (int32_t)rel;
+  memcpy(buf + 3, &r32, 4);
+  assert_int_equal(jc_arena_write(code, buf, sizeof buf), JC_OK);
+  uint64_t (*fn)(void) = (uint64_t (*)(void))code;
+  assert_true(fn() == v);
+  v = 42; /* a plain store: the code reads it next time */
+  memcpy(d, &v, 8);
+  assert_true(fn() == 42);
+  jc_arena_free(code);
+
+  /* Every mapping that holds d is read+write and not executable. */
+  map_ent m[512];
+  int n = read_maps(m, 512);
+  bool found = false;
+  for (int i = 0; i < n; i++)
+    if ((uintptr_t)d >= m[i].lo && (uintptr_t)d < m[i].hi) {
+      found = true;
+      assert_true(m[i].perms[1] == 'w' && m[i].perms[2] != 'x');
+    }
+  assert_true(found);
+
+  /* Freed and taken again: zeroed again. */
+  memset(d, 0xAB, 100);
+  jc_arena_data_free(d);
+  assert_int_equal(jc_arena_data_alloc(64, &e), JC_OK);
+  for (int i = 0; i < 64; i++) assert_int_equal(((uint8_t *)e)[i], 0);
+  jc_arena_data_free(e);
+
+  /* Bad input: refused or ignored with the reason, never a crash. */
+  assert_int_equal(jc_arena_data_alloc(0, &e), JC_INVAL);
+  assert_int_equal(jc_arena_data_alloc(100, NULL), JC_INVAL);
+  assert_int_equal(jc_arena_data_alloc((size_t)17 << 20, &e), JC_ARENA);
+  assert_null(e);
+  jc_arena_data_free(NULL);
+  jc_arena_data_free(&v);
+  assert_non_null(strstr(jc_last_error(), "not an allocation"));
+  assert_int_equal(jc_arena_data_alloc(64, &e), JC_OK);
+  jc_arena_data_free((uint8_t *)e + 8);
+  assert_non_null(strstr(jc_last_error(), "not an allocation"));
+  jc_arena_data_free(e);
+}
+
 /* The checks every configuration passes. */
 #define SAME_TESTS                                                             \
   cmocka_unit_test(t_call_patch), cmocka_unit_test(t_maps),                    \
       cmocka_unit_test(t_nested_windows), cmocka_unit_test(t_near),            \
       cmocka_unit_test(t_fill), cmocka_unit_test(t_invalid),                   \
       cmocka_unit_test(t_random), cmocka_unit_test(t_threads),                 \
-      cmocka_unit_test(t_fork)
+      cmocka_unit_test(t_fork), cmocka_unit_test(t_data)
 
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--child") == 0) {

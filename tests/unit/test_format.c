@@ -287,7 +287,7 @@ static void check_invariants(const jc_view *v) {
     struct jc_fmt_reloc r;
     jc_view_reloc(v, i, &r);
     uint64_t w = r.kind == JC_RELOC_ABS64 ? 8 : 4;
-    assert_true(r.kind >= JC_RELOC_ABS64 && r.kind <= JC_RELOC_REL32);
+    assert_true(r.kind >= JC_RELOC_ABS64 && r.kind <= JC_RELOC_CELL32);
     assert_true(r.off + w <= v->code_len);
     assert_true(r.slot < v->nslots);
   }
@@ -1028,8 +1028,15 @@ static void test_hostile_relocs(void **state) {
   put8(RELOC_AT(m, 2, kind), 0);
   expect_sealed(m, JC_REJECT_ENTRY, "bad kind 0");
   m = copy(base);
-  put8(RELOC_AT(m, 2, kind), 4);
-  expect_sealed(m, JC_REJECT_ENTRY, "bad kind 4");
+  put8(RELOC_AT(m, 2, kind), 5);
+  expect_sealed(m, JC_REJECT_ENTRY, "bad kind 5");
+  m = copy(base); /* CELL32: 4 bytes, like REL32 */
+  put8(RELOC_AT(m, 2, kind), JC_RELOC_CELL32);
+  expect_sealed(m, JC_REJECT_NONE, NULL);
+  m = copy(base);
+  put8(RELOC_AT(m, 1, kind), JC_RELOC_CELL32);
+  put32(RELOC_AT(m, 1, off), CODE_LEN - 3);
+  expect_sealed(m, JC_REJECT_BOUNDS, "reloc 1: offset 253 + width 4");
   m = copy(base);
   put32(RELOC_AT(m, 1, slot), 3);
   expect_sealed(m, JC_REJECT_ENTRY, "slot 3 >= 3");

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "cache.h"
 #include "format.h"
 #include "testutil.h"
@@ -1108,13 +1109,20 @@ static uint64_t rec_synthetic(fixture *f, jc_key key, uint64_t parent,
   return rec_synthetic_at(f, key, parent, gfp, after, 32, 0);
 }
 
-static jc_replay *begin_synthetic(fixture *f, jc_key key, jc_cands **cs) {
-  assert_int_equal(jc_lookup(f->cache, key, cs), JC_OK);
+/* A check of the synthetic tape under `key` in cache c, up to guard 0:
+** GREEN(site 1), BIND(v0). */
+static jc_replay *begin_on(jc_cache *c, jc_key key, uint64_t v0,
+                           jc_cands **cs) {
+  assert_int_equal(jc_lookup(c, key, cs), JC_OK);
   jc_replay *r;
-  assert_int_equal(jc_replay_begin(f->cache, *cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_begin(c, *cs, NULL, NULL, &r), JC_OK);
   assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
-  assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_bind(r, v0), JC_OK);
   return r;
+}
+
+static jc_replay *begin_synthetic(fixture *f, jc_key key, jc_cands **cs) {
+  return begin_on(f->cache, key, 0x1000, cs);
 }
 
 /* Two candidates that expect other outcomes at guard 0; A has a saved
@@ -1221,11 +1229,7 @@ static void test_guard_outcomes(void **state) {
 ** 0 (JC_EXIT): the loop and its unchecked tail. */
 static jc_trace *commit_left(fixture *f, jc_key key) {
   jc_cands *cs;
-  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
-  jc_replay *rp;
-  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &rp), JC_OK);
-  assert_int_equal(jc_replay_green(rp, 1, 1, 11), JC_OK);
-  assert_int_equal(jc_replay_bind(rp, 0x1000), JC_OK);
+  jc_replay *rp = begin_synthetic(f, key, &cs);
   assert_int_equal(jc_replay_guard_fp(rp, 0, 9), JC_EXIT);
   jc_trace *tr[JC_MAX_CHAIN];
   size_t n;
@@ -1355,6 +1359,168 @@ static void test_tail_two_patch_points(void **state) {
   memcpy(&v, c + 48, 8);
   assert_int_equal(v, 0x7000);
   jc_trace_release(t);
+}
+
+/* -- Cells ------------------------------------------------------------------------ */
+
+/* A loop whose code loads its two bound values from cells (CELL32) and
+** returns their sum; the synthetic tape (GREEN BIND GUARD(0) GREEN BIND).
+**   0: mov rax, [rip+cell s0]   7: add rax, [rip+cell s1]   14: ret
+**  56: mov eax, 7; ret (where a tail guard at 0 jumps)
+** One JC_GUARD_ANY patch point over [0, 15). */
+static void rec_cells(fixture *f, jc_key key) {
+  uint8_t code[64];
+  memset(code, 0xCC, sizeof code);
+  static const uint8_t body[] = {0x48, 0x8B, 0x05, 0, 0, 0, 0, 0x48, 0x03,
+                                 0x05, 0,    0,    0, 0, 0xC3};
+  static const uint8_t stub[] = {0xB8, 7, 0, 0, 0, 0xC3};
+  memcpy(code, body, sizeof body);
+  memcpy(code + 56, stub, sizeof stub);
+  jc_rec *r;
+  assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
+  uint32_t s0, s1;
+  rec_synthetic_tape(r, 1, 2, &s0, &s1);
+  assert_int_equal(jc_rec_reloc(r, 3, JC_RELOC_CELL32, s0, 0), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 10, JC_RELOC_CELL32, s1, 0), JC_OK);
+  assert_int_equal(jc_rec_exit(r, 0, 44), JC_OK);
+  assert_int_equal(jc_rec_patch_point(r, JC_GUARD_ANY, 0, 15, 56), JC_OK);
+  jc_trace *t;
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+  jc_trace_release(t);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+}
+
+/* Where the rel32 field at `off` of code c points. */
+static const uint64_t *cell_at(const uint8_t *c, uint32_t off) {
+  return (const uint64_t *)(const void *)(c + off + 4 + rel_at(c + off));
+}
+
+/* The values live in data memory next to the code; the code bytes hold
+** only the cells' displacements.  Checked to its end, the loop computes
+** with the bound values; left at guard 0, it waits behind a tail guard
+** with s1's cell unset, and validation fills the cell without writing the
+** code where the relocation lies. */
+static void test_cells(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("cells");
+  rec_cells(f, key);
+
+  jc_cands *cs;
+  jc_replay *rp = begin_on(f->cache, key, 0x1111, &cs);
+  assert_int_equal(jc_replay_guard_fp(rp, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_green(rp, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_replay_bind(rp, 0x2222), JC_OK);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(jc_replay_commit(rp, tr, JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 1);
+  jc_cands_release(cs);
+  uint8_t *c = jc_trace_code(tr[0], NULL);
+  const uint64_t *c0 = cell_at(c, 3), *c1 = cell_at(c, 10);
+  assert_false(jc_arena_contains(c0, 8));
+  assert_int_equal(*c0, 0x1111);
+  assert_int_equal(*c1, 0x2222);
+  uint64_t (*fn)(void) = (uint64_t (*)(void))(void *)c;
+  assert_int_equal(fn(), 0x3333);
+  jc_trace_release(tr[0]);
+
+  /* Left at guard 0: s1 unbound, its cell 0, the tail guard at 0. */
+  jc_trace *t = commit_left(f, key);
+  c = jc_trace_code(t, NULL);
+  assert_int_equal(c[0], 0xE9);
+  fn = (uint64_t (*)(void))(void *)c;
+  assert_int_equal(fn(), 7);
+  uint8_t before[15];
+  memcpy(before + 8, c + 8, 7);
+  validate_tail(t, 0x7000);
+  assert_int_equal(c[0], 0x48); /* the original bytes are back */
+  assert_memory_equal(c + 8, before + 8, 7); /* s1's field: written once */
+  assert_int_equal(*cell_at(c, 10), 0x7000);
+  assert_int_equal(*cell_at(c, 3), 0x1000);
+  assert_int_equal(fn(), 0x8000);
+  jc_trace_release(t);
+}
+
+/* -- Bridges written ahead ---------------------------------------------------------- */
+
+/* A loop L whose exit 0 jumps through its slot (0: movabs rax, slot;
+** 10: jmp [rax]; 16: mov eax, 7; ret, the stub), tape GREEN(1) BIND
+** GUARD(0), and a bridge of that exit that returns its bound value from
+** its cell (0: mov rax, [rip+cell]; 7: ret), tape GREEN(5) BIND.  The
+** bridge's code does not depend on the value: the loop's commit writes it
+** ahead, and the bridge's own commit writes no code. */
+static void test_written_ahead(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("ahead");
+  uint8_t code[64];
+  memset(code, 0xCC, sizeof code);
+  static const uint8_t loop[] = {0x48, 0xB8, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0x20};
+  static const uint8_t stub[] = {0xB8, 7, 0, 0, 0, 0xC3};
+  memcpy(code, loop, sizeof loop);
+  memcpy(code + 16, stub, sizeof stub);
+  jc_rec *r;
+  uint32_t s;
+  jc_trace *t;
+  assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, &s), JC_OK);
+  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s), JC_OK);
+  assert_int_equal(jc_rec_guard_fp(r, 0, 1), JC_OK);
+  assert_int_equal(jc_rec_exit_slot(r, 0, 2, 16), JC_OK);
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+  uint64_t loop_id = jc_trace_id(t);
+  jc_trace_release(t);
+
+  memset(code, 0xCC, sizeof code);
+  static const uint8_t bridge[] = {0x48, 0x8B, 0x05, 0, 0, 0, 0, 0xC3};
+  memcpy(code, bridge, sizeof bridge);
+  assert_int_equal(jc_rec_begin_bridge(f->cache, loop_id, 0, &r), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, &s), JC_OK);
+  assert_int_equal(jc_rec_green(r, 5, 1, 55), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 3, JC_RELOC_CELL32, s, 0), JC_OK);
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+  jc_trace_release(t);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+
+  /* A new process's handle: the family prefetched, the loop checked. */
+  jc_cache *c2;
+  jc_cache_opts o = {.dir = f->dir};
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c2), JC_OK);
+  assert_int_equal(jc_cache_prefetch(c2, &key, 1), JC_OK);
+  jc_cache_prefetch_wait(c2);
+  jc_cands *cs;
+  jc_replay *rp;
+  jc_trace *tl, *tb;
+  size_t n;
+  rp = begin_on(c2, key, 0x1000, &cs);
+  assert_int_equal(jc_replay_guard_fp(rp, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_commit(rp, &tl, 1, &n), JC_OK);
+  jc_cands_release(cs);
+  uint64_t (*fn)(void) = (uint64_t (*)(void))jc_trace_entry(tl);
+  assert_int_equal(fn(), 7); /* written ahead is not attached */
+
+  uint64_t stores = jc_arena_stores();
+  assert_int_equal(jc_lookup(c2, jc_key_bridge(jc_trace_id(tl), 0), &cs), JC_OK);
+  assert_int_equal(jc_replay_begin(c2, cs, NULL, NULL, &rp), JC_OK);
+  assert_int_equal(jc_replay_green(rp, 5, 1, 55), JC_OK);
+  assert_int_equal(jc_replay_bind(rp, 0x5555), JC_OK);
+  assert_int_equal(jc_replay_commit(rp, &tb, 1, &n), JC_OK);
+  jc_cands_release(cs);
+  assert_int_equal(jc_arena_stores(), stores); /* no code written */
+  assert_ptr_equal(jc_trace_exit_target(tl, 0), jc_trace_entry(tb));
+  assert_int_equal(fn(), 0x5555);
+  jc_trace_release(tb);
+
+  /* Released with its parent, unused: a loop reloaded again writes its
+  ** bridge ahead again, and releasing the loop frees it (ASan: no leak). */
+  jc_trace_release(tl);
+  rp = begin_on(c2, key, 0x1000, &cs);
+  assert_int_equal(jc_replay_guard_fp(rp, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_commit(rp, &tl, 1, &n), JC_OK);
+  jc_cands_release(cs);
+  jc_trace_release(tl);
+  jc_cache_close(c2);
 }
 
 /* -- A tail check that leaves inside the tail ----------------------------- */
@@ -1556,6 +1722,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tail_patch_point_choice, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tail_two_patch_points, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cells, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_written_ahead, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,10 +131,34 @@ static void add_afix(asm_state *as, uint32_t field, uintptr_t target)
 
 /* -- Operands -------------------------------------------------------------------- */
 
+/* Does pointer constant k live in a cell (a bridge's, see jit_asm)?  Then
+** code reads it from there (mov r, [rip+disp32]; cmp r, [rip+disp32]): the
+** code's bytes never depend on it, and libjcache fills the cell of a
+** reloaded one.  Without cells it is an imm64. */
+static bool in_cell(const asm_state *as, const jit_ins *k)
+{
+  return k->op == IR_KPTR && as->T->cells && k->b < as->T->nbind;
+}
+
+/* op r, [rip + k's cell] (op: XO_MOV_LOAD, XO_CMP, ...). */
+static void emit_cell_op(asm_state *as, unsigned op, int r, const jit_ins *k)
+{
+  as->T->cells[k->b] = (uint64_t)k->k;
+  mc_rex(&as->mc, 1, r, 0, 0);
+  mc_u8(&as->mc, op);
+  mc_u8(&as->mc, ((r & 7) << 3) | 5); /* modrm: [rip + disp32] */
+  uint32_t field = as->mc.n;
+  mc_u32(&as->mc, 0);
+  add_afix(as, field, (uintptr_t)&as->T->cells[k->b]);
+  add_reloc(as, field, JIT_RELOC_CELL, k->b);
+}
+
 /* Materialise a non-float constant into GPR r. */
 static void load_const(asm_state *as, int r, const jit_ins *k)
 {
-  if (k->op == IR_KPTR) {
+  if (in_cell(as, k)) {
+    emit_cell_op(as, XO_MOV_LOAD, r, k);
+  } else if (k->op == IR_KPTR) {
     uint32_t off = emit_mov_imm64(&as->mc, r, (uint64_t)k->k);
     add_reloc(as, off, JIT_RELOC_ABS64, k->b);
   } else if (k->op == IR_KNIL) {
@@ -370,6 +394,8 @@ static void asm_guard(asm_state *as, const jit_ins *i)
   const jit_ins *kb = &as->T->ir[i->b];
   if (kb->op == IR_KINT && fits32(kb->k)) {
     emit_alu_imm(mc, 7, ra, (int32_t)kb->k);
+  } else if (in_cell(as, kb)) {
+    emit_cell_op(as, XO_CMP, ra, kb); /* a class or function guard */
   } else {
     int rb = gpr_of(as, i->b, R11);
     emit_op_rr(mc, XO_CMP, ra, rb);
@@ -922,6 +948,17 @@ bool jit_asm(jit_state *J, jit_trace *T)
   memset(as, 0, sizeof *as);
   as->J = J;
   as->T = T;
+  if (!T->cells && T->nbind && T->parent) {
+    /* A bridge's constants live in cells: its code then does not depend on
+    ** them, and libjcache writes a reloaded bridge ahead of its check
+    ** (lib/ahead.c), so that reloading it writes no code.  A loop's are
+    ** imm64s: its reload writes its code anyway, and a load per use of a
+    ** constant costs object-heavy loops about 5% (richards, deltablue,
+    ** dispatch).  Best effort: with no data memory, imm64s too. */
+    void *cells = NULL;
+    if (jc_arena_data_alloc((size_t)T->nbind * 8, &cells) == JC_OK)
+      T->cells = cells;
+  }
   if (!jit_regalloc(T, &as->A))
     return false;
   mcbuf *mc = &as->mc;

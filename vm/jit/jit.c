@@ -560,6 +560,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
   free(T->tape);
   free(T->gpp);
   free(T->bindv);
+  jc_arena_data_free(T->cells);
   free(T->relocs);
   free(T->lines);
   free(T);

@@ -61,12 +61,17 @@
 #define JIT_MAX_MATVAL 256
 
 /* Relocations the persistent cache will need (issue 4). */
-typedef enum { JIT_RELOC_ABS64 = 1, JIT_RELOC_CALL = 2, JIT_RELOC_TRACE = 3 } jit_reloc_kind;
+typedef enum {
+  JIT_RELOC_ABS64 = 1, /* a movabs imm64 (a constant when there are no cells) */
+  JIT_RELOC_CALL = 2,
+  JIT_RELOC_TRACE = 3,
+  JIT_RELOC_CELL = 4 /* the rel32 of mov r, [rip + cell of BIND slot] */
+} jit_reloc_kind;
 
 typedef struct jit_reloc {
   uint32_t off;  /* code offset of the 8-byte immediate / rel32 field */
   uint8_t kind;  /* jit_reloc_kind */
-  uint32_t bind; /* ABS64: BIND slot; CALL: helper index; TRACE: 0 = root head */
+  uint32_t bind; /* ABS64, CELL: BIND slot; CALL: helper index; TRACE: 0 = root head */
 } jit_reloc;
 
 typedef struct jit_line {
@@ -122,6 +127,9 @@ struct jit_trace {
   bool reloaded;         /* code came from the cache (no IR, no tape) */
   uint64_t *bindv;       /* per BIND slot: the pointer bound (recording only) */
   uint32_t nbind;
+  uint64_t *cells;       /* compiled here: per BIND slot, the cell the code
+                            loads that pointer from (libjcache's data memory
+                            next to the code); reloaded code's are libjcache's */
   jit_trace **bridges;   /* per snapshot: attached bridge */
   uint8_t *exit_dead;    /* per snapshot: bridge recording failed too often */
   uint8_t *exit_checks;  /* per snapshot: cached bridges checked and missed, or

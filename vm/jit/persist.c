@@ -242,7 +242,7 @@ static const char *undescribable(const jit_trace *T)
       return "inlined function of unknown origin";
   for (uint32_t r = 0; r < T->nreloc; r++) {
     const jit_reloc *rl = &T->relocs[r];
-    if (rl->kind == JIT_RELOC_ABS64 && rl->bind >= T->nbind)
+    if ((rl->kind == JIT_RELOC_ABS64 || rl->kind == JIT_RELOC_CELL) && rl->bind >= T->nbind)
       return "constant of unknown origin";
     if (rl->kind == JIT_RELOC_CALL && rl->bind >= JIT_H__COUNT)
       return "unknown helper";
@@ -388,6 +388,8 @@ void jit_persist(jit_state *J, jit_trace *T)
       const jit_reloc *rl = &T->relocs[k];
       if (rl->kind == JIT_RELOC_ABS64)
         err = jc_rec_reloc(r, rl->off, JC_RELOC_ABS64, rl->bind, 0);
+      else if (rl->kind == JIT_RELOC_CELL)
+        err = jc_rec_reloc(r, rl->off, JC_RELOC_CELL32, rl->bind, 0);
       else if (rl->kind == JIT_RELOC_CALL)
         err = jc_rec_reloc(r, rl->off, JC_RELOC_REL32, sym[rl->bind], 0);
       else
