@@ -105,7 +105,8 @@ void jc_store_count_reject(jc_key key, uint64_t id, jc_reject why,
 /* The key's candidates if the prefetch has looked it up: cs->v is then
 ** shared (cs->shared) and valid until the cache closes. */
 bool jc_prefetch_find(jc_cache *c, jc_key key, jc_cands *cs);
-/* The same, not counted as a lookup served (lib/ahead.c looks ahead). */
+/* The same, not counted as a lookup served (lib/ahead.c looks ahead);
+** false too when the thread holds the table's lock at that moment. */
 bool jc_prefetch_peek(jc_cache *c, jc_key key, jc_cands *cs);
 /* Stop the prefetch thread and free what it fetched (at close). */
 void jc_prefetch_free(jc_cache *c);

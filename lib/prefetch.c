@@ -454,11 +454,10 @@ JC_API void jc_cache_prefetch_info(jc_cache *c, jc_prefetch_info *out) {
 
 static bool find(jc_cache *c, jc_key key, jc_cands *cs, bool served) {
   jc_prefetch *pf = atomic_load_explicit(&c->prefetch, memory_order_acquire);
-  /* A lookup that finds the thread in its (short) critical section looks
-  ** the key up itself; looking ahead waits, it has no other way. */
-  if (!pf || (served ? pthread_mutex_trylock(&pf->lock)
-                     : pthread_mutex_lock(&pf->lock)))
-    return false;
+  /* Never wait: the thread may be descheduled inside its critical section
+  ** (measured: a commit that waited to look ahead took 100 us).  A lookup
+  ** then does its own; looking ahead tries again at a later commit. */
+  if (!pf || pthread_mutex_trylock(&pf->lock)) return false;
   bool found = tab_has(pf, key);
   if (found) {
     const pf_entry *e = slot_of(pf->tab, pf->cap, key);

@@ -528,18 +528,21 @@ static bool prog_valid(const jit_trace *T, const uint32_t *prog, uint32_t nprog,
 
 /* A bound slot of T holding an object of this kind: *out, or NULL if the
 ** slot is bound in a pending tail (true then), false if it is not such an
-** object (the aux does not describe this trace). */
+** object (the aux does not describe this trace).  Read from T->gcrefs,
+** which reload_bind filled from the slots (a bound pointer is never NULL:
+** NULL there is a slot not bound yet), not from libjcache once per frame
+** of every snapshot. */
 static bool bound_obj(const jit_trace *T, uint32_t slot, uint8_t kind, bool pending, void **out)
 {
-  uint64_t v = 0;
-  jc_err e = slot < T->ngcref ? jc_trace_slot(T->jt, slot, &v) : JC_INVAL;
   *out = NULL;
-  if (e == JC_STATE && pending)
-    return true;
-  const vm_obj *o = (const vm_obj *)(uintptr_t)v;
-  if (e != JC_OK || !o || o->kind != kind)
+  if (slot >= T->ngcref)
     return false;
-  *out = (void *)(uintptr_t)v;
+  const vm_obj *o = T->gcrefs[slot].u.p;
+  if (!o)
+    return pending;
+  if (o->kind != kind)
+    return false;
+  *out = T->gcrefs[slot].u.p;
   return true;
 }
 
@@ -572,8 +575,9 @@ static bool reload_bind(jit_trace *T)
   bool pending = jc_trace_tail(T->jt, JC_GUARD_ANY) == JC_TAIL_PENDING;
   for (uint32_t b = 0; b < T->ngcref; b++) {
     uint64_t v = 0;
-    if (jc_trace_slot(T->jt, b, &v) == JC_OK && v)
-      T->gcrefs[b] = vm_objval(VM_T_STR, (void *)(uintptr_t)v);
+    T->gcrefs[b] = jc_trace_slot(T->jt, b, &v) == JC_OK && v
+                       ? vm_objval(VM_T_STR, (void *)(uintptr_t)v)
+                       : vm_nil(); /* not bound yet */
   }
   for (uint32_t f = 0; f < T->nsnapframe; f++)
     if (!bound_obj(T, fr[3 * f], VM_O_FUNC, pending, (void **)&T->snapframes[f].func))
