@@ -297,6 +297,11 @@ static void *prefetch_main(void *arg) {
   MDB_txn *txn = NULL;
   pf_fetch f = {.c = c, .pf = pf};
   pf_job batch[PF_BATCH];
+  /* The first batches are small: what they find is published sooner, for
+  ** the loops that get hot as the program starts (and for the commits that
+  ** write their bridges ahead); then up to PF_BATCH, to share the cost of
+  ** a transaction and a critical section. */
+  size_t batch_cap = 2;
   /* Set up before the keys come (the client starts the thread early): the
   ** read transaction.  Not the chunk's pages: a run with nothing cached
   ** would pay for them for nothing. */
@@ -314,7 +319,7 @@ static void *prefetch_main(void *arg) {
     }
     if (pf->stop) break;
     size_t nb = 0;
-    while (nb < PF_BATCH && pf->head < pf->ntodo) {
+    while (nb < batch_cap && pf->head < pf->ntodo) {
       pf_job job = pf->todo[pf->head++];
       bool dup = !job.parent && tab_has(pf, job.key);
       for (size_t i = 0; i < nb && !dup && !job.parent; i++)
@@ -322,6 +327,7 @@ static void *prefetch_main(void *arg) {
       if (!dup) batch[nb++] = job;
     }
     f.nfound = f.nnext = 0;
+    if (batch_cap < PF_BATCH) batch_cap *= 2;
     pthread_mutex_unlock(&pf->lock);
 
     int rc = txn ? mdb_txn_renew(txn) : jc_store_txn_begin(c, MDB_RDONLY, &txn);
