@@ -55,22 +55,15 @@ static bool writable_ahead(const jc_view *v) {
 static bool resolve(const ahead_ctx *a, jc_trace *t, const jc_trace *parent) {
   for (uint32_t s = 0; s < t->nslots; s++) {
     const struct jc_fmt_slot *sl = &t->slots[s];
-    uint64_t val = 0;
-    if (sl->type == JC_SLOT_SYMBOL) {
-      if (!a->r->resolve) return false;
-      val = a->r->resolve(a->r->resolve_ctx, t->strings + sl->arg);
-    } else if (sl->type == JC_SLOT_ARENA) {
-      const jc_trace *in = sl->ref == JC_REF_SELF     ? t
-                           : sl->ref == JC_REF_PARENT ? parent
-                           : sl->ref == JC_REF_ROOT   ? a->root
-                                                      : NULL;
-      if (!in || !in->code || sl->arg >= in->size) return false;
-      val = (uint64_t)(uintptr_t)(in->code + sl->arg);
-    } else {
-      continue;
-    }
-    if (!val) return false;
-    t->slot_val[s] = val;
+    if (sl->type != JC_SLOT_SYMBOL && sl->type != JC_SLOT_ARENA) continue;
+    const jc_trace *in = sl->ref == JC_REF_SELF     ? t
+                         : sl->ref == JC_REF_PARENT ? parent
+                         : sl->ref == JC_REF_ROOT   ? a->root
+                                                    : NULL;
+    if (sl->type == JC_SLOT_ARENA && (!in || !in->code)) return false;
+    if (jc_commit_slot_value(a->r, sl, t->strings, in ? in->code : NULL,
+                             in ? in->size : 0, &t->slot_val[s]))
+      return false;
     t->slot_set[s] = true;
   }
   return true;
@@ -173,9 +166,8 @@ void jc_ahead_write(jc_replay *r, jc_trace *const *ts, size_t n,
   for (size_t i = 0; i < n; i++)
     plan(&a, ts[i], i + 1 < n ? ts[i + 1]->parent_exit : JC_NO_GUARD, (int)i,
          true);
-  /* A lazy bridge's siblings: the prefetch may not have had them when
-  ** the parent was committed (it brings the loops in first, then each
-  ** level of bridges), or was busy then. */
+  /* A lazy bridge's siblings: the prefetch may not have brought their
+  ** family in yet when the parent was committed, or held its lock then. */
   if (r->parent) plan(&a, r->parent, r->parent_exit, 1, true);
   /* The code in runs of adjacent allocations (first fit hands out one
   ** after the other), each run one store: usually one system call. */

@@ -77,6 +77,24 @@ static jc_err arena_base(commit_ctx *cx, uint32_t i, uint8_t ref,
                           "run here", ref);
 }
 
+jc_err jc_commit_slot_value(const jc_replay *r, const struct jc_fmt_slot *sl,
+                            const char *strings, const uint8_t *base,
+                            size_t size, uint64_t *out) {
+  if (sl->type == JC_SLOT_SYMBOL) {
+    const char *name = strings + sl->arg;
+    *out = r->resolve ? r->resolve(r->resolve_ctx, name) : 0;
+    if (!*out)
+      return jc_fail(JC_SYMBOL, "jcache: symbol '%s' could not be resolved",
+                     name);
+    return JC_OK;
+  }
+  if (sl->arg >= size)
+    return jc_fail(JC_MISS, "jcache: arena slot offset %u outside a trace "
+                            "of %zu bytes", sl->arg, size);
+  *out = (uint64_t)(uintptr_t)(base + sl->arg);
+  return JC_OK;
+}
+
 /* Fill level i's slot values; bound slots were set by replay. */
 static jc_err resolve_slots(commit_ctx *cx, uint32_t i) {
   jc_level *l = &cx->p->lv[i];
@@ -84,25 +102,16 @@ static jc_err resolve_slots(commit_ctx *cx, uint32_t i) {
   for (uint32_t s = 0; s < v->nslots; s++) {
     struct jc_fmt_slot sl;
     jc_view_slot(v, s, &sl);
-    if (sl.type == JC_SLOT_SYMBOL) {
-      const char *name = v->strings + sl.arg;
-      uint64_t a = cx->r->resolve ? cx->r->resolve(cx->r->resolve_ctx, name) : 0;
-      if (!a)
-        return jc_fail(JC_SYMBOL, "jcache: symbol '%s' could not be resolved",
-                       name);
-      l->val[s] = a;
-      l->set[s] = true;
-    } else if (sl.type == JC_SLOT_ARENA) {
-      const uint8_t *base = NULL;
-      size_t size = 0;
-      jc_err err = arena_base(cx, i, sl.ref, &base, &size);
-      if (err) return err;
-      if (sl.arg >= size)
-        return jc_fail(JC_MISS, "jcache: arena slot offset %u outside a trace "
-                                "of %zu bytes", sl.arg, size);
-      l->val[s] = (uint64_t)(uintptr_t)(base + sl.arg);
-      l->set[s] = true;
-    }
+    if (sl.type != JC_SLOT_SYMBOL && sl.type != JC_SLOT_ARENA) continue;
+    const uint8_t *base = NULL;
+    size_t size = 0;
+    jc_err err = sl.type == JC_SLOT_ARENA
+                     ? arena_base(cx, i, sl.ref, &base, &size)
+                     : JC_OK;
+    if (!err)
+      err = jc_commit_slot_value(cx->r, &sl, v->strings, base, size, &l->val[s]);
+    if (err) return err;
+    l->set[s] = true;
   }
   return JC_OK;
 }
@@ -415,18 +424,19 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
     cx.t[0] = ahead;
     cx.addr[0] = ahead->code;
     err = bind_ahead(&cx, ahead);
+  } else {
+    for (uint32_t i = 0; i < p->depth && !err; i++) {
+      void *at = NULL;
+      err = jc_arena_alloc_nofill(p->lv[i].cand->view.code_len, &at,
+                                  &cx.alloc_len[i]);
+      cx.addr[i] = at;
+      if (!err && !(cx.t[i] = jc_trace_new()))
+        err = jc_fail(JC_NOMEM, "jcache: out of memory in commit");
+    }
+    for (uint32_t i = 0; i < p->depth && !err; i++) err = resolve_slots(&cx, i);
+    for (uint32_t i = 0; i < p->depth && !err; i++) err = fill_trace(&cx, i);
+    for (uint32_t i = 0; i < p->depth && !err; i++) err = write_trace(&cx, i);
   }
-  for (uint32_t i = 0; i < p->depth && !err && !ahead; i++) {
-    void *at = NULL;
-    err = jc_arena_alloc_nofill(p->lv[i].cand->view.code_len, &at,
-                                &cx.alloc_len[i]);
-    cx.addr[i] = at;
-    if (!err && !(cx.t[i] = jc_trace_new()))
-      err = jc_fail(JC_NOMEM, "jcache: out of memory in commit");
-  }
-  for (uint32_t i = 0; i < p->depth && !err && !ahead; i++) err = resolve_slots(&cx, i);
-  for (uint32_t i = 0; i < p->depth && !err && !ahead; i++) err = fill_trace(&cx, i);
-  for (uint32_t i = 0; i < p->depth && !err && !ahead; i++) err = write_trace(&cx, i);
   if (!err && r->parent) {
     /* A lazy bridge goes live last, with one atomic store into its parent. */
     err = jc_trace_attach(r->parent, r->parent_exit,

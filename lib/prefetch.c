@@ -129,26 +129,17 @@ static bool todo_push(jc_prefetch *pf, const pf_job *jobs, size_t n) {
   return true;
 }
 
-/* Queue jobs before those waiting (pf->lock held). */
-static bool todo_push_front(jc_prefetch *pf, const pf_job *jobs, size_t n) {
-  if (n == 0) return true;
-  size_t wait = pf->ntodo - pf->head;
-  if (pf->head >= n) {
-    pf->head -= n;
-  } else {
-    if (wait + n > pf->captodo) {
-      size_t cap = pf->captodo ? pf->captodo : 64;
-      while (cap < wait + n) cap *= 2;
-      pf_job *t = realloc(pf->todo, cap * sizeof *t);
-      if (!t) return false;
-      pf->todo = t;
-      pf->captodo = cap;
-    }
-    memmove(pf->todo + n, pf->todo + pf->head, wait * sizeof *pf->todo);
-    pf->head = 0;
-    pf->ntodo = wait + n;
-  }
-  memcpy(pf->todo + pf->head, jobs, n * sizeof *jobs);
+/* Queue jobs in front of the first waiting key job: behind the families
+** already waiting (one level before the next), before the keys (pf->lock
+** held). */
+static bool todo_push_family(jc_prefetch *pf, const pf_job *jobs, size_t n) {
+  size_t at = pf->head;
+  while (at < pf->ntodo && pf->todo[at].parent) at++;
+  size_t keys = pf->ntodo - at;
+  if (!todo_push(pf, jobs, n)) return false; /* room (it may compact) */
+  at = pf->ntodo - n - keys;
+  memmove(pf->todo + at + n, pf->todo + at, keys * sizeof *pf->todo);
+  memcpy(pf->todo + at, jobs, n * sizeof *jobs);
   return true;
 }
 
@@ -348,28 +339,7 @@ static void *prefetch_main(void *arg) {
       pf->info.records += e->n;
       for (uint32_t k = 0; k < e->n; k++) pf->info.bytes += e->v[k].view.len;
     }
-    /* Behind the families already waiting (one level before the next),
-    ** before the keys. */
-    size_t fam = pf->head;
-    while (fam < pf->ntodo && pf->todo[fam].parent) fam++;
-    if (fam == pf->head) {
-      todo_push_front(pf, f.next, f.nnext);
-    } else if (fam == pf->ntodo) {
-      todo_push(pf, f.next, f.nnext);
-    } else {
-      /* Families, then these, then the keys: put the keys back behind. */
-      size_t nkeys = pf->ntodo - fam;
-      pf_job *keys = malloc(nkeys * sizeof *keys + 1);
-      if (keys) {
-        memcpy(keys, pf->todo + fam, nkeys * sizeof *keys);
-        pf->ntodo = fam;
-        todo_push(pf, f.next, f.nnext);
-        todo_push(pf, keys, nkeys);
-        free(keys);
-      } else {
-        todo_push(pf, f.next, f.nnext);
-      }
-    }
+    todo_push_family(pf, f.next, f.nnext);
     pf->info.cpu_ns = jc_thread_cpu_ns();
   }
   pf->busy = false;

@@ -66,6 +66,12 @@ struct jc_replay {
 ** has CELL32 relocations (slot values unset). */
 jc_err jc_commit_trace_init(jc_trace *t, const jc_view *v, uint64_t id,
                             uint8_t *code);
+/* The value of a symbol slot (r's resolver) or of an arena slot (an
+** address inside `base`, the `size` bytes of code its ref names), or the
+** error that makes the commit a miss. */
+jc_err jc_commit_slot_value(const jc_replay *r, const struct jc_fmt_slot *sl,
+                            const char *strings, const uint8_t *base,
+                            size_t size, uint64_t *out);
 /* Give each slot exit of t its slot, pointing at its stub, and write the
 ** slot's address into the code staged in w (which covers t's code). */
 void jc_commit_exit_slots(jc_trace *t, const jc_window *w);
