@@ -133,6 +133,7 @@ static bool todo_push(jc_prefetch *pf, const pf_job *jobs, size_t n) {
 ** already waiting (one level before the next), before the keys (pf->lock
 ** held). */
 static bool todo_push_family(jc_prefetch *pf, const pf_job *jobs, size_t n) {
+  if (n == 0) return true; /* jobs may be NULL then */
   size_t at = pf->head;
   while (at < pf->ntodo && pf->todo[at].parent) at++;
   size_t keys = pf->ntodo - at;
