@@ -70,7 +70,7 @@ struct jc_prefetch {
   pf_job *todo;
   size_t head, ntodo, captodo; /* todo[head .. ntodo) */
 
-  pf_entry *tab; /* open addressing on key.lo, a power of two */
+  pf_entry *tab; /* open addressing, a power of two */
   size_t cap, count;
 
   pf_chunk *chunks; /* the thread's alone */
@@ -79,8 +79,12 @@ struct jc_prefetch {
 
 /* -- The table ------------------------------------------------------------------ */
 
+/* The home slot mixes both halves: all bridge keys of one trace share
+** key.lo (jc_key_bridge), and probing from it made every lookup in a
+** family walk the family's run. */
 static pf_entry *slot_of(pf_entry *tab, size_t cap, jc_key key) {
-  for (size_t i = (size_t)key.lo & (cap - 1);; i = (i + 1) & (cap - 1))
+  uint64_t h = (key.lo ^ key.hi) * 0x9e3779b97f4a7c15ull;
+  for (size_t i = (size_t)(h >> 32) & (cap - 1);; i = (i + 1) & (cap - 1))
     if (!tab[i].used || (tab[i].key.lo == key.lo && tab[i].key.hi == key.hi))
       return &tab[i];
 }
@@ -89,19 +93,25 @@ static bool tab_has(const jc_prefetch *pf, jc_key key) {
   return pf->cap && slot_of(pf->tab, pf->cap, key)->used;
 }
 
+/* Room for `more` entries at most half full (pf->lock held). */
+static bool tab_reserve(jc_prefetch *pf, size_t more) {
+  if ((pf->count + more) * 2 <= pf->cap) return true;
+  size_t cap = pf->cap ? pf->cap : 256;
+  while ((pf->count + more) * 2 > cap) cap *= 2;
+  pf_entry *tab = calloc(cap, sizeof *tab);
+  if (!tab) return false;
+  for (size_t i = 0; i < pf->cap; i++)
+    if (pf->tab[i].used) *slot_of(tab, cap, pf->tab[i].key) = pf->tab[i];
+  free(pf->tab);
+  pf->tab = tab;
+  pf->cap = cap;
+  return true;
+}
+
 /* Insert (pf->lock held); false when out of memory (the key is then left to
 ** jc_lookup). */
 static bool tab_put(jc_prefetch *pf, jc_key key, jc_cand *v, uint32_t n) {
-  if ((pf->count + 1) * 2 > pf->cap) {
-    size_t cap = pf->cap ? pf->cap * 2 : 256;
-    pf_entry *tab = calloc(cap, sizeof *tab);
-    if (!tab) return false;
-    for (size_t i = 0; i < pf->cap; i++)
-      if (pf->tab[i].used) *slot_of(tab, cap, pf->tab[i].key) = pf->tab[i];
-    free(pf->tab);
-    pf->tab = tab;
-    pf->cap = cap;
-  }
+  if (!tab_reserve(pf, 1)) return false;
   pf_entry *e = slot_of(pf->tab, pf->cap, key);
   *e = (pf_entry){key, true, n, v};
   pf->count++;
@@ -318,6 +328,9 @@ static void *prefetch_main(void *arg) {
         dup = !batch[i].parent && same_key(batch[i].key, job.key);
       if (!dup) batch[nb++] = job;
     }
+    /* The table sized for the keys queued at once (and as many for their
+    ** families), not grown and rehashed step by step while publishing. */
+    (void)tab_reserve(pf, 2 * (pf->ntodo - pf->head + nb));
     f.nfound = f.nnext = 0;
     if (batch_cap < PF_BATCH) batch_cap *= 2;
     pthread_mutex_unlock(&pf->lock);

@@ -33,25 +33,10 @@ uint64_t jit_now_ns(void)
 
 /* -- Hashes (fingerprints never include a pointer) --------------------------------- */
 
-uint64_t jit_hash_str(const char *s, size_t n)
-{
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 static uint64_t mix(uint64_t h, uint64_t v)
 {
   h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
   return h;
-}
-
-static uint64_t hash_strobj(const vm_string *str)
-{
-  return str ? jit_hash_str(str->chars, str->len) : 0x51ed270b;
 }
 
 /* Content only: the same function in an edited program (other functions
@@ -61,7 +46,7 @@ uint64_t jit_hash_code64(vm_code *c)
 {
   if (c->jit_hash)
     return c->jit_hash;
-  uint64_t h = hash_strobj(c->name);
+  uint64_t h = jit_hash_strobj(c->name);
   h = mix(h, c->nparams);
   h = mix(h, c->nslots);
   h = mix(h, c->is_method);
@@ -73,16 +58,16 @@ uint64_t jit_hash_code64(vm_code *c)
     vm_value k = c->consts[i];
     h = mix(h, k.tag);
     if (k.tag == VM_T_STR)
-      h = mix(h, hash_strobj(k.u.p));
+      h = mix(h, jit_hash_strobj(k.u.p));
     else
       h = mix(h, (uint64_t)k.u.i);
   }
   h = mix(h, c->nnames);
   for (uint32_t i = 0; i < c->nnames; i++)
-    h = mix(h, hash_strobj(c->names[i]));
+    h = mix(h, jit_hash_strobj(c->names[i]));
   h = mix(h, c->ncells);
   for (uint32_t i = 0; i < c->ncells; i++)
-    h = mix(h, hash_strobj(c->cells[i]->name));
+    h = mix(h, jit_hash_strobj(c->cells[i]->name));
   h = mix(h, c->nprotos);
   for (uint32_t i = 0; i < c->nprotos; i++)
     h = mix(h, jit_hash_code64(c->protos[i]));
@@ -95,12 +80,6 @@ uint64_t jit_hash_code64(vm_code *c)
   return h;
 }
 
-uint32_t jit_hash_code(vm_code *c)
-{
-  uint64_t h = jit_hash_code64(c);
-  return (uint32_t)(h ^ (h >> 32));
-}
-
 /* Class name and field layout, superclasses included. */
 /* Name, field layout and superclasses; computed once per class (a class is
 ** complete before any trace meets it: its statement's FIELD instructions
@@ -111,10 +90,10 @@ uint64_t jit_hash_class(const vm_class *c)
 {
   if (c->jit_fp_nfields == c->nfields + 1)
     return c->jit_fp;
-  uint64_t h = jit_hash_str(c->name->chars, c->name->len);
+  uint64_t h = jit_hash_strobj(c->name);
   h = mix(h, c->nfields);
   for (uint32_t i = 0; i < c->nfields; i++)
-    h = mix(h, jit_hash_str(c->field_names[i]->chars, c->field_names[i]->len));
+    h = mix(h, jit_hash_strobj(c->field_names[i]));
   if (c->super)
     h = mix(h, jit_hash_class(c->super));
   vm_class *w = (vm_class *)c; /* a cache, not a change of the class */

@@ -278,10 +278,16 @@ jit_loopinfo *jit_loop_info(jit_state *J, vm_code *code, uint32_t pc);
 void jit_attach(jit_state *J, jit_trace *T);
 /* A bridge recording of (T, snap) failed. */
 void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap);
-uint32_t jit_hash_code(vm_code *c);
 /* Content hash of a code object: bytecode, constants, names, cells' names,
 ** nested code; not its source lines.  Cached in the code object. */
 uint64_t jit_hash_code64(vm_code *c);
+/* The same, folded to 32 bits (tape sites, callee fingerprints); inline:
+** every green decision of a checking iteration takes one. */
+static inline uint32_t jit_hash_code(vm_code *c)
+{
+  uint64_t h = c->jit_hash ? c->jit_hash : jit_hash_code64(c);
+  return (uint32_t)(h ^ (h >> 32));
+}
 /* The trace of machine code that starts at `mcode`. */
 jit_trace *jit_trace_at(jit_state *J, const uint8_t *mcode);
 bool jit_tmap_add(jit_state *J, jit_trace *T);
@@ -292,7 +298,12 @@ void jit_cost(jit_state *J, uint64_t id, jit_costkind kind, bool bridge, uint8_t
 ** rebuilt (called by the collector's mark phase). */
 void jit_gc_mark(jit_state *J, void (*mark)(vm_vm *vm, vm_value v));
 uint64_t jit_hash_class(const vm_class *c);
-uint64_t jit_hash_str(const char *s, size_t n);
+/* A string's content hash: the one the VM interned it with (FNV-1a), not
+** recomputed per green decision; stable across runs. */
+static inline uint64_t jit_hash_strobj(const vm_string *s)
+{
+  return s ? s->hash : 0x51ed270b;
+}
 
 /* -- record.c ------------------------------------------------------------- */
 

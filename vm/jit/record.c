@@ -214,12 +214,10 @@ static jit_ref konst_find(const jit_rec *R, jit_irop op, jit_type t, uint8_t tag
   return JIT_REF_NONE;
 }
 
-static jit_ref konst(jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64_t k)
+/* A new constant (not interned yet: konst_find found none). */
+static jit_ref konst_new(jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64_t k)
 {
-  jit_ref r = konst_find(R, op, t, tag, k);
-  if (r != JIT_REF_NONE)
-    return r;
-  r = emit(R, op, t, 0, 0);
+  jit_ref r = emit(R, op, t, 0, 0);
   if (R->fail)
     return 0;
   R->T->ir[r].k = k;
@@ -231,6 +229,12 @@ static jit_ref konst(jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64_t k
     R->nk++;
   }
   return r;
+}
+
+static jit_ref konst(jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64_t k)
+{
+  jit_ref r = konst_find(R, op, t, tag, k);
+  return r != JIT_REF_NONE ? r : konst_new(R, op, t, tag, k);
 }
 
 static jit_ref kint(jit_rec *R, int64_t v) { return konst(R, IR_KINT, IRT_INT, VM_T_INT, v); }
@@ -251,7 +255,7 @@ static jit_ref kptr(jit_rec *R, void *p, uint8_t tag)
   jit_ref r = konst_find(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
   if (r != JIT_REF_NONE)
     return r;
-  r = konst(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
+  r = konst_new(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
   if (R->fail)
     return 0;
   R->T->ir[r].b = R->nbind;
@@ -585,7 +589,7 @@ static jit_ref promote(jit_rec *R, jit_ref r, void *p, uint8_t tag, uint16_t kin
 {
   uint32_t s = snapshot(R);
   uint64_t outcome = guard_outcome(R, IR_EQ, IRT_PTR, r, JIT_REF_NONE) ^ kind ^
-                     jit_hash_str(name ? name->chars : "", name ? name->len : 0);
+                     jit_hash_strobj(name);
   tape_guard(R, s, outcome);
   tape(R, JIT_TAPE_GREEN, kind, fp);
   jit_ref k = kptr(R, p, tag);
@@ -694,7 +698,7 @@ static bool rec_pushpop(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     uint8_t tv;
     jit_ref v = getslot(R, a + 2, &tv);
     if (A->len >= A->cap) {
-      tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+      tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
       rec_append(R, arr, v, tv, true);
       setslot(R, a, knil(R), VM_T_NIL);
       return true;
@@ -702,7 +706,7 @@ static bool rec_pushpop(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     jit_ref len = emit(R, IR_ALEN, IRT_INT, arr, 0);
     jit_ref cap = emit(R, IR_ACAP, IRT_INT, arr, 0);
     guard(R, IR_LT, IRT_INT, len, cap);
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
     rec_store(R, IR_ASTORE, arr, len, v, tv);
     jit_ref n1 = emit(R, IR_ADD, IRT_INT, len, kint(R, 1)); /* < cap: no overflow */
     emit(R, IR_ASETLEN, IRT_VOID, arr, n1);
@@ -714,7 +718,7 @@ static bool rec_pushpop(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     }
     jit_ref len = emit(R, IR_ALEN, IRT_INT, arr, 0);
     guard(R, IR_GT, IRT_INT, len, kint(R, 0));
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
     jit_ref n1 = emit(R, IR_SUB, IRT_INT, len, kint(R, 1));
     uint8_t et = (uint8_t)A->items[A->len - 1].tag;
     jit_ref r = typed_load(R, IR_ALOADT, IR_ALOAD, arr, n1, et);
@@ -730,7 +734,7 @@ static void rec_builtin(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
   if (rec_pushpop(R, n, a, nargs))
     return;
   if (strcmp(name, "breakpoint") == 0 && nargs == 0) {
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
     jit_ref r = emit(R, IR_CALLS, IRT_VOID, JIT_REF_NONE, JIT_REF_NONE);
     if (R->fail)
       return;
@@ -793,7 +797,7 @@ static void rec_builtin(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     R->fail = "builtin not inlined";
     return;
   }
-  tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_str(name, n->name->len));
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
   setslot(R, a, r, rt);
 }
 
@@ -1639,7 +1643,7 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
       r = kflt(R, k.u.d);
     } else if (k.tag == VM_T_STR) {
       vm_string *s = k.u.p;
-      tape(R, JIT_TAPE_GREEN, JIT_GREEN_CONST, jit_hash_str(s->chars, s->len));
+      tape(R, JIT_TAPE_GREEN, JIT_GREEN_CONST, jit_hash_strobj(s));
       r = kptr(R, s, VM_T_STR);
     } else {
       R->fail = "constant kind";
@@ -1660,7 +1664,7 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
       R->fail = "undefined global";
       break;
     }
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_str(cell->name->chars, cell->name->len));
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_strobj(cell->name));
     jit_ref kc = kptr(R, cell, VM_T_UNDEF);
     r = typed_load(R, IR_CLOADT, IR_CLOAD, kc, 0, ct);
     setslot(R, A, r, ct);
@@ -1674,7 +1678,7 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
       break;
     }
     r = getslot(R, A, &t);
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_str(cell->name->chars, cell->name->len));
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_strobj(cell->name));
     jit_ref kc = kptr(R, cell, VM_T_UNDEF);
     rec_store(R, IR_CSTORE, kc, r, 0, t);
     break;
