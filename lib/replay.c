@@ -209,7 +209,7 @@ static jc_level *next_entry(jc_replay *r, uint32_t i, struct jc_fmt_tape *e,
 ** in *e; else NULL.  Most checks follow one candidate, and most answers
 ** match: green, bind and guard then skip the loops over paths (the same
 ** result, at a fraction of the cost: they run at every decision). */
-static jc_level *sole(jc_replay *r, struct jc_fmt_tape *e) {
+static inline jc_level *sole(jc_replay *r, struct jc_fmt_tape *e) {
   if (r->npaths != 1 || r->tail) return NULL;
   jc_level *l = current(&r->paths[0]);
   if (!l || l->pos >= l->ntape) return NULL;
@@ -217,18 +217,9 @@ static jc_level *sole(jc_replay *r, struct jc_fmt_tape *e) {
   return l;
 }
 
-JC_API jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
-                              uint64_t fp) {
-  if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
-  struct jc_fmt_tape se;
-  jc_level *sl = sole(r, &se);
-  if (sl && se.op == JC_TAPE_GREEN && se.arg == site && se.kind == kind &&
-      se.fp == fp) {
-    sl->pos++;
-    r->hits++;
-    JC_PROBE(replay_hit, sl->id, site, kind, fp);
-    return JC_OK;
-  }
+/* The general case of each answer: every path, misses, forks. */
+static __attribute__((noinline)) jc_err green_all(jc_replay *r, uint32_t site,
+                                                  uint16_t kind, uint64_t fp) {
   miss_info mi = {0, site, 0, fp, "no candidate"};
   uint64_t hit_id = 0;
   for (uint32_t i = 0; i < r->npaths; i++) {
@@ -262,18 +253,22 @@ JC_API jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
   return err;
 }
 
-JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
+JC_API jc_err jc_replay_green(jc_replay *r, uint32_t site, uint16_t kind,
+                              uint64_t fp) {
   if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
-  struct jc_fmt_tape se;
-  jc_level *sl = sole(r, &se);
-  if (sl && se.op == JC_TAPE_BIND) {
-    sl->val[se.arg] = value;
-    sl->set[se.arg] = true;
-    sl->pos++;
-    r->binds++;
-    JC_PROBE(bind, sl->id, se.arg, value);
-    return JC_OK;
-  }
+  struct jc_fmt_tape e;
+  jc_level *l = sole(r, &e);
+  if (!l || e.op != JC_TAPE_GREEN || e.arg != site || e.kind != kind ||
+      e.fp != fp)
+    return green_all(r, site, kind, fp);
+  l->pos++;
+  r->hits++;
+  JC_PROBE(replay_hit, l->id, site, kind, fp);
+  return JC_OK;
+}
+
+static __attribute__((noinline)) jc_err bind_all(jc_replay *r,
+                                                 uint64_t value) {
   miss_info mi = {0, 0, 0, value, "no candidate"};
   uint64_t bound_id = 0;
   uint32_t bound_slot = 0;
@@ -306,6 +301,19 @@ JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
     JC_PROBE(bind, bound_id, bound_slot, value);
   }
   return err;
+}
+
+JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
+  if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
+  struct jc_fmt_tape e;
+  jc_level *l = sole(r, &e);
+  if (!l || e.op != JC_TAPE_BIND) return bind_all(r, value);
+  l->val[e.arg] = value;
+  l->set[e.arg] = true;
+  l->pos++;
+  r->binds++;
+  JC_PROBE(bind, l->id, e.arg, value);
+  return JC_OK;
 }
 
 /* Fork path `pi` into one path per saved bridge of exit `guard`.  The
@@ -355,8 +363,9 @@ static jc_err enter_bridges(jc_replay *r, uint32_t pi, uint32_t guard) {
 
 /* Guard n for every live path: by_fp decides exit_taken per path from the
 ** recorded outcome fingerprint, else the client's exit_taken holds for all. */
-static jc_err guard(jc_replay *r, uint32_t n, bool by_fp, uint64_t fp,
-                    bool exit_taken) {
+static __attribute__((noinline)) jc_err guard(jc_replay *r, uint32_t n,
+                                              bool by_fp, uint64_t fp,
+                                              bool exit_taken) {
   if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
   miss_info mi = {0, n, n, n, "no candidate"};
   uint32_t np = r->npaths; /* paths forked now are not advanced again */
@@ -409,13 +418,12 @@ JC_API jc_err jc_replay_guard(jc_replay *r, uint32_t n, bool exit_taken) {
 }
 
 JC_API jc_err jc_replay_guard_fp(jc_replay *r, uint32_t n, uint64_t fp) {
-  struct jc_fmt_tape se;
-  jc_level *sl = r ? sole(r, &se) : NULL;
-  if (sl && se.op == JC_TAPE_GUARD && se.arg == n && se.fp == fp) {
-    sl->pos++; /* the same outcome: the path goes on */
-    return JC_OK;
-  }
-  return guard(r, n, true, fp, false);
+  struct jc_fmt_tape e;
+  jc_level *l = r ? sole(r, &e) : NULL;
+  if (!l || e.op != JC_TAPE_GUARD || e.arg != n || e.fp != fp)
+    return guard(r, n, true, fp, false);
+  l->pos++; /* the same outcome: the path goes on */
+  return JC_OK;
 }
 
 /* -- Commit ------------------------------------------------------------------------ */

@@ -45,6 +45,9 @@ typedef struct rec_frame {
   uint8_t ctor;    /* a constructor's init (returns self) */
 } rec_frame;
 
+/* Constants interned per recording (more are emitted, not interned). */
+#define JIT_REC_MAXK 512
+
 struct jit_rec {
   jit_state *J;
   vm_vm *vm;
@@ -70,10 +73,17 @@ struct jit_rec {
   uint32_t curpc, curline;
   vm_code *curcode;
   uint32_t nbind;
-  jit_ref kref[512];     /* interned constants */
-  int64_t kval[512];     /* their values, and op | type << 8 | tag << 16: */
-  uint32_t kkind[512];   /* scanned in place of the IR */
+  jit_ref kref[JIT_REC_MAXK];    /* interned constants */
+  int64_t kval[JIT_REC_MAXK];    /* their values, and op | type << 8 | tag << 16 */
+  uint32_t kkind[JIT_REC_MAXK];
   uint32_t nk;
+  /* Their index, open addressing at most half full: a slot is in use if
+  ** its generation is this recording's (a new recording bumps kgen instead
+  ** of clearing the table; every pointer constant is looked up, and a
+  ** check meets dozens). */
+  uint32_t kgen;
+  uint32_t kslot_gen[2 * JIT_REC_MAXK];
+  uint16_t kslot[2 * JIT_REC_MAXK];
   uint64_t t0;
   /* Checking mode (a checking iteration against the cache's candidates):
   ** the same handlers run, but green decisions, binds and guards go to the
@@ -204,13 +214,22 @@ static void tape_guard(jit_rec *R, uint32_t snap, uint64_t fp)
   e->fp = fp;
 }
 
+static uint32_t konst_home(uint32_t kind, int64_t k)
+{
+  uint64_t h = ((uint64_t)k ^ (uint64_t)kind << 40) * 0x9e3779b97f4a7c15ull;
+  return (uint32_t)(h >> 40) & (2 * JIT_REC_MAXK - 1);
+}
+
 /* An interned constant, found again by value. */
 static jit_ref konst_find(const jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64_t k)
 {
   uint32_t kind = (uint32_t)op | (uint32_t)t << 8 | (uint32_t)tag << 16;
-  for (uint32_t n = 0; n < R->nk; n++)
+  for (uint32_t i = konst_home(kind, k); R->kslot_gen[i] == R->kgen;
+       i = (i + 1) & (2 * JIT_REC_MAXK - 1)) {
+    uint32_t n = R->kslot[i];
     if (R->kval[n] == k && R->kkind[n] == kind)
       return R->kref[n];
+  }
   return JIT_REF_NONE;
 }
 
@@ -222,11 +241,15 @@ static jit_ref konst_new(jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64
     return 0;
   R->T->ir[r].k = k;
   R->T->ir[r].tag = tag;
-  if (R->nk < sizeof R->kref / sizeof R->kref[0]) {
+  if (R->nk < JIT_REC_MAXK) {
+    uint32_t kind = (uint32_t)op | (uint32_t)t << 8 | (uint32_t)tag << 16, i;
     R->kref[R->nk] = r;
     R->kval[R->nk] = k;
-    R->kkind[R->nk] = (uint32_t)op | (uint32_t)t << 8 | (uint32_t)tag << 16;
-    R->nk++;
+    R->kkind[R->nk] = kind;
+    for (i = konst_home(kind, k); R->kslot_gen[i] == R->kgen; i = (i + 1) & (2 * JIT_REC_MAXK - 1))
+      ;
+    R->kslot_gen[i] = R->kgen;
+    R->kslot[i] = (uint16_t)R->nk++;
   }
   return r;
 }
@@ -1090,12 +1113,16 @@ static void rec_reset(jit_rec *R)
   R->stop = NULL;
   R->nbind = 0;
   R->nk = 0;
+  if (++R->kgen == 0) { /* wrapped: every slot's generation is stale again */
+    memset(R->kslot_gen, 0, sizeof R->kslot_gen);
+    R->kgen = 1;
+  }
 }
 
 static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
 {
   if (!J->rec) {
-    J->rec = malloc(sizeof *J->rec);
+    J->rec = calloc(1, sizeof *J->rec); /* kgen 0 and no slot in use */
     if (!J->rec)
       return false;
     J->rec->slot_hw = JIT_MAX_SLOTS; /* the first reset clears them all */
