@@ -329,6 +329,14 @@ static uint32_t snapshot(jit_rec *R)
     R->fail = "too many snapshots";
     return 0;
   }
+  if (R->check) {
+    /* Only the numbering matters to the tape (nothing reads a check's
+    ** snapshots: they are not even filled in). */
+    R->dirty = false;
+    R->snap_pc = R->curpc;
+    R->snap_depth = R->depth;
+    return T->nsnap++;
+  }
   jit_snap *s = &T->snaps[T->nsnap];
   s->pc = R->curpc;
   s->ent = T->nsnapent;
@@ -337,13 +345,6 @@ static uint32_t snapshot(jit_rec *R)
   s->mat = 0;
   s->flags = 0;
   s->nent = s->nframe = 0;
-  if (R->check) {
-    /* Only the numbering matters to the tape. */
-    R->dirty = false;
-    R->snap_pc = R->curpc;
-    R->snap_depth = R->depth;
-    return T->nsnap++;
-  }
   for (uint32_t i = 0; i < R->maxslot; i++) {
     if (!R->slots[i].mod || !snap_needs(R, i))
       continue;
@@ -1548,6 +1549,8 @@ static void rec_ins_done(jit_state *J, const vm_insn *pc)
 {
   rec_ins(J, pc);
   jit_rec *R = J->rec;
+  if (!R || !R->T || (!R->fail && !R->stop))
+    return; /* the usual case: the instruction was recorded (or checked) */
   /* The check left the trace it started in at a guard: this iteration goes
   ** another way than the candidate, and what follows would stay unchecked
   ** behind a tail guard that only an iteration on the candidate's path
