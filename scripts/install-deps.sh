@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential cmake pkg-config liblmdb-dev lmdb-utils libxxhash-dev
 systemtap-sdt-dev libcmocka-dev libdw-dev libelf-dev gdb
 libzydis-dev lua5.4 luajit python3
-clang libbpf-dev bpftool bpftrace libncurses-dev tmux gnuplot-nox"
+clang libbpf-dev bpftool bpftrace libncurses-dev tmux gnuplot-nox valgrind"
 
 missing=""
 for p in $PKGS; do
