@@ -214,23 +214,29 @@ static void tape_guard(jit_rec *R, uint32_t snap, uint64_t fp)
   e->fp = fp;
 }
 
-static uint32_t konst_home(uint32_t kind, int64_t k)
+static uint32_t konst_kind(jit_irop op, jit_type t, uint8_t tag)
 {
+  return (uint32_t)op | (uint32_t)t << 8 | (uint32_t)tag << 16;
+}
+
+/* The slot of the index for constant (kind, k): the one that holds it, or the free
+** slot where it goes. */
+static uint32_t konst_slot(const jit_rec *R, uint32_t kind, int64_t k)
+{
+  const uint32_t mask = 2 * JIT_REC_MAXK - 1;
   uint64_t h = ((uint64_t)k ^ (uint64_t)kind << 40) * 0x9e3779b97f4a7c15ull;
-  return (uint32_t)(h >> 40) & (2 * JIT_REC_MAXK - 1);
+  uint32_t i = (uint32_t)(h >> 40) & mask;
+  while (R->kslot_gen[i] == R->kgen &&
+         !(R->kval[R->kslot[i]] == k && R->kkind[R->kslot[i]] == kind))
+    i = (i + 1) & mask;
+  return i;
 }
 
 /* An interned constant, found again by value. */
 static jit_ref konst_find(const jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64_t k)
 {
-  uint32_t kind = (uint32_t)op | (uint32_t)t << 8 | (uint32_t)tag << 16;
-  for (uint32_t i = konst_home(kind, k); R->kslot_gen[i] == R->kgen;
-       i = (i + 1) & (2 * JIT_REC_MAXK - 1)) {
-    uint32_t n = R->kslot[i];
-    if (R->kval[n] == k && R->kkind[n] == kind)
-      return R->kref[n];
-  }
-  return JIT_REF_NONE;
+  uint32_t i = konst_slot(R, konst_kind(op, t, tag), k);
+  return R->kslot_gen[i] == R->kgen ? R->kref[R->kslot[i]] : JIT_REF_NONE;
 }
 
 /* A new constant (not interned yet: konst_find found none). */
@@ -242,12 +248,10 @@ static jit_ref konst_new(jit_rec *R, jit_irop op, jit_type t, uint8_t tag, int64
   R->T->ir[r].k = k;
   R->T->ir[r].tag = tag;
   if (R->nk < JIT_REC_MAXK) {
-    uint32_t kind = (uint32_t)op | (uint32_t)t << 8 | (uint32_t)tag << 16, i;
+    uint32_t kind = konst_kind(op, t, tag), i = konst_slot(R, kind, k);
     R->kref[R->nk] = r;
     R->kval[R->nk] = k;
     R->kkind[R->nk] = kind;
-    for (i = konst_home(kind, k); R->kslot_gen[i] == R->kgen; i = (i + 1) & (2 * JIT_REC_MAXK - 1))
-      ;
     R->kslot_gen[i] = R->kgen;
     R->kslot[i] = (uint16_t)R->nk++;
   }
