@@ -37,7 +37,8 @@
 ** Modes (JCACHE_GDB): off: nothing.  lazy (default): traces are only listed;
 ** gdb objects are built when a debugger is seen — TracerPid in
 ** /proc/self/status, checked at the first registration and then at most
-** every 50 ms — or when jcache-gdb.py asks (jc_gdbjit_table.want, or
+** every 50 ms (on libjcache's background thread: the registration after
+** that reading sees the debugger) — or when jcache-gdb.py asks (jc_gdbjit_table.want, or
 ** `jcache sync`, which calls jc_gdbjit_sync()); then every listed trace is
 ** registered at once, in full groups.  on: every trace at once, always.
 **
@@ -335,7 +336,7 @@ static bool want_gdb(void) {
   uint64_t now = now_coarse();
   if (now < next_check) return false;
   next_check = now + TRACER_CHECK_NS;
-  return jc_tracer_attached(TRACER_CHECK_NS);
+  return jc_tracer_attached_soon(TRACER_CHECK_NS);
 }
 
 /* -- Register / unregister ---------------------------------------------------------------- */

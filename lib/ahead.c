@@ -106,29 +106,29 @@ static bool exit_open(const jc_trace *t, uint32_t k, bool live) {
 /* The saved bridges of every open exit of `parent` but `skip` (the exit
 ** the committed chain goes on through), and theirs, as far as the prefetch
 ** brought them in and the bounds allow.  `live`: parent runs already (it
-** is not one being written ahead now). */
+** is not one being written ahead now).  The prefetch's family entry lists
+** the exits that have bridges: one lookup per parent, not one per exit. */
 static void plan(ahead_ctx *a, jc_trace *parent, uint32_t skip, int depth,
                  bool live) {
-  /* The prefetch enters all exits of a family at once: if the first is
-  ** not in its table yet, none is (one lookup, not one per exit). */
-  jc_cands cs;
-  if (parent->nexits == 0 ||
-      !jc_prefetch_peek(a->r->cache,
-                        jc_key_bridge(parent->id, parent->exits[0].guard), &cs))
+  jc_family fam;
+  if (parent->nexits == 0 || !jc_prefetch_family(a->r->cache, parent->id, &fam))
     return;
-  for (uint32_t k = 0; k < parent->nexits; k++) {
-    if (parent->exits[k].guard == skip || !exit_open(parent, k, live)) continue;
-    memset(&cs, 0, sizeof cs);
-    jc_key key = jc_key_bridge(parent->id, parent->exits[k].guard);
-    if (!jc_prefetch_peek(a->r->cache, key, &cs)) continue;
-    for (size_t i = 0; i < cs.n; i++) {
-      const jc_cand *c = &cs.v[i];
-      if (a->n == AHEAD_MAX || a->bytes + c->view.code_len > AHEAD_MAX_BYTES)
-        return;
-      if (!writable_ahead(&c->view)) continue;
-      jc_trace *t = make(a, parent, c);
-      if (t && depth + 1 < JC_MAX_CHAIN) plan(a, t, JC_NO_GUARD, depth + 1, false);
+  uint32_t k = 0;
+  bool open = false;
+  for (uint32_t i = 0; i < fam.n; i++) {
+    /* The family is in exit order: a new guard is further on. */
+    if (i == 0 || fam.guards[i] != fam.guards[i - 1]) {
+      while (k < parent->nexits && parent->exits[k].guard != fam.guards[i]) k++;
+      if (k == parent->nexits) return; /* not this trace's exits */
+      open = fam.guards[i] != skip && exit_open(parent, k, live);
     }
+    if (!open) continue;
+    const jc_cand *c = &fam.v[i];
+    if (a->n == AHEAD_MAX || a->bytes + c->view.code_len > AHEAD_MAX_BYTES)
+      return;
+    if (!writable_ahead(&c->view)) continue;
+    jc_trace *t = make(a, parent, c);
+    if (t && depth + 1 < JC_MAX_CHAIN) plan(a, t, JC_NO_GUARD, depth + 1, false);
   }
 }
 

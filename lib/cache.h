@@ -108,6 +108,16 @@ bool jc_prefetch_find(jc_cache *c, jc_key key, jc_cands *cs);
 /* The same, not counted as a lookup served (lib/ahead.c looks ahead);
 ** false too when the thread holds the table's lock at that moment. */
 bool jc_prefetch_peek(jc_cache *c, jc_key key, jc_cands *cs);
+/* Every bridge the prefetch holds for the exits of trace `parent`: v[i]
+** saved for the exit of guard guards[i], grouped by exit in the parent's
+** exit order; valid until the cache closes.  False if the family has not
+** been fetched (or the thread holds the table's lock at that moment). */
+typedef struct jc_family {
+  const jc_cand *v;
+  const uint32_t *guards;
+  uint32_t n;
+} jc_family;
+bool jc_prefetch_family(jc_cache *c, uint64_t parent, jc_family *out);
 /* Stop the prefetch thread and free what it fetched (at close). */
 void jc_prefetch_free(jc_cache *c);
 

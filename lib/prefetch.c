@@ -28,13 +28,23 @@
 #include "cache.h"
 #include "internal.h"
 
-/* One key fetched: its validated candidates (possibly none). */
+/* One key fetched: its validated candidates (possibly none).  Or a family
+** entry (guards set, under family_key): every bridge saved for the exits of
+** one trace, each with its exit's guard, so that writing bridges ahead
+** (lib/ahead.c) visits the exits that have some, not every exit. */
 typedef struct pf_entry {
   jc_key key;
   bool used;
   uint32_t n;
   jc_cand *v;
+  const uint32_t *guards;
 } pf_entry;
+
+/* A family entry's key: the family's half, and a zero that no exit's key
+** has (it is a 64-bit hash, lib/key.c). */
+static jc_key family_key(uint64_t parent) {
+  return (jc_key){jc_key_family(parent), 0};
+}
 
 /* Record copies and candidate arrays come from chunks, freed at close. */
 typedef struct pf_chunk {
@@ -110,10 +120,11 @@ static bool tab_reserve(jc_prefetch *pf, size_t more) {
 
 /* Insert (pf->lock held); false when out of memory (the key is then left to
 ** jc_lookup). */
-static bool tab_put(jc_prefetch *pf, jc_key key, jc_cand *v, uint32_t n) {
+static bool tab_put(jc_prefetch *pf, jc_key key, jc_cand *v, uint32_t n,
+                    const uint32_t *guards) {
   if (!tab_reserve(pf, 1)) return false;
   pf_entry *e = slot_of(pf->tab, pf->cap, key);
-  *e = (pf_entry){key, true, n, v};
+  *e = (pf_entry){key, true, n, v, guards};
   pf->count++;
   return true;
 }
@@ -186,6 +197,7 @@ typedef struct pf_found {
   jc_key key;
   jc_cand *v; /* in a chunk */
   uint32_t n;
+  const uint32_t *guards; /* a family entry's (in a chunk), else NULL */
 } pf_found;
 
 #define PF_BATCH 32
@@ -259,9 +271,39 @@ static bool add_found(pf_fetch *f, jc_key key) {
   if (!grow((void **)&f->found, &f->capfound, f->nfound + 1, sizeof *f->found) ||
       !grow((void **)&f->next, &f->capnext, f->nnext + n, sizeof *f->next))
     return false;
-  f->found[f->nfound++] = (pf_found){key, v, (uint32_t)n};
+  f->found[f->nfound++] = (pf_found){key, v, (uint32_t)n, NULL};
   for (size_t i = 0; i < n; i++)
     f->next[f->nnext++] = (pf_job){{0, 0}, &v[i]};
+  return true;
+}
+
+/* The family entry of `parent`, after its exits' entries (the last `nexits`
+** found): their candidates in one array, each with its exit's guard. */
+static bool add_family(pf_fetch *f, const jc_cand *parent, uint32_t nexits) {
+  const pf_found *ex = f->found + f->nfound - nexits;
+  size_t n = 0;
+  for (uint32_t i = 0; i < nexits; i++) n += ex[i].n;
+  jc_cand *v = NULL;
+  uint32_t *guards = NULL;
+  if (n) {
+    v = chunk_alloc(f->pf, n * sizeof *v);
+    guards = v ? chunk_alloc(f->pf, n * sizeof *guards) : NULL;
+    if (!guards) return false;
+  }
+  size_t k = 0;
+  for (uint32_t i = 0; i < nexits; i++) {
+    struct jc_fmt_exit e;
+    jc_view_exit(&parent->view, i, &e);
+    for (uint32_t j = 0; j < ex[i].n; j++, k++) {
+      v[k] = ex[i].v[j];
+      guards[k] = e.guard;
+    }
+  }
+  if (!grow((void **)&f->found, &f->capfound, f->nfound + 1, sizeof *f->found))
+    return false;
+  static const uint32_t no_bridge[1]; /* a family without any: not NULL */
+  f->found[f->nfound++] =
+      (pf_found){family_key(parent->id), v, (uint32_t)n, n ? guards : no_bridge};
   return true;
 }
 
@@ -283,6 +325,8 @@ static void fetch_job(pf_fetch *f, MDB_txn *txn, const pf_job *job) {
     jc_view_exit(&job->parent->view, i, &e);
     if (!add_found(f, jc_key_bridge(job->parent->id, e.guard))) err = JC_NOMEM;
   }
+  if (!err && job->parent && !add_family(f, job->parent, job->parent->view.nexits))
+    err = JC_NOMEM;
   if (err) {
     f->nfound = nfound;
     f->nnext = nnext;
@@ -348,7 +392,9 @@ static void *prefetch_main(void *arg) {
     pthread_mutex_lock(&pf->lock);
     for (size_t i = 0; i < f.nfound; i++) {
       const pf_found *e = &f.found[i];
-      if (tab_has(pf, e->key) || !tab_put(pf, e->key, e->v, e->n)) continue;
+      if (tab_has(pf, e->key) || !tab_put(pf, e->key, e->v, e->n, e->guards) ||
+          e->guards)
+        continue;
       pf->info.keys++;
       pf->info.records += e->n;
       for (uint32_t k = 0; k < e->n; k++) pf->info.bytes += e->v[k].view.len;
@@ -448,9 +494,9 @@ static bool find(jc_cache *c, jc_key key, jc_cands *cs, bool served) {
   ** (measured: a commit that waited to look ahead took 100 us).  A lookup
   ** then does its own; looking ahead tries again at a later commit. */
   if (!pf || pthread_mutex_trylock(&pf->lock)) return false;
-  bool found = tab_has(pf, key);
+  const pf_entry *e = pf->cap ? slot_of(pf->tab, pf->cap, key) : NULL;
+  bool found = e && e->used && !e->guards;
   if (found) {
-    const pf_entry *e = slot_of(pf->tab, pf->cap, key);
     cs->v = e->v;
     cs->n = cs->cap = e->n;
     cs->shared = true;
@@ -466,6 +512,20 @@ bool jc_prefetch_find(jc_cache *c, jc_key key, jc_cands *cs) {
 
 bool jc_prefetch_peek(jc_cache *c, jc_key key, jc_cands *cs) {
   return find(c, key, cs, false);
+}
+
+bool jc_prefetch_family(jc_cache *c, uint64_t parent, jc_family *out) {
+  jc_prefetch *pf = atomic_load_explicit(&c->prefetch, memory_order_acquire);
+  if (!pf || pthread_mutex_trylock(&pf->lock)) return false;
+  const pf_entry *e = pf->cap ? slot_of(pf->tab, pf->cap, family_key(parent)) : NULL;
+  bool found = e && e->used && e->guards;
+  if (found) {
+    out->v = e->v;
+    out->guards = e->guards;
+    out->n = e->n;
+  }
+  pthread_mutex_unlock(&pf->lock);
+  return found;
 }
 
 void jc_prefetch_free(jc_cache *c) {
