@@ -18,6 +18,7 @@
 ** no chunk ready (the thread is behind, or could not start) it maps one and
 ** lets its pages fault on demand, as malloc would.
 */
+#include <link.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -164,6 +165,7 @@ void jc_mem_start(void) {
   pthread_mutex_lock(&M.lock);
   start_thread();
   pthread_mutex_unlock(&M.lock);
+  jc_mem_prefault_image((const void *)&jc_mem_start); /* libjcache's own */
 }
 
 void jc_mem_background(void (*fn)(void)) {
@@ -288,6 +290,86 @@ JC_API void jc_mem_info(jc_mem_stats *out) {
   out->faulting = M.faulting;
   out->ready = (uint32_t)M.nready;
   pthread_mutex_unlock(&M.lock);
+}
+
+/* -- Code and data pages of the program's images -------------------------------------- */
+
+/* A warm run's first check and first commit run code that nothing ran
+** before (the check hook, the commit, the debugger registration), and
+** write data nothing wrote: each new page a fault, a few microseconds in a
+** virtual machine, tens of them on the first reload (measured: the first
+** registration of a trace with gdbjit took 14 us, of which the code it ran
+** needed almost nothing).  The thread maps those pages ahead: code and
+** read-only data readable (MADV_POPULATE_READ), writable data written
+** (MADV_POPULATE_WRITE: the copy-on-write done there, not at the first
+** store).  Best effort: a kernel without these leaves the faults. */
+#define MEM_IMAGES 8
+static struct {
+  uintptr_t addr[MEM_IMAGES]; /* an address in each image to populate */
+  int n, done;
+} I; /* under M.lock */
+
+static uintptr_t page_down(uintptr_t a) { return a & ~(uintptr_t)4095; }
+static uintptr_t page_up(uintptr_t a) { return (a + 4095) & ~(uintptr_t)4095; }
+
+static void populate_range(uintptr_t lo, uintptr_t hi, int advice) {
+  if (hi > lo) (void)madvise((void *)lo, hi - lo, advice);
+}
+
+static int populate_image(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  uintptr_t a = *(uintptr_t *)arg, relro_lo = 0, relro_hi = 0;
+  bool mine = false;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    if (ph->p_type == PT_LOAD && a >= lo && a - lo < ph->p_memsz) mine = true;
+    if (ph->p_type == PT_GNU_RELRO) {
+      relro_lo = page_down(lo);
+      relro_hi = page_down(lo + ph->p_memsz); /* the loader protects whole pages */
+    }
+  }
+  if (!mine) return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t lo = page_down(info->dlpi_addr + ph->p_vaddr);
+    uintptr_t hi = page_up(info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
+    if (!(ph->p_flags & PF_W)) {
+      populate_range(lo, hi, MADV_POPULATE_READ);
+      continue;
+    }
+    /* Writable, but for its relocated read-only part (protected now). */
+    uintptr_t w = lo;
+    if (relro_hi > lo && relro_lo < hi) {
+      populate_range(lo, relro_hi < hi ? relro_hi : hi, MADV_POPULATE_READ);
+      w = relro_hi;
+    }
+    populate_range(w, hi, MADV_POPULATE_WRITE);
+  }
+  return 1;
+}
+
+static void images_job(void) {
+  pthread_mutex_lock(&M.lock);
+  while (I.done < I.n) {
+    uintptr_t a = I.addr[I.done++];
+    pthread_mutex_unlock(&M.lock);
+    dl_iterate_phdr(populate_image, &a);
+    pthread_mutex_lock(&M.lock);
+  }
+  pthread_mutex_unlock(&M.lock);
+}
+
+JC_API void jc_mem_prefault_image(const void *addr) {
+  if (!addr) return;
+  pthread_mutex_lock(&M.lock);
+  bool known = false;
+  for (int i = 0; i < I.n; i++) known |= I.addr[i] == (uintptr_t)addr;
+  bool add = !known && I.n < MEM_IMAGES;
+  if (add) I.addr[I.n++] = (uintptr_t)addr;
+  pthread_mutex_unlock(&M.lock);
+  if (add) jc_mem_background(images_job);
 }
 
 void jc_mem_drain(void) {

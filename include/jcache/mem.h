@@ -36,6 +36,15 @@ void *jc_mem_calloc(size_t n);
 /* Give back a block from jc_mem_alloc or jc_mem_calloc; NULL is accepted. */
 void jc_mem_free(void *p);
 
+/* Map ahead, on the populating thread, the pages of the loaded image
+** (the executable or a shared library) that contains addr: its code and
+** read-only data readable, its writable data written, so that code the
+** reload path runs for the first time (a client's checking and reloading)
+** does not fault on it.  libjcache does it for itself when a cache is
+** opened.  At most 8 images; asking again for one is a no-op; best effort
+** (a kernel without MADV_POPULATE_* leaves the faults). */
+void jc_mem_prefault_image(const void *addr);
+
 /* What the populating thread has done: for a client's statistics (its CPU
 ** time is work taken off the program's thread, not work saved). */
 typedef struct jc_mem_stats {

@@ -334,6 +334,9 @@ bool jit_check_start_tail(jit_state *J, vm_frame *rootframe, jit_trace *X);
 
 /* Open the cache (namespace: jcvm's build id and CPU features). */
 void jit_cache_open(jit_state *J);
+/* Make the recorder's state and the checks' scratch trace now (a warm run,
+** at startup) rather than at the first check. */
+void jit_rec_prepare(jit_state *J);
 void jit_cache_close(jit_state *J);
 /* The loop key: code content hash + back-edge pc. */
 jc_key jit_loop_key(vm_code *code, uint32_t backedge_pc);

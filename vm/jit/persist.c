@@ -141,6 +141,13 @@ void jit_cache_open(jit_state *J)
     ** keys follow (jit_cache_prefetch). */
     jc_cache_prefetch(J->cache, NULL, 0);
   }
+  /* A warm run's first check and commit run the recorder, replay and
+  ** reload code for the first time in this process: its pages mapped
+  ** ahead, not faulted in on the first reload. */
+  if (J->cache) {
+    jc_mem_prefault_image((const void *)&jit_cache_open);
+    jit_rec_prepare(J);
+  }
 }
 
 void jit_cache_close(jit_state *J)

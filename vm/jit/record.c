@@ -1124,7 +1124,10 @@ static void rec_reset(jit_rec *R)
   }
 }
 
-static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
+/* The recorder's state, and for checks their scratch trace (J->chkT).
+** Made once; a warm run makes them at startup (jit_rec_prepare): a quarter
+** megabyte, mapped and first touched on the first check otherwise. */
+static bool rec_alloc(jit_state *J, bool check)
 {
   if (!J->rec) {
     J->rec = calloc(1, sizeof *J->rec); /* kgen 0 and no slot in use */
@@ -1132,6 +1135,18 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
       return false;
     J->rec->slot_hw = JIT_MAX_SLOTS; /* the first reset clears them all */
   }
+  return !check || J->chkT || (J->chkT = trace_new()) != NULL;
+}
+
+void jit_rec_prepare(jit_state *J)
+{
+  (void)rec_alloc(J, true); /* best effort: the first check tries again */
+}
+
+static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
+{
+  if (!rec_alloc(J, cur != NULL))
+    return false;
   jit_rec *R = J->rec;
   R->J = J;
   R->vm = J->vm;
@@ -1141,8 +1156,6 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
   R->tailT = NULL;
   R->level = 0;
   if (cur) {
-    if (!J->chkT && !(J->chkT = trace_new()))
-      return false;
     R->T = J->chkT;
     jit_trace *T = R->T;
     T->nir = T->nsnap = T->nsnapent = T->nsnapframe = T->ntape = 0;
