@@ -14,9 +14,15 @@
 ** 64 KiB) with LIFO free lists, carved from 64 KiB chunks.  A thread keeps
 ** MEM_READY chunks populated (MADV_POPULATE_WRITE, else a store per page:
 ** about 2.7 us of its CPU per page here); the allocator takes one
-** when its current chunk runs out and wakes the thread to replace it.  With
-** no chunk ready (the thread is behind, or could not start) it maps one and
+** when its current chunk runs out, and the thread replaces it.  With no
+** chunk ready (the thread is behind, or could not start) it maps one and
 ** lets its pages fault on demand, as malloc would.
+**
+** The thread is never woken by the program's thread: it looks for work
+** every millisecond after it last had some, backing off to MEM_POLL_MAX
+** when idle.  Waking a sleeping thread (a futex wake, an interrupt to an
+** idle CPU) cost the waker 5 to 30 us on our virtual machines, and it fell
+** on a reload: a commit that took a chunk paid for it 3 to 160 us.
 */
 #include <link.h>
 #include <pthread.h>
@@ -48,6 +54,8 @@
 #define MEM_FINE 64                 /* 64 B .. 4 KiB in steps of 64 */
 #define MEM_CLASSES (MEM_FINE + 4)  /* .. 64 KiB */
 #define MEM_MAX (64u << 10)
+#define MEM_POLL_MIN_MS 1   /* the thread's look for work, after work */
+#define MEM_POLL_MAX_MS 128 /* and when idle: after work, doubled per look */
 #define MEM_CHUNK (64u << 10) /* populated in ~40 us: ready early */
 #define MEM_READY 2         /* chunks kept populated ahead: 128 KiB (its CPU
                                is spent whether reloads come or not: at most
@@ -65,7 +73,7 @@ typedef struct mem_hdr {
 
 static struct {
   pthread_mutex_t lock;
-  pthread_cond_t wake; /* the populating thread: fewer than MEM_READY ready */
+  pthread_cond_t wake; /* the thread's timed sleep: never signalled (above) */
   pthread_cond_t ready_cv; /* a chunk became ready (jc_mem_wait_ready) */
   void *free[MEM_CLASSES];
   uint8_t *cur, *end; /* the chunk blocks are carved from */
@@ -99,10 +107,24 @@ static uint8_t *chunk_new(bool populate) {
 static void *populate_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&M.lock);
+  unsigned poll_ms = MEM_POLL_MIN_MS;
   for (;;) {
-    while (M.nready >= MEM_READY && M.njobs == 0)
-      pthread_cond_wait(&M.wake, &M.lock);
-    if (M.njobs > 0) {
+    if (M.nready >= MEM_READY && M.njobs == 0) {
+      struct timespec at;
+      clock_gettime(CLOCK_REALTIME, &at);
+      at.tv_nsec += (long)poll_ms * 1000000L;
+      at.tv_sec += at.tv_nsec / 1000000000L;
+      at.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&M.wake, &M.lock, &at);
+      if (poll_ms < MEM_POLL_MAX_MS) poll_ms *= 2;
+      continue;
+    }
+    poll_ms = MEM_POLL_MIN_MS;
+    /* One chunk ready before any job: the first reload takes its blocks
+    ** from it (measured: behind the jobs of startup, images and the arena's
+    ** pages, the first commit mapped a chunk itself and faulted on it, 4
+    ** to 12 us). */
+    if (M.njobs > 0 && M.nready > 0) {
       void (*fn)(void) = M.jobs[--M.njobs];
       M.job_running = true;
       pthread_mutex_unlock(&M.lock);
@@ -174,10 +196,7 @@ void jc_mem_background(void (*fn)(void)) {
   bool queued = false;
   for (int i = 0; i < M.njobs; i++) queued |= M.jobs[i] == fn;
   bool run_here = !M.thread_on || (!queued && M.njobs == (int)JC_COUNTOF(M.jobs));
-  if (!queued && !run_here) {
-    M.jobs[M.njobs++] = fn;
-    pthread_cond_signal(&M.wake);
-  }
+  if (!queued && !run_here) M.jobs[M.njobs++] = fn; /* the thread looks */
   pthread_mutex_unlock(&M.lock);
   if (run_here) fn();
 }
@@ -196,8 +215,7 @@ static bool refill(void) {
   M.chunks++;
   M.cur = c;
   M.end = c + MEM_CHUNK;
-  start_thread();
-  pthread_cond_signal(&M.wake);
+  start_thread(); /* which replaces the chunk when it next looks */
   return true;
 }
 

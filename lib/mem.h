@@ -13,8 +13,10 @@
 ** open and arena reservation: the reload path then never maps a chunk on
 ** demand). */
 void jc_mem_start(void);
-/* Run fn on that thread, soon (once, however often it is asked for before
-** it runs); on the caller's thread if there is no such thread.  The caller
+/* Run fn on that thread when it next looks for work (within a millisecond
+** while the program reloads, at most 128 ms when it has long been idle;
+** once, however often it is asked for before it runs), without waking it;
+** on the caller's thread if there is no such thread.  The caller
 ** must hold no lock fn takes.  For the code arena's populating ahead. */
 void jc_mem_background(void (*fn)(void));
 /* Wait until the thread has run every job asked of it so far (tests). */
