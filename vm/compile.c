@@ -28,6 +28,7 @@
 #include "bytecode.h"
 #include "error.h"
 #include "gc.h"
+#include "jit/jit.h"
 #include "vm.h"
 
 /* Frame slots available to one function; keeps every register operand in
@@ -365,6 +366,9 @@ static uint32_t function(compiler *C, vm_node *fn, vm_string *qualname, int is_m
   if (fs.code->nslots == 0)
     fs.code->nslots = 1; /* every frame has a slot (simplifies the JIT) */
   code_init_ic(C->vm, fs.code);
+  /* Complete: the cache's prefetch thread can look its loops up now. */
+  if (C->vm->jit)
+    jit_cache_prefetch_code(C->vm->jit, fs.code);
 
   C->fs = fs.parent;
   C->line = saved_line;

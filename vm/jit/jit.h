@@ -219,6 +219,8 @@ typedef struct jit_state {
   bool dump_ir;
   bool no_sink;   /* --jit-no-sink: no allocation sinking (for comparisons) */
   bool no_prefetch; /* --jit-no-prefetch: lookups only when loops get hot (for comparisons) */
+  jc_key *pf_keys;    /* back edges' keys not handed to the prefetch yet (persist.c) */
+  uint32_t npf_keys, cap_pf_keys;
   bool gc_stress; /* --jit-gc-stress: every trace allocation takes its GC exit,
                      every object an exit rebuilds is allocated after a full
                      collection (tests; VM_GC_STRESS builds do the former) */
@@ -340,9 +342,13 @@ void jit_rec_prepare(jit_state *J);
 void jit_cache_close(jit_state *J);
 /* The loop key: code content hash + back-edge pc. */
 jc_key jit_loop_key(vm_code *code, uint32_t backedge_pc);
-/* The program is compiled: have libjcache look up the key of every back
-** edge in it (and the bridges saved for them) on its prefetch thread, so
-** the lookups of hot loops are answered from memory. */
+/* Have libjcache look up the key of every back edge (and the bridges
+** saved for them) on its prefetch thread, so that the lookups of hot loops
+** are answered from memory: the compiler gives each function as soon as it
+** is compiled (jit_cache_prefetch_code), in batches, so that the thread
+** starts while the rest of the program compiles; jit_cache_prefetch gives
+** the main chunk, the last, and hands over every key still waiting. */
+void jit_cache_prefetch_code(jit_state *J, vm_code *code);
 void jit_cache_prefetch(jit_state *J, vm_code *main);
 /* Give a freshly assembled trace to libjcache: persisted if the cache is on
 ** and the recorder can describe it, registered with gdb/perf always. */

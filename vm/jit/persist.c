@@ -165,38 +165,50 @@ jc_key jit_loop_key(vm_code *code, uint32_t backedge_pc)
   return jc_key_combine(k, &backedge_pc, sizeof backedge_pc);
 }
 
-/* The keys of every back edge in c and its nested functions. */
-static void loop_keys(vm_code *c, jc_key **keys, size_t *n, size_t *cap, int depth)
+/* Keys handed to libjcache at once: a wake of its prefetch thread costs
+** the waker microseconds, so not one per function; few enough that the
+** thread starts on the first functions while the rest compile. */
+#define PF_BATCH_KEYS 16
+
+static void prefetch_flush(jit_state *J)
 {
-  if (depth > 200) /* the parser nests no deeper (VM_PARSE_MAX_DEPTH) */
+  if (J->npf_keys) /* best effort: lookups work without it */
+    jc_cache_prefetch(J->cache, J->pf_keys, J->npf_keys);
+  J->npf_keys = 0;
+}
+
+/* The keys of the back edges in c itself (its nested functions were given
+** when they were compiled, before it). */
+void jit_cache_prefetch_code(jit_state *J, vm_code *c)
+{
+  if (!J->cache || J->no_prefetch)
     return;
   for (uint32_t pc = 0; pc < c->ninsns; pc++) {
     unsigned op = VM_INSN_OP(c->insns[pc]);
     if (op != VM_OP_LOOP && op != VM_OP_FORLOOP)
       continue;
-    if (*n == *cap) {
-      size_t nc = *cap ? *cap * 2 : 64;
-      jc_key *k = realloc(*keys, nc * sizeof *k);
+    if (J->npf_keys == J->cap_pf_keys) {
+      uint32_t nc = J->cap_pf_keys ? 2 * J->cap_pf_keys : 2 * PF_BATCH_KEYS;
+      jc_key *k = realloc(J->pf_keys, nc * sizeof *k);
       if (!k)
         return;
-      *keys = k;
-      *cap = nc;
+      J->pf_keys = k;
+      J->cap_pf_keys = nc;
     }
-    (*keys)[(*n)++] = jit_loop_key(c, pc);
+    J->pf_keys[J->npf_keys++] = jit_loop_key(c, pc);
   }
-  for (uint32_t i = 0; i < c->nprotos; i++)
-    loop_keys(c->protos[i], keys, n, cap, depth + 1);
+  if (J->npf_keys >= PF_BATCH_KEYS)
+    prefetch_flush(J);
 }
 
 void jit_cache_prefetch(jit_state *J, vm_code *main)
 {
-  if (!J->cache || J->no_prefetch)
-    return;
-  jc_key *keys = NULL;
-  size_t n = 0, cap = 0;
-  loop_keys(main, &keys, &n, &cap, 0);
-  jc_cache_prefetch(J->cache, keys, n); /* best effort: lookups work without it */
-  free(keys);
+  jit_cache_prefetch_code(J, main);
+  if (J->cache)
+    prefetch_flush(J);
+  free(J->pf_keys);
+  J->pf_keys = NULL;
+  J->npf_keys = J->cap_pf_keys = 0;
 }
 
 static uint64_t jit_resolve(void *ctx, const char *name)
