@@ -11,14 +11,17 @@
 #include <string.h>
 
 #include "internal.h"
+#include "jcache/mem.h"
 #include "probes.h"
 #include "replay.h"
 
 /* -- Paths -------------------------------------------------------------------- */
 
+/* A level's slot values and their set flags: one block from jc_mem (size
+** classes recycled from one check to the next, pages populated ahead),
+** not two callocs and two frees per level of every check. */
 static void level_free(jc_level *l) {
-  free(l->val);
-  free(l->set);
+  jc_mem_free(l->val);
   l->val = NULL;
   l->set = NULL;
 }
@@ -26,6 +29,17 @@ static void level_free(jc_level *l) {
 static void path_free(jc_path *p) {
   for (uint32_t i = 0; i < p->depth; i++) level_free(&p->lv[i]);
   p->depth = 0;
+}
+
+jc_err jc_level_slots(jc_level *l, uint32_t nslots) {
+  size_t n = (size_t)nslots + 1;
+  l->val = jc_mem_alloc(n * (sizeof *l->val + sizeof *l->set));
+  if (!l->val) {
+    l->set = NULL;
+    return jc_fail(JC_NOMEM, "jcache: out of memory in replay");
+  }
+  l->set = (bool *)(l->val + n);
+  return JC_OK;
 }
 
 /* Initialize level `l` over a candidate (or, with cand NULL, raw tape). */
@@ -38,12 +52,9 @@ static jc_err level_init(jc_level *l, const jc_cand *cand, uint64_t id,
   l->ntape = ntape;
   l->left_guard = JC_NO_GUARD;
   l->nslots = nslots;
-  l->val = calloc(nslots + 1, sizeof *l->val);
-  l->set = calloc(nslots + 1, sizeof *l->set);
-  if (!l->val || !l->set) {
-    level_free(l);
-    return jc_fail(JC_NOMEM, "jcache: out of memory in replay");
-  }
+  jc_err err = jc_level_slots(l, nslots);
+  if (err) return err;
+  memset(l->val, 0, ((size_t)nslots + 1) * (sizeof *l->val + sizeof *l->set));
   return JC_OK;
 }
 
@@ -87,7 +98,7 @@ void jc_replay_free(jc_replay *r) {
   free(r->paths);
   for (uint32_t i = 0; i < r->nheld; i++) jc_cands_release(r->held[i]);
   free(r->held);
-  free(r);
+  jc_mem_free(r);
 }
 
 JC_API jc_err jc_replay_begin(jc_cache *c, jc_cands *cands, jc_resolver resolve,
@@ -96,7 +107,7 @@ JC_API jc_err jc_replay_begin(jc_cache *c, jc_cands *cands, jc_resolver resolve,
   *out = NULL;
   if (!c || !cands)
     return jc_fail(JC_INVAL, "jcache: jc_replay_begin: no cache or candidates");
-  jc_replay *r = calloc(1, sizeof *r);
+  jc_replay *r = jc_mem_calloc(sizeof *r);
   if (!r) return jc_fail(JC_NOMEM, "jcache: out of memory in replay");
   r->cache = c;
   r->resolve = resolve;

@@ -85,5 +85,8 @@ void jc_tail_invalidate(jc_replay *r, uint32_t site, uint64_t expected,
                         uint64_t observed);
 /* lib/replay.c */
 void jc_replay_free(jc_replay *r);
+/* Give level l the room for slots 0..nslots (values and set flags, one
+** block that jc_replay_free gives back; contents undefined). */
+jc_err jc_level_slots(jc_level *l, uint32_t nslots);
 
 #endif

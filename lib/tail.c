@@ -17,6 +17,7 @@
 
 #include "arena.h"
 #include "internal.h"
+#include "jcache/mem.h"
 #include "probes.h"
 #include "reloc.h"
 #include "replay.h"
@@ -36,10 +37,10 @@ JC_API jc_err jc_tail_begin(jc_trace *t, uint32_t after_guard, jc_replay **out) 
     return jc_fail(JC_NOTFOUND, "jcache: trace %016llx has no pending tail "
                                 "after guard %u",
                    (unsigned long long)t->id, after_guard);
-  jc_replay *r = calloc(1, sizeof *r);
+  jc_replay *r = jc_mem_calloc(sizeof *r); /* freed by jc_replay_free */
   jc_path *p = calloc(1, sizeof *p);
   if (!r || !p) {
-    free(r);
+    jc_mem_free(r);
     free(p);
     return jc_fail(JC_NOMEM, "jcache: out of memory in tail check");
   }
@@ -57,9 +58,7 @@ JC_API jc_err jc_tail_begin(jc_trace *t, uint32_t after_guard, jc_replay **out) 
   l->pos = 0; /* the whole iteration is reported again: see tail_from */
   l->left_guard = JC_NO_GUARD;
   l->nslots = t->nslots;
-  l->val = malloc((size_t)(t->nslots + 1) * sizeof *l->val);
-  l->set = malloc((size_t)(t->nslots + 1) * sizeof *l->set);
-  if (!l->val || !l->set) {
+  if (jc_level_slots(l, t->nslots)) {
     jc_replay_free(r);
     return jc_fail(JC_NOMEM, "jcache: out of memory in tail check");
   }
