@@ -606,25 +606,35 @@ static bool reload_bind(jit_trace *T)
       return false;
     T->matcls_bind[k] = mc[k];
   }
+  /* Every pc must be inside the code it resumes: each frame's return pc in
+  ** its caller's code, the snapshot's pc in the innermost's.  One pass over
+  ** the frames, once for consecutive snapshots that share them (the
+  ** recorder shares them when they are the same). */
+  bool unbound = false, outside = false;
+  const vm_code *inner = T->code;
   for (uint32_t s = 0; s < T->nsnap; s++) {
     const jit_snap *sn = &T->snaps[s];
-    bool unbound = false;
-    for (uint32_t k = 0; k < sn->nframe; k++)
-      unbound = unbound || !T->snapframes[sn->frame + k].func;
-    if (sn->mat && (T->code->nslots > JIT_MAX_SLOTS ||
-                    !prog_valid(T, T->matprog, T->nmatprog, sn->mat, &unbound)))
-      return false;
-    if (unbound)
-      continue;
-    /* Every pc must be inside the code it resumes. */
-    for (uint32_t k = 0; k < sn->nframe; k++) {
-      const jit_snapframe *sf = &T->snapframes[sn->frame + k];
-      const vm_code *caller = k == 0 ? T->code : T->snapframes[sn->frame + k - 1].func->code;
-      if (sf->ret_pc >= caller->ninsns)
-        return false;
+    bool again = s > 0 && sn->frame == T->snaps[s - 1].frame && sn->nframe == T->snaps[s - 1].nframe;
+    if (!again) {
+      unbound = outside = false;
+      inner = T->code;
     }
-    const vm_code *inner = sn->nframe ? T->snapframes[sn->frame + sn->nframe - 1].func->code : T->code;
-    if (sn->pc >= inner->ninsns)
+    for (uint32_t k = 0; k < sn->nframe && !again; k++) {
+      const jit_snapframe *sf = &T->snapframes[sn->frame + k];
+      if (!sf->func) {
+        unbound = true;
+        break;
+      }
+      outside |= sf->ret_pc >= inner->ninsns;
+      inner = sf->func->code;
+    }
+    bool skip = unbound; /* the frames' answer; the exit program's is this snapshot's */
+    if (sn->mat && (T->code->nslots > JIT_MAX_SLOTS ||
+                    !prog_valid(T, T->matprog, T->nmatprog, sn->mat, &skip)))
+      return false;
+    if (skip)
+      continue;
+    if (outside || sn->pc >= inner->ninsns)
       return false;
   }
   return true;

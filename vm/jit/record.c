@@ -324,6 +324,28 @@ static bool snap_needs(jit_rec *R, uint32_t s)
   return false;
 }
 
+/* The inlined frames of the previous snapshot, if they are the current
+** ones: snapshot s shares them (most guards of an inlined call are in the
+** same frames).  Fewer frames to save, and to check at every reload. */
+static bool snap_frames_again(jit_rec *R, jit_snap *s)
+{
+  jit_trace *T = R->T;
+  if (T->nsnap == 0 || R->depth == 0)
+    return false;
+  const jit_snap *p = &T->snaps[T->nsnap - 1];
+  if (p->nframe != (uint32_t)R->depth)
+    return false;
+  for (int d = 1; d <= R->depth; d++) {
+    const jit_snapframe *f = &T->snapframes[p->frame + d - 1];
+    if (f->func != R->frames[d].func || f->base != R->frames[d].base ||
+        f->ret_pc != R->frames[d].ret_pc || f->ctor != R->frames[d].ctor)
+      return false;
+  }
+  s->frame = p->frame;
+  s->nframe = p->nframe;
+  return true;
+}
+
 static uint32_t snapshot(jit_rec *R)
 {
   jit_trace *T = R->T;
@@ -362,14 +384,16 @@ static uint32_t snapshot(jit_rec *R)
     e->tag = R->slots[i].tag;
   }
   s->nent = T->nsnapent - s->ent;
-  for (int d = 1; d <= R->depth; d++) {
-    jit_snapframe *f = &T->snapframes[T->nsnapframe++];
-    f->func = R->frames[d].func;
-    f->base = R->frames[d].base;
-    f->ret_pc = R->frames[d].ret_pc;
-    f->ctor = R->frames[d].ctor;
+  if (!snap_frames_again(R, s)) {
+    for (int d = 1; d <= R->depth; d++) {
+      jit_snapframe *f = &T->snapframes[T->nsnapframe++];
+      f->func = R->frames[d].func;
+      f->base = R->frames[d].base;
+      f->ret_pc = R->frames[d].ret_pc;
+      f->ctor = R->frames[d].ctor;
+    }
+    s->nframe = T->nsnapframe - s->frame;
   }
-  s->nframe = T->nsnapframe - s->frame;
   R->dirty = false;
   R->snap_pc = R->curpc;
   R->snap_depth = R->depth;
