@@ -20,6 +20,7 @@
 
 #include "cache.h"
 #include "internal.h"
+#include "jcache/mem.h"
 #include "probes.h"
 
 /* -- Keys ----------------------------------------------------------------------- */
@@ -115,7 +116,7 @@ static void free_pending(jc_pending *p) {
   while (p) {
     jc_pending *next = p->next;
     free(p->rec);
-    free(p);
+    jc_mem_free(p);
     p = next;
   }
 }
@@ -243,7 +244,8 @@ static jc_err enqueue(jc_cache *c, jc_pending *p) {
 }
 
 static jc_pending *pending_new(jc_cache *c, jc_key key, uint64_t trace_id) {
-  jc_pending *p = calloc(1, sizeof *p);
+  /* From jc_mem: a commit's usage touch allocates one, on the reload path. */
+  jc_pending *p = jc_mem_calloc(sizeof *p);
   if (p) {
     jc_store_key(p->lkey, c->ns, key, trace_id);
     p->trace_id = trace_id;

@@ -141,7 +141,8 @@ struct jit_trace {
 
   uint8_t tail_tries; /* tail checks that ended without a verdict */
   /* Exit programs of the snapshots that rebuild sunk objects (opt_sink.c
-  ** builds them, persist.c saves and reloads them, jit.c runs them). */
+  ** builds them, persist.c saves and reloads them, jit.c runs them).  A
+  ** reloaded trace's point into its aux (libjcache's copy, held by jt). */
   uint32_t *matprog;
   uint32_t nmatprog;
   vm_class **matcls;     /* the classes they allocate */
@@ -150,8 +151,8 @@ struct jit_trace {
 
   vm_value *gcrefs; /* every object the code embeds, registered as GC roots */
   void *mem;        /* reloaded: one block holding snaps, snapframes, exit_jmp,
-                       bridges, exit_dead, exit_checks, gcrefs, matcls,
-                       matcls_bind and matprog (persist.c from_jc) */
+                       bridges, exit_dead, exit_checks, gcrefs, matcls
+                       and matcls_bind (persist.c from_jc) */
   uint32_t ngcref;
   uint32_t nbridges; /* loops: bridges in the family */
   jit_trace *next;

@@ -698,8 +698,8 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   size_t sz[] = {nsnap * sizeof *T->snaps,        (nframe ? nframe : 1) * sizeof *T->snapframes,
                  nb * sizeof *T->gcrefs,          nm * sizeof *T->matcls,
                  nsnap * sizeof *T->bridges,      nsnap * sizeof *T->exit_jmp,
-                 nm * sizeof *T->matcls_bind,     (nmatprog ? nmatprog : 1) * sizeof *T->matprog,
-                 nsnap,                           nsnap};
+                 nm * sizeof *T->matcls_bind,     nsnap,
+                 nsnap};
   size_t total = 0;
   for (size_t k = 0; k < sizeof sz / sizeof *sz; k++)
     total += carve_len(sz[k]);
@@ -713,9 +713,8 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
     T->bridges = carve(&at, sz[4]);
     T->exit_jmp = carve(&at, sz[5]);
     T->matcls_bind = carve(&at, sz[6]);
-    T->matprog = carve(&at, sz[7]);
-    T->exit_dead = carve(&at, sz[8]);
-    T->exit_checks = carve(&at, sz[9]);
+    T->exit_dead = carve(&at, sz[7]);
+    T->exit_checks = carve(&at, sz[8]);
   }
   T->ngcref = nbind;
   T->nmatcls = nmatcls;
@@ -723,8 +722,9 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   const uint32_t *p = a + AUX_HDR;
   const uint32_t *fr = p + (size_t)nsnap * AUX_SNAP;
   const uint32_t *mp = fr + (size_t)nframe * 3 + nmatcls;
-  if (ok && nmatprog)
-    memcpy(T->matprog, mp, nmatprog * sizeof *mp);
+  /* Read in place (a program can be kilobytes: copied, then zeroed first,
+  ** it was most of a commit's memory traffic); only jit.c's exits read it. */
+  T->matprog = nmatprog ? (uint32_t *)mp : NULL;
   for (uint32_t f = 0; f < nframe && ok; f++) {
     if ((fr[3 * f + 1] & 0x7fffffffu) >= JIT_MAX_SLOTS) {
       ok = false;
