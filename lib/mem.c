@@ -120,11 +120,7 @@ static void *populate_main(void *arg) {
       continue;
     }
     poll_ms = MEM_POLL_MIN_MS;
-    /* One chunk ready before any job: the first reload takes its blocks
-    ** from it (measured: behind the jobs of startup, images and the arena's
-    ** pages, the first commit mapped a chunk itself and faulted on it, 4
-    ** to 12 us). */
-    if (M.njobs > 0 && M.nready > 0) {
+    if (M.njobs > 0) {
       void (*fn)(void) = M.jobs[--M.njobs];
       M.job_running = true;
       pthread_mutex_unlock(&M.lock);

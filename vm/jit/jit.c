@@ -548,7 +548,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
 void jit_free(jit_state *J)
 {
   jit_rec_free(J);
-  free(J->pf_keys); /* a program that did not compile: keys never handed */
+  free(J->pf_keys); /* jit_cache_prefetch_code's buffer */
   J->pf_keys = NULL;
   jit_trace *T = J->traces;
   while (T) {

@@ -204,11 +204,7 @@ void jit_cache_prefetch_code(jit_state *J, vm_code *c)
 void jit_cache_prefetch(jit_state *J, vm_code *main)
 {
   jit_cache_prefetch_code(J, main);
-  if (J->cache)
-    prefetch_flush(J);
-  free(J->pf_keys);
-  J->pf_keys = NULL;
-  J->npf_keys = J->cap_pf_keys = 0;
+  prefetch_flush(J); /* the buffer itself goes at jit_free */
 }
 
 static uint64_t jit_resolve(void *ctx, const char *name)
