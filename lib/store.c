@@ -471,6 +471,13 @@ JC_API uint64_t jc_cands_id(const jc_cands *cs, size_t i) {
   return (cs && i < cs->n) ? cs->v[i].id : 0;
 }
 
+JC_API const void *jc_cands_aux(const jc_cands *cs, size_t i, size_t *len) {
+  if (len) *len = 0;
+  if (!cs || i >= cs->n || !cs->v[i].view.aux_len) return NULL;
+  if (len) *len = cs->v[i].view.aux_len;
+  return cs->v[i].view.aux;
+}
+
 JC_API void jc_cands_release(jc_cands *cs) {
   if (!cs) return;
   if (cs->txn) release_txn(cs->cache, cs->txn);

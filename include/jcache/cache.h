@@ -101,6 +101,11 @@ jc_err jc_lookup(jc_cache *cache, jc_key key, jc_cands **out);
 size_t jc_cands_count(const jc_cands *cands);
 /* The trace id of candidate i (0 if out of range). */
 uint64_t jc_cands_id(const jc_cands *cands, size_t i);
+/* The client's aux bytes of candidate i (jc_rec_aux), valid until the
+** candidates are released; NULL with *len 0 if out of range or none.  Like
+** the rest of the record they passed the checksum and bounds checks, and
+** they are still the client's to validate: it wrote them. */
+const void *jc_cands_aux(const jc_cands *cands, size_t i, size_t *len);
 void jc_cands_release(jc_cands *cands);
 
 /* -- Prefetch ------------------------------------------------------------ */

@@ -8,7 +8,11 @@
 # again with the cache the cold run wrote (warm), and compare stdout, stderr
 # (minus the per-iteration timing lines of the benchmarks) and the exit
 # status.  The totals of reloaded traces are printed, and the test fails if
-# nothing at all was reloaded (the warm runs would prove nothing).
+# nothing at all was reloaded (the warm runs would prove nothing).  Lazy
+# bridges are bound statically by default (vm/jit/static.c): the test fails
+# if none was; with --jit-static=verify each is checked as well and the test
+# fails if a check bound anything else than static binding found, or if
+# nothing was compared.
 set -u
 if [ $# -lt 1 ]; then echo "usage: $0 JCVM [flags...]" >&2; exit 2; fi
 jcvm=$1; shift
@@ -17,7 +21,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-pass=0 fail=0 reloaded=0 hits=0 misses=0
+pass=0 fail=0 reloaded=0 hits=0 misses=0 static=0 agreed=0 disagreed=0
 
 run() { # run DIR OUTPREFIX PROG ARGS...
   local dir=$1 out=$2 prog=$3; shift 3
@@ -58,8 +62,21 @@ for prog in "${progs[@]}"; do
   reloaded=$((reloaded + $(count "$tmp/warm.json" reloaded_loops) + $(count "$tmp/warm.json" reloaded_bridges)))
   hits=$((hits + $(count "$tmp/warm.json" replay_hits)))
   misses=$((misses + $(count "$tmp/warm.json" replay_misses)))
+  static=$((static + $(count "$tmp/warm.json" static_bridges)))
+  agreed=$((agreed + $(count "$tmp/warm.json" static_agreed)))
+  d=$(count "$tmp/warm.json" static_disagreed)
+  if [ "$d" -gt 0 ]; then
+    echo "FAIL: $name: $d checks bound other objects than static binding found"
+    disagreed=$((disagreed + d))
+  fi
   rm -rf "$cache"
 done
 echo "warm_cold $*: $pass passed, $fail failed; warm runs reloaded $reloaded traces ($hits replay hits, $misses misses)"
+echo "lazy bridges bound statically: $static; verified: $agreed agreed, $disagreed disagreed"
 [ "$reloaded" -gt 0 ] || { echo "FAIL: nothing was reloaded"; exit 1; }
-[ "$fail" -eq 0 ]
+case " $* " in
+  *" --jit-static=verify "*) [ "$agreed" -gt 0 ] || { echo "FAIL: nothing was verified"; exit 1; } ;;
+  *" --jit-static="*) ;;
+  *) [ "$static" -gt 0 ] || { echo "FAIL: no bridge was bound statically"; exit 1; } ;;
+esac
+[ "$fail" -eq 0 ] && [ "$disagreed" -eq 0 ]

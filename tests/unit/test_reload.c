@@ -1104,6 +1104,47 @@ static uint64_t rec_synthetic_at(fixture *f, jc_key key, uint64_t parent,
   return id;
 }
 
+/* A candidate's aux bytes come back as recorded, for the client to read
+** before it checks (jcvm binds a lazy bridge from them); none, or out of
+** range, is NULL with length 0. */
+static void test_cands_aux(void **state) {
+  fixture *f = *state;
+  static const uint32_t aux[] = {0x4a435633u, 7, 0, 0xdeadbeefu};
+  uint8_t code[64];
+  memset(code, 0xCC, sizeof code);
+  jc_key key = key_of("aux"), bare = key_of("no aux");
+  for (int with = 0; with < 2; with++) {
+    jc_rec *r;
+    assert_int_equal(jc_rec_begin_loop(f->cache, with ? key : bare, &r), JC_OK);
+    uint32_t s0, s1;
+    rec_synthetic_tape(r, 5, 2, &s0, &s1);
+    if (with) assert_int_equal(jc_rec_aux(r, aux, sizeof aux), JC_OK);
+    jc_trace *t;
+    assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+    jc_trace_release(t);
+  }
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+  jc_cands *cs;
+  size_t len = 99;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  const void *a = jc_cands_aux(cs, 0, &len);
+  assert_non_null(a);
+  assert_int_equal(len, sizeof aux);
+  assert_memory_equal(a, aux, sizeof aux);
+  len = 99;
+  assert_null(jc_cands_aux(cs, 1, &len));
+  assert_int_equal(len, 0);
+  jc_cands_release(cs);
+  assert_int_equal(jc_lookup(f->cache, bare, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  len = 99;
+  assert_null(jc_cands_aux(cs, 0, &len));
+  assert_int_equal(len, 0);
+  jc_cands_release(cs);
+  assert_null(jc_cands_aux(NULL, 0, NULL));
+}
+
 static uint64_t rec_synthetic(fixture *f, jc_key key, uint64_t parent,
                               uint64_t gfp, uint32_t after) {
   return rec_synthetic_at(f, key, parent, gfp, after, 32, 0);
@@ -1724,6 +1765,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_tail_two_patch_points, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cells, setup, teardown),
       cmocka_unit_test_setup_teardown(test_written_ahead, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cands_aux, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -252,6 +252,38 @@ enum {
 
 typedef enum { JIT_TAPE_GREEN = 1, JIT_TAPE_BIND = 2, JIT_TAPE_GUARD = 3 } jit_tapeop;
 
+/* Where the object of a GREEN decision or a BIND comes from, so that a lazy
+** bridge can be bound without a checking iteration (vm/jit/static.c): from
+** the parent's exit, the code objects of the bridge's frames, and values the
+** machine code guards anyway.  `fs` names a code object: the function bound
+** in that BIND slot of the same trace, or JIT_O_ROOT for the root frame's. */
+typedef enum {
+  JIT_O_NONE = 0, /* not derivable: the bridge needs its checking iteration */
+  JIT_O_FRAME,    /* a = d: the function of inlined frame d at the parent's exit */
+  JIT_O_CONST,    /* a = fs, b = k: string constant k of fs's code */
+  JIT_O_CELL,     /* a = fs, b = k: global cell k of fs's code */
+  JIT_O_CELLVAL,  /* a = BIND slot of a cell: the value the cell holds now
+                     (a promoted value: the code compares it) */
+  JIT_O_PARENT,   /* a = a BIND slot of the parent: the object bound there
+                     (a promoted value: the code compares it) */
+  JIT_O_BIND,     /* a = an earlier BIND slot of this trace: its object */
+  JIT_O_METHOD,   /* a = class BIND slot, b = fs, c = k: the method named
+                     fs's code name k on that class */
+  JIT_O_INIT,     /* a = class BIND slot: its init method (or none: GREEN fp 0) */
+  JIT_O_SUPER,    /* a = fs, b = k: the method named fs's code name k on the
+                     superclass of the owner of fs's function */
+  JIT_O_MAINCELL  /* a = k: the value global cell k of the main chunk's code
+                     holds now (a promoted value: a class or function defined
+                     at top level) */
+} jit_origin_kind;
+
+#define JIT_O_ROOT 0xffffffffu
+
+typedef struct jit_origin {
+  uint8_t kind; /* jit_origin_kind */
+  uint32_t a, b, c;
+} jit_origin;
+
 typedef struct jit_tapeent {
   uint8_t op;    /* jit_tapeop */
   uint16_t kind; /* GREEN: what was decided (JIT_GREEN_*) */
@@ -260,6 +292,7 @@ typedef struct jit_tapeent {
   uint64_t fp;   /* GREEN: fingerprint of the decision; BIND: slot number;
                     GUARD: fingerprint of the guard's outcome (its condition
                     and constant operands: see guard_outcome in record.c) */
+  jit_origin org; /* GREEN, BIND: where its object comes from */
 } jit_tapeent;
 
 enum {

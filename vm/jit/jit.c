@@ -288,6 +288,7 @@ void jit_init(vm_vm *vm, jit_state *J)
   J->reload_hot = env_u32("JCVM_JIT_RELOAD_HOT", 1);
   J->dump = stderr;
   J->use_cache = true;
+  J->static_mode = JIT_STATIC_ON;
   J->t_start = jit_now_ns();
   __builtin_cpu_init();
   J->vzeroupper = __builtin_cpu_supports("avx");
@@ -322,6 +323,14 @@ int jit_option(jit_state *J, const char *a)
     J->no_sink = true;
   } else if (strcmp(a, "--jit-no-prefetch") == 0) {
     J->no_prefetch = true;
+  } else if (strncmp(a, "--jit-static=", 13) == 0) {
+    static const char *const modes[] = {"off", "on", "verify"};
+    for (uint8_t m = 0; m < 3; m++)
+      if (strcmp(a + 13, modes[m]) == 0) {
+        J->static_mode = m;
+        return 1;
+      }
+    return -1;
   } else if (strcmp(a, "--jit-gc-stress") == 0) {
     J->gc_stress = true;
   } else if (strcmp(a, "--no-cache") == 0) {
@@ -377,6 +386,8 @@ void jit_report(jit_state *J)
             "%llu replay misses, %llu not persisted\n"
             "jit: %llu tail guards, %llu tails validated, %llu tails invalidated, "
             "%llu tails moved, %llu checks deferred, replay %.3f ms, commit %.3f ms\n"
+            "jit: lazy bridges bound statically: %llu reloaded, %llu left to their check, "
+            "%llu missed; verified %llu agreed, %llu disagreed\n"
             "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread\n"
             "jit: memory populated ahead: %llu chunks, %.3f ms CPU on its thread\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
@@ -390,7 +401,10 @@ void jit_report(jit_state *J)
             (unsigned long long)s->not_persisted, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
             (unsigned long long)s->tails_moved, (unsigned long long)s->checks_deferred,
-            s->replay_ns / 1e6, s->commit_ns / 1e6, (unsigned long long)pf.keys,
+            s->replay_ns / 1e6, s->commit_ns / 1e6, (unsigned long long)s->static_bridges,
+            (unsigned long long)s->static_fallbacks, (unsigned long long)s->static_misses,
+            (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
+            (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6,
             (unsigned long long)mem.populated, mem.cpu_ns / 1e6);
   if (J->stats_json) {
@@ -407,7 +421,8 @@ void jit_report(jit_state *J)
             "\"reloaded_bridges\": %llu, \"replay_hits\": %llu, \"replay_misses\": %llu, "
             "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
             "\"tails_moved\": %llu, \"not_persisted\": %llu, \"checks_deferred\": %llu, "
-            "\"replay_ns\": %llu, "
+            "\"static_bridges\": %llu, \"static_fallbacks\": %llu, \"static_misses\": %llu, "
+            "\"static_agreed\": %llu, \"static_disagreed\": %llu, \"replay_ns\": %llu, "
             "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
             "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"populate_cpu_ns\": %llu, "
             "\"cache\": %s, \"traces\": [",
@@ -421,7 +436,9 @@ void jit_report(jit_state *J)
             (unsigned long long)s->replay_misses, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
             (unsigned long long)s->tails_moved, (unsigned long long)s->not_persisted,
-            (unsigned long long)s->checks_deferred,
+            (unsigned long long)s->checks_deferred, (unsigned long long)s->static_bridges,
+            (unsigned long long)s->static_fallbacks, (unsigned long long)s->static_misses,
+            (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
             (unsigned long long)s->replay_ns,
             (unsigned long long)s->commit_ns, (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served,
@@ -550,6 +567,7 @@ void jit_free(jit_state *J)
   jit_rec_free(J);
   free(J->pf_keys); /* jit_cache_prefetch_code's buffer */
   J->pf_keys = NULL;
+  jit_static_free(&J->stat);
   jit_trace *T = J->traces;
   while (T) {
     jit_trace *n = T->next;
@@ -1015,6 +1033,8 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
       ** miss counts in exit_checks (jit_reload_miss); the exit is checked
       ** again the next time it is taken, and traced after JIT_CHECK_TRIES. */
       jc_replay *cur = jit_cache_lookup_bridge(J, X, sn);
+      if (cur && jit_static_reload(J, X, sn, &cur))
+        return; /* bound from its origins, no checking iteration */
       if (cur) {
         if (!jit_check_start_bridge(J, frame, X, sn, cur))
           X->exit_checks[sn] = JIT_CHECK_NONE;

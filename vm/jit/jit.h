@@ -169,6 +169,11 @@ typedef struct jit_stats {
   uint64_t tail_guards, tails_validated, tails_invalidated, not_persisted;
   uint64_t tails_moved; /* tail checks that left inside the tail: moved after that guard */
   uint64_t checks_deferred; /* checks dropped to try a later iteration (jit_check_defer) */
+  /* Lazy bridges bound without a checking iteration (static.c): reloaded
+  ** so, left to their check (no origin for some object), fed but missed
+  ** (then checked), and with --jit-static=verify the checks whose binds
+  ** agreed or disagreed with what static binding found. */
+  uint64_t static_bridges, static_fallbacks, static_misses, static_agreed, static_disagreed;
   uint64_t replay_ns, commit_ns;
 } jit_stats;
 
@@ -198,6 +203,29 @@ typedef struct jit_costlog {
 } jit_costlog;
 
 typedef struct jit_rec jit_rec;
+
+/* A lazy bridge's tape, bound without its checking iteration (static.c):
+** per entry what to report to the cursor (GREEN: the fingerprint found,
+** BIND: the object, GUARD: passed), and the objects per BIND slot. */
+typedef struct jit_static_ent {
+  uint8_t op;    /* jit_tapeop */
+  uint16_t kind; /* GREEN: JIT_GREEN_* */
+  uint32_t site; /* GREEN: site; GUARD: snapshot */
+  uint64_t v;    /* GREEN: fingerprint; BIND: object */
+} jit_static_ent;
+
+typedef struct jit_static {
+  jit_static_ent *ent; /* JIT_MAX_TAPE entries, allocated at first use */
+  void **vals;         /* per BIND slot */
+  uint8_t *vouched;    /* per BIND slot: a GREEN decision is about its object */
+  uint32_t n, nbind;
+  const char *why;     /* why the last resolve failed */
+} jit_static;
+
+typedef enum { JIT_STATIC_OFF, JIT_STATIC_ON, JIT_STATIC_VERIFY } jit_static_mode;
+
+/* Words per tape entry in a bridge's aux (persist.c writes, static.c reads). */
+#define JIT_AUX_STATIC 5
 
 /* One back edge's JIT bookkeeping (aborts, backoff, blacklist). */
 typedef struct jit_loopinfo {
@@ -247,6 +275,9 @@ typedef struct jit_state {
   jc_cache *cache;       /* NULL: no cache (off, or refused) */
   jit_trace *chkT;       /* scratch trace of checking iterations */
   jc_cands *chk_cands;   /* the candidates the current check follows */
+  uint8_t static_mode;   /* jit_static_mode: --jit-static=on|off|verify */
+  jit_static stat;       /* the last lazy bridge bound statically */
+  uint64_t static_id;    /* verify: the candidate stat holds, until its check commits (0: none) */
   jit_costlog *costs;
   uint32_t ncosts, costs_cap;
   /* The recording or check in progress (rec_stop fills wall and hook). */
@@ -383,6 +414,31 @@ void jit_check_done(jit_state *J);
 /* The checking iteration failed (a miss, or something the recorder cannot do). */
 void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
                      uint32_t snap, const char *why);
+
+/* The tape section of a bridge's aux for exit psnap of P: a pointer to its
+** *n entries (JIT_AUX_STATIC words each, at any alignment), or NULL if the
+** aux is not one of P's bridges there (*n nonzero if it has a section). */
+const uint8_t *jit_aux_static(const void *aux, size_t alen, const jit_trace *P, uint32_t psnap,
+                              uint32_t *n);
+
+/* -- static.c ------------------------------------------------------------- */
+
+/* Bind the bridge of exit psnap of P described by a candidate's aux: every
+** GREEN's fingerprint and BIND's object found from its origin (ir.h), into
+** out.  False (out->why) if one has no origin or is not found. */
+bool jit_static_resolve(jit_state *J, jit_trace *P, uint32_t psnap, const void *aux, size_t alen,
+                        jit_static *out);
+/* Report a resolved tape to the cursor as a check would (guards passed). */
+jc_err jit_static_feed(const jit_static *s, jc_replay *cur);
+void jit_static_free(jit_static *s);
+/* A hot exit snap of P with saved bridges, *cur their cursor: reload one
+** bound statically (true: committed, or missed and left to tracing as any
+** check's miss).  False: the caller checks *cur (a fresh cursor if the
+** feed missed; NULL if there is none any more). */
+bool jit_static_reload(jit_state *J, jit_trace *P, uint32_t snap, jc_replay **cur);
+/* Verify mode: the check of that bridge committed `bridge`; count whether
+** its binds are what static binding found. */
+void jit_static_verify(jit_state *J, jc_trace *bridge);
 
 /* -- live.c -------------------------------------------------------------- */
 

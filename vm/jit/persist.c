@@ -36,10 +36,13 @@
 #include "jit.h"
 
 /* v2: per snapshot its exit program's offset; the classes and exit
-** programs of sunk objects (opt_sink.c) after the frames. */
-#define AUX_MAGIC 0x3256434au /* "JCV2" */
-#define AUX_HDR 13
+** programs of sunk objects (opt_sink.c) after the frames.  v3: a bridge's
+** tape with the origin of every GREEN and BIND last (AUX_STATIC words per
+** entry, read by static.c). */
+#define AUX_MAGIC 0x3356434au /* "JCV3" */
+#define AUX_HDR 14
 #define AUX_SNAP 5
+#define AUX_STATIC JIT_AUX_STATIC
 #define AUX_MAX_PROG (1u << 20)
 
 /* -- Namespace ----------------------------------------------------------------------- */
@@ -304,6 +307,9 @@ static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
   } else if (strncmp(e, "prog:", 5) == 0) {
     p = mat + T->nmatcls + 1;
     n = T->nmatprog > 1 ? T->nmatprog - 1 : 0;
+  } else if (strncmp(e, "static:", 7) == 0) {
+    p = mat + T->nmatcls + T->nmatprog;
+    n = T->parent ? (size_t)T->ntape * AUX_STATIC : 0;
   }
   if (n)
     p[(k % n) * stride] = 0xffffffffu;
@@ -311,8 +317,9 @@ static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
 
 static uint32_t *build_aux(const jit_trace *T, size_t *len)
 {
+  uint32_t nstatic = T->parent ? T->ntape : 0;
   size_t n = AUX_HDR + (size_t)T->nsnap * AUX_SNAP + (size_t)T->nsnapframe * 3 + T->nmatcls +
-             T->nmatprog;
+             T->nmatprog + (size_t)nstatic * AUX_STATIC;
   uint32_t *a = malloc(n * sizeof *a);
   if (!a)
     return NULL;
@@ -329,6 +336,7 @@ static uint32_t *build_aux(const jit_trace *T, size_t *len)
   a[10] = T->parent ? T->parent_snap : 0;
   a[11] = T->nmatcls;
   a[12] = T->nmatprog;
+  a[13] = nstatic;
   uint32_t *p = a + AUX_HDR;
   for (uint32_t s = 0; s < T->nsnap; s++) {
     *p++ = T->snaps[s].pc;
@@ -346,6 +354,15 @@ static uint32_t *build_aux(const jit_trace *T, size_t *len)
     *p++ = T->matcls_bind[k];
   if (T->nmatprog)
     memcpy(p, T->matprog, T->nmatprog * sizeof *p);
+  p += T->nmatprog;
+  for (uint32_t i = 0; i < nstatic; i++) {
+    const jit_tapeent *e = &T->tape[i];
+    *p++ = e->op | (uint32_t)e->org.kind << 8 | (uint32_t)e->kind << 16;
+    *p++ = e->op == JIT_TAPE_BIND ? 0 : e->site;
+    *p++ = e->org.a;
+    *p++ = e->org.b;
+    *p++ = e->org.c;
+  }
   test_corrupt_aux(a, T);
   *len = n * sizeof *a;
   return a;
@@ -504,6 +521,28 @@ jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap)
 
 /* -- Reloading ------------------------------------------------------------------------- */
 
+const uint8_t *jit_aux_static(const void *aux, size_t alen, const jit_trace *P, uint32_t psnap,
+                              uint32_t *n)
+{
+  uint32_t a[AUX_HDR];
+  *n = 0;
+  if (!aux || alen < sizeof a || alen % 4)
+    return NULL;
+  memcpy(a, aux, sizeof a); /* a candidate's record may sit at any alignment */
+  if (a[0] != AUX_MAGIC || a[1] != 1 || a[10] != psnap || a[2] != P->root->head_pc ||
+      a[9] != P->code->ninsns)
+    return NULL;
+  uint32_t nsnap = a[6], nframe = a[7], nmatcls = a[11], nmatprog = a[12], nstatic = a[13];
+  *n = nstatic;
+  if (nsnap > JIT_MAX_SNAP || nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || nmatcls > JIT_MAX_TAPE ||
+      nmatprog > AUX_MAX_PROG || nstatic == 0 || nstatic > JIT_MAX_TAPE)
+    return NULL;
+  size_t off = AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog;
+  if (alen != (off + (size_t)nstatic * AUX_STATIC) * 4)
+    return NULL;
+  return (const uint8_t *)aux + off * 4;
+}
+
 /* Is the exit program at prog[at..] well formed for T (see opt_sink.c)?
 ** The cache is untrusted input: every count, index and slot is checked
 ** before jit_h_materialize may follow it.  A class the program allocates
@@ -660,11 +699,13 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   *why = "bad aux";
   if (!a || alen < AUX_HDR * 4 || alen % 4 || !mcode || a[0] != AUX_MAGIC)
     return NULL;
-  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8], nmatcls = a[11], nmatprog = a[12];
+  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8], nmatcls = a[11], nmatprog = a[12],
+           nstatic = a[13];
   if (a[1] != (parent ? 1u : 0u) || nsnap == 0 || nsnap > JIT_MAX_SNAP ||
       nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns || nbind > JIT_MAX_TAPE ||
-      nmatcls > nbind || nmatprog > AUX_MAX_PROG ||
-      alen != (AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog) * 4)
+      nmatcls > nbind || nmatprog > AUX_MAX_PROG || nstatic > JIT_MAX_TAPE ||
+      alen != (AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog +
+               (size_t)nstatic * AUX_STATIC) * 4)
     return NULL;
   uint32_t head_pc = a[2];
   if (parent ? (head_pc != parent->root->head_pc || a[10] != psnap)
@@ -792,6 +833,8 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
     jit_trace *T = from_jc(J, out[i], code, backedge_pc, i ? prev : parent, i ? exit : snap, &why);
     if (!T)
       break;
+    if (i == 0 && parent && J->static_id)
+      jit_static_verify(J, out[i]);
     if (i == 0 && !parent) {
       code->ic[backedge_pc].target = T;
       J->stats.reloaded_loops++;

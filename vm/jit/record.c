@@ -43,6 +43,8 @@ typedef struct rec_frame {
   uint32_t base;   /* slot of R[0] relative to the root base */
   uint32_t ret_pc; /* caller's pc after the call */
   uint8_t ctor;    /* a constructor's init (returns self) */
+  uint32_t fslot;  /* the BIND slot of func (JIT_O_ROOT in the root frame):
+                      what origins name its code by (ir.h, jit_origin) */
 } rec_frame;
 
 /* Constants interned per recording (more are emitted, not interned). */
@@ -95,6 +97,7 @@ struct jit_rec {
   uint32_t chk_snap;
   jit_trace *tailT;      /* a tail check: the live trace whose tail guard fired */
   uint32_t level;        /* a check: 0 in the trace it started in, +1 per bridge entered */
+  uint32_t native_slot;  /* the BIND slot of the builtin being called (its GREEN's origin) */
 };
 
 /* What a checking iteration meets at a guard besides a hit or a miss (set in
@@ -147,8 +150,23 @@ static void check_answer(jit_rec *R, jc_err err)
   R->fail = err == JC_BRIDGE ? check_into_bridge : err == JC_EXIT ? check_left : replay_miss(R);
 }
 
-/* A green decision (kind, fp) at the current pc. */
-static void tape(jit_rec *R, jit_tapeop op, uint16_t kind, uint64_t fp)
+/* Origins (ir.h): where a GREEN's or BIND's object comes from. */
+static jit_origin org(uint8_t kind, uint32_t a, uint32_t b, uint32_t c)
+{
+  jit_origin o = {kind, a, b, c};
+  return o;
+}
+
+static const jit_origin org_none = {JIT_O_NONE, 0, 0, 0};
+
+/* The code object of the current frame, as origins name it. */
+static uint32_t cur_fs(const jit_rec *R)
+{
+  return R->frames[R->depth].fslot;
+}
+
+/* A green decision (kind, fp) at the current pc, about the object of origin o. */
+static void tape(jit_rec *R, jit_tapeop op, uint16_t kind, uint64_t fp, jit_origin o)
 {
   jit_trace *T = R->T;
   uint32_t site = jit_hash_code(R->curcode) ^ R->curpc;
@@ -167,6 +185,7 @@ static void tape(jit_rec *R, jit_tapeop op, uint16_t kind, uint64_t fp)
   e->kind = kind;
   e->site = site;
   e->fp = fp;
+  e->org = o;
 }
 
 /* The outcome of a guard, as a fingerprint: its condition and its constant
@@ -212,6 +231,7 @@ static void tape_guard(jit_rec *R, uint32_t snap, uint64_t fp)
   e->kind = 0;
   e->site = snap;
   e->fp = fp;
+  e->org = org_none;
 }
 
 static uint32_t konst_kind(jit_irop op, jit_type t, uint8_t tag)
@@ -276,8 +296,8 @@ static jit_ref kflt(jit_rec *R, double d)
 }
 
 /* A pointer constant: BIND on the tape (after the GREEN decision that
-** produced it), and kept alive by the trace. */
-static jit_ref kptr(jit_rec *R, void *p, uint8_t tag)
+** produced it), with the origin of p, and kept alive by the trace. */
+static jit_ref kptr(jit_rec *R, void *p, uint8_t tag, jit_origin o)
 {
   jit_ref r = konst_find(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
   if (r != JIT_REF_NONE)
@@ -290,7 +310,7 @@ static jit_ref kptr(jit_rec *R, void *p, uint8_t tag)
     if (!R->fail)
       check_answer(R, jc_replay_bind(R->cur, (uint64_t)(uintptr_t)p));
   } else {
-    tape(R, JIT_TAPE_BIND, 0, R->nbind);
+    tape(R, JIT_TAPE_BIND, 0, R->nbind, o);
     if (R->nbind < JIT_MAX_TAPE)
       R->T->bindv[R->nbind] = (uint64_t)(uintptr_t)p;
   }
@@ -626,6 +646,46 @@ static void rec_compare(jit_rec *R, unsigned op, uint32_t a, uint32_t b, uint32_
   setslot(R, a, kbool(R, res), VM_T_BOOL);
 }
 
+/* The BIND slot of pointer constant k. */
+static uint32_t bind_of(const jit_rec *R, jit_ref k)
+{
+  return k < R->T->nir && R->T->ir[k].op == IR_KPTR ? R->T->ir[k].b : JIT_O_ROOT;
+}
+
+/* The origin of object p, held by value r, that the trace is about to
+** promote (the machine code compares r with it): a constant already bound,
+** a global cell's value, or an object the parent binds.  Only a bridge's
+** (a lazy bridge binds them without its checking iteration); a value of no
+** known origin leaves that bridge to its check. */
+static jit_origin value_origin(const jit_rec *R, jit_ref r, const void *p)
+{
+  const jit_trace *T = R->T;
+  if (!R->bridge || R->check || r >= T->nir)
+    return org_none;
+  const jit_ins *i = &T->ir[r];
+  if (i->op == IR_KPTR)
+    return org(JIT_O_BIND, i->b, 0, 0);
+  if (i->op == IR_CLOAD && i->a < T->nir && T->ir[i->a].op == IR_KPTR)
+    return org(JIT_O_CELLVAL, T->ir[i->a].b, 0, 0);
+  const jit_trace *P = T->parent;
+  if (P && P->reloaded) {
+    for (uint32_t k = 0; k < P->ngcref; k++)
+      if (P->gcrefs[k].u.p == p)
+        return org(JIT_O_PARENT, k, 0, 0);
+  } else if (P && P->bindv) {
+    for (uint32_t k = 0; k < P->nbind; k++)
+      if (P->bindv[k] == (uint64_t)(uintptr_t)p)
+        return org(JIT_O_PARENT, k, 0, 0);
+  }
+  /* A class or function defined at top level (a receiver's class, most
+  ** often: nothing in the trace loaded it). */
+  const vm_code *main = R->vm->main_func ? R->vm->main_func->code : NULL;
+  for (uint32_t k = 0; main && k < main->ncells; k++)
+    if (vm_is_obj(main->cells[k]->value) && main->cells[k]->value.u.p == p)
+      return org(JIT_O_MAINCELL, k, 0, 0);
+  return org_none;
+}
+
 /* A promotion (PyPy's guard_value): a guard that the value r is the object
 ** p, which becomes a constant the trace relies on.  On the tape: first the
 ** GUARD, whose outcome is the *name* of the class or function met there,
@@ -643,8 +703,9 @@ static jit_ref promote(jit_rec *R, jit_ref r, void *p, uint8_t tag, uint16_t kin
   uint64_t outcome = guard_outcome(R, IR_EQ, IRT_PTR, r, JIT_REF_NONE) ^ kind ^
                      jit_hash_strobj(name);
   tape_guard(R, s, outcome);
-  tape(R, JIT_TAPE_GREEN, kind, fp);
-  jit_ref k = kptr(R, p, tag);
+  jit_origin o = value_origin(R, r, p);
+  tape(R, JIT_TAPE_GREEN, kind, fp, o);
+  jit_ref k = kptr(R, p, tag, o);
   jit_ref g = emit(R, IR_EQ, IRT_PTR, r, k);
   if (R->fail)
     return 0;
@@ -653,13 +714,16 @@ static jit_ref promote(jit_rec *R, jit_ref r, void *p, uint8_t tag, uint16_t kin
   return k;
 }
 
-/* The class guard of an instance (promotion): the class becomes a constant. */
-static vm_class *promote_class(jit_rec *R, jit_ref obj, vm_value v)
+/* The class guard of an instance (promotion): the class becomes a constant
+** (*kc, if asked for). */
+static vm_class *promote_class(jit_rec *R, jit_ref obj, vm_value v, jit_ref *kc)
 {
   vm_instance *in = v.u.p;
   vm_class *cls = in->cls;
   jit_ref cr = emit(R, IR_OBJCLASS, IRT_PTR, obj, 0);
-  promote(R, cr, cls, VM_T_CLASS, JIT_GREEN_CLASS, cls->name, jit_hash_class(cls));
+  jit_ref k = promote(R, cr, cls, VM_T_CLASS, JIT_GREEN_CLASS, cls->name, jit_hash_class(cls));
+  if (kc)
+    *kc = k;
   return cls;
 }
 
@@ -750,7 +814,8 @@ static bool rec_pushpop(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     uint8_t tv;
     jit_ref v = getslot(R, a + 2, &tv);
     if (A->len >= A->cap) {
-      tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
+      tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name),
+         org(JIT_O_BIND, R->native_slot, 0, 0));
       rec_append(R, arr, v, tv, true);
       setslot(R, a, knil(R), VM_T_NIL);
       return true;
@@ -758,7 +823,8 @@ static bool rec_pushpop(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     jit_ref len = emit(R, IR_ALEN, IRT_INT, arr, 0);
     jit_ref cap = emit(R, IR_ACAP, IRT_INT, arr, 0);
     guard(R, IR_LT, IRT_INT, len, cap);
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name),
+         org(JIT_O_BIND, R->native_slot, 0, 0));
     rec_store(R, IR_ASTORE, arr, len, v, tv);
     jit_ref n1 = emit(R, IR_ADD, IRT_INT, len, kint(R, 1)); /* < cap: no overflow */
     emit(R, IR_ASETLEN, IRT_VOID, arr, n1);
@@ -770,7 +836,8 @@ static bool rec_pushpop(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     }
     jit_ref len = emit(R, IR_ALEN, IRT_INT, arr, 0);
     guard(R, IR_GT, IRT_INT, len, kint(R, 0));
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name),
+         org(JIT_O_BIND, R->native_slot, 0, 0));
     jit_ref n1 = emit(R, IR_SUB, IRT_INT, len, kint(R, 1));
     uint8_t et = (uint8_t)A->items[A->len - 1].tag;
     jit_ref r = typed_load(R, IR_ALOADT, IR_ALOAD, arr, n1, et);
@@ -786,7 +853,8 @@ static void rec_builtin(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
   if (rec_pushpop(R, n, a, nargs))
     return;
   if (strcmp(name, "breakpoint") == 0 && nargs == 0) {
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name),
+         org(JIT_O_BIND, R->native_slot, 0, 0));
     jit_ref r = emit(R, IR_CALLS, IRT_VOID, JIT_REF_NONE, JIT_REF_NONE);
     if (R->fail)
       return;
@@ -849,12 +917,13 @@ static void rec_builtin(jit_rec *R, vm_native *n, uint32_t a, unsigned nargs)
     R->fail = "builtin not inlined";
     return;
   }
-  tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name));
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_BUILTIN, jit_hash_strobj(n->name),
+         org(JIT_O_BIND, R->native_slot, 0, 0));
   setslot(R, a, r, rt);
 }
 
 /* Enter an inlined call frame for fn at slot `base`. */
-static void push_frame(jit_rec *R, vm_func *fn, uint32_t base, unsigned nargs)
+static void push_frame(jit_rec *R, vm_func *fn, uint32_t fslot, uint32_t base, unsigned nargs)
 {
   vm_code *code = fn->code;
   if (nargs != code->nparams) {
@@ -879,6 +948,7 @@ static void push_frame(jit_rec *R, vm_func *fn, uint32_t base, unsigned nargs)
   R->frames[R->depth].base = base;
   R->frames[R->depth].ret_pc = R->curpc + 1;
   R->frames[R->depth].ctor = 0;
+  R->frames[R->depth].fslot = fslot;
   R->dirty = true;
 }
 
@@ -894,7 +964,8 @@ static void rec_construct(jit_rec *R, jit_ref f, vm_class *c, uint32_t a, unsign
   }
   jit_ref kc = promote(R, f, c, VM_T_CLASS, JIT_GREEN_CLASS, c->name, jit_hash_class(c));
   /* Whether and which init runs is decided here too. */
-  tape(R, JIT_TAPE_GREEN, JIT_GREEN_METHOD, init ? jit_hash_code(init->code) : 0);
+  jit_origin oi = org(JIT_O_INIT, bind_of(R, kc), 0, 0);
+  tape(R, JIT_TAPE_GREEN, JIT_GREEN_METHOD, init ? jit_hash_code(init->code) : 0, oi);
   jit_ref args[256];
   if (nargs > 255 || a + nargs + 2 >= JIT_MAX_SLOTS) {
     R->fail = "frame too large";
@@ -903,8 +974,7 @@ static void rec_construct(jit_rec *R, jit_ref f, vm_class *c, uint32_t a, unsign
   uint8_t tags[256];
   for (unsigned k = 0; k < nargs; k++)
     args[k] = getslot(R, a + 1 + k, &tags[k]);
-  if (init)
-    kptr(R, init, VM_T_FUNC);
+  jit_ref kinit = init ? kptr(R, init, VM_T_FUNC, oi) : 0;
   if (R->fail)
     return;
   jit_ref in = alloc_call(R, JIT_H_NEWINST, kc, JIT_REF_NONE, VM_T_INSTANCE);
@@ -914,7 +984,7 @@ static void rec_construct(jit_rec *R, jit_ref f, vm_class *c, uint32_t a, unsign
   for (unsigned k = 0; k < nargs; k++)
     setslot(R, a + 2 + k, args[k], tags[k]);
   setslot(R, a + 1, in, VM_T_INSTANCE);
-  push_frame(R, init, a + 1, nargs + 1);
+  push_frame(R, init, bind_of(R, kinit), a + 1, nargs + 1);
   if (!R->fail)
     R->frames[R->depth].ctor = 1;
 }
@@ -928,10 +998,15 @@ static void rec_call(jit_rec *R, uint32_t a, unsigned nargs)
     return;
   if (t == VM_T_FUNC) {
     vm_func *fn = v.u.p;
-    promote(R, f, fn, VM_T_FUNC, JIT_GREEN_CALLEE, fn->code->name, jit_hash_code(fn->code));
-    push_frame(R, fn, a + 1, nargs);
+    jit_ref k = promote(R, f, fn, VM_T_FUNC, JIT_GREEN_CALLEE, fn->code->name, jit_hash_code(fn->code));
+    if (!R->fail)
+      push_frame(R, fn, bind_of(R, k), a + 1, nargs);
   } else if (t == VM_T_NATIVE) {
-    guard(R, IR_EQ, IRT_PTR, f, kptr(R, v.u.p, VM_T_NATIVE));
+    jit_ref k = kptr(R, v.u.p, VM_T_NATIVE, value_origin(R, f, v.u.p));
+    guard(R, IR_EQ, IRT_PTR, f, k);
+    if (R->fail)
+      return;
+    R->native_slot = bind_of(R, k);
     rec_builtin(R, v.u.p, a, nargs);
   } else if (t == VM_T_CLASS) {
     rec_construct(R, f, v.u.p, a, nargs);
@@ -943,31 +1018,34 @@ static void rec_call(jit_rec *R, uint32_t a, unsigned nargs)
 /* Inline method m, found by a green decision of this kind (on a promoted
 ** class, or a super call's superclass), called with its receiver at a + 1:
 ** the decision and the method's BIND, then its frame. */
-static void inline_method(jit_rec *R, uint32_t a, unsigned nargs, vm_func *m, uint16_t kind)
+static void inline_method(jit_rec *R, uint32_t a, unsigned nargs, vm_func *m, uint16_t kind,
+                          jit_origin o)
 {
-  tape(R, JIT_TAPE_GREEN, kind, jit_hash_code(m->code));
-  jit_ref km = kptr(R, m, VM_T_FUNC);
+  tape(R, JIT_TAPE_GREEN, kind, jit_hash_code(m->code), o);
+  jit_ref km = kptr(R, m, VM_T_FUNC, o);
   if (R->fail)
     return;
   setslot(R, a, km, VM_T_FUNC);
-  push_frame(R, m, a + 1, nargs + 1);
+  push_frame(R, m, bind_of(R, km), a + 1, nargs + 1);
 }
 
-static void rec_callmethod(jit_rec *R, uint32_t a, unsigned nargs, vm_string *name)
+static void rec_callmethod(jit_rec *R, uint32_t a, unsigned nargs, uint32_t nidx)
 {
+  vm_string *name = R->curcode->names[nidx];
   uint8_t t;
   jit_ref o = getslot(R, a + 1, &t);
   if (t != VM_T_INSTANCE) {
     R->fail = "method call on a non-instance";
     return;
   }
-  vm_class *cls = promote_class(R, o, R->base[a + 1]);
+  jit_ref kc = 0;
+  vm_class *cls = promote_class(R, o, R->base[a + 1], &kc);
   vm_func *m = vm_class_find_method(cls, name);
   if (!m) {
     R->fail = "method is a field";
     return;
   }
-  inline_method(R, a, nargs, m, JIT_GREEN_METHOD);
+  inline_method(R, a, nargs, m, JIT_GREEN_METHOD, org(JIT_O_METHOD, bind_of(R, kc), cur_fs(R), nidx));
 }
 
 /* super.name(args): the method is looked up on the superclass of the
@@ -979,8 +1057,9 @@ static void rec_callmethod(jit_rec *R, uint32_t a, unsigned nargs, vm_string *na
 ** guard.  In the root frame the function is not a constant (another
 ** closure of the same code, in another class, may run the same loop), so
 ** the recorder stops there. */
-static void rec_supercall(jit_rec *R, uint32_t a, unsigned nargs, vm_string *name)
+static void rec_supercall(jit_rec *R, uint32_t a, unsigned nargs, uint32_t nidx)
 {
+  vm_string *name = R->curcode->names[nidx];
   if (R->depth == 0) {
     R->stop = "super call in the root frame";
     return;
@@ -991,7 +1070,7 @@ static void rec_supercall(jit_rec *R, uint32_t a, unsigned nargs, vm_string *nam
     R->fail = "super call that raises an error";
     return;
   }
-  inline_method(R, a, nargs, m, JIT_GREEN_SUPER);
+  inline_method(R, a, nargs, m, JIT_GREEN_SUPER, org(JIT_O_SUPER, cur_fs(R), nidx, 0));
 }
 
 /* RETURN of an inlined frame (a RETURN of the root frame stops the trace). */
@@ -1199,6 +1278,7 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
   R->frames[0].base = 0;
   R->frames[0].ret_pc = 0;
   R->frames[0].ctor = 0;
+  R->frames[0].fslot = JIT_O_ROOT;
   rec_reset(R);
   R->t0 = jit_now_ns();
   R->T->code = R->rootcode;
@@ -1275,8 +1355,9 @@ static void bridge_prologue(jit_rec *R)
 {
   knil(R);
   for (int d = 1; d <= R->depth && !R->fail; d++) {
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_CALLEE, jit_hash_code(R->frames[d].func->code));
-    kptr(R, R->frames[d].func, VM_T_FUNC);
+    jit_origin o = org(JIT_O_FRAME, (uint32_t)d, 0, 0);
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_CALLEE, jit_hash_code(R->frames[d].func->code), o);
+    R->frames[d].fslot = bind_of(R, kptr(R, R->frames[d].func, VM_T_FUNC, o));
   }
 }
 
@@ -1731,8 +1812,9 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
       r = kflt(R, k.u.d);
     } else if (k.tag == VM_T_STR) {
       vm_string *s = k.u.p;
-      tape(R, JIT_TAPE_GREEN, JIT_GREEN_CONST, jit_hash_strobj(s));
-      r = kptr(R, s, VM_T_STR);
+      jit_origin o = org(JIT_O_CONST, cur_fs(R), VM_INSN_BX(i), 0);
+      tape(R, JIT_TAPE_GREEN, JIT_GREEN_CONST, jit_hash_strobj(s), o);
+      r = kptr(R, s, VM_T_STR, o);
     } else {
       R->fail = "constant kind";
       break;
@@ -1752,8 +1834,9 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
       R->fail = "undefined global";
       break;
     }
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_strobj(cell->name));
-    jit_ref kc = kptr(R, cell, VM_T_UNDEF);
+    jit_origin o = org(JIT_O_CELL, cur_fs(R), VM_INSN_BX(i), 0);
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_strobj(cell->name), o);
+    jit_ref kc = kptr(R, cell, VM_T_UNDEF, o);
     r = typed_load(R, IR_CLOADT, IR_CLOAD, kc, 0, ct);
     setslot(R, A, r, ct);
     break;
@@ -1766,8 +1849,9 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
       break;
     }
     r = getslot(R, A, &t);
-    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_strobj(cell->name));
-    jit_ref kc = kptr(R, cell, VM_T_UNDEF);
+    jit_origin o = org(JIT_O_CELL, cur_fs(R), VM_INSN_BX(i), 0);
+    tape(R, JIT_TAPE_GREEN, JIT_GREEN_GLOBAL, jit_hash_strobj(cell->name), o);
+    jit_ref kc = kptr(R, cell, VM_T_UNDEF, o);
     rec_store(R, IR_CSTORE, kc, r, 0, t);
     break;
   }
@@ -1835,7 +1919,7 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
       R->fail = "field of a non-instance";
       break;
     }
-    vm_class *cls = promote_class(R, o, R->base[B]);
+    vm_class *cls = promote_class(R, o, R->base[B], NULL);
     uint32_t slot;
     if (!vm_class_field_slot(cls, code->names[VM_INSN_C(i)], &slot)) {
       R->fail = "bound method";
@@ -1856,7 +1940,7 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
       R->fail = "field of a non-instance";
       break;
     }
-    vm_class *cls = promote_class(R, o, R->base[A]);
+    vm_class *cls = promote_class(R, o, R->base[A], NULL);
     uint32_t slot;
     if (!vm_class_field_slot(cls, code->names[VM_INSN_B(i)], &slot)) {
       R->fail = "no such field";
@@ -1934,7 +2018,7 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
 
   case VM_OP_CALL: rec_call(R, A, VM_INSN_B(i)); break;
   case VM_OP_CALLMETHOD:
-    rec_callmethod(R, A, VM_INSN_B(i), code->names[VM_INSN_C(i)]);
+    rec_callmethod(R, A, VM_INSN_B(i), VM_INSN_C(i));
     break;
   case VM_OP_RETURN:
     if (R->depth == 0) {
@@ -1952,7 +2036,7 @@ static void rec_ins(jit_state *J, const vm_insn *pc)
       rec_return(R, knil(R), VM_T_NIL);
     break;
   case VM_OP_SUPERCALL:
-    rec_supercall(R, A, VM_INSN_B(i), code->names[VM_INSN_C(i)]);
+    rec_supercall(R, A, VM_INSN_B(i), VM_INSN_C(i));
     break;
 
   default: R->fail = vm_op_names[VM_INSN_OP(i)]; break;

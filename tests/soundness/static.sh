@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# static.sh — lazy bridges bound without their checking iteration
+# (vm/jit/static.c) from a corrupted tape section of their aux.
+#
+#   tests/soundness/static.sh JCVM
+#
+# A cold run of richards saves its traces with word K of every bridge's tape
+# section overwritten (JCVM_TEST_AUX=static:K, see vm/jit/persist.c); the
+# warm run must print what the cold run printed, whatever K hits.  Word 0 of
+# an entry (its kind) is checked by jcvm before anything is bound: no bridge
+# may be bound statically then, and they are reloaded through their checks.
+# Word 1 (a GREEN's site, a guard's number) is compared by libjcache: a
+# static binding that reports it misses, and the check decides.  The others
+# (where an object comes from) either find another object, which its GREEN's
+# fingerprint or the rule that every bound object is one a decision was
+# about turns away, or are not used by that entry.
+set -u
+if [ $# -lt 1 ]; then echo "usage: $0 JCVM" >&2; exit 2; fi
+jcvm=$1
+case $jcvm in /*) ;; *) jcvm=$PWD/$jcvm ;; esac
+root=$(cd "$(dirname "$0")/../.." && pwd)
+prog=$root/bench/programs/richards.jc
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+pass=0 fail=0
+
+count() { # count JSON KEY
+  local v
+  v=$(grep -o "\"$2\": *[0-9]*" "$1" 2>/dev/null | head -1 | grep -o '[0-9]*$')
+  echo "${v:-0}"
+}
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+
+"$jcvm" --no-cache "$prog" 1 2>/dev/null | grep -v '^iteration ' >"$tmp/expect"
+for k in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 25 26 27 50 51 52 53; do
+  rm -rf "$tmp/cache"
+  mkdir "$tmp/cache"
+  JCVM_TEST_AUX=static:$k "$jcvm" --cache="$tmp/cache" "$prog" 1 >/dev/null 2>&1
+  "$jcvm" --cache="$tmp/cache" --jit-stats-json="$tmp/w.json" "$prog" 1 2>"$tmp/w.err" |
+    grep -v '^iteration ' >"$tmp/w.out"
+  status=${PIPESTATUS[0]}
+  static=$(count "$tmp/w.json" static_bridges)
+  bridges=$(count "$tmp/w.json" reloaded_bridges)
+  if [ "$status" != 0 ] || ! cmp -s "$tmp/w.out" "$tmp/expect"; then
+    bad "static:$k: the warm run differs: $(head -c 300 "$tmp/w.err")"
+  elif [ $((k % 5)) = 0 ] && { [ "$static" != 0 ] || [ "$bridges" = 0 ]; }; then
+    bad "static:$k: $static bridges bound statically from a corrupted entry kind, $bridges reloaded"
+  elif [ "$k" = 1 ] && { [ "$static" != 0 ] || [ "$(count "$tmp/w.json" static_misses)" = 0 ]; }; then
+    # The first entry is a GREEN or a guard: its site or number is wrong.
+    bad "static:1: $static bridges bound statically from a corrupted first entry"
+  else
+    pass=$((pass + 1))
+  fi
+done
+# And the same program, uncorrupted: its lazy bridges are bound statically.
+rm -rf "$tmp/cache"
+mkdir "$tmp/cache"
+"$jcvm" --cache="$tmp/cache" "$prog" 1 >/dev/null 2>&1
+"$jcvm" --cache="$tmp/cache" --jit-stats-json="$tmp/w.json" "$prog" 1 2>/dev/null |
+  grep -v '^iteration ' >"$tmp/w.out"
+if ! cmp -s "$tmp/w.out" "$tmp/expect" || [ "$(count "$tmp/w.json" static_bridges)" = 0 ]; then
+  bad "uncorrupted: $(count "$tmp/w.json" static_bridges) bridges bound statically"
+else
+  pass=$((pass + 1))
+fi
+echo "static: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
