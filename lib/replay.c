@@ -88,6 +88,15 @@ static void tape_at(const jc_level *l, struct jc_fmt_tape *e) {
   memcpy(e, l->tape + (size_t)l->pos * sizeof *e, sizeof *e);
 }
 
+/* With jc_replay_pass_guards, the GUARD entries at l's position are passed
+** (op is an entry's first byte). */
+static inline void skip_guards(const jc_replay *r, jc_level *l) {
+  if (!r->pass_guards) return;
+  while (l->pos < l->ntape &&
+         l->tape[(size_t)l->pos * sizeof(struct jc_fmt_tape)] == JC_TAPE_GUARD)
+    l->pos++;
+}
+
 /* -- Begin and end -------------------------------------------------------------- */
 
 void jc_replay_free(jc_replay *r) {
@@ -205,6 +214,7 @@ static jc_level *next_entry(jc_replay *r, uint32_t i, struct jc_fmt_tape *e,
                             miss_info *mi, uint32_t site, uint64_t observed) {
   jc_level *l = current(&r->paths[i]);
   if (!l) return NULL;
+  skip_guards(r, l);
   if (l->pos >= l->ntape) {
     if (r->tail)
       r->paths[i].exited = true; /* went on past the trace: another path */
@@ -223,7 +233,9 @@ static jc_level *next_entry(jc_replay *r, uint32_t i, struct jc_fmt_tape *e,
 static inline jc_level *sole(jc_replay *r, struct jc_fmt_tape *e) {
   if (r->npaths != 1 || r->tail) return NULL;
   jc_level *l = current(&r->paths[0]);
-  if (!l || l->pos >= l->ntape) return NULL;
+  if (!l) return NULL;
+  skip_guards(r, l);
+  if (l->pos >= l->ntape) return NULL;
   tape_at(l, e);
   return l;
 }
@@ -433,6 +445,14 @@ JC_API jc_err jc_replay_guard(jc_replay *r, uint32_t n, bool exit_taken) {
   return JC_OK;
 }
 
+JC_API jc_err jc_replay_pass_guards(jc_replay *r) {
+  if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
+  if (r->tail)
+    return jc_fail_const(JC_STATE, "jcache: a tail check reports its guards");
+  r->pass_guards = true;
+  return JC_OK;
+}
+
 JC_API jc_err jc_replay_guard_fp(jc_replay *r, uint32_t n, uint64_t fp) {
   struct jc_fmt_tape e;
   jc_level *l = r ? sole(r, &e) : NULL;
@@ -458,6 +478,7 @@ JC_API jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap,
   jc_path *best = NULL;
   for (uint32_t i = 0; i < r->npaths; i++) {
     jc_path *p = &r->paths[i];
+    if (current(p)) skip_guards(r, current(p)); /* a tape ending in guards */
     if (!complete(p)) continue;
     /* Prefer the deepest chain: it reloads the bridges as well; then a
     ** path checked to its end over one that ended at an exit (whose tail

@@ -54,6 +54,7 @@ struct jc_replay {
   jc_cands **held;   /* bridge lookups made while replaying */
   uint32_t nheld, cap_held;
 
+  bool pass_guards;  /* jc_replay_pass_guards: green and bind step over GUARDs */
   jc_trace *tail;    /* tail cursor: the trace and its patch point */
   uint32_t tail_idx;
   uint32_t tail_from; /* tape position where the tail starts; the entries

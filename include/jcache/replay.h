@@ -80,6 +80,16 @@ jc_err jc_replay_guard(jc_replay *r, uint32_t guard, bool exit_taken);
 **   JC_MISS    no candidate is left. */
 jc_err jc_replay_guard_fp(jc_replay *r, uint32_t guard, uint64_t fp);
 
+/* Bind without an iteration: from now on every GUARD entry of the tapes
+** counts as passed without being reported, and green and bind step over
+** them (as do the tapes' ends at commit).  For a client that knows, without
+** running the trace's iteration, every decision and constant a candidate
+** needs and that its guards will hold at run time (jcvm binds a lazy bridge
+** so, from where its objects come from): it reports only GREEN and BIND
+** entries, and green fingerprints are compared as usual.  Not for a tail
+** cursor (JC_STATE). */
+jc_err jc_replay_pass_guards(jc_replay *r);
+
 /* Commit the first candidate whose tape was consumed to its end (or which
 ** was left through an exit).  out[0] is the loop (or the lazy bridge),
 ** out[i] the bridge attached to out[i-1]; *n is the count.  A REL32 out of

@@ -9,8 +9,8 @@
 # warm run must print what the cold run printed, whatever K hits.  Word 0 of
 # an entry (its kind) is checked by jcvm before anything is bound: no bridge
 # may be bound statically then, and they are reloaded through their checks.
-# Word 1 (a GREEN's site, a guard's number) is compared by libjcache: a
-# static binding that reports it misses, and the check decides.  The others
+# Word 1 (a GREEN's site) is compared by libjcache: a static binding that
+# reports it misses, and the check decides.  The others
 # (where an object comes from) either find another object, which its GREEN's
 # fingerprint or the rule that every bound object is one a decision was
 # about turns away, or are not used by that entry.
@@ -47,7 +47,8 @@ for k in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 25 26 27 50 51 52 53;
   elif [ $((k % 5)) = 0 ] && { [ "$static" != 0 ] || [ "$bridges" = 0 ]; }; then
     bad "static:$k: $static bridges bound statically from a corrupted entry kind, $bridges reloaded"
   elif [ "$k" = 1 ] && { [ "$static" != 0 ] || [ "$(count "$tmp/w.json" static_misses)" = 0 ]; }; then
-    # The first entry is a GREEN or a guard: its site or number is wrong.
+    # The first entry is a GREEN (the bridge's first frame, or a decision
+    # before its first bind): its site is wrong.
     bad "static:1: $static bridges bound statically from a corrupted first entry"
   else
     pass=$((pass + 1))

@@ -1169,6 +1169,45 @@ static jc_replay *begin_synthetic(fixture *f, jc_key key, jc_cands **cs) {
 /* Two candidates that expect other outcomes at guard 0; A has a saved
 ** bridge on exit 0.  The check follows the trace that continues (A's
 ** bridge is dropped when B passes); JC_BRIDGE when only a bridge goes on. */
+/* jc_replay_pass_guards: only greens and binds are reported; the guards in
+** between (and at the end) are passed, greens still compared. */
+static void test_pass_guards(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("pass guards");
+  uint64_t a = rec_synthetic(f, key, 0, 1, 2);
+  jc_cands *cs;
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  jc_replay *r;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_green(r, 2, 1, 22), JC_OK); /* guard 0 passed */
+  assert_int_equal(jc_replay_bind(r, 0x2000), JC_OK);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jc_trace_id(tr[0]), a);
+  assert_int_equal(jc_trace_tail(tr[0], JC_GUARD_ANY), JC_TAIL_NONE);
+  uint64_t v;
+  assert_int_equal(jc_trace_slot(tr[0], 1, &v), JC_OK);
+  assert_int_equal(v, 0x2000);
+  jc_trace_release(tr[0]);
+  jc_cands_release(cs);
+
+  /* A green fingerprint after a passed guard is still compared. */
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
+  assert_int_equal(jc_replay_green(r, 2, 1, 23), JC_MISS);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_MISS);
+  jc_cands_release(cs);
+  assert_int_equal(jc_replay_pass_guards(NULL), JC_INVAL);
+}
+
 static void test_guard_outcomes(void **state) {
   fixture *f = *state;
   jc_key key = key_of("outcomes");
@@ -1231,6 +1270,7 @@ static void test_guard_outcomes(void **state) {
   ** way at guard 0 again says nothing about the tail: JC_EXIT, pending. */
   jc_replay *t;
   assert_int_equal(jc_tail_begin(tr[0], JC_GUARD_ANY, &t), JC_OK);
+  assert_int_equal(jc_replay_pass_guards(t), JC_STATE); /* a tail check reports them */
   assert_int_equal(jc_replay_green(t, 1, 1, 11), JC_OK);
   assert_int_equal(jc_replay_bind(t, 0x1000), JC_OK);
   assert_int_equal(jc_replay_guard_fp(t, 0, 9), JC_EXIT);
@@ -1766,6 +1806,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cells, setup, teardown),
       cmocka_unit_test_setup_teardown(test_written_ahead, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cands_aux, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pass_guards, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -205,12 +205,12 @@ typedef struct jit_costlog {
 typedef struct jit_rec jit_rec;
 
 /* A lazy bridge's tape, bound without its checking iteration (static.c):
-** per entry what to report to the cursor (GREEN: the fingerprint found,
-** BIND: the object, GUARD: passed), and the objects per BIND slot. */
+** per GREEN and BIND what to report to the cursor (the fingerprint found,
+** the object; guards are passed), and the objects per BIND slot. */
 typedef struct jit_static_ent {
-  uint8_t op;    /* jit_tapeop */
+  uint8_t op;    /* JIT_TAPE_GREEN or JIT_TAPE_BIND */
   uint16_t kind; /* GREEN: JIT_GREEN_* */
-  uint32_t site; /* GREEN: site; GUARD: snapshot */
+  uint32_t site; /* GREEN: site */
   uint64_t v;    /* GREEN: fingerprint; BIND: object */
 } jit_static_ent;
 
@@ -428,7 +428,8 @@ const uint8_t *jit_aux_static(const void *aux, size_t alen, const jit_trace *P, 
 ** out.  False (out->why) if one has no origin or is not found. */
 bool jit_static_resolve(jit_state *J, jit_trace *P, uint32_t psnap, const void *aux, size_t alen,
                         jit_static *out);
-/* Report a resolved tape to the cursor as a check would (guards passed). */
+/* Report a resolved tape to the cursor as a check would, its guards passed
+** (jc_replay_pass_guards). */
 jc_err jit_static_feed(const jit_static *s, jc_replay *cur);
 void jit_static_free(jit_static *s);
 /* A hot exit snap of P with saved bridges, *cur their cursor: reload one

@@ -37,8 +37,8 @@
 
 /* v2: per snapshot its exit program's offset; the classes and exit
 ** programs of sunk objects (opt_sink.c) after the frames.  v3: a bridge's
-** tape with the origin of every GREEN and BIND last (AUX_STATIC words per
-** entry, read by static.c). */
+** GREEN and BIND entries with their origins last (AUX_STATIC words per
+** entry, read by static.c; guards are passed there, not reported). */
 #define AUX_MAGIC 0x3356434au /* "JCV3" */
 #define AUX_HDR 14
 #define AUX_SNAP 5
@@ -278,6 +278,15 @@ static const char *undescribable(const jit_trace *T)
   return NULL;
 }
 
+/* The GREEN and BIND entries of a bridge's tape (static.c binds them). */
+static uint32_t static_entries(const jit_trace *T)
+{
+  uint32_t n = 0;
+  for (uint32_t i = 0; T->parent && i < T->ntape; i++)
+    n += T->tape[i].op != JIT_TAPE_GUARD;
+  return n;
+}
+
 /* Fault injection for tests (tests/lang/sink_check.sh): JCVM_TEST_AUX=AREA:K
 ** overwrites word K of one area of every aux this process saves with
 ** 0xffffffff, a value none of those words may take: hdr (0, 1: the number of
@@ -309,7 +318,7 @@ static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
     n = T->nmatprog > 1 ? T->nmatprog - 1 : 0;
   } else if (strncmp(e, "static:", 7) == 0) {
     p = mat + T->nmatcls + T->nmatprog;
-    n = T->parent ? (size_t)T->ntape * AUX_STATIC : 0;
+    n = (size_t)static_entries(T) * AUX_STATIC;
   }
   if (n)
     p[(k % n) * stride] = 0xffffffffu;
@@ -317,7 +326,7 @@ static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
 
 static uint32_t *build_aux(const jit_trace *T, size_t *len)
 {
-  uint32_t nstatic = T->parent ? T->ntape : 0;
+  uint32_t nstatic = static_entries(T);
   size_t n = AUX_HDR + (size_t)T->nsnap * AUX_SNAP + (size_t)T->nsnapframe * 3 + T->nmatcls +
              T->nmatprog + (size_t)nstatic * AUX_STATIC;
   uint32_t *a = malloc(n * sizeof *a);
@@ -355,8 +364,10 @@ static uint32_t *build_aux(const jit_trace *T, size_t *len)
   if (T->nmatprog)
     memcpy(p, T->matprog, T->nmatprog * sizeof *p);
   p += T->nmatprog;
-  for (uint32_t i = 0; i < nstatic; i++) {
+  for (uint32_t i = 0; nstatic && i < T->ntape; i++) {
     const jit_tapeent *e = &T->tape[i];
+    if (e->op == JIT_TAPE_GUARD)
+      continue;
     *p++ = e->op | (uint32_t)e->org.kind << 8 | (uint32_t)e->kind << 16;
     *p++ = e->op == JIT_TAPE_BIND ? 0 : e->site;
     *p++ = e->org.a;

@@ -24,7 +24,8 @@
 ** So the client reports to the cursor what the check would have: every GREEN
 ** with the fingerprint of the object found here (libjcache compares it with
 ** the tape, exactly as in a check: an edited program misses), every BIND
-** with that object, every guard as passed.  Anything without an origin, of
+** with that object, and every guard as passed (jc_replay_pass_guards: the
+** aux holds no guards, libjcache steps over them).  Anything without an origin, of
 ** the wrong kind, or out of range leaves the bridge to its checking
 ** iteration.  --jit-static=verify runs the check anyway and compares what it
 ** bound with what was found here (tests).
@@ -258,10 +259,6 @@ bool jit_static_resolve(jit_state *J, jit_trace *P, uint32_t psnap, const void *
     s->op = e.op;
     s->kind = e.kind;
     s->site = e.site;
-    if (e.op == JIT_TAPE_GUARD) {
-      s->v = 0;
-      continue;
-    }
     if (e.op != JIT_TAPE_GREEN && e.op != JIT_TAPE_BIND) {
       out->why = "a tape entry of unknown kind";
       return false;
@@ -298,15 +295,11 @@ bool jit_static_resolve(jit_state *J, jit_trace *P, uint32_t psnap, const void *
 
 jc_err jit_static_feed(const jit_static *s, jc_replay *cur)
 {
-  jc_err err = JC_OK;
+  jc_err err = jc_replay_pass_guards(cur);
   for (uint32_t i = 0; i < s->n && !err; i++) {
     const jit_static_ent *e = &s->ent[i];
-    if (e->op == JIT_TAPE_GREEN)
-      err = jc_replay_green(cur, e->site, e->kind, e->v);
-    else if (e->op == JIT_TAPE_BIND)
-      err = jc_replay_bind(cur, e->v);
-    else
-      err = jc_replay_guard(cur, e->site, false);
+    err = e->op == JIT_TAPE_GREEN ? jc_replay_green(cur, e->site, e->kind, e->v)
+                                  : jc_replay_bind(cur, e->v);
   }
   return err;
 }
