@@ -8,9 +8,9 @@
 # again with the cache the cold run wrote (warm), and compare stdout, stderr
 # (minus the per-iteration timing lines of the benchmarks) and the exit
 # status.  The totals of reloaded traces are printed, and the test fails if
-# nothing at all was reloaded (the warm runs would prove nothing).  Lazy
-# bridges are bound statically by default (vm/jit/static.c): the test fails
-# if none was; with --jit-static=verify each is checked as well and the test
+# nothing at all was reloaded (the warm runs would prove nothing).  Loops
+# and lazy bridges are bound statically by default (vm/jit/static.c): the
+# test fails if none was; with --jit-static=verify each is checked as well and the test
 # fails if a check bound anything else than static binding found, or if
 # nothing was compared.
 set -u
@@ -62,7 +62,7 @@ for prog in "${progs[@]}"; do
   reloaded=$((reloaded + $(count "$tmp/warm.json" reloaded_loops) + $(count "$tmp/warm.json" reloaded_bridges)))
   hits=$((hits + $(count "$tmp/warm.json" replay_hits)))
   misses=$((misses + $(count "$tmp/warm.json" replay_misses)))
-  static=$((static + $(count "$tmp/warm.json" static_bridges)))
+  static=$((static + $(count "$tmp/warm.json" static_traces)))
   agreed=$((agreed + $(count "$tmp/warm.json" static_agreed)))
   d=$(count "$tmp/warm.json" static_disagreed)
   if [ "$d" -gt 0 ]; then
@@ -72,11 +72,11 @@ for prog in "${progs[@]}"; do
   rm -rf "$cache"
 done
 echo "warm_cold $*: $pass passed, $fail failed; warm runs reloaded $reloaded traces ($hits replay hits, $misses misses)"
-echo "lazy bridges bound statically: $static; verified: $agreed agreed, $disagreed disagreed"
+echo "traces bound statically: $static; verified: $agreed agreed, $disagreed disagreed"
 [ "$reloaded" -gt 0 ] || { echo "FAIL: nothing was reloaded"; exit 1; }
 case " $* " in
   *" --jit-static=verify "*) [ "$agreed" -gt 0 ] || { echo "FAIL: nothing was verified"; exit 1; } ;;
   *" --jit-static="*) ;;
-  *) [ "$static" -gt 0 ] || { echo "FAIL: no bridge was bound statically"; exit 1; } ;;
+  *) [ "$static" -gt 0 ] || { echo "FAIL: no trace was bound statically"; exit 1; } ;;
 esac
 [ "$fail" -eq 0 ] && [ "$disagreed" -eq 0 ]

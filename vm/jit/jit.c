@@ -386,7 +386,7 @@ void jit_report(jit_state *J)
             "%llu replay misses, %llu not persisted\n"
             "jit: %llu tail guards, %llu tails validated, %llu tails invalidated, "
             "%llu tails moved, %llu checks deferred, replay %.3f ms, commit %.3f ms\n"
-            "jit: lazy bridges bound statically: %llu reloaded, %llu left to their check, "
+            "jit: traces bound statically: %llu reloaded, %llu left to their check, "
             "%llu missed; verified %llu agreed, %llu disagreed\n"
             "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread\n"
             "jit: memory populated ahead: %llu chunks, %.3f ms CPU on its thread\n",
@@ -401,7 +401,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->not_persisted, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
             (unsigned long long)s->tails_moved, (unsigned long long)s->checks_deferred,
-            s->replay_ns / 1e6, s->commit_ns / 1e6, (unsigned long long)s->static_bridges,
+            s->replay_ns / 1e6, s->commit_ns / 1e6, (unsigned long long)s->static_traces,
             (unsigned long long)s->static_fallbacks, (unsigned long long)s->static_misses,
             (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
             (unsigned long long)pf.keys,
@@ -421,7 +421,7 @@ void jit_report(jit_state *J)
             "\"reloaded_bridges\": %llu, \"replay_hits\": %llu, \"replay_misses\": %llu, "
             "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
             "\"tails_moved\": %llu, \"not_persisted\": %llu, \"checks_deferred\": %llu, "
-            "\"static_bridges\": %llu, \"static_fallbacks\": %llu, \"static_misses\": %llu, "
+            "\"static_traces\": %llu, \"static_fallbacks\": %llu, \"static_misses\": %llu, "
             "\"static_agreed\": %llu, \"static_disagreed\": %llu, \"replay_ns\": %llu, "
             "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
             "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"populate_cpu_ns\": %llu, "
@@ -436,7 +436,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->replay_misses, (unsigned long long)s->tail_guards,
             (unsigned long long)s->tails_validated, (unsigned long long)s->tails_invalidated,
             (unsigned long long)s->tails_moved, (unsigned long long)s->not_persisted,
-            (unsigned long long)s->checks_deferred, (unsigned long long)s->static_bridges,
+            (unsigned long long)s->checks_deferred, (unsigned long long)s->static_traces,
             (unsigned long long)s->static_fallbacks, (unsigned long long)s->static_misses,
             (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
             (unsigned long long)s->replay_ns,
@@ -637,6 +637,10 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc)
     if (cur) {
       /* A miss retries soon (jit_reload_miss). */
       ic->hot_limit = J->reload_hot;
+      if (jit_static_reload(J, code, pcx, NULL, 0, &cur))
+        return; /* bound from its origins, no checking iteration */
+    }
+    if (cur) {
       if (!jit_check_start_loop(J, frame, pc, cur))
         L->checks = JIT_CHECK_NONE;
       return;
@@ -1033,7 +1037,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
       ** miss counts in exit_checks (jit_reload_miss); the exit is checked
       ** again the next time it is taken, and traced after JIT_CHECK_TRIES. */
       jc_replay *cur = jit_cache_lookup_bridge(J, X, sn);
-      if (cur && jit_static_reload(J, X, sn, &cur))
+      if (cur && jit_static_reload(J, X->code, X->root->backedge_pc, X, sn, &cur))
         return; /* bound from its origins, no checking iteration */
       if (cur) {
         if (!jit_check_start_bridge(J, frame, X, sn, cur))

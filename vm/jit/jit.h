@@ -169,11 +169,11 @@ typedef struct jit_stats {
   uint64_t tail_guards, tails_validated, tails_invalidated, not_persisted;
   uint64_t tails_moved; /* tail checks that left inside the tail: moved after that guard */
   uint64_t checks_deferred; /* checks dropped to try a later iteration (jit_check_defer) */
-  /* Lazy bridges bound without a checking iteration (static.c): reloaded
-  ** so, left to their check (no origin for some object), fed but missed
-  ** (then checked), and with --jit-static=verify the checks whose binds
-  ** agreed or disagreed with what static binding found. */
-  uint64_t static_bridges, static_fallbacks, static_misses, static_agreed, static_disagreed;
+  /* Loops and lazy bridges bound without a checking iteration (static.c):
+  ** reloaded so, left to their check (no origin for some object), fed but
+  ** missed (then checked), and with --jit-static=verify the checks whose
+  ** binds agreed or disagreed with what static binding found. */
+  uint64_t static_traces, static_fallbacks, static_misses, static_agreed, static_disagreed;
   uint64_t replay_ns, commit_ns;
 } jit_stats;
 
@@ -415,31 +415,34 @@ void jit_check_done(jit_state *J);
 void jit_reload_miss(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
                      uint32_t snap, const char *why);
 
-/* The tape section of a bridge's aux for exit psnap of P: a pointer to its
-** *n entries (JIT_AUX_STATIC words each, at any alignment), or NULL if the
-** aux is not one of P's bridges there (*n nonzero if it has a section). */
-const uint8_t *jit_aux_static(const void *aux, size_t alen, const jit_trace *P, uint32_t psnap,
-                              uint32_t *n);
+/* The static section of an aux: a pointer to its *n entries
+** (JIT_AUX_STATIC words each, at any alignment), or NULL if the aux is not
+** one of the loop at backedge_pc of code (P NULL) or of a bridge of exit
+** psnap of P.  A trace with no GREEN or BIND has an empty one. */
+const uint8_t *jit_aux_static(const void *aux, size_t alen, const vm_code *code,
+                              uint32_t backedge_pc, const jit_trace *P, uint32_t psnap, uint32_t *n);
 
 /* -- static.c ------------------------------------------------------------- */
 
-/* Bind the bridge of exit psnap of P described by a candidate's aux: every
-** GREEN's fingerprint and BIND's object found from its origin (ir.h), into
-** out.  False (out->why) if one has no origin or is not found. */
-bool jit_static_resolve(jit_state *J, jit_trace *P, uint32_t psnap, const void *aux, size_t alen,
-                        jit_static *out);
+/* Bind the trace a candidate's aux describes (the loop at backedge_pc of
+** code, or with P a bridge of exit psnap of P): every GREEN's fingerprint
+** and BIND's object found from its origin (ir.h), into out.  False
+** (out->why) if one has no origin or is not found. */
+bool jit_static_resolve(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *P,
+                        uint32_t psnap, const void *aux, size_t alen, jit_static *out);
 /* Report a resolved tape to the cursor as a check would, its guards passed
 ** (jc_replay_pass_guards). */
 jc_err jit_static_feed(const jit_static *s, jc_replay *cur);
 void jit_static_free(jit_static *s);
-/* A hot exit snap of P with saved bridges, *cur their cursor: reload one
-** bound statically (true: committed, or missed and left to tracing as any
-** check's miss).  False: the caller checks *cur (a fresh cursor if the
-** feed missed; NULL if there is none any more). */
-bool jit_static_reload(jit_state *J, jit_trace *P, uint32_t snap, jc_replay **cur);
-/* Verify mode: the check of that bridge committed `bridge`; count whether
-** its binds are what static binding found. */
-void jit_static_verify(jit_state *J, jc_trace *bridge);
+/* A hot loop (P NULL) or a hot exit snap of P with saved traces, *cur
+** their cursor: reload one bound statically (true: committed, or missed
+** and left to tracing as any check's miss).  False: the caller checks *cur
+** (a fresh cursor if the feed missed; NULL if there is none any more). */
+bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *P,
+                       uint32_t snap, jc_replay **cur);
+/* Verify mode: the check committed trace t first; count whether its binds
+** are what static binding found. */
+void jit_static_verify(jit_state *J, jc_trace *t);
 
 /* -- live.c -------------------------------------------------------------- */
 

@@ -36,7 +36,7 @@
 #include "jit.h"
 
 /* v2: per snapshot its exit program's offset; the classes and exit
-** programs of sunk objects (opt_sink.c) after the frames.  v3: a bridge's
+** programs of sunk objects (opt_sink.c) after the frames.  v3: the tape's
 ** GREEN and BIND entries with their origins last (AUX_STATIC words per
 ** entry, read by static.c; guards are passed there, not reported). */
 #define AUX_MAGIC 0x3356434au /* "JCV3" */
@@ -278,11 +278,11 @@ static const char *undescribable(const jit_trace *T)
   return NULL;
 }
 
-/* The GREEN and BIND entries of a bridge's tape (static.c binds them). */
+/* The GREEN and BIND entries of the tape (static.c binds them). */
 static uint32_t static_entries(const jit_trace *T)
 {
   uint32_t n = 0;
-  for (uint32_t i = 0; T->parent && i < T->ntape; i++)
+  for (uint32_t i = 0; i < T->ntape; i++)
     n += T->tape[i].op != JIT_TAPE_GUARD;
   return n;
 }
@@ -532,21 +532,21 @@ jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap)
 
 /* -- Reloading ------------------------------------------------------------------------- */
 
-const uint8_t *jit_aux_static(const void *aux, size_t alen, const jit_trace *P, uint32_t psnap,
-                              uint32_t *n)
+const uint8_t *jit_aux_static(const void *aux, size_t alen, const vm_code *code,
+                              uint32_t backedge_pc, const jit_trace *P, uint32_t psnap, uint32_t *n)
 {
   uint32_t a[AUX_HDR];
   *n = 0;
   if (!aux || alen < sizeof a || alen % 4)
     return NULL;
   memcpy(a, aux, sizeof a); /* a candidate's record may sit at any alignment */
-  if (a[0] != AUX_MAGIC || a[1] != 1 || a[10] != psnap || a[2] != P->root->head_pc ||
-      a[9] != P->code->ninsns)
+  if (a[0] != AUX_MAGIC || a[1] != (P ? 1u : 0u) || a[9] != code->ninsns ||
+      (P ? a[10] != psnap || a[2] != P->root->head_pc : a[3] != backedge_pc))
     return NULL;
   uint32_t nsnap = a[6], nframe = a[7], nmatcls = a[11], nmatprog = a[12], nstatic = a[13];
   *n = nstatic;
   if (nsnap > JIT_MAX_SNAP || nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || nmatcls > JIT_MAX_TAPE ||
-      nmatprog > AUX_MAX_PROG || nstatic == 0 || nstatic > JIT_MAX_TAPE)
+      nmatprog > AUX_MAX_PROG || nstatic > JIT_MAX_TAPE)
     return NULL;
   size_t off = AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog;
   if (alen != (off + (size_t)nstatic * AUX_STATIC) * 4)
@@ -844,7 +844,7 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
     jit_trace *T = from_jc(J, out[i], code, backedge_pc, i ? prev : parent, i ? exit : snap, &why);
     if (!T)
       break;
-    if (i == 0 && parent && J->static_id)
+    if (i == 0 && J->static_id)
       jit_static_verify(J, out[i]);
     if (i == 0 && !parent) {
       code->ic[backedge_pc].target = T;

@@ -654,13 +654,13 @@ static uint32_t bind_of(const jit_rec *R, jit_ref k)
 
 /* The origin of object p, held by value r, that the trace is about to
 ** promote (the machine code compares r with it): a constant already bound,
-** a global cell's value, or an object the parent binds.  Only a bridge's
-** (a lazy bridge binds them without its checking iteration); a value of no
-** known origin leaves that bridge to its check. */
+** a global cell's value, or an object the parent binds (static.c binds
+** them without a checking iteration); a value of no known origin leaves
+** the trace to its check. */
 static jit_origin value_origin(const jit_rec *R, jit_ref r, const void *p)
 {
   const jit_trace *T = R->T;
-  if (!R->bridge || R->check || r >= T->nir)
+  if (R->check || r >= T->nir)
     return org_none;
   const jit_ins *i = &T->ir[r];
   if (i->op == IR_KPTR)

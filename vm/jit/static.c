@@ -58,7 +58,8 @@ static void read_entry(const uint8_t *p, sentry *e)
 
 typedef struct sctx {
   jit_state *J;
-  jit_trace *P;
+  vm_code *root; /* the root frame's code */
+  jit_trace *P;  /* a bridge's parent, or NULL */
   const jit_snap *snap;
   void **vals; /* per BIND slot so far: its object */
   uint32_t nvals;
@@ -81,7 +82,7 @@ static void *fail(sctx *x, const char *why)
 static vm_code *code_of(sctx *x, uint32_t fs)
 {
   if (fs == JIT_O_ROOT)
-    return x->P->code;
+    return x->root;
   if (fs >= x->nvals || !is(x->vals[fs], VM_O_FUNC))
     return fail(x, "a code object of no function bound before");
   return ((vm_func *)x->vals[fs])->code;
@@ -120,7 +121,7 @@ static void *resolve(sctx *x, const sentry *e, bool *none)
   *none = false;
   switch (e->okind) {
   case JIT_O_FRAME: {
-    if (e->a == 0 || e->a > x->snap->nframe)
+    if (!x->P || e->a == 0 || e->a > x->snap->nframe)
       return fail(x, "a frame the exit does not have");
     void *f = x->P->snapframes[x->snap->frame + e->a - 1].func;
     return f ? f : fail(x, "a frame of a pending tail");
@@ -153,6 +154,8 @@ static void *resolve(sctx *x, const sentry *e, bool *none)
   }
   case JIT_O_PARENT: {
     const jit_trace *P = x->P;
+    if (!P)
+      return fail(x, "a parent's object in a loop");
     void *p = P->reloaded ? (e->a < P->ngcref ? P->gcrefs[e->a].u.p : NULL)
                           : (e->a < P->nbind && P->bindv ? (void *)(uintptr_t)P->bindv[e->a] : NULL);
     return p ? p : fail(x, "an object the parent does not bind");
@@ -224,15 +227,15 @@ static bool green_fp(uint16_t kind, void *p, bool none, uint64_t *fp)
   }
 }
 
-bool jit_static_resolve(jit_state *J, jit_trace *P, uint32_t psnap, const void *aux, size_t alen,
-                        jit_static *out)
+bool jit_static_resolve(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *P,
+                        uint32_t psnap, const void *aux, size_t alen, jit_static *out)
 {
   out->n = out->nbind = 0;
   out->why = NULL;
   uint32_t n = 0;
-  const uint8_t *sec = jit_aux_static(aux, alen, P, psnap, &n);
+  const uint8_t *sec = jit_aux_static(aux, alen, code, backedge_pc, P, psnap, &n);
   if (!sec) {
-    out->why = n ? "a bridge aux that does not fit its exit" : "no static section";
+    out->why = "an aux that does not fit its loop or exit";
     return false;
   }
   if (!out->ent) {
@@ -245,7 +248,7 @@ bool jit_static_resolve(jit_state *J, jit_trace *P, uint32_t psnap, const void *
       return false;
     }
   }
-  sctx x = {J, P, &P->snaps[psnap], out->vals, 0, NULL};
+  sctx x = {J, code, P, P ? &P->snaps[psnap] : NULL, out->vals, 0, NULL};
   /* Only GREEN fingerprints are compared with the tape (a BIND has none):
   ** so every object bound must be one a GREEN was about, the last one
   ** before it (the recorder's GREEN-then-BIND), or a later GREEN about that
@@ -312,7 +315,8 @@ void jit_static_free(jit_static *s)
   memset(s, 0, sizeof *s);
 }
 
-bool jit_static_reload(jit_state *J, jit_trace *P, uint32_t snap, jc_replay **cur)
+bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *P,
+                       uint32_t snap, jc_replay **cur)
 {
   J->static_id = 0;
   if (J->static_mode == JIT_STATIC_OFF || !J->chk_cands)
@@ -323,13 +327,13 @@ bool jit_static_reload(jit_state *J, jit_trace *P, uint32_t snap, jc_replay **cu
   for (; i < n; i++) {
     size_t alen = 0;
     const void *aux = jc_cands_aux(cs, i, &alen);
-    if (jit_static_resolve(J, P, snap, aux, alen, &J->stat))
+    if (jit_static_resolve(J, code, backedge_pc, P, snap, aux, alen, &J->stat))
       break;
   }
   if (i == n) {
     J->stats.static_fallbacks++;
     if (J->dump_ir)
-      fprintf(J->dump, "---- bridge left to its check: %s\n", J->stat.why);
+      fprintf(J->dump, "---- %s left to its check: %s\n", P ? "bridge" : "loop", J->stat.why);
     return false;
   }
   if (J->static_mode == JIT_STATIC_VERIFY) {
@@ -346,14 +350,14 @@ bool jit_static_reload(jit_state *J, jit_trace *P, uint32_t snap, jc_replay **cu
     if (J->dump_ir)
       fprintf(J->dump, "---- static binding missed (%s): checking\n", jc_last_error());
     jc_replay_abort(*cur);
-    *cur = jit_cache_lookup_bridge(J, P, snap);
+    *cur = P ? jit_cache_lookup_bridge(J, P, snap) : jit_cache_lookup_loop(J, code, backedge_pc);
     return false;
   }
-  J->stats.static_bridges++;
+  J->stats.static_traces++;
   J->cur.wall_ns = J->cur.hook_ns = dt;
   jc_replay *c = *cur;
   *cur = NULL;
-  jit_reload_commit(J, c, P->code, P->root->backedge_pc, P, snap);
+  jit_reload_commit(J, c, code, backedge_pc, P, snap);
   return true;
 }
 
