@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""check_cost.py - what jcvm's checking iterations cost, in instructions.
+"""check_cost.py - what jcvm's checking iterations and static binding cost,
+in instructions.
 
 usage: bench/check_cost.py JCVM [BENCHMARK ...]
 
@@ -7,7 +8,9 @@ Per benchmark (default: richards deltablue dispatch json): a cold run fills
 a throw-away cache, then a warm run executes under callgrind, counting only
 inside a checking iteration's hook (--toggle-collect=jit_check_hook: the
 recorder in checking mode, the replay cursor, and the commits that end the
-checks).  Prints:
+checks; that run has --jit-static=off, as every trace is checked then), and
+a second warm run counts inside static binding (vm/jit/static.c, the
+default: --toggle-collect=jit_static_reload).  Prints:
 
   checked   bytecodes that went through a check's hook
   Ir/bc     instructions per checked bytecode, commits left out: the
@@ -15,6 +18,10 @@ checks).  Prints:
   commits   reload commits (jit_reload_commit calls: libjcache's commit and
             the VM's trace build)
   Ir/commit instructions per commit
+  static    traces bound statically
+  Ir/static instructions per trace to bind it (finding its objects and
+            reporting its tape: jit_static_resolve + jit_static_feed),
+            commits left out
 
 Instruction counts do not move with the machine's load, so a change of a
 few percent is real here where the timings of bench/warmup/warmup.py (the
@@ -76,7 +83,8 @@ def main():
     if not shutil.which("valgrind"):
         print("check_cost: valgrind is not installed; nothing measured")
         return 0
-    print("%-16s %9s %8s %8s %10s" % ("bench", "checked", "Ir/bc", "commits", "Ir/commit"))
+    print("%-16s %9s %8s %8s %10s %7s %10s" % ("bench", "checked", "Ir/bc", "commits", "Ir/commit",
+                                               "static", "Ir/static"))
     for name in names:
         prog = os.path.join(ROOT, "bench", "programs", name + ".jc")
         size = [SIZES[name]] if name in SIZES else []
@@ -88,18 +96,24 @@ def main():
             out = os.path.join(tmp, "callgrind.out")
             subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
                             "--toggle-collect=jit_check_hook", jcvm, "--jit-no-prefetch",
-                            "--cache=" + cache, prog, ITERATIONS] + size,
+                            "--jit-static=off", "--cache=" + cache, prog, ITERATIONS] + size,
                            capture_output=True, check=True, timeout=1200)
             c = calls_to(out, ("jit_check_hook", "jit_reload_commit"))
+            subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                            "--toggle-collect=jit_static_reload", jcvm, "--jit-no-prefetch",
+                            "--cache=" + cache, prog, ITERATIONS] + size,
+                           capture_output=True, check=True, timeout=1200)
+            st = calls_to(out, ("jit_static_resolve", "jit_static_feed"))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         checked, total = c["jit_check_hook"]
         commits, commit_ir = c["jit_reload_commit"]
-        if not checked:
-            print("%-16s %9d %8s %8d %10s   (nothing was checked)" % (name, 0, "-", commits, "-"))
-            continue
-        print("%-16s %9d %8d %8d %10s" % (name, checked, (total - commit_ir) // checked, commits,
-                                           commit_ir // commits if commits else "-"))
+        nstatic = st["jit_static_feed"][0]
+        static_ir = st["jit_static_resolve"][1] + st["jit_static_feed"][1]
+        print("%-16s %9d %8s %8d %10s %7d %10s" % (
+            name, checked, (total - commit_ir) // checked if checked else "-", commits,
+            commit_ir // commits if commits else "-", nstatic,
+            static_ir // nstatic if nstatic else "-"))
     return 0
 
 

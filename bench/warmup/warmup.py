@@ -43,7 +43,9 @@ other processes did to a single measurement):
            optimizing + assembling                       ("tracing + ...")
   reload   the cache lookup + the checking iteration's extra cost (time in
            the recorder's hook: the interpreter's own work is not a cost of
-           reloading, it would run anyway) + commit (libjcache: copy,
+           reloading, it would run anyway), or for a trace bound statically
+           (vm/jit/static.c, the default) the time to find its objects and
+           report its tape, in the same column + commit (libjcache: copy,
            relocate, protect, attach, register) + the VM's own trace
   rel/comp median over traces of compile / reload (target >= 20x); a chain
            reloaded by one check (a loop and its bridge) is compared with
