@@ -3,8 +3,7 @@
 
     tests/soundness/tails.py JCVM
 
-The checking iteration of a warm run (here always: --jit-static=off) reports
-every guard's outcome.  When it
+The checking iteration of a warm run reports every guard's outcome.  When it
 goes another way than the saved loop at a guard, the check is deferred to a
 later iteration (up to JIT_CHECK_TRIES); the last try leaves the loop there:
 
@@ -134,9 +133,7 @@ def check(cond, what):
 
 
 def run(jcvm, args, stats=None):
-    # Tails belong to checking iterations: loops and bridges are checked
-    # here, not bound statically (vm/jit/static.c, tested by static.sh).
-    cmd = [jcvm, "--jit-static=off"] + args
+    cmd = [jcvm] + args
     if stats:
         cmd.insert(1, "--jit-stats-json=" + stats)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

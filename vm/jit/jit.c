@@ -288,7 +288,7 @@ void jit_init(vm_vm *vm, jit_state *J)
   J->reload_hot = env_u32("JCVM_JIT_RELOAD_HOT", 1);
   J->dump = stderr;
   J->use_cache = true;
-  J->static_mode = JIT_STATIC_ON;
+  J->static_mode = JIT_STATIC_BRIDGES;
   J->t_start = jit_now_ns();
   __builtin_cpu_init();
   J->vzeroupper = __builtin_cpu_supports("avx");
@@ -324,8 +324,8 @@ int jit_option(jit_state *J, const char *a)
   } else if (strcmp(a, "--jit-no-prefetch") == 0) {
     J->no_prefetch = true;
   } else if (strncmp(a, "--jit-static=", 13) == 0) {
-    static const char *const modes[] = {"off", "on", "verify"};
-    for (uint8_t m = 0; m < 3; m++)
+    static const char *const modes[] = {"off", "bridges", "all", "verify"};
+    for (uint8_t m = 0; m < 4; m++)
       if (strcmp(a + 13, modes[m]) == 0) {
         J->static_mode = m;
         return 1;

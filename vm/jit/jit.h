@@ -222,7 +222,12 @@ typedef struct jit_static {
   const char *why;     /* why the last resolve failed */
 } jit_static;
 
-typedef enum { JIT_STATIC_OFF, JIT_STATIC_ON, JIT_STATIC_VERIFY } jit_static_mode;
+/* --jit-static: which traces are bound without a checking iteration.  By
+** default the lazy bridges; loops keep their check (it picks the candidate
+** this iteration follows, reloads the bridges it goes into with the loop,
+** and guards what it did not reach with a tail guard); `all` binds loops
+** statically too; `verify` binds both and checks them as well. */
+typedef enum { JIT_STATIC_OFF, JIT_STATIC_BRIDGES, JIT_STATIC_ALL, JIT_STATIC_VERIFY } jit_static_mode;
 
 /* Words per tape entry in a bridge's aux (persist.c writes, static.c reads). */
 #define JIT_AUX_STATIC 5
@@ -275,7 +280,7 @@ typedef struct jit_state {
   jc_cache *cache;       /* NULL: no cache (off, or refused) */
   jit_trace *chkT;       /* scratch trace of checking iterations */
   jc_cands *chk_cands;   /* the candidates the current check follows */
-  uint8_t static_mode;   /* jit_static_mode: --jit-static=on|off|verify */
+  uint8_t static_mode;   /* jit_static_mode: --jit-static=off|bridges|all|verify */
   jit_static stat;       /* the last lazy bridge bound statically */
   uint64_t static_id;    /* verify: the candidate stat holds, until its check commits (0: none) */
   jit_costlog *costs;

@@ -319,7 +319,8 @@ bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_tr
                        uint32_t snap, jc_replay **cur)
 {
   J->static_id = 0;
-  if (J->static_mode == JIT_STATIC_OFF || !J->chk_cands)
+  if (J->static_mode == JIT_STATIC_OFF || (J->static_mode == JIT_STATIC_BRIDGES && !P) ||
+      !J->chk_cands)
     return false;
   uint64_t t0 = jit_now_ns();
   const jc_cands *cs = J->chk_cands;
