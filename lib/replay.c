@@ -478,7 +478,8 @@ JC_API jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap,
   jc_path *best = NULL;
   for (uint32_t i = 0; i < r->npaths; i++) {
     jc_path *p = &r->paths[i];
-    if (current(p)) skip_guards(r, current(p)); /* a tape ending in guards */
+    jc_level *l = current(p);
+    if (l) skip_guards(r, l); /* a tape ending in guards */
     if (!complete(p)) continue;
     /* Prefer the deepest chain: it reloads the bridges as well; then a
     ** path checked to its end over one that ended at an exit (whose tail

@@ -327,6 +327,19 @@ static inline uint32_t jit_hash_code(vm_code *c)
   uint64_t h = c->jit_hash ? c->jit_hash : jit_hash_code64(c);
   return (uint32_t)(h ^ (h >> 32));
 }
+/* How many BIND slots trace T has, and the object it binds in slot k (NULL
+** if none): a reloaded trace's from its GC roots (persist.c reload_bind;
+** nil while bound in a pending tail), a compiled one's as recorded. */
+static inline uint32_t jit_trace_nbound(const jit_trace *T)
+{
+  return T->reloaded ? T->ngcref : T->bindv ? T->nbind : 0;
+}
+static inline void *jit_trace_bound(const jit_trace *T, uint32_t k)
+{
+  if (k >= jit_trace_nbound(T))
+    return NULL;
+  return T->reloaded ? T->gcrefs[k].u.p : (void *)(uintptr_t)T->bindv[k];
+}
 /* The trace of machine code that starts at `mcode`. */
 jit_trace *jit_trace_at(jit_state *J, const uint8_t *mcode);
 bool jit_tmap_add(jit_state *J, jit_trace *T);
@@ -429,15 +442,6 @@ const uint8_t *jit_aux_static(const void *aux, size_t alen, const vm_code *code,
 
 /* -- static.c ------------------------------------------------------------- */
 
-/* Bind the trace a candidate's aux describes (the loop at backedge_pc of
-** code, or with P a bridge of exit psnap of P): every GREEN's fingerprint
-** and BIND's object found from its origin (ir.h), into out.  False
-** (out->why) if one has no origin or is not found. */
-bool jit_static_resolve(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *P,
-                        uint32_t psnap, const void *aux, size_t alen, jit_static *out);
-/* Report a resolved tape to the cursor as a check would, its guards passed
-** (jc_replay_pass_guards). */
-jc_err jit_static_feed(const jit_static *s, jc_replay *cur);
 void jit_static_free(jit_static *s);
 /* A hot loop (P NULL) or a hot exit snap of P with saved traces, *cur
 ** their cursor: reload one bound statically (true: committed, or missed

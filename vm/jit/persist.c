@@ -532,25 +532,40 @@ jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap)
 
 /* -- Reloading ------------------------------------------------------------------------- */
 
+/* Does the header a of an aux of alen bytes describe a trace of the loop at
+** backedge_pc of code (parent NULL), or a bridge of exit psnap of parent,
+** with every count within its limit and the length they add up to?  Then
+** *static_off is where its static section starts, in words. */
+static bool aux_fits(const uint32_t *a, size_t alen, const vm_code *code, uint32_t backedge_pc,
+                     const jit_trace *parent, uint32_t psnap, size_t *static_off)
+{
+  if (alen < AUX_HDR * 4 || alen % 4 || a[0] != AUX_MAGIC)
+    return false;
+  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8], nmatcls = a[11], nmatprog = a[12],
+           nstatic = a[13];
+  if (a[1] != (parent ? 1u : 0u) || nsnap == 0 || nsnap > JIT_MAX_SNAP ||
+      nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns || nbind > JIT_MAX_TAPE ||
+      nmatcls > nbind || nmatprog > AUX_MAX_PROG || nstatic > JIT_MAX_TAPE)
+    return false;
+  *static_off = AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog;
+  if (alen != (*static_off + (size_t)nstatic * AUX_STATIC) * 4)
+    return false;
+  return parent ? a[2] == parent->root->head_pc && a[10] == psnap
+                : a[3] == backedge_pc && a[2] < code->ninsns;
+}
+
 const uint8_t *jit_aux_static(const void *aux, size_t alen, const vm_code *code,
                               uint32_t backedge_pc, const jit_trace *P, uint32_t psnap, uint32_t *n)
 {
   uint32_t a[AUX_HDR];
+  size_t off;
   *n = 0;
-  if (!aux || alen < sizeof a || alen % 4)
+  if (!aux || alen < sizeof a)
     return NULL;
   memcpy(a, aux, sizeof a); /* a candidate's record may sit at any alignment */
-  if (a[0] != AUX_MAGIC || a[1] != (P ? 1u : 0u) || a[9] != code->ninsns ||
-      (P ? a[10] != psnap || a[2] != P->root->head_pc : a[3] != backedge_pc))
+  if (!aux_fits(a, alen, code, backedge_pc, P, psnap, &off))
     return NULL;
-  uint32_t nsnap = a[6], nframe = a[7], nmatcls = a[11], nmatprog = a[12], nstatic = a[13];
-  *n = nstatic;
-  if (nsnap > JIT_MAX_SNAP || nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || nmatcls > JIT_MAX_TAPE ||
-      nmatprog > AUX_MAX_PROG || nstatic > JIT_MAX_TAPE)
-    return NULL;
-  size_t off = AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog;
-  if (alen != (off + (size_t)nstatic * AUX_STATIC) * 4)
-    return NULL;
+  *n = a[13];
   return (const uint8_t *)aux + off * 4;
 }
 
@@ -708,20 +723,11 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   const uint32_t *a = jc_trace_aux(jt, &alen);
   uint8_t *mcode = jc_trace_code(jt, &msize);
   *why = "bad aux";
-  if (!a || alen < AUX_HDR * 4 || alen % 4 || !mcode || a[0] != AUX_MAGIC)
+  size_t static_off;
+  if (!a || !mcode || !aux_fits(a, alen, code, backedge_pc, parent, psnap, &static_off))
     return NULL;
-  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8], nmatcls = a[11], nmatprog = a[12],
-           nstatic = a[13];
-  if (a[1] != (parent ? 1u : 0u) || nsnap == 0 || nsnap > JIT_MAX_SNAP ||
-      nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns || nbind > JIT_MAX_TAPE ||
-      nmatcls > nbind || nmatprog > AUX_MAX_PROG || nstatic > JIT_MAX_TAPE ||
-      alen != (AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog +
-               (size_t)nstatic * AUX_STATIC) * 4)
-    return NULL;
+  uint32_t nsnap = a[6], nframe = a[7], nbind = a[8], nmatcls = a[11], nmatprog = a[12];
   uint32_t head_pc = a[2];
-  if (parent ? (head_pc != parent->root->head_pc || a[10] != psnap)
-             : (a[3] != backedge_pc || head_pc >= code->ninsns))
-    return NULL;
   if (a[4] >= msize || a[5] >= msize)
     return NULL;
   jit_trace *T = calloc(1, sizeof *T);

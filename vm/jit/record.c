@@ -668,15 +668,9 @@ static jit_origin value_origin(const jit_rec *R, jit_ref r, const void *p)
   if (i->op == IR_CLOAD && i->a < T->nir && T->ir[i->a].op == IR_KPTR)
     return org(JIT_O_CELLVAL, T->ir[i->a].b, 0, 0);
   const jit_trace *P = T->parent;
-  if (P && P->reloaded) {
-    for (uint32_t k = 0; k < P->ngcref; k++)
-      if (P->gcrefs[k].u.p == p)
-        return org(JIT_O_PARENT, k, 0, 0);
-  } else if (P && P->bindv) {
-    for (uint32_t k = 0; k < P->nbind; k++)
-      if (P->bindv[k] == (uint64_t)(uintptr_t)p)
-        return org(JIT_O_PARENT, k, 0, 0);
-  }
+  for (uint32_t k = 0; P && k < jit_trace_nbound(P); k++)
+    if (jit_trace_bound(P, k) == p)
+      return org(JIT_O_PARENT, k, 0, 0);
   /* A class or function defined at top level (a receiver's class, most
   ** often: nothing in the trace loaded it). */
   const vm_code *main = R->vm->main_func ? R->vm->main_func->code : NULL;

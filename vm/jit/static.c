@@ -153,11 +153,7 @@ static void *resolve(sctx *x, const sentry *e, bool *none)
     return cell_value(x, m->code->cells[e->a]);
   }
   case JIT_O_PARENT: {
-    const jit_trace *P = x->P;
-    if (!P)
-      return fail(x, "a parent's object in a loop");
-    void *p = P->reloaded ? (e->a < P->ngcref ? P->gcrefs[e->a].u.p : NULL)
-                          : (e->a < P->nbind && P->bindv ? (void *)(uintptr_t)P->bindv[e->a] : NULL);
+    void *p = x->P ? jit_trace_bound(x->P, e->a) : NULL;
     return p ? p : fail(x, "an object the parent does not bind");
   }
   case JIT_O_BIND:
@@ -227,8 +223,15 @@ static bool green_fp(uint16_t kind, void *p, bool none, uint64_t *fp)
   }
 }
 
-bool jit_static_resolve(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *P,
-                        uint32_t psnap, const void *aux, size_t alen, jit_static *out)
+/* Bind the trace a candidate's aux describes (the loop at backedge_pc of
+** code, or with P a bridge of exit psnap of P): every GREEN's fingerprint
+** and BIND's object found from its origin (ir.h), into out.  False
+** (out->why) if one has no origin or is not found.  Not inlined, nor
+** jit_static_feed: bench/check_cost.py counts each by its calls. */
+static __attribute__((noinline)) bool jit_static_resolve(jit_state *J, vm_code *code,
+                                                         uint32_t backedge_pc, jit_trace *P,
+                                                         uint32_t psnap, const void *aux,
+                                                         size_t alen, jit_static *out)
 {
   out->n = out->nbind = 0;
   out->why = NULL;
@@ -296,7 +299,9 @@ bool jit_static_resolve(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_t
   return true;
 }
 
-jc_err jit_static_feed(const jit_static *s, jc_replay *cur)
+/* Report a resolved tape to the cursor as a check would, its guards passed
+** (jc_replay_pass_guards). */
+static __attribute__((noinline)) jc_err jit_static_feed(const jit_static *s, jc_replay *cur)
 {
   jc_err err = jc_replay_pass_guards(cur);
   for (uint32_t i = 0; i < s->n && !err; i++) {
@@ -345,7 +350,7 @@ bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_tr
   uint64_t dt = jit_now_ns() - t0;
   J->stats.replay_ns += dt;
   if (err) {
-    /* Another program than the one the bridge was saved from (a green
+    /* Another program than the one the trace was saved from (a green
     ** fingerprint differs), or another candidate's tape: the check decides. */
     J->stats.static_misses++;
     if (J->dump_ir)
@@ -362,15 +367,15 @@ bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_tr
   return true;
 }
 
-void jit_static_verify(jit_state *J, jc_trace *bridge)
+void jit_static_verify(jit_state *J, jc_trace *t)
 {
-  if (!J->static_id || jc_trace_id(bridge) != J->static_id)
+  if (!J->static_id || jc_trace_id(t) != J->static_id)
     return;
   J->static_id = 0;
   bool same = true;
   for (uint32_t b = 0; b < J->stat.nbind; b++) {
     uint64_t v = 0;
-    jc_err err = jc_trace_slot(bridge, b, &v);
+    jc_err err = jc_trace_slot(t, b, &v);
     if (err == JC_STATE)
       continue; /* bound in a tail the check did not reach (pending) */
     if (err || v != (uint64_t)(uintptr_t)J->stat.vals[b]) {
