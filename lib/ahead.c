@@ -104,14 +104,18 @@ static bool exit_open(const jc_trace *t, uint32_t k, bool live) {
 }
 
 /* The saved bridges of every open exit of `parent` but `skip` (the exit
-** the committed chain goes on through), and theirs, as far as the prefetch
-** brought them in and the bounds allow.  `live`: parent runs already (it
-** is not one being written ahead now).  The prefetch's family entry lists
-** the exits that have bridges: one lookup per parent, not one per exit. */
-static void plan(ahead_ctx *a, jc_trace *parent, uint32_t skip, int depth,
-                 bool live) {
+** the committed chain goes on through), and theirs, as far as the bounds
+** allow.  `live`: parent runs already (it is not one being written ahead
+** now).  The prefetch's family entry lists the exits that have bridges:
+** one lookup per parent, not one per exit.  Given the record the parent
+** came from (pc), a family the prefetch thread has not fetched yet is
+** fetched here. */
+static void plan(ahead_ctx *a, jc_trace *parent, const jc_cand *pc,
+                 uint32_t skip, int depth, bool live) {
   jc_family fam;
-  if (parent->nexits == 0 || !jc_prefetch_family(a->r->cache, parent->id, &fam))
+  if (parent->nexits == 0) return;
+  if (pc ? !jc_prefetch_family_fetch(a->r->cache, pc, &fam)
+         : !jc_prefetch_family(a->r->cache, parent->id, &fam))
     return;
   uint32_t k = 0;
   bool open = false;
@@ -128,7 +132,7 @@ static void plan(ahead_ctx *a, jc_trace *parent, uint32_t skip, int depth,
       return;
     if (!writable_ahead(&c->view)) continue;
     jc_trace *t = make(a, parent, c);
-    if (t && depth + 1 < JC_MAX_CHAIN) plan(a, t, JC_NO_GUARD, depth + 1, false);
+    if (t && depth + 1 < JC_MAX_CHAIN) plan(a, t, c, JC_NO_GUARD, depth + 1, false);
   }
 }
 
@@ -157,18 +161,18 @@ static jc_err stage(ahead_ctx *a, size_t i, const jc_window *w) {
   return JC_OK;
 }
 
-void jc_ahead_write(jc_replay *r, jc_trace *const *ts, size_t n,
+void jc_ahead_write(jc_replay *r, const jc_path *p, jc_trace *const *ts,
                     const jc_trace *root) {
   ahead_ctx a;
   memset(&a, 0, sizeof a);
   a.r = r;
   a.root = root;
-  for (size_t i = 0; i < n; i++)
-    plan(&a, ts[i], i + 1 < n ? ts[i + 1]->parent_exit : JC_NO_GUARD, (int)i,
-         true);
+  for (size_t i = 0; i < p->depth; i++)
+    plan(&a, ts[i], p->lv[i].cand,
+         i + 1 < p->depth ? ts[i + 1]->parent_exit : JC_NO_GUARD, (int)i, true);
   /* A lazy bridge's siblings: the prefetch may not have brought their
   ** family in yet when the parent was committed, or held its lock then. */
-  if (r->parent) plan(&a, r->parent, r->parent_exit, 1, true);
+  if (r->parent) plan(&a, r->parent, NULL, r->parent_exit, 1, true);
   /* The code in runs of adjacent allocations (first fit hands out one
   ** after the other), each run one store: usually one system call. */
   jc_err err = JC_OK;
@@ -185,7 +189,7 @@ void jc_ahead_write(jc_replay *r, jc_trace *const *ts, size_t n,
   }
   /* Best effort: if some code could not be written, none of it is used. */
   if (err)
-    for (size_t i = 0; i < n; i++) jc_ahead_free(ts[i]);
+    for (size_t i = 0; i < p->depth; i++) jc_ahead_free(ts[i]);
 }
 
 jc_trace *jc_ahead_take(jc_trace *parent, uint32_t guard, uint64_t id) {

@@ -9,13 +9,16 @@
 
 #include "replay.h"
 
-/* After committing ts[0..n) (a chain, each the previous one's bridge):
-** write ahead the saved bridges of their exits that the prefetch holds and
-** whose code does not depend on bound values, and theirs down the family,
-** into each parent's `ahead` list; for a lazy bridge, also those of its
-** parent's other exits that have none yet.  `root` is the family's loop.
-** Best effort: what cannot be written ahead is reloaded the ordinary way. */
-void jc_ahead_write(jc_replay *r, jc_trace *const *ts, size_t n,
+/* After committing path p as ts[0..p->depth) (a chain, each the previous
+** one's bridge): write ahead the saved bridges of their exits whose code
+** does not depend on bound values, and theirs down the family, into each
+** parent's `ahead` list; for a lazy bridge, also those of its parent's
+** other exits that have none yet, as far as the prefetch holds them.
+** Families of p's records and of the bridges written ahead that the
+** prefetch thread has not fetched yet are fetched on this thread.  `root`
+** is the family's loop.  Best effort: what cannot be written ahead is
+** reloaded the ordinary way. */
+void jc_ahead_write(jc_replay *r, const jc_path *p, jc_trace *const *ts,
                     const jc_trace *root);
 /* Take the bridge written ahead for exit `guard` of `parent` from record
 ** `id` out of the list, or NULL. */

@@ -95,6 +95,10 @@ jc_err jc_store_each_family(jc_cache *c, MDB_txn *txn, uint64_t family,
 uint64_t jc_key_family(uint64_t parent);
 /* Parse a record found under (key, id) and check that it names them; a
 ** rejected record is counted (and probed) and false returned. */
+/* A read transaction (the cache's spare, renewed, if there is one) and its
+** release (kept as the spare, or aborted); 0 or an LMDB error. */
+int jc_store_read_txn(jc_cache *c, MDB_txn **txn);
+void jc_store_release_txn(jc_cache *c, MDB_txn *txn);
 bool jc_store_validate(jc_cache *c, jc_key key, uint64_t id, const void *rec,
                        size_t len, jc_view *view);
 /* Count a rejected record under its reason and fire the probe. */
@@ -118,6 +122,11 @@ typedef struct jc_family {
   uint32_t n;
 } jc_family;
 bool jc_prefetch_family(jc_cache *c, uint64_t parent, jc_family *out);
+/* The same, and if the thread has not fetched it yet, fetch it now on this
+** thread (and enter it in the table when its lock is free).  False only
+** without a prefetch, or when the store cannot be read. */
+bool jc_prefetch_family_fetch(jc_cache *c, const jc_cand *parent,
+                              jc_family *out);
 /* Stop the prefetch thread and free what it fetched (at close). */
 void jc_prefetch_free(jc_cache *c);
 

@@ -99,6 +99,13 @@ struct jc_prefetch {
 
   pf_chunk *chunks; /* the thread's alone */
   jc_prefetch_info info;
+
+  /* Families a commit fetched itself (jc_prefetch_family_fetch): their
+  ** own chunks and budget, under their own lock, so the thread's are never
+  ** touched by another thread. */
+  pthread_mutex_t sync_lock;
+  pf_chunk *sync_chunks;
+  uint64_t sync_kept;
 };
 
 /* -- The table ------------------------------------------------------------------ */
@@ -181,17 +188,17 @@ static bool todo_push_family(jc_prefetch *pf, const pf_job *jobs, size_t n) {
 
 /* -- Memory ------------------------------------------------------------------------- */
 
-static void *chunk_alloc(jc_prefetch *pf, size_t len) {
+static void *chunk_alloc(pf_chunk **list, size_t len) {
   len = (len + 15) & ~(size_t)15;
-  pf_chunk *k = pf->chunks;
+  pf_chunk *k = *list;
   if (!k || k->cap - k->used < len) {
     size_t cap = len > PF_CHUNK ? len : PF_CHUNK;
     k = malloc(sizeof *k + cap);
     if (!k) return NULL;
     k->used = 0;
     k->cap = cap;
-    k->next = pf->chunks;
-    pf->chunks = k;
+    k->next = *list;
+    *list = k;
   }
   void *p = k->data + k->used;
   k->used += len;
@@ -199,9 +206,16 @@ static void *chunk_alloc(jc_prefetch *pf, size_t len) {
 }
 
 /* Give back the last allocation (a record that failed validation). */
-static void chunk_unalloc(jc_prefetch *pf, size_t len) {
+static void chunk_unalloc(pf_chunk **list, size_t len) {
   len = (len + 15) & ~(size_t)15;
-  if (pf->chunks && pf->chunks->used >= len) pf->chunks->used -= len;
+  if (*list && (*list)->used >= len) (*list)->used -= len;
+}
+
+static void chunks_free(pf_chunk *k) {
+  for (pf_chunk *next; k; k = next) {
+    next = k->next;
+    free(k);
+  }
 }
 
 /* -- One job ------------------------------------------------------------------------- */
@@ -219,6 +233,7 @@ typedef struct pf_found {
 typedef struct pf_fetch {
   jc_cache *c;
   jc_prefetch *pf;
+  pf_chunk **chunks; /* where copies go: the thread's, or sync_chunks */
   jc_cand *v; /* one lookup's or family's candidates, malloc'd */
   jc_key *vkey; /* the key each was stored under */
   size_t n, cap, capkey;
@@ -245,15 +260,14 @@ static bool grow(void **p, size_t *cap, size_t need, size_t size) {
 static jc_err fetch_one(void *ctx, jc_key key, uint64_t id, const void *rec,
                         size_t len) {
   pf_fetch *f = ctx;
-  jc_prefetch *pf = f->pf;
   if (f->kept + f->bytes + len > JC_PREFETCH_MAX_BYTES)
     return JC_NOMEM; /* over budget: the key is left to jc_lookup */
-  uint8_t *copy = chunk_alloc(pf, len);
+  uint8_t *copy = chunk_alloc(f->chunks, len);
   if (!copy) return JC_NOMEM;
   if (len) memcpy(copy, rec, len);
   jc_view view;
   if (!jc_store_validate(f->c, key, id, copy, len, &view)) {
-    chunk_unalloc(pf, len);
+    chunk_unalloc(f->chunks, len);
     return JC_OK;
   }
   if (!grow((void **)&f->v, &f->cap, f->n + 1, sizeof *f->v) ||
@@ -276,7 +290,7 @@ static bool add_found(pf_fetch *f, jc_key key) {
   for (size_t i = 0; i < f->n; i++) n += same_key(f->vkey[i], key);
   jc_cand *v = NULL;
   if (n) {
-    v = chunk_alloc(f->pf, n * sizeof *v);
+    v = chunk_alloc(f->chunks, n * sizeof *v);
     if (!v) return false;
     size_t k = 0;
     for (size_t i = 0; i < f->n; i++)
@@ -291,33 +305,55 @@ static bool add_found(pf_fetch *f, jc_key key) {
   return true;
 }
 
-/* The family entry of `parent`, after its exits' entries (the last `nexits`
-** found): their candidates in one array, each with its exit's guard. */
-static bool add_family(pf_fetch *f, const jc_cand *parent, uint32_t nexits) {
-  const pf_found *ex = f->found + f->nfound - nexits;
-  size_t n = 0;
-  for (uint32_t i = 0; i < nexits; i++) n += ex[i].n;
+/* The family of `parent` from the records its pass found (f->v): an entry
+** for each exit that has bridges, under that exit's key, in the parent's
+** exit order, then the family entry listing them all with their exits'
+** guards.  An exit without bridges gets no entry: the family entry answers
+** for it (find).  A record whose key is not the one of the exit its header
+** names is rejected and counted, as jc_lookup would never be asked for it
+** under that exit.  False when out of memory. */
+static bool add_family(pf_fetch *f, const jc_cand *parent) {
+  const jc_view *pv = &parent->view;
+  size_t total = 0;
+  for (size_t j = 0; j < f->n; j++) total += f->v[j].view.parent_id == parent->id;
   jc_cand *v = NULL;
   uint32_t *guards = NULL;
-  if (n) {
-    v = chunk_alloc(f->pf, n * sizeof *v);
-    guards = v ? chunk_alloc(f->pf, n * sizeof *guards) : NULL;
+  if (total) {
+    v = chunk_alloc(f->chunks, total * sizeof *v);
+    guards = v ? chunk_alloc(f->chunks, total * sizeof *guards) : NULL;
     if (!guards) return false;
   }
   size_t k = 0;
-  for (uint32_t i = 0; i < nexits; i++) {
+  for (uint32_t i = 0; i < pv->nexits && k < total; i++) {
     struct jc_fmt_exit e;
-    jc_view_exit(&parent->view, i, &e);
-    for (uint32_t j = 0; j < ex[i].n; j++, k++) {
-      v[k] = ex[i].v[j];
-      guards[k] = e.guard;
+    jc_view_exit(pv, i, &e);
+    size_t first = k;
+    jc_key key = {0, 0};
+    for (size_t j = 0; j < f->n && k < total; j++) {
+      const jc_cand *c = &f->v[j];
+      if (c->view.parent_id != parent->id || c->view.parent_exit != e.guard)
+        continue;
+      if (k == first) key = jc_key_bridge(parent->id, e.guard);
+      if (!same_key(f->vkey[j], key)) {
+        jc_store_count_reject(f->vkey[j], c->id, JC_REJECT_NAMESPACE,
+                              "bridge stored under another key than its exit's");
+        continue;
+      }
+      v[k] = *c;
+      guards[k++] = e.guard;
     }
+    if (k == first) continue;
+    if (!grow((void **)&f->found, &f->capfound, f->nfound + 1, sizeof *f->found) ||
+        !grow((void **)&f->next, &f->capnext, f->nnext + (k - first), sizeof *f->next))
+      return false;
+    f->found[f->nfound++] = (pf_found){key, v + first, (uint32_t)(k - first), NULL};
+    for (size_t j = first; j < k; j++) f->next[f->nnext++] = (pf_job){{0, 0}, &v[j]};
   }
   if (!grow((void **)&f->found, &f->capfound, f->nfound + 1, sizeof *f->found))
     return false;
   static const uint32_t no_bridge[1]; /* a family without any: not NULL */
   f->found[f->nfound++] =
-      (pf_found){family_key(parent->id), v, (uint32_t)n, n ? guards : no_bridge};
+      (pf_found){family_key(parent->id), v, (uint32_t)k, k ? guards : no_bridge};
   return true;
 }
 
@@ -334,19 +370,34 @@ static void fetch_job(pf_fetch *f, MDB_txn *txn, const pf_job *job) {
     err = jc_store_each_family(f->c, txn, jc_key_family(job->parent->id),
                                fetch_one, f);
   if (!err && !job->parent && !add_found(f, job->key)) err = JC_NOMEM;
-  for (uint32_t i = 0; !err && job->parent && i < job->parent->view.nexits; i++) {
-    struct jc_fmt_exit e;
-    jc_view_exit(&job->parent->view, i, &e);
-    if (!add_found(f, jc_key_bridge(job->parent->id, e.guard))) err = JC_NOMEM;
-  }
-  if (!err && job->parent && !add_family(f, job->parent, job->parent->view.nexits))
-    err = JC_NOMEM;
+  if (!err && job->parent && !add_family(f, job->parent)) err = JC_NOMEM;
   if (err) {
     f->nfound = nfound;
     f->nnext = nnext;
   } else {
     f->kept += f->bytes;
   }
+}
+
+/* Enter what a fetch found in the table, but keys already there (pf->lock
+** held). */
+static void publish(jc_prefetch *pf, const pf_fetch *f) {
+  for (size_t i = 0; i < f->nfound; i++) {
+    const pf_found *e = &f->found[i];
+    if (tab_has(pf, e->key) || !tab_put(pf, e->key, e->v, e->n, e->guards) ||
+        e->guards)
+      continue;
+    pf->info.keys++;
+    pf->info.records += e->n;
+    for (uint32_t k = 0; k < e->n; k++) pf->info.bytes += e->v[k].view.len;
+  }
+}
+
+static void fetch_free(pf_fetch *f) {
+  free(f->v);
+  free(f->vkey);
+  free(f->found);
+  free(f->next);
 }
 
 /* The thread: jobs in batches, each batch under one read transaction and
@@ -358,7 +409,7 @@ static void *prefetch_main(void *arg) {
   if (pf->cpus_set)
     (void)pthread_setaffinity_np(pthread_self(), sizeof pf->cpus, &pf->cpus);
   MDB_txn *txn = NULL;
-  pf_fetch f = {.c = c, .pf = pf};
+  pf_fetch f = {.c = c, .pf = pf, .chunks = &pf->chunks};
   pf_job batch[PF_BATCH];
   /* The first batches are small: what they find is published sooner, for
   ** the loops that get hot as the program starts (and for the commits that
@@ -392,7 +443,7 @@ static void *prefetch_main(void *arg) {
     size_t nb = 0;
     while (nb < batch_cap && pf->head < pf->ntodo) {
       pf_job job = pf->todo[pf->head++];
-      bool dup = !job.parent && tab_has(pf, job.key);
+      bool dup = tab_has(pf, job.parent ? family_key(job.parent->id) : job.key);
       for (size_t i = 0; i < nb && !dup && !job.parent; i++)
         dup = !batch[i].parent && same_key(batch[i].key, job.key);
       if (!dup) batch[nb++] = job;
@@ -415,15 +466,7 @@ static void *prefetch_main(void *arg) {
     if (txn) mdb_txn_reset(txn);
 
     pthread_mutex_lock(&pf->lock);
-    for (size_t i = 0; i < f.nfound; i++) {
-      const pf_found *e = &f.found[i];
-      if (tab_has(pf, e->key) || !tab_put(pf, e->key, e->v, e->n, e->guards) ||
-          e->guards)
-        continue;
-      pf->info.keys++;
-      pf->info.records += e->n;
-      for (uint32_t k = 0; k < e->n; k++) pf->info.bytes += e->v[k].view.len;
-    }
+    publish(pf, &f);
     todo_push_family(pf, f.next, f.nnext);
     pf->info.cpu_ns = jc_thread_cpu_ns();
   }
@@ -431,10 +474,7 @@ static void *prefetch_main(void *arg) {
   pthread_cond_broadcast(&pf->idle);
   pthread_mutex_unlock(&pf->lock);
   if (txn) mdb_txn_abort(txn);
-  free(f.v);
-  free(f.vkey);
-  free(f.found);
-  free(f.next);
+  fetch_free(&f);
   return NULL;
 }
 
@@ -466,6 +506,7 @@ static jc_prefetch *get_prefetch(jc_cache *c) {
   pf = calloc(1, sizeof *pf);
   if (!pf) return NULL;
   pthread_mutex_init(&pf->lock, NULL);
+  pthread_mutex_init(&pf->sync_lock, NULL);
   pthread_cond_init(&pf->idle, NULL);
   pthread_cond_init(&pf->wake, NULL);
   jc_prefetch *none = NULL;
@@ -473,6 +514,7 @@ static jc_prefetch *get_prefetch(jc_cache *c) {
                                                memory_order_acq_rel,
                                                memory_order_acquire)) {
     pthread_mutex_destroy(&pf->lock);
+    pthread_mutex_destroy(&pf->sync_lock);
     pthread_cond_destroy(&pf->idle);
     pthread_cond_destroy(&pf->wake);
     free(pf);
@@ -542,9 +584,14 @@ static bool find(jc_cache *c, jc_key key, jc_cands *cs, bool served) {
   if (!pf || pthread_mutex_trylock(&pf->lock)) return false;
   const pf_entry *e = pf->cap ? slot_of(pf->tab, pf->cap, key) : NULL;
   bool found = e && e->used && !e->guards;
+  if (e && !e->used && key.hi) {
+    /* An exit without an entry of its own, of a family fetched: none. */
+    const pf_entry *fe = slot_of(pf->tab, pf->cap, (jc_key){key.lo, 0});
+    if (fe->used && fe->guards) e = NULL, found = true;
+  }
   if (found) {
-    cs->v = e->v;
-    cs->n = cs->cap = e->n;
+    cs->v = e ? e->v : NULL;
+    cs->n = cs->cap = e ? e->n : 0;
     cs->shared = true;
     pf->info.served += served;
   }
@@ -574,6 +621,44 @@ bool jc_prefetch_family(jc_cache *c, uint64_t parent, jc_family *out) {
   return found;
 }
 
+/* A family the thread has not fetched yet, fetched here, on the committing
+** thread: the loops that get hot first are committed before the thread has
+** got to them (it starts with the program and shares two CPUs with it and
+** the memory thread), and without their families their bridges are looked
+** up one by one in the store and written one by one at their commits.
+** Published for the thread and for jc_lookup too, if the table's lock is
+** free right now; used here either way. */
+bool jc_prefetch_family_fetch(jc_cache *c, const jc_cand *parent,
+                              jc_family *out) {
+  if (jc_prefetch_family(c, parent->id, out)) return true;
+  jc_prefetch *pf = atomic_load_explicit(&c->prefetch, memory_order_acquire);
+  if (!pf || !c->has_dbi) return false;
+  pthread_mutex_lock(&pf->sync_lock);
+  pf_fetch f = {.c = c, .pf = pf, .chunks = &pf->sync_chunks, .kept = pf->sync_kept};
+  MDB_txn *txn = NULL;
+  if (jc_store_read_txn(c, &txn)) txn = NULL;
+  fetch_job(&f, txn, &(pf_job){{0, 0}, parent});
+  if (txn) jc_store_release_txn(c, txn);
+  /* The family entry comes last, after its exits' (add_family). */
+  const pf_found *fam = f.nfound ? &f.found[f.nfound - 1] : NULL;
+  bool ok = fam && fam->guards;
+  if (ok) {
+    out->v = fam->v;
+    out->guards = fam->guards;
+    out->n = fam->n;
+    if (pthread_mutex_trylock(&pf->lock) == 0) {
+      (void)tab_reserve(pf, f.nfound);
+      publish(pf, &f);
+      pf->info.families_fetched++;
+      pthread_mutex_unlock(&pf->lock);
+    }
+  }
+  pf->sync_kept = f.kept;
+  fetch_free(&f);
+  pthread_mutex_unlock(&pf->sync_lock);
+  return ok;
+}
+
 void jc_prefetch_free(jc_cache *c) {
   jc_prefetch *pf = atomic_load_explicit(&c->prefetch, memory_order_acquire);
   if (!pf) return;
@@ -582,13 +667,12 @@ void jc_prefetch_free(jc_cache *c) {
   pthread_cond_signal(&pf->wake);
   pthread_mutex_unlock(&pf->lock);
   if (pf->started) pthread_join(pf->thread, NULL);
-  for (pf_chunk *k = pf->chunks, *next; k; k = next) {
-    next = k->next;
-    free(k);
-  }
+  chunks_free(pf->chunks);
+  chunks_free(pf->sync_chunks);
   free(pf->tab);
   free(pf->todo);
   pthread_mutex_destroy(&pf->lock);
+  pthread_mutex_destroy(&pf->sync_lock);
   pthread_cond_destroy(&pf->idle);
   pthread_cond_destroy(&pf->wake);
   free(pf);

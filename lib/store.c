@@ -330,7 +330,7 @@ void jc_store_count_reject(jc_key key, uint64_t id, jc_reject why,
 /* -- Lookup ------------------------------------------------------------------------------- */
 
 /* A read transaction: the spare one renewed, or a new one. */
-static int read_txn(jc_cache *c, MDB_txn **txn) {
+int jc_store_read_txn(jc_cache *c, MDB_txn **txn) {
   pthread_mutex_lock(&c->spare_lock);
   MDB_txn *t = c->spare_txn;
   c->spare_txn = NULL;
@@ -347,7 +347,7 @@ static int read_txn(jc_cache *c, MDB_txn **txn) {
 }
 
 /* Keep t as the spare, or abort it. */
-static void release_txn(jc_cache *c, MDB_txn *t) {
+void jc_store_release_txn(jc_cache *c, MDB_txn *t) {
   mdb_txn_reset(t);
   pthread_mutex_lock(&c->spare_lock);
   if (!c->spare_txn) {
@@ -444,13 +444,13 @@ JC_API jc_err jc_lookup(jc_cache *c, jc_key key, jc_cands **out) {
   if (!c->has_dbi || jc_prefetch_find(c, key, cs)) goto done;
 
   MDB_txn *txn;
-  int rc = read_txn(c, &txn);
+  int rc = jc_store_read_txn(c, &txn);
   if (rc) {
     free(cs);
     return mdb_fail(rc, "cannot begin a lookup", c->dir);
   }
   jc_err err = jc_store_each(c, txn, key, lookup_one, cs);
-  if (err || cs->n == 0) release_txn(c, txn);
+  if (err || cs->n == 0) jc_store_release_txn(c, txn);
   else cs->txn = txn;
   if (err) {
     free(cs->v);
@@ -480,7 +480,7 @@ JC_API const void *jc_cands_aux(const jc_cands *cs, size_t i, size_t *len) {
 
 JC_API void jc_cands_release(jc_cands *cs) {
   if (!cs) return;
-  if (cs->txn) release_txn(cs->cache, cs->txn);
+  if (cs->txn) jc_store_release_txn(cs->cache, cs->txn);
   if (!cs->shared) free(cs->v);
   free(cs);
 }

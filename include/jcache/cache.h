@@ -145,6 +145,8 @@ typedef struct jc_prefetch_info {
   uint64_t bytes;   /* their size */
   uint64_t cpu_ns;  /* the thread's CPU time so far */
   uint64_t served;  /* jc_lookup calls answered from the prefetch */
+  uint64_t families_fetched; /* families a commit fetched itself, the
+                                thread not having got to them yet */
   bool busy;        /* keys remain to be fetched */
 } jc_prefetch_info;
 

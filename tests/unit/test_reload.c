@@ -1602,6 +1602,41 @@ static void test_written_ahead(void **state) {
   jc_cands_release(cs);
   jc_trace_release(tl);
   jc_cache_close(c2);
+
+  /* The loop looked up before the prefetch thread got to it (here: given
+  ** no keys at all): its commit fetches the family itself, enters it in
+  ** the table and writes the bridge ahead all the same.  The bridge's
+  ** lookup is served from the table, and so is the one of an exit that
+  ** has no bridge (none, without reading the store). */
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c2), JC_OK);
+  assert_int_equal(jc_cache_prefetch(c2, NULL, 0), JC_OK);
+  rp = begin_on(c2, key, 0x1000, &cs);
+  assert_false(cs->shared);
+  assert_int_equal(jc_replay_guard_fp(rp, 0, 1), JC_OK);
+  assert_int_equal(jc_replay_commit(rp, &tl, 1, &n), JC_OK);
+  jc_cands_release(cs);
+  assert_int_equal(prefetch_info(c2).families_fetched, 1);
+  stores = jc_arena_stores();
+  assert_int_equal(jc_lookup(c2, jc_key_bridge(jc_trace_id(tl), 0), &cs), JC_OK);
+  assert_true(cs->shared);
+  assert_int_equal(jc_cands_count(cs), 1);
+  assert_int_equal(jc_replay_begin(c2, cs, NULL, NULL, &rp), JC_OK);
+  assert_int_equal(jc_replay_green(rp, 5, 1, 55), JC_OK);
+  assert_int_equal(jc_replay_bind(rp, 0x6666), JC_OK);
+  assert_int_equal(jc_replay_commit(rp, &tb, 1, &n), JC_OK);
+  jc_cands_release(cs);
+  assert_int_equal(jc_arena_stores(), stores); /* written ahead */
+  fn = (uint64_t (*)(void))jc_trace_entry(tl);
+  assert_int_equal(fn(), 0x6666);
+  uint64_t served = prefetch_info(c2).served;
+  assert_int_equal(jc_lookup(c2, jc_key_bridge(jc_trace_id(tl), 9), &cs), JC_OK);
+  assert_true(cs->shared);
+  assert_int_equal(jc_cands_count(cs), 0);
+  jc_cands_release(cs);
+  assert_int_equal(prefetch_info(c2).served, served + 1);
+  jc_trace_release(tb);
+  jc_trace_release(tl);
+  jc_cache_close(c2);
 }
 
 /* -- A tail check that leaves inside the tail ----------------------------- */

@@ -388,7 +388,8 @@ void jit_report(jit_state *J)
             "%llu tails moved, %llu checks deferred, replay %.3f ms, commit %.3f ms\n"
             "jit: traces bound statically: %llu reloaded, %llu left to their check, "
             "%llu missed; verified %llu agreed, %llu disagreed\n"
-            "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread\n"
+            "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread; "
+            "%llu families fetched by commits\n"
             "jit: memory populated ahead: %llu chunks, %.3f ms CPU on its thread\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
@@ -406,6 +407,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
             (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6,
+            (unsigned long long)pf.families_fetched,
             (unsigned long long)mem.populated, mem.cpu_ns / 1e6);
   if (J->stats_json) {
     FILE *f = fopen(J->stats_json, "w");
@@ -424,7 +426,8 @@ void jit_report(jit_state *J)
             "\"static_traces\": %llu, \"static_fallbacks\": %llu, \"static_misses\": %llu, "
             "\"static_agreed\": %llu, \"static_disagreed\": %llu, \"replay_ns\": %llu, "
             "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
-            "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"populate_cpu_ns\": %llu, "
+            "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"prefetch_families_fetched\": %llu, "
+            "\"populate_cpu_ns\": %llu, "
             "\"cache\": %s, \"traces\": [",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
@@ -442,8 +445,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->replay_ns,
             (unsigned long long)s->commit_ns, (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served,
-            (unsigned long long)pf.cpu_ns, (unsigned long long)mem.cpu_ns,
-            J->cache ? "true" : "false");
+            (unsigned long long)pf.cpu_ns, (unsigned long long)pf.families_fetched,
+            (unsigned long long)mem.cpu_ns, J->cache ? "true" : "false");
     static const char *const kinds[] = {"compile", "reload", "tail", "abort", "defer", "miss"};
     for (uint32_t i = 0; i < J->ncosts; i++) {
       const jit_costlog *c = &J->costs[i];
