@@ -1607,7 +1607,15 @@ static void test_written_ahead(void **state) {
   ** no keys at all): its commit fetches the family itself, enters it in
   ** the table and writes the bridge ahead all the same.  The bridge's
   ** lookup is served from the table, and so is the one of an exit that
-  ** has no bridge (none, without reading the store). */
+  ** has no bridge (none, without reading the store).  A corrupt copy of
+  ** the bridge's record beside it is skipped and counted, once. */
+  size_t blen;
+  uint64_t bid;
+  uint8_t *bad = raw_get(f, jc_key_bridge(loop_id, 0), &blen, &bid);
+  bad[blen / 2] ^= 0x40;
+  raw_put(f, jc_key_bridge(loop_id, 0), 1000, bad, blen);
+  free(bad);
+  jc_stats s0 = stats();
   assert_int_equal(jc_cache_open(&test_ns, &o, &c2), JC_OK);
   assert_int_equal(jc_cache_prefetch(c2, NULL, 0), JC_OK);
   rp = begin_on(c2, key, 0x1000, &cs);
@@ -1616,6 +1624,7 @@ static void test_written_ahead(void **state) {
   assert_int_equal(jc_replay_commit(rp, &tl, 1, &n), JC_OK);
   jc_cands_release(cs);
   assert_int_equal(prefetch_info(c2).families_fetched, 1);
+  assert_int_equal(stats().records_rejected - s0.records_rejected, 1);
   stores = jc_arena_stores();
   assert_int_equal(jc_lookup(c2, jc_key_bridge(jc_trace_id(tl), 0), &cs), JC_OK);
   assert_true(cs->shared);
@@ -1634,6 +1643,7 @@ static void test_written_ahead(void **state) {
   assert_int_equal(jc_cands_count(cs), 0);
   jc_cands_release(cs);
   assert_int_equal(prefetch_info(c2).served, served + 1);
+  assert_int_equal(stats().records_rejected - s0.records_rejected, 1);
   jc_trace_release(tb);
   jc_trace_release(tl);
   jc_cache_close(c2);
