@@ -69,15 +69,25 @@ static jc_err level_copy(jc_level *dst, const jc_level *src) {
   return JC_OK;
 }
 
+/* Room for `cap` paths, from jc_mem like the replay itself (a path is
+** most of a kilobyte, and realloc of the first one cost a check more than
+** half of a green decision's worth per candidate); false when out of
+** memory. */
+static bool paths_reserve(jc_replay *r, uint32_t cap) {
+  if (cap <= r->cap) return true;
+  jc_path *np = jc_mem_alloc((size_t)cap * sizeof *np);
+  if (!np) return false;
+  if (r->npaths) memcpy(np, r->paths, (size_t)r->npaths * sizeof *np);
+  jc_mem_free(r->paths);
+  r->paths = np;
+  r->cap = cap;
+  return true;
+}
+
 /* Append an empty path; returns it or NULL. */
 static jc_path *path_new(jc_replay *r) {
-  if (r->npaths == r->cap) {
-    uint32_t cap = r->cap ? r->cap * 2 : 4;
-    jc_path *np = realloc(r->paths, cap * sizeof *np);
-    if (!np) return NULL;
-    r->paths = np;
-    r->cap = cap;
-  }
+  if (r->npaths == r->cap && !paths_reserve(r, r->cap ? r->cap * 2 : 4))
+    return NULL;
   jc_path *p = &r->paths[r->npaths++];
   memset(p, 0, sizeof *p);
   p->alive = true;
@@ -104,7 +114,7 @@ void jc_replay_free(jc_replay *r) {
   if (r->hits) jc_stat_add(replay_hits, r->hits);
   if (r->binds) jc_stat_add(binds, r->binds);
   for (uint32_t i = 0; i < r->npaths; i++) path_free(&r->paths[i]);
-  free(r->paths);
+  jc_mem_free(r->paths);
   for (uint32_t i = 0; i < r->nheld; i++) jc_cands_release(r->held[i]);
   free(r->held);
   jc_mem_free(r);
@@ -121,6 +131,10 @@ JC_API jc_err jc_replay_begin(jc_cache *c, jc_cands *cands, jc_resolver resolve,
   r->cache = c;
   r->resolve = resolve;
   r->resolve_ctx = resolve_ctx;
+  if (cands->n && !paths_reserve(r, (uint32_t)cands->n)) {
+    jc_replay_free(r);
+    return jc_fail(JC_NOMEM, "jcache: out of memory in replay");
+  }
   for (size_t i = 0; i < cands->n; i++) {
     const jc_cand *cd = &cands->v[i];
     if (cd->view.hdr.kind == JC_FMT_BRIDGE) {

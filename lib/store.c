@@ -435,7 +435,7 @@ JC_API jc_err jc_lookup(jc_cache *c, jc_key key, jc_cands **out) {
   if (!out) return jc_fail(JC_INVAL, "jcache: jc_lookup: out is NULL");
   *out = NULL;
   if (!c) return jc_fail(JC_INVAL, "jcache: jc_lookup: cache is NULL");
-  jc_cands *cs = calloc(1, sizeof *cs);
+  jc_cands *cs = jc_mem_calloc(sizeof *cs); /* one per lookup: no malloc */
   if (!cs) return jc_fail(JC_NOMEM, "jcache: out of memory in lookup");
   cs->cache = c;
   cs->key = key;
@@ -446,7 +446,7 @@ JC_API jc_err jc_lookup(jc_cache *c, jc_key key, jc_cands **out) {
   MDB_txn *txn;
   int rc = jc_store_read_txn(c, &txn);
   if (rc) {
-    free(cs);
+    jc_mem_free(cs);
     return mdb_fail(rc, "cannot begin a lookup", c->dir);
   }
   jc_err err = jc_store_each(c, txn, key, lookup_one, cs);
@@ -454,7 +454,7 @@ JC_API jc_err jc_lookup(jc_cache *c, jc_key key, jc_cands **out) {
   else cs->txn = txn;
   if (err) {
     free(cs->v);
-    free(cs);
+    jc_mem_free(cs);
     return err;
   }
 
@@ -482,5 +482,5 @@ JC_API void jc_cands_release(jc_cands *cs) {
   if (!cs) return;
   if (cs->txn) jc_store_release_txn(cs->cache, cs->txn);
   if (!cs->shared) free(cs->v);
-  free(cs);
+  jc_mem_free(cs);
 }

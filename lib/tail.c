@@ -38,10 +38,10 @@ JC_API jc_err jc_tail_begin(jc_trace *t, uint32_t after_guard, jc_replay **out) 
                                 "after guard %u",
                    (unsigned long long)t->id, after_guard);
   jc_replay *r = jc_mem_calloc(sizeof *r); /* freed by jc_replay_free */
-  jc_path *p = calloc(1, sizeof *p);
+  jc_path *p = jc_mem_calloc(sizeof *p); /* freed with it */
   if (!r || !p) {
     jc_mem_free(r);
-    free(p);
+    jc_mem_free(p);
     return jc_fail(JC_NOMEM, "jcache: out of memory in tail check");
   }
   r->paths = p;

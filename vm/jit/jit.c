@@ -562,7 +562,10 @@ void jit_trace_free(jit_state *J, jit_trace *T)
   jc_arena_data_free(T->cells);
   free(T->relocs);
   free(T->lines);
-  free(T);
+  if (T->reloaded)
+    jc_mem_free(T); /* from_jc's, like T->mem */
+  else
+    free(T);
 }
 
 void jit_free(jit_state *J)

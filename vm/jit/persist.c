@@ -730,7 +730,7 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   uint32_t head_pc = a[2];
   if (a[4] >= msize || a[5] >= msize)
     return NULL;
-  jit_trace *T = calloc(1, sizeof *T);
+  jit_trace *T = jc_mem_calloc(sizeof *T); /* jit_trace_free: jc_mem_free */
   if (!T)
     return NULL;
   T->reloaded = true;
