@@ -312,6 +312,17 @@ def main():
     lines.append("reload vs compile, median over all %d reloads of the suite: %s (target >= 20x); "
                  "counted strictly: %s"
                  % (len(ratios), f(median(ratios), "%.1fx"), f(median(strict), "%.1fx")))
+    # A lazy bridge is reloaded alone; a loop with the chain its check
+    # followed, and only a loop's check is a checking iteration (bridges
+    # are bound statically by default): their ratios differ in kind.
+    kinds = []
+    for name, lazy in (("lazy bridges", True), ("loops", False)):
+        v = [x for x, (t, _) in zip(ratios, all_pairs) if t["bridge"] == lazy]
+        if v:
+            q = statistics.quantiles(v, n=4) if len(v) > 1 else [v[0]] * 3
+            kinds.append("%s %d: %s (q1 %s, q3 %s)" % (name, len(v), f(median(v), "%.1fx"),
+                                                       f(q[0], "%.1fx"), f(q[2], "%.1fx")))
+    lines.append("  by kind: " + "; ".join(kinds))
     comp = [c for _, cs in all_pairs for c in cs]
     rel = [t for t, _ in all_pairs]
     lines.append("  compile, median us: recording %s (of which hook %s) + optimizing %s + assembling %s"
