@@ -353,6 +353,68 @@ JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
   return JC_OK;
 }
 
+JC_API jc_err jc_replay_feed(jc_replay *r, const jc_replay_ans *a, size_t n) {
+  if (!r || (n && !a))
+    return jc_fail(JC_INVAL, "jcache: jc_replay_feed: %s is NULL",
+                   r ? "answers" : "replay cursor");
+  size_t i = 0;
+  /* One candidate followed, every answer as its tape says: one level, its
+  ** entries read in place, no call per answer.  The first answer that
+  ** differs (or a path that ends) goes to the general loop below. */
+  jc_level *one = r->npaths == 1 && !r->tail ? current(&r->paths[0]) : NULL;
+  for (; one && i < n; i++) {
+    const jc_replay_ans *x = &a[i];
+    skip_guards(r, one);
+    if (one->pos >= one->ntape) break;
+    struct jc_fmt_tape e;
+    tape_at(one, &e);
+    if (x->op == JC_ANS_GREEN && e.op == JC_TAPE_GREEN && e.arg == x->site &&
+        e.kind == x->kind && e.fp == x->value) {
+      r->hits++;
+      JC_PROBE(replay_hit, one->id, x->site, x->kind, x->value);
+    } else if (x->op == JC_ANS_BIND && e.op == JC_TAPE_BIND) {
+      one->val[e.arg] = x->value;
+      one->set[e.arg] = true;
+      r->binds++;
+      JC_PROBE(bind, one->id, e.arg, x->value);
+    } else {
+      break;
+    }
+    one->pos++;
+  }
+  for (; i < n; i++) {
+    const jc_replay_ans *x = &a[i];
+    struct jc_fmt_tape e;
+    jc_level *l = sole(r, &e);
+    jc_err err;
+    if (x->op == JC_ANS_GREEN) {
+      if (l && e.op == JC_TAPE_GREEN && e.arg == x->site && e.kind == x->kind &&
+          e.fp == x->value) {
+        l->pos++;
+        r->hits++;
+        JC_PROBE(replay_hit, l->id, x->site, x->kind, x->value);
+        continue;
+      }
+      err = green_all(r, x->site, x->kind, x->value);
+    } else if (x->op == JC_ANS_BIND) {
+      if (l && e.op == JC_TAPE_BIND) {
+        l->val[e.arg] = x->value;
+        l->set[e.arg] = true;
+        l->pos++;
+        r->binds++;
+        JC_PROBE(bind, l->id, e.arg, x->value);
+        continue;
+      }
+      err = bind_all(r, x->value);
+    } else {
+      err = jc_fail(JC_INVAL, "jcache: jc_replay_feed: answer %zu has op %u",
+                    i, (unsigned)x->op);
+    }
+    if (err) return err;
+  }
+  return JC_OK;
+}
+
 /* Fork path `pi` into one path per saved bridge of exit `guard`.  The
 ** original path stays, ended at the exit, as the fallback. */
 static jc_err enter_bridges(jc_replay *r, uint32_t pi, uint32_t guard) {

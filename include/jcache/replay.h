@@ -90,6 +90,22 @@ jc_err jc_replay_guard_fp(jc_replay *r, uint32_t guard, uint64_t fp);
 ** cursor (JC_STATE). */
 jc_err jc_replay_pass_guards(jc_replay *r);
 
+/* One answer of jc_replay_feed: a green decision or a constant met. */
+enum { JC_ANS_GREEN = 1, JC_ANS_BIND = 2 };
+typedef struct jc_replay_ans {
+  uint8_t op;     /* JC_ANS_GREEN or JC_ANS_BIND */
+  uint16_t kind;  /* GREEN: as jc_replay_green's */
+  uint32_t site;  /* GREEN: as jc_replay_green's */
+  uint64_t value; /* GREEN: the fingerprint; BIND: the constant */
+} jc_replay_ans;
+/* Answers a[0..n), in order, as that many jc_replay_green and
+** jc_replay_bind calls would be: the same results, the same counters and
+** probes, for a fraction of their cost when one candidate is followed (a
+** client that binds without an iteration reports a whole tape at once).
+** Stops at the first answer that is not JC_OK and returns its result
+** (JC_INVAL for an op that is neither). */
+jc_err jc_replay_feed(jc_replay *r, const jc_replay_ans *a, size_t n);
+
 /* Commit the first candidate whose tape was consumed to its end (or which
 ** was left through an exit).  out[0] is the loop (or the lazy bridge),
 ** out[i] the bridge attached to out[i-1]; *n is the count.  A REL32 out of

@@ -1208,6 +1208,77 @@ static void test_pass_guards(void **state) {
   assert_int_equal(jc_replay_pass_guards(NULL), JC_INVAL);
 }
 
+/* jc_replay_feed answers as the calls it stands for: a whole tape at once
+** with one candidate (the fast path), with two (each answer then goes
+** through every path: b dies at its other site), a fingerprint that
+** differs (a miss, and the answers after it are not taken), bad input. */
+static void test_feed(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("feed");
+  uint64_t a = rec_synthetic(f, key, 0, 1, 2);
+  jc_cands *cs;
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  jc_replay *r;
+  const jc_replay_ans tape[] = {{JC_ANS_GREEN, 1, 1, 11},
+                                {JC_ANS_BIND, 0, 0, 0x1000},
+                                {JC_ANS_GREEN, 1, 2, 22},
+                                {JC_ANS_BIND, 0, 0, 0x2000}};
+  jc_stats s0 = stats();
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  assert_int_equal(jc_replay_feed(r, tape, 4), JC_OK);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jc_trace_id(tr[0]), a);
+  uint64_t v;
+  assert_int_equal(jc_trace_slot(tr[0], 0, &v), JC_OK);
+  assert_int_equal(v, 0x1000);
+  assert_int_equal(jc_trace_slot(tr[0], 1, &v), JC_OK);
+  assert_int_equal(v, 0x2000);
+  jc_trace_release(tr[0]);
+  jc_cands_release(cs);
+  assert_int_equal(stats().replay_hits - s0.replay_hits, 2);
+  assert_int_equal(stats().binds - s0.binds, 2);
+
+  /* Two candidates: b's decision after its guard is at site 3. */
+  rec_synthetic(f, key, 0, 2, 3);
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 2);
+  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  assert_int_equal(jc_replay_feed(r, tape, 4), JC_OK);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(jc_trace_id(tr[0]), a);
+  jc_trace_release(tr[0]);
+  jc_cands_release(cs);
+
+  /* Another fingerprint: a miss, and the bind after it is not taken. */
+  jc_replay_ans edited[4];
+  memcpy(edited, tape, sizeof edited);
+  edited[2].value = 23;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  s0 = stats();
+  assert_int_equal(jc_replay_feed(r, edited, 4), JC_MISS);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_MISS);
+  jc_cands_release(cs);
+  assert_int_equal(stats().binds - s0.binds, 1);
+
+  /* Bad input. */
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_feed(r, NULL, 0), JC_OK);
+  assert_int_equal(jc_replay_feed(r, NULL, 1), JC_INVAL);
+  const jc_replay_ans bad = {7, 0, 0, 0};
+  assert_int_equal(jc_replay_feed(r, &bad, 1), JC_INVAL);
+  jc_replay_abort(r);
+  jc_cands_release(cs);
+  assert_int_equal(jc_replay_feed(NULL, tape, 1), JC_INVAL);
+}
+
 static void test_guard_outcomes(void **state) {
   fixture *f = *state;
   jc_key key = key_of("outcomes");
@@ -1852,6 +1923,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_written_ahead, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cands_aux, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pass_guards, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_feed, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

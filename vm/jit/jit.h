@@ -207,15 +207,9 @@ typedef struct jit_rec jit_rec;
 /* A lazy bridge's tape, bound without its checking iteration (static.c):
 ** per GREEN and BIND what to report to the cursor (the fingerprint found,
 ** the object; guards are passed), and the objects per BIND slot. */
-typedef struct jit_static_ent {
-  uint8_t op;    /* JIT_TAPE_GREEN or JIT_TAPE_BIND */
-  uint16_t kind; /* GREEN: JIT_GREEN_* */
-  uint32_t site; /* GREEN: site */
-  uint64_t v;    /* GREEN: fingerprint; BIND: object */
-} jit_static_ent;
-
 typedef struct jit_static {
-  jit_static_ent *ent; /* JIT_MAX_TAPE entries, allocated at first use */
+  jc_replay_ans *ent;  /* JIT_MAX_TAPE entries, allocated at first use: per
+                          GREEN its fingerprint, per BIND its object */
   void **vals;         /* per BIND slot */
   uint8_t *vouched;    /* per BIND slot: a GREEN decision is about its object */
   uint32_t n, nbind;

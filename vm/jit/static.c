@@ -261,8 +261,8 @@ static __attribute__((noinline)) bool jit_static_resolve(jit_state *J, vm_code *
   for (uint32_t i = 0; i < n; i++) {
     sentry e;
     read_entry(sec + (size_t)i * JIT_AUX_STATIC * 4, &e);
-    jit_static_ent *s = &out->ent[i];
-    s->op = e.op;
+    jc_replay_ans *s = &out->ent[i];
+    s->op = e.op == JIT_TAPE_GREEN ? JC_ANS_GREEN : JC_ANS_BIND;
     s->kind = e.kind;
     s->site = e.site;
     if (e.op != JIT_TAPE_GREEN && e.op != JIT_TAPE_BIND) {
@@ -276,7 +276,7 @@ static __attribute__((noinline)) bool jit_static_resolve(jit_state *J, vm_code *
       return false;
     }
     if (e.op == JIT_TAPE_GREEN) {
-      if (!green_fp(e.kind, p, none, &s->v)) {
+      if (!green_fp(e.kind, p, none, &s->value)) {
         out->why = "an object of another kind than its decision";
         return false;
       }
@@ -284,7 +284,7 @@ static __attribute__((noinline)) bool jit_static_resolve(jit_state *J, vm_code *
       if (e.okind == JIT_O_BIND)
         out->vouched[e.a] = 1; /* resolve checked e.a < nvals */
     } else {
-      s->v = (uint64_t)(uintptr_t)p;
+      s->value = (uint64_t)(uintptr_t)p;
       out->vouched[x.nvals] = p == green_obj;
       x.vals[x.nvals++] = p;
     }
@@ -304,12 +304,7 @@ static __attribute__((noinline)) bool jit_static_resolve(jit_state *J, vm_code *
 static __attribute__((noinline)) jc_err jit_static_feed(const jit_static *s, jc_replay *cur)
 {
   jc_err err = jc_replay_pass_guards(cur);
-  for (uint32_t i = 0; i < s->n && !err; i++) {
-    const jit_static_ent *e = &s->ent[i];
-    err = e->op == JIT_TAPE_GREEN ? jc_replay_green(cur, e->site, e->kind, e->v)
-                                  : jc_replay_bind(cur, e->v);
-  }
-  return err;
+  return err ? err : jc_replay_feed(cur, s->ent, s->n);
 }
 
 void jit_static_free(jit_static *s)
