@@ -1166,9 +1166,15 @@ static jc_replay *begin_synthetic(fixture *f, jc_key key, jc_cands **cs) {
   return begin_on(f->cache, key, 0x1000, cs);
 }
 
-/* Two candidates that expect other outcomes at guard 0; A has a saved
-** bridge on exit 0.  The check follows the trace that continues (A's
-** bridge is dropped when B passes); JC_BRIDGE when only a bridge goes on. */
+/* A cursor over key's candidates that passes every guard (static binding). */
+static jc_replay *begin_passing(fixture *f, jc_key key, jc_cands **cs) {
+  jc_replay *r;
+  assert_int_equal(jc_lookup(f->cache, key, cs), JC_OK);
+  assert_int_equal(jc_replay_begin(f->cache, *cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  return r;
+}
+
 /* jc_replay_pass_guards: only greens and binds are reported; the guards in
 ** between (and at the end) are passed, greens still compared. */
 static void test_pass_guards(void **state) {
@@ -1178,10 +1184,7 @@ static void test_pass_guards(void **state) {
   jc_cands *cs;
   jc_trace *tr[JC_MAX_CHAIN];
   size_t n;
-  jc_replay *r;
-  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
-  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
-  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  jc_replay *r = begin_passing(f, key, &cs);
   assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
   assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
   assert_int_equal(jc_replay_green(r, 2, 1, 22), JC_OK); /* guard 0 passed */
@@ -1197,9 +1200,7 @@ static void test_pass_guards(void **state) {
   jc_cands_release(cs);
 
   /* A green fingerprint after a passed guard is still compared. */
-  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
-  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
-  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  r = begin_passing(f, key, &cs);
   assert_int_equal(jc_replay_green(r, 1, 1, 11), JC_OK);
   assert_int_equal(jc_replay_bind(r, 0x1000), JC_OK);
   assert_int_equal(jc_replay_green(r, 2, 1, 23), JC_MISS);
@@ -1225,9 +1226,7 @@ static void test_feed(void **state) {
                                 {JC_ANS_GREEN, 1, 2, 22},
                                 {JC_ANS_BIND, 0, 0, 0x2000}};
   jc_stats s0 = stats();
-  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
-  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
-  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  r = begin_passing(f, key, &cs);
   assert_int_equal(jc_replay_feed(r, tape, 4), JC_OK);
   assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
   assert_int_equal(n, 1);
@@ -1244,10 +1243,8 @@ static void test_feed(void **state) {
 
   /* Two candidates: b's decision after its guard is at site 3. */
   rec_synthetic(f, key, 0, 2, 3);
-  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  r = begin_passing(f, key, &cs);
   assert_int_equal(jc_cands_count(cs), 2);
-  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
-  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
   assert_int_equal(jc_replay_feed(r, tape, 4), JC_OK);
   assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
   assert_int_equal(jc_trace_id(tr[0]), a);
@@ -1258,9 +1255,7 @@ static void test_feed(void **state) {
   jc_replay_ans edited[4];
   memcpy(edited, tape, sizeof edited);
   edited[2].value = 23;
-  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
-  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
-  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  r = begin_passing(f, key, &cs);
   s0 = stats();
   assert_int_equal(jc_replay_feed(r, edited, 4), JC_MISS);
   assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_MISS);
@@ -1279,6 +1274,9 @@ static void test_feed(void **state) {
   assert_int_equal(jc_replay_feed(NULL, tape, 1), JC_INVAL);
 }
 
+/* Two candidates that expect other outcomes at guard 0; A has a saved
+** bridge on exit 0.  The check follows the trace that continues (A's
+** bridge is dropped when B passes); JC_BRIDGE when only a bridge goes on. */
 static void test_guard_outcomes(void **state) {
   fixture *f = *state;
   jc_key key = key_of("outcomes");
