@@ -93,12 +93,12 @@ jc_err jc_store_each_family(jc_cache *c, MDB_txn *txn, uint64_t family,
                             jc_store_each_fn fn, void *ctx);
 /* lib/key.c: the `lo` of every bridge key of `parent`. */
 uint64_t jc_key_family(uint64_t parent);
-/* Parse a record found under (key, id) and check that it names them; a
-** rejected record is counted (and probed) and false returned. */
 /* A read transaction (the cache's spare, renewed, if there is one) and its
 ** release (kept as the spare, or aborted); 0 or an LMDB error. */
 int jc_store_read_txn(jc_cache *c, MDB_txn **txn);
 void jc_store_release_txn(jc_cache *c, MDB_txn *txn);
+/* Parse a record found under (key, id) and check that it names them; a
+** rejected record is counted (and probed) and false returned. */
 bool jc_store_validate(jc_cache *c, jc_key key, uint64_t id, const void *rec,
                        size_t len, jc_view *view);
 /* Count a rejected record under its reason and fire the probe. */

@@ -112,6 +112,8 @@ struct jc_prefetch {
   pthread_mutex_t sync_lock;
   pf_chunk *sync_chunks;
   uint64_t sync_kept;
+  uint64_t sync_fetched; /* families read so, entered in the table or not
+                            (under sync_lock; info.families_fetched) */
 };
 
 /* -- The table ------------------------------------------------------------------ */
@@ -608,6 +610,9 @@ JC_API void jc_cache_prefetch_info(jc_cache *c, jc_prefetch_info *out) {
   *out = pf->info;
   out->busy = pf->busy;
   pthread_mutex_unlock(&pf->lock);
+  pthread_mutex_lock(&pf->sync_lock);
+  out->families_fetched = pf->sync_fetched;
+  pthread_mutex_unlock(&pf->sync_lock);
 }
 
 static bool find(jc_cache *c, jc_key key, jc_cands *cs, bool served) {
@@ -680,10 +685,10 @@ bool jc_prefetch_family_fetch(jc_cache *c, const jc_cand *parent,
     out->v = fam->v;
     out->guards = fam->guards;
     out->n = fam->n;
+    pf->sync_fetched++;
     if (pthread_mutex_trylock(&pf->lock) == 0) {
       (void)tab_reserve(pf, f.nfound);
       publish(pf, &f);
-      pf->info.families_fetched++;
       pthread_mutex_unlock(&pf->lock);
     }
   }

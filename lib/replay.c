@@ -382,34 +382,14 @@ JC_API jc_err jc_replay_feed(jc_replay *r, const jc_replay_ans *a, size_t n) {
     }
     one->pos++;
   }
+  /* The rest as the calls they stand for: every path, misses, forks. */
   for (; i < n; i++) {
     const jc_replay_ans *x = &a[i];
-    struct jc_fmt_tape e;
-    jc_level *l = sole(r, &e);
-    jc_err err;
-    if (x->op == JC_ANS_GREEN) {
-      if (l && e.op == JC_TAPE_GREEN && e.arg == x->site && e.kind == x->kind &&
-          e.fp == x->value) {
-        l->pos++;
-        r->hits++;
-        JC_PROBE(replay_hit, l->id, x->site, x->kind, x->value);
-        continue;
-      }
-      err = green_all(r, x->site, x->kind, x->value);
-    } else if (x->op == JC_ANS_BIND) {
-      if (l && e.op == JC_TAPE_BIND) {
-        l->val[e.arg] = x->value;
-        l->set[e.arg] = true;
-        l->pos++;
-        r->binds++;
-        JC_PROBE(bind, l->id, e.arg, x->value);
-        continue;
-      }
-      err = bind_all(r, x->value);
-    } else {
-      err = jc_fail(JC_INVAL, "jcache: jc_replay_feed: answer %zu has op %u",
-                    i, (unsigned)x->op);
-    }
+    jc_err err = x->op == JC_ANS_GREEN  ? jc_replay_green(r, x->site, x->kind, x->value)
+                 : x->op == JC_ANS_BIND ? jc_replay_bind(r, x->value)
+                                        : jc_fail(JC_INVAL, "jcache: jc_replay_feed: "
+                                                            "answer %zu has op %u",
+                                                  i, (unsigned)x->op);
     if (err) return err;
   }
   return JC_OK;
