@@ -18,10 +18,13 @@ default: --toggle-collect=jit_static_reload).  Prints:
   commits   reload commits (jit_reload_commit calls: libjcache's commit and
             the VM's trace build)
   Ir/commit instructions per commit
-  static    traces bound statically
-  Ir/static instructions per trace to bind it (finding its objects and
-            reporting its tape: jit_static_resolve + jit_static_feed),
-            commits left out
+  static    traces bound statically (jit_reload_static calls)
+  Ir/static instructions per trace bound statically, its whole reload:
+            the exit's lookup (jit_cache_find_bridge), finding its objects
+            (jit_static_resolve), libjcache comparing them with the tape
+            and committing (jc_replay_static), the VM's trace build; the
+            lookups of exits left to their check are in it too (none when
+            every bridge binds statically: the column before says)
 
 Instruction counts do not move with the machine's load, so a change of a
 few percent is real here where the timings of bench/warmup/warmup.py (the
@@ -100,16 +103,17 @@ def main():
                            capture_output=True, check=True, timeout=1200)
             c = calls_to(out, ("jit_check_hook", "jit_reload_commit"))
             subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-                            "--toggle-collect=jit_static_reload", jcvm, "--jit-no-prefetch",
+                            "--toggle-collect=jit_static_reload",
+                            "--toggle-collect=jit_cache_find_bridge", jcvm, "--jit-no-prefetch",
                             "--cache=" + cache, prog, ITERATIONS] + size,
                            capture_output=True, check=True, timeout=1200)
-            st = calls_to(out, ("jit_static_resolve", "jit_static_feed"))
+            st = calls_to(out, ("jit_static_reload", "jit_cache_find_bridge", "jit_reload_static"))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         checked, total = c["jit_check_hook"]
         commits, commit_ir = c["jit_reload_commit"]
-        nstatic = st["jit_static_feed"][0]
-        static_ir = st["jit_static_resolve"][1] + st["jit_static_feed"][1]
+        nstatic = st["jit_reload_static"][0]
+        static_ir = st["jit_static_reload"][1] + st["jit_cache_find_bridge"][1]
         print("%-16s %9d %8s %8d %10s %7d %10s" % (
             name, checked, (total - commit_ir) // checked if checked else "-", commits,
             commit_ir // commits if commits else "-", nstatic,

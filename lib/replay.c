@@ -109,15 +109,27 @@ static inline void skip_guards(const jc_replay *r, jc_level *l) {
 
 /* -- Begin and end -------------------------------------------------------------- */
 
-void jc_replay_free(jc_replay *r) {
-  if (!r) return;
+/* What a cursor counted, added to the process counters once. */
+static void count_decisions(const jc_replay *r) {
   if (r->hits) jc_stat_add(replay_hits, r->hits);
   if (r->binds) jc_stat_add(binds, r->binds);
+}
+
+void jc_replay_free(jc_replay *r) {
+  if (!r) return;
+  count_decisions(r);
   for (uint32_t i = 0; i < r->npaths; i++) path_free(&r->paths[i]);
   jc_mem_free(r->paths);
   for (uint32_t i = 0; i < r->nheld; i++) jc_cands_release(r->held[i]);
   free(r->held);
   jc_mem_free(r);
+}
+
+/* The live parent of a lazy bridge's candidate (NULL if it does not run
+** here: that candidate cannot be followed). */
+static jc_trace *bridge_parent(const jc_cand *cd) {
+  jc_trace *parent = jc_trace_find(cd->view.parent_id);
+  return parent && parent->code ? parent : NULL;
 }
 
 JC_API jc_err jc_replay_begin(jc_cache *c, jc_cands *cands, jc_resolver resolve,
@@ -140,8 +152,8 @@ JC_API jc_err jc_replay_begin(jc_cache *c, jc_cands *cands, jc_resolver resolve,
     if (cd->view.hdr.kind == JC_FMT_BRIDGE) {
       /* A lazy bridge: its parent must run here, and all candidates of one
       ** bridge key share the parent. */
-      jc_trace *parent = jc_trace_find(cd->view.parent_id);
-      if (!parent || !parent->code) continue;
+      jc_trace *parent = bridge_parent(cd);
+      if (!parent) continue;
       r->parent = parent;
       r->parent_exit = cd->view.parent_exit;
     }
@@ -353,16 +365,12 @@ JC_API jc_err jc_replay_bind(jc_replay *r, uint64_t value) {
   return JC_OK;
 }
 
-JC_API jc_err jc_replay_feed(jc_replay *r, const jc_replay_ans *a, size_t n) {
-  if (!r || (n && !a))
-    return jc_fail(JC_INVAL, "jcache: jc_replay_feed: %s is NULL",
-                   r ? "answers" : "replay cursor");
+/* The answers a[0..n) that level `one`, the cursor's only one, takes as its
+** tape says, in place; returns how many. */
+static size_t follow_one(jc_replay *r, jc_level *one, const jc_replay_ans *a,
+                         size_t n) {
   size_t i = 0;
-  /* One candidate followed, every answer as its tape says: one level, its
-  ** entries read in place, no call per answer.  The first answer that
-  ** differs (or a path that ends) goes to the general loop below. */
-  jc_level *one = r->npaths == 1 && !r->tail ? current(&r->paths[0]) : NULL;
-  for (; one && i < n; i++) {
+  for (; i < n; i++) {
     const jc_replay_ans *x = &a[i];
     skip_guards(r, one);
     if (one->pos >= one->ntape) break;
@@ -382,6 +390,18 @@ JC_API jc_err jc_replay_feed(jc_replay *r, const jc_replay_ans *a, size_t n) {
     }
     one->pos++;
   }
+  return i;
+}
+
+JC_API jc_err jc_replay_feed(jc_replay *r, const jc_replay_ans *a, size_t n) {
+  if (!r || (n && !a))
+    return jc_fail(JC_INVAL, "jcache: jc_replay_feed: %s is NULL",
+                   r ? "answers" : "replay cursor");
+  /* One candidate followed, every answer as its tape says: one level, its
+  ** entries read in place, no call per answer.  The first answer that
+  ** differs (or a path that ends) goes to the general loop below. */
+  jc_level *one = r->npaths == 1 && !r->tail ? current(&r->paths[0]) : NULL;
+  size_t i = one ? follow_one(r, one, a, n) : 0;
   /* The rest as the calls they stand for: every path, misses, forks. */
   for (; i < n; i++) {
     const jc_replay_ans *x = &a[i];
@@ -527,10 +547,8 @@ static bool complete(const jc_path *p) {
   return p->alive && (p->exited || l->pos == l->ntape);
 }
 
-JC_API jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap,
-                               size_t *n) {
-  if (n) *n = 0;
-  if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
+/* jc_replay_commit but for freeing the cursor. */
+static jc_err commit_best(jc_replay *r, jc_trace **out, size_t cap, size_t *n) {
   jc_path *best = NULL;
   for (uint32_t i = 0; i < r->npaths; i++) {
     jc_path *p = &r->paths[i];
@@ -567,6 +585,78 @@ JC_API jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap,
   } else {
     err = jc_commit_path(r, best, out, cap, n);
   }
+  return err;
+}
+
+JC_API jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap,
+                               size_t *n) {
+  if (n) *n = 0;
+  if (!r) return jc_fail(JC_INVAL, "jcache: replay cursor is NULL");
+  jc_err err = commit_best(r, out, cap, n);
   jc_replay_free(r);
+  return err;
+}
+
+/* -- Bound without a cursor --------------------------------------------------------- */
+
+/* Slot values of a candidate bound statically live on the stack up to this
+** many slots (a bridge has a few dozen). */
+#define STATIC_SLOTS 63
+
+JC_API jc_err jc_replay_static(jc_cache *c, const jc_cands *cands, size_t i,
+                               jc_resolver resolve, void *resolve_ctx,
+                               const jc_replay_ans *a, size_t n,
+                               jc_trace **out, size_t cap, size_t *nout) {
+  if (nout) *nout = 0;
+  if (!c || !cands || i >= cands->n || (n && !a))
+    return jc_fail(JC_INVAL, "jcache: jc_replay_static: %s",
+                   !c ? "cache is NULL" : !cands ? "candidates are NULL"
+                   : i >= cands->n ? "no such candidate" : "answers are NULL");
+  /* The cursor of jc_replay_begin on candidate i alone, with
+  ** jc_replay_pass_guards, on the stack: one path, one level, its slot
+  ** values beside it when they fit. */
+  const jc_cand *cd = &cands->v[i];
+  jc_replay r;
+  memset(&r, 0, sizeof r);
+  r.cache = c;
+  r.resolve = resolve;
+  r.resolve_ctx = resolve_ctx;
+  r.pass_guards = true;
+  jc_path p;
+  p.alive = true;
+  p.exited = false;
+  p.depth = 1;
+  if (cd->view.hdr.kind == JC_FMT_BRIDGE) {
+    r.parent = bridge_parent(cd);
+    r.parent_exit = cd->view.parent_exit;
+    if (!r.parent) p.alive = false; /* as if begin had left it out */
+  }
+  jc_level *l = &p.lv[0];
+  memset(l, 0, sizeof *l);
+  l->cand = cd;
+  l->id = cd->id;
+  l->tape = cd->view.tape;
+  l->ntape = cd->view.ntape;
+  l->left_guard = JC_NO_GUARD;
+  l->nslots = cd->view.nslots;
+  uint64_t val[STATIC_SLOTS + 1];
+  bool set[STATIC_SLOTS + 1];
+  bool heap = l->nslots > STATIC_SLOTS;
+  if (heap) {
+    jc_err err = jc_level_slots(l, l->nslots);
+    if (err) return err;
+  } else {
+    l->val = val;
+    l->set = set;
+  }
+  memset(l->val, 0, ((size_t)l->nslots + 1) * sizeof *l->val);
+  memset(l->set, 0, ((size_t)l->nslots + 1) * sizeof *l->set);
+  r.paths = &p;
+  r.npaths = r.cap = 1;
+  /* Green and bind never fork a path (only a guard does): r.paths stays. */
+  jc_err err = jc_replay_feed(&r, a, n);
+  if (!err) err = commit_best(&r, out, cap, nout);
+  count_decisions(&r);
+  if (heap) level_free(l);
   return err;
 }

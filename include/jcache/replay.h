@@ -122,6 +122,20 @@ jc_err jc_replay_feed(jc_replay *r, const jc_replay_ans *a, size_t n);
 **   JC_MISS    invalidated (a miss in the tail). */
 jc_err jc_replay_commit(jc_replay *r, jc_trace **out, size_t cap, size_t *n);
 
+/* Reload candidate i of a lookup bound without an iteration, without a
+** cursor: a[0..n) answer its whole tape (its GREEN and BIND entries in
+** order; its guards count as passed).  The same checks, counters, probes
+** and results as jc_replay_begin on that candidate alone,
+** jc_replay_pass_guards, jc_replay_feed(a, n) and jc_replay_commit, for
+** less: nothing is allocated but what the commit keeps.  An answer that
+** differs from the tape, or a tape not answered to its end, is JC_MISS
+** (counted, nothing committed).  The candidates stay the caller's: on a
+** miss it may still begin a cursor on them and check. */
+jc_err jc_replay_static(jc_cache *cache, const jc_cands *cands, size_t i,
+                        jc_resolver resolve, void *resolve_ctx,
+                        const jc_replay_ans *a, size_t n, jc_trace **out,
+                        size_t cap, size_t *nout);
+
 /* Drop the cursor without committing.  NULL is accepted. */
 void jc_replay_abort(jc_replay *r);
 

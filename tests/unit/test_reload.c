@@ -1274,6 +1274,108 @@ static void test_feed(void **state) {
   assert_int_equal(jc_replay_feed(NULL, tape, 1), JC_INVAL);
 }
 
+/* jc_replay_static: a candidate answered whole, without a cursor; the same
+** results and counters as begin + pass_guards + feed + commit. */
+static void test_static(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("static");
+  uint64_t a = rec_synthetic(f, key, 0, 1, 2);
+  uint64_t b = rec_synthetic(f, key, 0, 2, 3); /* its second GREEN at site 3 */
+  jc_cands *cs;
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n = 9;
+  const jc_replay_ans tape[] = {{JC_ANS_GREEN, 1, 1, 11},
+                                {JC_ANS_BIND, 0, 0, 0x1000},
+                                {JC_ANS_GREEN, 1, 2, 22},
+                                {JC_ANS_BIND, 0, 0, 0x2000}};
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 2);
+  size_t ia = jc_cands_id(cs, 0) == a ? 0 : 1;
+  assert_int_equal(jc_cands_id(cs, 1 - ia), b);
+
+  /* B answered with A's tape: a miss, counted, nothing committed, and the
+  ** candidates are still the caller's to check. */
+  jc_stats s0 = stats();
+  assert_int_equal(jc_replay_static(f->cache, cs, 1 - ia, NULL, NULL, tape, 4, tr,
+                                    JC_MAX_CHAIN, &n),
+                   JC_MISS);
+  assert_int_equal(n, 0);
+  assert_int_equal(stats().replay_misses - s0.replay_misses, 1);
+  assert_int_equal(stats().commits - s0.commits, 0);
+  /* A tape not answered to its end: a miss. */
+  assert_int_equal(jc_replay_static(f->cache, cs, ia, NULL, NULL, tape, 3, tr,
+                                    JC_MAX_CHAIN, &n),
+                   JC_MISS);
+  assert_int_equal(stats().commits - s0.commits, 0);
+
+  /* A answered whole: committed, its slots bound, decisions counted. */
+  s0 = stats();
+  assert_int_equal(jc_replay_static(f->cache, cs, ia, NULL, NULL, tape, 4, tr,
+                                    JC_MAX_CHAIN, &n),
+                   JC_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jc_trace_id(tr[0]), a);
+  uint64_t v;
+  assert_int_equal(jc_trace_slot(tr[0], 0, &v), JC_OK);
+  assert_int_equal(v, 0x1000);
+  assert_int_equal(jc_trace_slot(tr[0], 1, &v), JC_OK);
+  assert_int_equal(v, 0x2000);
+  assert_int_equal(jc_trace_tail(tr[0], JC_GUARD_ANY), JC_TAIL_NONE);
+  assert_int_equal(stats().replay_hits - s0.replay_hits, 2);
+  assert_int_equal(stats().binds - s0.binds, 2);
+  assert_int_equal(stats().commits - s0.commits, 1);
+  jc_trace *loop = tr[0];
+
+  /* The candidates after a miss: a check on them still commits. */
+  jc_replay *r;
+  assert_int_equal(jc_replay_begin(f->cache, cs, NULL, NULL, &r), JC_OK);
+  assert_int_equal(jc_replay_pass_guards(r), JC_OK);
+  assert_int_equal(jc_replay_feed(r, tape, 4), JC_OK);
+  assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
+  assert_int_equal(jc_trace_id(tr[0]), a);
+  jc_trace_release(tr[0]);
+  jc_cands_release(cs);
+
+  /* A lazy bridge of the live loop: attached to its exit. */
+  jc_key bkey = jc_key_bridge(a, 0);
+  uint64_t br = rec_synthetic(f, bkey, a, 5, 4);
+  const jc_replay_ans btape[] = {{JC_ANS_GREEN, 1, 1, 11},
+                                 {JC_ANS_BIND, 0, 0, 0x3000},
+                                 {JC_ANS_GREEN, 1, 4, 22},
+                                 {JC_ANS_BIND, 0, 0, 0x4000}};
+  assert_int_equal(jc_lookup(f->cache, bkey, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  assert_int_equal(jc_replay_static(f->cache, cs, 0, NULL, NULL, btape, 4, tr,
+                                    JC_MAX_CHAIN, &n),
+                   JC_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jc_trace_id(tr[0]), br);
+  assert_ptr_equal(jc_trace_exit_target(loop, 0), jc_trace_entry(tr[0]));
+  jc_trace_release(tr[0]);
+  jc_trace_release(loop);
+  /* Its parent gone: nothing to attach to, a miss. */
+  s0 = stats();
+  assert_int_equal(jc_replay_static(f->cache, cs, 0, NULL, NULL, btape, 4, tr,
+                                    JC_MAX_CHAIN, &n),
+                   JC_MISS);
+  assert_int_equal(stats().replay_misses - s0.replay_misses, 1);
+
+  /* Bad input. */
+  assert_int_equal(jc_replay_static(NULL, cs, 0, NULL, NULL, btape, 4, tr,
+                                    JC_MAX_CHAIN, &n),
+                   JC_INVAL);
+  assert_int_equal(jc_replay_static(f->cache, NULL, 0, NULL, NULL, btape, 4, tr,
+                                    JC_MAX_CHAIN, &n),
+                   JC_INVAL);
+  assert_int_equal(jc_replay_static(f->cache, cs, 1, NULL, NULL, btape, 4, tr,
+                                    JC_MAX_CHAIN, &n),
+                   JC_INVAL);
+  assert_int_equal(jc_replay_static(f->cache, cs, 0, NULL, NULL, NULL, 4, tr,
+                                    JC_MAX_CHAIN, &n),
+                   JC_INVAL);
+  jc_cands_release(cs);
+}
+
 /* Two candidates that expect other outcomes at guard 0; A has a saved
 ** bridge on exit 0.  The check follows the trace that continues (A's
 ** bridge is dropped when B passes); JC_BRIDGE when only a bridge goes on. */
@@ -1672,8 +1774,8 @@ static void test_written_ahead(void **state) {
   jc_trace_release(tl);
   jc_cache_close(c2);
 
-  /* The loop looked up before the prefetch thread got to it (here: given
-  ** no keys at all): its commit fetches the family itself, enters it in
+  /* The loop looked up before the prefetch thread got to it (here: not
+  ** given its key): its commit fetches the family itself, enters it in
   ** the table and writes the bridge ahead all the same.  The bridge's
   ** lookup is served from the table, and so is the one of an exit that
   ** has no bridge (none, without reading the store).  A corrupt copy of
@@ -1686,7 +1788,12 @@ static void test_written_ahead(void **state) {
   free(bad);
   jc_stats s0 = stats();
   assert_int_equal(jc_cache_open(&test_ns, &o, &c2), JC_OK);
-  assert_int_equal(jc_cache_prefetch(c2, NULL, 0), JC_OK);
+  /* Only a key with nothing saved, and the thread idle after it: a
+  ** commit enters a family only when the table's lock is free, never
+  ** waits for it (a thread still polling for keys takes it now and then). */
+  jc_key nothing = key_of("nothing saved");
+  assert_int_equal(jc_cache_prefetch(c2, &nothing, 1), JC_OK);
+  jc_cache_prefetch_wait(c2);
   rp = begin_on(c2, key, 0x1000, &cs);
   assert_false(cs->shared);
   assert_int_equal(jc_replay_guard_fp(rp, 0, 1), JC_OK);
@@ -1922,6 +2029,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cands_aux, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pass_guards, setup, teardown),
       cmocka_unit_test_setup_teardown(test_feed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_static, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -639,12 +639,13 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc)
     return;
   }
   if (J->cache && L->checks < JIT_CHECK_TRIES) {
-    jc_replay *cur = jit_cache_lookup_loop(J, code, pcx);
-    if (cur) {
+    jc_replay *cur = NULL;
+    if (jit_cache_find_loop(J, code, pcx)) {
       /* A miss retries soon (jit_reload_miss). */
       ic->hot_limit = J->reload_hot;
-      if (jit_static_reload(J, code, pcx, NULL, 0, &cur))
+      if (jit_static_reload(J, code, pcx, NULL, 0))
         return; /* bound from its origins, no checking iteration */
+      cur = jit_check_cursor(J);
     }
     if (cur) {
       if (!jit_check_start_loop(J, frame, pc, cur))
@@ -1042,9 +1043,12 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
       /* A saved bridge for this exit: check it, reload it, no tracing.  A
       ** miss counts in exit_checks (jit_reload_miss); the exit is checked
       ** again the next time it is taken, and traced after JIT_CHECK_TRIES. */
-      jc_replay *cur = jit_cache_lookup_bridge(J, X, sn);
-      if (cur && jit_static_reload(J, X->code, X->root->backedge_pc, X, sn, &cur))
-        return; /* bound from its origins, no checking iteration */
+      jc_replay *cur = NULL;
+      if (jit_cache_find_bridge(J, X, sn)) {
+        if (jit_static_reload(J, X->code, X->root->backedge_pc, X, sn))
+          return; /* bound from its origins, no checking iteration */
+        cur = jit_check_cursor(J);
+      }
       if (cur) {
         if (!jit_check_start_bridge(J, frame, X, sn, cur))
           X->exit_checks[sn] = JIT_CHECK_NONE;

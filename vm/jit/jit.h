@@ -397,12 +397,22 @@ void jit_cache_prefetch(jit_state *J, vm_code *main);
 /* Give a freshly assembled trace to libjcache: persisted if the cache is on
 ** and the recorder can describe it, registered with gdb/perf always. */
 void jit_persist(jit_state *J, jit_trace *T);
-/* Candidates for a hot loop / a hot exit: a replay cursor, or NULL. */
-jc_replay *jit_cache_lookup_loop(jit_state *J, vm_code *code, uint32_t backedge_pc);
-jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap);
+/* Look up a hot loop / a hot exit: true if candidates were found; they are
+** the current check's (J->chk_cands) until jit_check_done. */
+bool jit_cache_find_loop(jit_state *J, vm_code *code, uint32_t backedge_pc);
+bool jit_cache_find_bridge(jit_state *J, jit_trace *P, uint32_t snap);
+/* A replay cursor over the current candidates, for a checking iteration;
+** NULL (and the candidates released) if none could begin. */
+jc_replay *jit_check_cursor(jit_state *J);
 /* The checking iteration reached its end: commit and attach; false on a miss. */
 bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t backedge_pc,
                        jit_trace *parent, uint32_t snap);
+/* Candidate `cand` of the current ones bound statically, its tape answered
+** by a[0..na): commit and attach it (JC_OK, also when the VM then finds
+** its aux unusable: a miss counted as a check's), or the library's answer
+** (a miss: nothing changed, the candidates stay for a check). */
+jc_err jit_reload_static(jit_state *J, size_t cand, const jc_replay_ans *a, size_t na,
+                         vm_code *code, uint32_t backedge_pc, jit_trace *parent, uint32_t snap);
 /* A tail check of X ended with `verdict`, what committing its cursor said
 ** (jc_replay_commit): JC_OK validated, JC_EXIT moved after a guard inside
 ** the tail, anything else pending or invalidated as the library says (an
@@ -437,12 +447,12 @@ const uint8_t *jit_aux_static(const void *aux, size_t alen, const vm_code *code,
 /* -- static.c ------------------------------------------------------------- */
 
 void jit_static_free(jit_static *s);
-/* A hot loop (P NULL) or a hot exit snap of P with saved traces, *cur
-** their cursor: reload one bound statically (true: committed, or missed
-** and left to tracing as any check's miss).  False: the caller checks *cur
-** (a fresh cursor if the feed missed; NULL if there is none any more). */
+/* A hot loop (P NULL) or a hot exit snap of P with saved traces (the
+** current candidates, jit_cache_find_*): reload one bound statically
+** (true: committed, or missed and left to tracing as any check's miss).
+** False: the caller checks the candidates (jit_check_cursor). */
 bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *P,
-                       uint32_t snap, jc_replay **cur);
+                       uint32_t snap);
 /* Verify mode: the check committed trace t first; count whether its binds
 ** are what static binding found. */
 void jit_static_verify(jit_state *J, jc_trace *t);

@@ -10,7 +10,7 @@
 ** snapshots the exit handler needs go into the aux bytes, with the inlined
 ** frames' functions as slot numbers (never pointers).
 **
-** Reloading (jit_cache_lookup_* and jit_reload_commit): a hot loop with
+** Reloading (jit_cache_find_*, jit_check_cursor and jit_reload_commit): a hot loop with
 ** candidates runs one checking iteration (record.c in checking mode), which
 ** reports every green decision, bind and guard to the replay cursor; at its
 ** end the cursor is committed and the reloaded code is attached like a
@@ -489,26 +489,37 @@ void jit_persist(jit_state *J, jit_trace *T)
 
 /* -- Lookup ----------------------------------------------------------------------------- */
 
-static jc_replay *begin(jit_state *J, jc_key key)
+/* Look key up: its candidates become the current check's (true), or
+** there are none (false). */
+static bool find(jit_state *J, jc_key key)
 {
   jc_cands *cs;
   uint64_t t0 = jit_now_ns();
   jc_err err = jc_lookup(J->cache, key, &cs);
   J->cur.lookup_ns = jit_now_ns() - t0;
   if (err != JC_OK)
-    return NULL;
+    return false;
   if (jc_cands_count(cs) == 0) {
     jc_cands_release(cs);
-    return NULL;
+    return false;
   }
+  jit_check_done(J);
+  J->chk_cands = cs;
+  return true;
+}
+
+jc_replay *jit_check_cursor(jit_state *J)
+{
+  if (!J->chk_cands)
+    return NULL;
+  uint64_t t0 = jit_now_ns();
   jc_replay *cur;
-  if (jc_replay_begin(J->cache, cs, jit_resolve, J, &cur) != JC_OK) {
-    jc_cands_release(cs);
+  if (jc_replay_begin(J->cache, J->chk_cands, jit_resolve, J, &cur) != JC_OK) {
+    jit_check_done(J);
     return NULL;
   }
   /* The cursor uses the candidates until it is finished (jit_check_done). */
-  jit_check_done(J);
-  J->chk_cands = cs;
+  J->cur.lookup_ns += jit_now_ns() - t0;
   return cur;
 }
 
@@ -520,14 +531,14 @@ void jit_check_done(jit_state *J)
   }
 }
 
-jc_replay *jit_cache_lookup_loop(jit_state *J, vm_code *code, uint32_t backedge_pc)
+bool jit_cache_find_loop(jit_state *J, vm_code *code, uint32_t backedge_pc)
 {
-  return begin(J, jit_loop_key(code, backedge_pc));
+  return find(J, jit_loop_key(code, backedge_pc));
 }
 
-jc_replay *jit_cache_lookup_bridge(jit_state *J, jit_trace *P, uint32_t snap)
+bool jit_cache_find_bridge(jit_state *J, jit_trace *P, uint32_t snap)
 {
-  return begin(J, jc_key_bridge(jc_trace_id(P->jt), snap));
+  return find(J, jc_key_bridge(jc_trace_id(P->jt), snap));
 }
 
 /* -- Reloading ------------------------------------------------------------------------- */
@@ -824,6 +835,12 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
 }
 
 
+/* What the commit of a check or of a static binding gave, made the VM's
+** traces and attached (t0: when the commit began, tc: when it ended). */
+static bool reload_built(jit_state *J, jc_err err, jc_trace **out, size_t n, uint64_t t0,
+                         uint64_t tc, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
+                         uint32_t snap);
+
 bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t backedge_pc,
                        jit_trace *parent, uint32_t snap)
 {
@@ -831,7 +848,27 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
   jc_trace *out[JC_MAX_CHAIN];
   size_t n = 0;
   jc_err err = jc_replay_commit(cur, out, JC_MAX_CHAIN, &n);
-  uint64_t tc = jit_now_ns();
+  return reload_built(J, err, out, n, t0, jit_now_ns(), code, backedge_pc, parent, snap);
+}
+
+jc_err jit_reload_static(jit_state *J, size_t cand, const jc_replay_ans *a, size_t na,
+                         vm_code *code, uint32_t backedge_pc, jit_trace *parent, uint32_t snap)
+{
+  uint64_t t0 = jit_now_ns();
+  jc_trace *out[JC_MAX_CHAIN];
+  size_t n = 0;
+  jc_err err = jc_replay_static(J->cache, J->chk_cands, cand, jit_resolve, J, a, na, out,
+                                JC_MAX_CHAIN, &n);
+  if (err)
+    return err; /* the candidates stay: the caller checks them */
+  reload_built(J, err, out, n, t0, jit_now_ns(), code, backedge_pc, parent, snap);
+  return JC_OK;
+}
+
+static bool reload_built(jit_state *J, jc_err err, jc_trace **out, size_t n, uint64_t t0,
+                         uint64_t tc, vm_code *code, uint32_t backedge_pc, jit_trace *parent,
+                         uint32_t snap)
+{
   jit_check_done(J);
   if (err || n == 0) {
     jit_reload_miss(J, code, backedge_pc, parent, snap, jc_last_error());

@@ -226,8 +226,8 @@ static bool green_fp(uint16_t kind, void *p, bool none, uint64_t *fp)
 /* Bind the trace a candidate's aux describes (the loop at backedge_pc of
 ** code, or with P a bridge of exit psnap of P): every GREEN's fingerprint
 ** and BIND's object found from its origin (ir.h), into out.  False
-** (out->why) if one has no origin or is not found.  Not inlined, nor
-** jit_static_feed: bench/check_cost.py counts each by its calls. */
+** (out->why) if one has no origin or is not found.  Not inlined: a
+** profile shows it apart from the commit. */
 static __attribute__((noinline)) bool jit_static_resolve(jit_state *J, vm_code *code,
                                                          uint32_t backedge_pc, jit_trace *P,
                                                          uint32_t psnap, const void *aux,
@@ -299,14 +299,6 @@ static __attribute__((noinline)) bool jit_static_resolve(jit_state *J, vm_code *
   return true;
 }
 
-/* Report a resolved tape to the cursor as a check would, its guards passed
-** (jc_replay_pass_guards). */
-static __attribute__((noinline)) jc_err jit_static_feed(const jit_static *s, jc_replay *cur)
-{
-  jc_err err = jc_replay_pass_guards(cur);
-  return err ? err : jc_replay_feed(cur, s->ent, s->n);
-}
-
 void jit_static_free(jit_static *s)
 {
   free(s->ent);
@@ -316,7 +308,7 @@ void jit_static_free(jit_static *s)
 }
 
 bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_trace *P,
-                       uint32_t snap, jc_replay **cur)
+                       uint32_t snap)
 {
   J->static_id = 0;
   if (J->static_mode == JIT_STATIC_OFF || (J->static_mode == JIT_STATIC_BRIDGES && !P) ||
@@ -341,24 +333,20 @@ bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_tr
     J->static_id = jc_cands_id(cs, i);
     return false;
   }
-  jc_err err = jit_static_feed(&J->stat, *cur);
   uint64_t dt = jit_now_ns() - t0;
   J->stats.replay_ns += dt;
-  if (err) {
+  J->cur.wall_ns = J->cur.hook_ns = dt;
+  /* libjcache compares the answers with the tape as a check's cursor would
+  ** (every guard passed), and commits. */
+  if (jit_reload_static(J, i, J->stat.ent, J->stat.n, code, backedge_pc, P, snap)) {
     /* Another program than the one the trace was saved from (a green
     ** fingerprint differs), or another candidate's tape: the check decides. */
     J->stats.static_misses++;
     if (J->dump_ir)
       fprintf(J->dump, "---- static binding missed (%s): checking\n", jc_last_error());
-    jc_replay_abort(*cur);
-    *cur = P ? jit_cache_lookup_bridge(J, P, snap) : jit_cache_lookup_loop(J, code, backedge_pc);
     return false;
   }
   J->stats.static_traces++;
-  J->cur.wall_ns = J->cur.hook_ns = dt;
-  jc_replay *c = *cur;
-  *cur = NULL;
-  jit_reload_commit(J, c, code, backedge_pc, P, snap);
   return true;
 }
 
