@@ -390,7 +390,8 @@ void jit_report(jit_state *J)
             "%llu missed; verified %llu agreed, %llu disagreed\n"
             "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread; "
             "%llu families fetched by commits\n"
-            "jit: memory populated ahead: %llu chunks, %.3f ms CPU on its thread\n",
+            "jit: memory populated ahead: %llu chunks, %.3f ms CPU on its thread; %llu chunks "
+            "mapped on demand (none was ready)\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
             (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
@@ -408,7 +409,7 @@ void jit_report(jit_state *J)
             (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6,
             (unsigned long long)pf.families_fetched,
-            (unsigned long long)mem.populated, mem.cpu_ns / 1e6);
+            (unsigned long long)mem.populated, mem.cpu_ns / 1e6, (unsigned long long)mem.faulting);
   if (J->stats_json) {
     FILE *f = fopen(J->stats_json, "w");
     if (!f) {
@@ -427,7 +428,7 @@ void jit_report(jit_state *J)
             "\"static_agreed\": %llu, \"static_disagreed\": %llu, \"replay_ns\": %llu, "
             "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
             "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"prefetch_families_fetched\": %llu, "
-            "\"populate_cpu_ns\": %llu, "
+            "\"populate_cpu_ns\": %llu, \"mem_chunks_faulting\": %llu, "
             "\"cache\": %s, \"traces\": [",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
@@ -446,7 +447,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->commit_ns, (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served,
             (unsigned long long)pf.cpu_ns, (unsigned long long)pf.families_fetched,
-            (unsigned long long)mem.cpu_ns, J->cache ? "true" : "false");
+            (unsigned long long)mem.cpu_ns, (unsigned long long)mem.faulting,
+            J->cache ? "true" : "false");
     static const char *const kinds[] = {"compile", "reload", "tail", "abort", "defer", "miss"};
     for (uint32_t i = 0; i < J->ncosts; i++) {
       const jit_costlog *c = &J->costs[i];
@@ -495,7 +497,10 @@ static uint32_t tmap_slot(const uint8_t *p, uint32_t cap)
 bool jit_tmap_add(jit_state *J, jit_trace *T)
 {
   if ((J->tmap_n + 1) * 2 > J->tmap_cap) {
-    uint32_t cap = J->tmap_cap ? J->tmap_cap * 2 : 64;
+    /* Room for 512 traces at first (8 KiB): a warm run adds its traces in
+    ** a burst of reloads, and each growth (a rehash into fresh pages) fell
+    ** on one of them, 1 to 3 us. */
+    uint32_t cap = J->tmap_cap ? J->tmap_cap * 2 : 1024;
     jit_trace **m = calloc(cap, sizeof *m);
     if (!m)
       return false;
