@@ -17,12 +17,16 @@
 /* -- Registry ------------------------------------------------------------------ */
 
 /* A hash table by id that grows with the number of live traces.  It starts
-** small (128 bytes) rather than as a 32 KiB static array: every first touch of a page costs a page fault (two, read
-** then write, for zero-filled .bss), which in a virtual machine is a few
-** microseconds, more than a whole registration. */
-static jc_trace *first_buckets[16];
+** at 2 KiB rather than as a 32 KiB static array: every first touch of a
+** page costs a page fault (two, read then write, for zero-filled .bss),
+** which in a virtual machine is a few microseconds, more than a whole
+** registration (libjcache's own pages are populated ahead, jc_mem.h, so
+** one is paid off the program's thread).  Not smaller: a warm run
+** registers its traces in a burst, and each growth (a rehash) fell on a
+** commit, 1 to 3 us with 16 buckets to start with. */
+static jc_trace *first_buckets[256];
 static jc_trace **buckets = first_buckets;
-static size_t nbuckets = 16, nlive; /* nbuckets: a power of two */
+static size_t nbuckets = 256, nlive; /* nbuckets: a power of two */
 static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
 
