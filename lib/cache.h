@@ -44,7 +44,9 @@ struct jc_cache {
   pthread_cond_t qwake, qdone;
   jc_pending *qhead, *qtail;
   uint64_t queued, done;
-  jc_pending *touches; /* usage touches held back until flush or close */
+  /* Usage touches held back until flush or close: a commit's is a (key,
+  ** id) pair appended here; they become queued records then. */
+  struct jc_touch { jc_key key; uint64_t id; } *touches;
   size_t ntouches;
   bool writer_running, stopping;
   pthread_t writer;

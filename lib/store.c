@@ -272,29 +272,34 @@ jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
 /* Hand the held usage touches to the writer. */
 static void release_touches(jc_cache *c) {
   pthread_mutex_lock(&c->qlock);
-  jc_pending *p = c->touches;
+  struct jc_touch *t = c->touches;
+  size_t n = c->ntouches;
   c->touches = NULL;
   c->ntouches = 0;
   pthread_mutex_unlock(&c->qlock);
-  while (p) {
-    jc_pending *next = p->next;
-    p->next = NULL;
-    enqueue(c, p);
-    p = next;
+  for (size_t i = 0; i < n; i++) {
+    jc_pending *p = pending_new(c, t[i].key, t[i].id);
+    if (p) enqueue(c, p);
   }
+  jc_mem_free(t);
 }
 
 /* Touches are held back, not queued: writing them while the program warms
 ** up would put the writer thread's transactions and fsyncs on the CPU just
-** when the JIT needs it.  They go out at flush and close, or in bulk. */
+** when the JIT needs it.  They go out at flush and close, or in bulk.  A
+** touch is on every commit's path: a pair appended to one block (from
+** jc_mem), not a queued record made now. */
+#define TOUCH_BULK 2048 /* 48 KiB: one jc_mem block, populated ahead */
+
 void jc_store_touch(jc_cache *c, jc_key key, uint64_t trace_id) {
   if ((c->flags & JC_CACHE_READONLY) || !c->has_usage) return;
-  jc_pending *p = pending_new(c, key, trace_id);
-  if (!p) return;
   pthread_mutex_lock(&c->qlock);
-  p->next = c->touches;
-  c->touches = p;
-  bool bulk = ++c->ntouches >= 4096;
+  if (!c->touches) c->touches = jc_mem_alloc(TOUCH_BULK * sizeof *c->touches);
+  bool bulk = false;
+  if (c->touches) {
+    c->touches[c->ntouches++] = (struct jc_touch){key, trace_id};
+    bulk = c->ntouches == TOUCH_BULK;
+  }
   pthread_mutex_unlock(&c->qlock);
   if (bulk) release_touches(c);
 }
