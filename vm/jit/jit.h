@@ -286,6 +286,9 @@ typedef struct jit_state {
   uint64_t hook_in;     /* a hook call in progress started then (0: none) */
   uint64_t timer_ns;    /* two clock reads (their mean), to subtract per timed call */
   uint64_t t_start;     /* jit_init */
+  uint64_t t_mark;      /* the reload path's last clock reading: where its
+                           next part starts (jit_cache_find_*, static
+                           binding, the commit), one reading per boundary */
   /* An exit rebuilding sunk objects (jit_h_materialize): the field values
   ** and the objects allocated so far, GC roots while it allocates. */
   vm_value mat[JIT_MAX_MATVAL + JIT_MAX_SUNKOBJ];

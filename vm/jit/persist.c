@@ -496,7 +496,8 @@ static bool find(jit_state *J, jc_key key)
   jc_cands *cs;
   uint64_t t0 = jit_now_ns();
   jc_err err = jc_lookup(J->cache, key, &cs);
-  J->cur.lookup_ns = jit_now_ns() - t0;
+  J->t_mark = jit_now_ns();
+  J->cur.lookup_ns = J->t_mark - t0;
   if (err != JC_OK)
     return false;
   if (jc_cands_count(cs) == 0) {
@@ -854,7 +855,7 @@ bool jit_reload_commit(jit_state *J, jc_replay *cur, vm_code *code, uint32_t bac
 jc_err jit_reload_static(jit_state *J, size_t cand, const jc_replay_ans *a, size_t na,
                          vm_code *code, uint32_t backedge_pc, jit_trace *parent, uint32_t snap)
 {
-  uint64_t t0 = jit_now_ns();
+  uint64_t t0 = J->t_mark; /* static binding's end */
   jc_trace *out[JC_MAX_CHAIN];
   size_t n = 0;
   jc_err err = jc_replay_static(J->cache, J->chk_cands, cand, jit_resolve, J, a, na, out,

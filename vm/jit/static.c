@@ -314,7 +314,7 @@ bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_tr
   if (J->static_mode == JIT_STATIC_OFF || (J->static_mode == JIT_STATIC_BRIDGES && !P) ||
       !J->chk_cands)
     return false;
-  uint64_t t0 = jit_now_ns();
+  uint64_t t0 = J->t_mark; /* the lookup's end (jit_cache_find_*) */
   const jc_cands *cs = J->chk_cands;
   size_t i = 0, n = jc_cands_count(cs);
   for (; i < n; i++) {
@@ -333,7 +333,8 @@ bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_tr
     J->static_id = jc_cands_id(cs, i);
     return false;
   }
-  uint64_t dt = jit_now_ns() - t0;
+  J->t_mark = jit_now_ns();
+  uint64_t dt = J->t_mark - t0;
   J->stats.replay_ns += dt;
   J->cur.wall_ns = J->cur.hook_ns = dt;
   /* libjcache compares the answers with the tape as a check's cursor would
