@@ -658,13 +658,12 @@ static const char *tail_guard_where(jit_state *J, jc_trace *jt)
 ** snapshots unchecked (no exit of the tail can be taken while its tail
 ** guard is in place), and this runs again when the tail is validated.
 ** False if the aux does not describe this trace. */
-static bool reload_bind(jit_trace *T)
+/* What reload_bind takes from the bound slots: GC roots, frames'
+** functions, classes of sunk objects; false if one is of the wrong kind. */
+static bool bind_objs(jit_trace *T, const uint32_t *a, bool pending)
 {
-  size_t alen = 0;
-  const uint32_t *a = jc_trace_aux(T->jt, &alen);
   const uint32_t *fr = a + AUX_HDR + (size_t)T->nsnap * AUX_SNAP;
   const uint32_t *mc = fr + (size_t)T->nsnapframe * 3;
-  bool pending = jc_trace_tail(T->jt, JC_GUARD_ANY) == JC_TAIL_PENDING;
   for (uint32_t b = 0; b < T->ngcref; b++) {
     uint64_t v = 0;
     T->gcrefs[b] = jc_trace_slot(T->jt, b, &v) == JC_OK && v
@@ -679,37 +678,54 @@ static bool reload_bind(jit_trace *T)
       return false;
     T->matcls_bind[k] = mc[k];
   }
-  /* Every pc must be inside the code it resumes: each frame's return pc in
-  ** its caller's code, the snapshot's pc in the innermost's.  One pass over
-  ** the frames, once for consecutive snapshots that share them (the
-  ** recorder shares them when they are the same). */
-  bool unbound = false, outside = false;
-  const vm_code *inner = T->code;
-  for (uint32_t s = 0; s < T->nsnap; s++) {
-    const jit_snap *sn = &T->snaps[s];
-    bool again = s > 0 && sn->frame == T->snaps[s - 1].frame && sn->nframe == T->snaps[s - 1].nframe;
-    if (!again) {
-      unbound = outside = false;
-      inner = T->code;
-    }
-    for (uint32_t k = 0; k < sn->nframe && !again; k++) {
+  return true;
+}
+
+/* The frames of the snapshots checked so far (consecutive snapshots that
+** share theirs, as the recorder makes them, are walked once). */
+typedef struct snap_walk {
+  bool unbound, outside;
+  const vm_code *inner;
+} snap_walk;
+
+/* Is snapshot s of T (its frames' functions bound) one an exit can resume:
+** each frame's return pc inside its caller's code, its pc inside the
+** innermost's, its exit program well formed?  A snapshot whose frames or
+** program need a slot of a pending tail is left for later (true). */
+static inline bool snap_ok(const jit_trace *T, uint32_t s, snap_walk *w)
+{
+  const jit_snap *sn = &T->snaps[s];
+  bool again = s > 0 && sn->frame == T->snaps[s - 1].frame && sn->nframe == T->snaps[s - 1].nframe;
+  if (!again) {
+    w->unbound = w->outside = false;
+    w->inner = T->code;
+    for (uint32_t k = 0; k < sn->nframe; k++) {
       const jit_snapframe *sf = &T->snapframes[sn->frame + k];
       if (!sf->func) {
-        unbound = true;
+        w->unbound = true;
         break;
       }
-      outside |= sf->ret_pc >= inner->ninsns;
-      inner = sf->func->code;
+      w->outside |= sf->ret_pc >= w->inner->ninsns;
+      w->inner = sf->func->code;
     }
-    bool skip = unbound; /* the frames' answer; the exit program's is this snapshot's */
-    if (sn->mat && (T->code->nslots > JIT_MAX_SLOTS ||
-                    !prog_valid(T, T->matprog, T->nmatprog, sn->mat, &skip)))
-      return false;
-    if (skip)
-      continue;
-    if (outside || sn->pc >= inner->ninsns)
-      return false;
   }
+  bool skip = w->unbound; /* the frames' answer; the exit program's is this snapshot's */
+  if (sn->mat && (T->code->nslots > JIT_MAX_SLOTS ||
+                  !prog_valid(T, T->matprog, T->nmatprog, sn->mat, &skip)))
+    return false;
+  return skip || (!w->outside && sn->pc < w->inner->ninsns);
+}
+
+static bool reload_bind(jit_trace *T)
+{
+  size_t alen = 0;
+  const uint32_t *a = jc_trace_aux(T->jt, &alen);
+  if (!bind_objs(T, a, jc_trace_tail(T->jt, JC_GUARD_ANY) == JC_TAIL_PENDING))
+    return false;
+  snap_walk w = {false, false, T->code};
+  for (uint32_t s = 0; s < T->nsnap; s++)
+    if (!snap_ok(T, s, &w))
+      return false;
   return true;
 }
 
@@ -800,6 +816,10 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
     T->snapframes[f].ctor = (uint8_t)(fr[3 * f + 1] >> 31);
     T->snapframes[f].ret_pc = fr[3 * f + 2];
   }
+  /* reload_bind's work, with the snapshots checked as they are read: one
+  ** pass over them, not two (the tail's validation runs reload_bind). */
+  ok = ok && bind_objs(T, a, jc_trace_tail(jt, JC_GUARD_ANY) == JC_TAIL_PENDING);
+  snap_walk w = {false, false, code};
   for (uint32_t s = 0; s < nsnap && ok; s++) {
     jit_snap *sn = &T->snaps[s];
     const uint32_t *ps = p + (size_t)AUX_SNAP * s;
@@ -811,10 +831,10 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
     sn->mat = ps[4];
     if ((ps[2] >> 24) & ~(uint32_t)JIT_SNAP_KNOWN || sn->frame > nframe ||
         sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
-        (T->exit_jmp[s] && T->exit_jmp[s] + JIT_EXIT_CONT >= msize))
+        (T->exit_jmp[s] && T->exit_jmp[s] + JIT_EXIT_CONT >= msize) || !snap_ok(T, s, &w))
       ok = false;
   }
-  ok = ok && reload_bind(T) && jit_tmap_add(J, T);
+  ok = ok && jit_tmap_add(J, T);
   if (!ok) {
     T->jt = NULL;
     T->ngcref = 0;
