@@ -162,16 +162,30 @@ void vm_gc_resume(vm_vm *vm) { vm->gc_paused--; }
 
 /* -- Roots API ----------------------------------------------------------------- */
 
-void vm_gc_add_roots(vm_vm *vm, vm_value *slots, size_t n)
+void vm_gc_link_roots(vm_vm *vm, vm_root *r, vm_value *slots, size_t n)
 {
   /* Roots are few (a range per JIT trace, C temporaries): a list is enough. */
-  vm_root *r = malloc(sizeof *r);
-  if (!r)
-    vm_error_oom(vm);
   r->slot = slots;
   r->n = n;
   r->next = vm->roots;
   vm->roots = r;
+}
+
+void vm_gc_unlink_roots(vm_vm *vm, vm_root *r)
+{
+  for (vm_root **pp = &vm->roots; *pp; pp = &(*pp)->next)
+    if (*pp == r) {
+      *pp = r->next;
+      return;
+    }
+}
+
+void vm_gc_add_roots(vm_vm *vm, vm_value *slots, size_t n)
+{
+  vm_root *r = malloc(sizeof *r);
+  if (!r)
+    vm_error_oom(vm);
+  vm_gc_link_roots(vm, r, slots, n);
 }
 
 void vm_gc_add_root(vm_vm *vm, vm_value *slot)

@@ -21,6 +21,7 @@
 #include "object.h"
 
 typedef struct vm_vm vm_vm;
+typedef struct vm_root vm_root;
 
 #define VM_GC_MIN_THRESHOLD ((size_t)4 << 20)
 
@@ -50,6 +51,11 @@ void vm_gc_remove_root(vm_vm *vm, vm_value *slot);
 /* The n slots from `slots` on, as one root (a trace's constants): its
 ** entries may change while registered; removed with vm_gc_remove_root. */
 void vm_gc_add_roots(vm_vm *vm, vm_value *slots, size_t n);
+/* The same in list entry r, the caller's memory (inside a JIT trace: no
+** allocation on a reload); unlinked with vm_gc_unlink_roots before r goes
+** (never vm_gc_remove_root, which frees). */
+void vm_gc_link_roots(vm_vm *vm, vm_root *r, vm_value *slots, size_t n);
+void vm_gc_unlink_roots(vm_vm *vm, vm_root *r);
 
 /* Pause / resume collection (the compiler builds objects that are not yet
    reachable from any root).  Nests. */

@@ -543,7 +543,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
   if (T->jt)
     jc_trace_release(T->jt);
   if (T->ngcref)
-    vm_gc_remove_root(J->vm, T->gcrefs);
+    vm_gc_unlink_roots(J->vm, &T->gcroot);
   if (T->mem) {
     jc_mem_free(T->mem);
   } else {
@@ -842,7 +842,7 @@ void jit_attach(jit_state *J, jit_trace *T)
     if (T->ir[i].op == IR_KPTR)
       T->gcrefs[T->ngcref++] = vm_objval(VM_T_STR, (void *)(intptr_t)T->ir[i].k);
   if (T->ngcref)
-    vm_gc_add_roots(J->vm, T->gcrefs, T->ngcref);
+    vm_gc_link_roots(J->vm, &T->gcroot, T->gcrefs, T->ngcref);
   T->id = ++J->ntraces;
   T->next = J->traces;
   J->traces = T;

@@ -93,6 +93,7 @@ struct jit_trace {
 
   jit_ins *ir;
   uint32_t nir, loopref;
+  vm_root gcroot; /* gcrefs[0 .. ngcref) as a GC root, while ngcref */
   jit_snap *snaps;
   uint32_t nsnap;
   jit_snapent *snapents;

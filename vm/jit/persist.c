@@ -785,7 +785,10 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   size_t total = 0;
   for (size_t k = 0; k < sizeof sz / sizeof *sz; k++)
     total += carve_len(sz[k]);
-  uint8_t *at = T->mem = jc_mem_calloc(total); /* populated ahead: no page fault */
+  /* Populated ahead: no page fault.  Not zeroed whole: the decoding below
+  ** writes every snapshot, frame, exit jump, root and class; only what
+  ** starts at zero is cleared. */
+  uint8_t *at = T->mem = jc_mem_alloc(total);
   bool ok = at != NULL;
   if (ok) {
     T->snaps = carve(&at, sz[0]);
@@ -797,6 +800,9 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
     T->matcls_bind = carve(&at, sz[6]);
     T->exit_dead = carve(&at, sz[7]);
     T->exit_checks = carve(&at, sz[8]);
+    memset(T->bridges, 0, sz[4]);
+    memset(T->exit_dead, 0, sz[7]);
+    memset(T->exit_checks, 0, sz[8]);
   }
   T->ngcref = nbind;
   T->nmatcls = nmatcls;
@@ -823,6 +829,7 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   for (uint32_t s = 0; s < nsnap && ok; s++) {
     jit_snap *sn = &T->snaps[s];
     const uint32_t *ps = p + (size_t)AUX_SNAP * s;
+    *sn = (jit_snap){0};
     sn->pc = ps[0];
     sn->frame = ps[1];
     sn->nframe = ps[2] & 0xffffffu;
@@ -844,7 +851,7 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   /* Everything the code embeds stays alive as long as the trace (slots
   ** bound in a pending tail are nil until it is validated). */
   if (nbind)
-    vm_gc_add_roots(J->vm, T->gcrefs, nbind);
+    vm_gc_link_roots(J->vm, &T->gcroot, T->gcrefs, nbind);
   T->parent = parent;
   T->parent_snap = psnap;
   T->root = parent ? parent->root : T;
