@@ -60,7 +60,6 @@
 #define MEM_READY 2         /* chunks kept populated ahead: 128 KiB (its CPU
                                is spent whether reloads come or not: at most
                                that much for nothing) */
-#define MEM_READY_MAX 64    /* with what jc_mem_reserve promised: 4 MiB */
 #define MEM_LARGE 0xffffffffu
 #define MEM_MAGIC 0x6a636d65u
 
@@ -79,9 +78,8 @@ static struct {
   void *free[MEM_CLASSES];
   uint8_t *cur, *end; /* the chunk blocks are carved from */
   bool cur_faulting;  /* it was mapped on demand: leave it for a ready one */
-  uint8_t *ready[MEM_READY_MAX];
+  uint8_t *ready[MEM_READY];
   int nready;
-  int promised; /* chunks jc_mem_reserve populated that no block took yet */
   bool thread_on, atfork_set;
   void (*jobs[4])(void); /* other work for the thread (jc_mem_background) */
   int njobs;
@@ -205,7 +203,6 @@ static bool refill(void) {
   M.cur_faulting = M.nready == 0;
   if (M.nready > 0) {
     c = M.ready[--M.nready];
-    if (M.promised > 0) M.promised--;
   } else {
     c = chunk_new(false);
     if (!c) return false;
@@ -228,30 +225,9 @@ static uint32_t class_of(size_t total) {
 static size_t class_size(uint32_t k) {
   return k < MEM_FINE ? (size_t)(k + 1) * 64 : (size_t)8192 << (k - MEM_FINE);
 }
-
-void jc_mem_reserve(size_t bytes) {
-  pthread_mutex_lock(&M.lock);
-  int n = (int)((bytes + MEM_CHUNK - 1) / MEM_CHUNK);
-  if (n > MEM_READY_MAX - MEM_READY - M.promised) n = MEM_READY_MAX - MEM_READY - M.promised;
-  M.promised += n;
-  while (M.nready < MEM_READY + M.promised) {
-    pthread_mutex_unlock(&M.lock);
-    uint8_t *c = chunk_new(true);
-    pthread_mutex_lock(&M.lock);
-    if (!c) break;
-    if (M.nready == MEM_READY_MAX) { /* the thread filled it meanwhile */
-      munmap(c, MEM_CHUNK);
-      break;
-    }
-    M.ready[M.nready++] = c;
-    M.populated++;
-  }
-  pthread_mutex_unlock(&M.lock);
-}
 #else
 void jc_mem_start(void) {}
 void jc_mem_background(void (*fn)(void)) { fn(); }
-void jc_mem_reserve(size_t bytes) { (void)bytes; }
 #endif
 
 JC_API void *jc_mem_alloc(size_t n) {

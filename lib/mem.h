@@ -19,15 +19,6 @@ void jc_mem_start(void);
 ** on the caller's thread if there is no such thread.  The caller
 ** must hold no lock fn takes.  For the code arena's populating ahead. */
 void jc_mem_background(void (*fn)(void));
-/* Blocks for about `bytes` more are coming soon (the prefetch thread
-** fetched records that reloads will copy): populate that many chunks
-** now, on the calling thread, beyond the ones kept ready (at most 4 MiB in
-** all).  The populating thread keeps only MEM_READY ready and looks for
-** work every millisecond at best, backing off to 128 ms: a burst of
-** reloads ran through its two chunks and the rest were mapped on demand, a
-** page fault (about 2 us here) every 4 KiB of the reloads' metadata.  For
-** a background thread: it takes as long as touching every page. */
-void jc_mem_reserve(size_t bytes);
 /* Wait until the thread has run every job asked of it so far (tests). */
 void jc_mem_drain(void);
 /* Wait until the thread has populated its chunks ahead; false if it is not

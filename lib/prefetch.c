@@ -30,7 +30,6 @@
 
 #include "cache.h"
 #include "internal.h"
-#include "mem.h"
 #include "jcache/mem.h"
 
 #ifndef MADV_POPULATE_READ
@@ -499,14 +498,8 @@ static void *prefetch_main(void *arg) {
       rc = jc_store_txn_begin(c, MDB_RDONLY, &txn);
     }
     if (rc) txn = NULL;
-    uint64_t kept0 = f.kept;
     for (size_t i = 0; i < nb; i++) fetch_job(&f, txn, &batch[i]);
     if (txn) mdb_txn_reset(txn);
-    /* Each record kept comes back as about three times its size of
-    ** metadata when it is reloaded (libjcache's copy of its parts, the
-    ** client's trace): that much populated ahead, here rather than as
-    ** page faults on the reloads. */
-    if (f.kept > kept0) jc_mem_reserve(3 * (size_t)(f.kept - kept0));
 
     pthread_mutex_lock(&pf->lock);
     publish(pf, &f);

@@ -114,40 +114,6 @@ static void test_populated_ahead(void **state) {
   for (size_t i = 0; i < n; i++) jc_mem_free(held[i]);
 }
 
-/* jc_mem_reserve: the chunks promised are populated before it returns,
-** and a burst of blocks that size (more than the two kept ready) meets no
-** chunk mapped on demand and no page fault. */
-static void test_reserve(void **state) {
-  (void)state;
-  if (PLAIN) {
-    printf("skipped: under AddressSanitizer jc_mem is plain malloc\n");
-    return;
-  }
-  jc_mem_free(jc_mem_alloc(1)); /* starts the thread */
-  assert_true(jc_mem_wait_ready());
-  enum { BIG = 12288 - 16, N = 32 }; /* 384 KiB, a class no test used before */
-  jc_mem_reserve((size_t)N * 12288);
-  jc_mem_stats s0, s;
-  jc_mem_info(&s0);
-  assert_true(s0.ready >= 2 + 6);
-  long f0 = minor_faults();
-  uint8_t *blk[N];
-  for (int i = 0; i < N; i++) {
-    blk[i] = jc_mem_alloc(BIG);
-    memset(blk[i], i + 1, BIG);
-  }
-  long faults = minor_faults() - f0;
-  jc_mem_info(&s);
-  printf("page faults writing %d x 12 KiB after jc_mem_reserve: %ld\n", N, faults);
-  assert_int_equal(s.faulting, s0.faulting);
-  assert_true(faults < 8);
-  for (int i = 0; i < N; i++) jc_mem_free(blk[i]);
-  /* Promises are bounded: a huge one populates at most 4 MiB. */
-  jc_mem_reserve((size_t)1 << 40);
-  jc_mem_info(&s);
-  assert_true(s.ready <= 64);
-}
-
 static void *worker(void *arg) {
   uintptr_t seed = (uintptr_t)arg;
   enum { LIVE = 64 };
@@ -246,8 +212,7 @@ static void test_fork(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sizes),    cmocka_unit_test(test_reuse_and_calloc),
-      cmocka_unit_test(test_populated_ahead), cmocka_unit_test(test_reserve),
-      cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_populated_ahead), cmocka_unit_test(test_threads),
       cmocka_unit_test(test_fork),        cmocka_unit_test(test_prefault_image),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
