@@ -47,7 +47,7 @@ struct jc_cache {
   /* Usage touches held back until flush or close: a commit's is a (key,
   ** id) pair appended here; they become queued records then. */
   struct jc_touch { jc_key key; uint64_t id; } *touches;
-  size_t ntouches;
+  size_t ntouches, cap_touches;
   bool writer_running, stopping;
   pthread_t writer;
 

@@ -275,7 +275,7 @@ static void release_touches(jc_cache *c) {
   struct jc_touch *t = c->touches;
   size_t n = c->ntouches;
   c->touches = NULL;
-  c->ntouches = 0;
+  c->ntouches = c->cap_touches = 0;
   pthread_mutex_unlock(&c->qlock);
   for (size_t i = 0; i < n; i++) {
     jc_pending *p = pending_new(c, t[i].key, t[i].id);
@@ -289,14 +289,28 @@ static void release_touches(jc_cache *c) {
 ** when the JIT needs it.  They go out at flush and close, or in bulk.  A
 ** touch is on every commit's path: a pair appended to one block (from
 ** jc_mem), not a queued record made now. */
-#define TOUCH_BULK 2048 /* 48 KiB: one jc_mem block, populated ahead */
+#define TOUCH_BULK 2048
+
+/* Room for one more touch (c->qlock held): the block doubles from 64
+** pairs (1.5 KiB), never taking a whole chunk of jc_mem's populated memory
+** at once (one of 48 KiB did, and later reloads met chunks mapped on demand). */
+static bool touch_room(jc_cache *c) {
+  if (c->ntouches < c->cap_touches) return true;
+  size_t cap = c->cap_touches ? 2 * c->cap_touches : 64;
+  struct jc_touch *t = jc_mem_alloc(cap * sizeof *t);
+  if (!t) return false;
+  if (c->ntouches) memcpy(t, c->touches, c->ntouches * sizeof *t);
+  jc_mem_free(c->touches);
+  c->touches = t;
+  c->cap_touches = cap;
+  return true;
+}
 
 void jc_store_touch(jc_cache *c, jc_key key, uint64_t trace_id) {
   if ((c->flags & JC_CACHE_READONLY) || !c->has_usage) return;
   pthread_mutex_lock(&c->qlock);
-  if (!c->touches) c->touches = jc_mem_alloc(TOUCH_BULK * sizeof *c->touches);
   bool bulk = false;
-  if (c->touches) {
+  if (touch_room(c)) {
     c->touches[c->ntouches++] = (struct jc_touch){key, trace_id};
     bulk = c->ntouches == TOUCH_BULK;
   }
