@@ -23,6 +23,17 @@ build:
              second, the median of them (what a run meets)
   bridges, loops   the same (cheapest) for lazy bridges and for loops
 
+and, when both builds reload the same traces in the same order (the same
+VM: the library changed, or the reload path), the two compared trace by
+trace, each trace's median over its N reloads (a trace's id differs
+between builds, its place in the run does not):
+
+  paired     per kind: the sum of those medians for A and for B, and the
+             quartiles over traces of B's median / A's (below 1: B is
+             cheaper); a paired figure sees a change of a few percent that
+             the quartiles above, taken over different traces' noise, do
+             not
+
 A figure printed, nothing asserted.
 """
 import json
@@ -79,6 +90,10 @@ def main():
     # By position: the same build may be given twice (to see the noise).
     total = [[0] * runs for _ in bins]
     per = [{} for _ in bins]  # (bench, trace id, bridge) -> costs
+    # (bench, place among the run's reloads, bridge) -> costs, and whether
+    # every run of both builds reloaded the same kinds in the same order.
+    placed = [{} for _ in bins]
+    shapes = set()
     tmp = tempfile.mkdtemp(prefix="jcache-ab-")
     try:
         for name, size in chosen:
@@ -95,11 +110,16 @@ def main():
                                    capture_output=True, check=True)
                     with open(js) as fh:
                         st = json.load(fh)
+                    shape = []
                     for t in st["traces"]:
                         if t["kind"] in RELOAD_WORK:
                             total[k][r] += cost(t)
                         if t["kind"] == "reload" and t["chain"] > 0:
                             per[k].setdefault((name, t["id"], t["bridge"]), []).append(cost(t))
+                            key = (name, len(shape), t["bridge"])
+                            placed[k].setdefault(key, []).append(cost(t))
+                            shape.append(t["bridge"])
+                    shapes.add((name, tuple(shape)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -115,6 +135,21 @@ def main():
         print("  bridges    %s; loops %s (cheapest)" % (
             quartiles([min(v) for k, v in p.items() if k[2]]),
             quartiles([min(v) for k, v in p.items() if not k[2]])))
+    if len({n for n, _ in shapes}) != len(shapes):
+        print("paired     - (the builds did not reload the same traces in the same order)")
+        return
+    for bridge, what in ((True, "bridges"), (False, "loops")):
+        keys = [k for k in placed[0] if k[2] == bridge and k in placed[1]]
+        if not keys:
+            continue
+        ma = {k: statistics.median(placed[0][k]) for k in keys}
+        mb = {k: statistics.median(placed[1][k]) for k in keys}
+        ratio = sorted(mb[k] / max(1, ma[k]) for k in keys)
+        n = len(ratio)
+        print("paired     %s (%d): sum of medians A %d us, B %d us (%.3f); B/A per trace "
+              "%.3f / %.3f / %.3f" % (what, n, sum(ma.values()) / 1e3, sum(mb.values()) / 1e3,
+                                     sum(mb.values()) / max(1, sum(ma.values())),
+                                     ratio[n // 4], ratio[n // 2], ratio[3 * n // 4]))
 
 
 if __name__ == "__main__":
