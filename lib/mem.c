@@ -57,9 +57,13 @@
 #define MEM_POLL_MIN_MS 1   /* the thread's look for work, after work */
 #define MEM_POLL_MAX_MS 128 /* and when idle: after work, doubled per look */
 #define MEM_CHUNK (64u << 10) /* populated in ~40 us: ready early */
-#define MEM_READY 2         /* chunks kept populated ahead: 128 KiB (its CPU
+#define MEM_READY 8         /* chunks kept populated ahead: 512 KiB (its CPU
                                is spent whether reloads come or not: at most
-                               that much for nothing) */
+                               that much for nothing; with two, a warm run's
+                               burst of reloads ran through them before the
+                               thread looked again, and deltablue met about
+                               7 chunks mapped on demand, a page fault per
+                               4 KiB of reloads' metadata) */
 #define MEM_LARGE 0xffffffffu
 #define MEM_MAGIC 0x6a636d65u
 
@@ -98,8 +102,12 @@ static uint8_t *chunk_new(bool populate) {
   void *p = mmap(NULL, MEM_CHUNK, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
-  if (populate && madvise(p, MEM_CHUNK, MADV_POPULATE_WRITE) != 0)
-    for (size_t o = 0; o < MEM_CHUNK; o += 4096)
+  /* A page per call: a populate holds the process's address-space lock
+  ** until its range is done, and the program's thread waits for it to map,
+  ** unmap or protect anything (malloc growing its heap, a new thread's
+  ** stack); 16 pages at once held its first commit up to hundreds of us. */
+  for (size_t o = 0; populate && o < MEM_CHUNK; o += 4096)
+    if (madvise((uint8_t *)p + o, 4096, MADV_POPULATE_WRITE) != 0)
       ((volatile uint8_t *)p)[o] = 0;
   return p;
 }

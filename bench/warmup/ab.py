@@ -23,10 +23,11 @@ build:
              second, the median of them (what a run meets)
   bridges, loops   the same (cheapest) for lazy bridges and for loops
 
-and, when both builds reload the same traces in the same order (the same
-VM: the library changed, or the reload path), the two compared trace by
-trace, each trace's median over its N reloads (a trace's id differs
-between builds, its place in the run does not):
+and, on the benchmarks where both builds reloaded the same kinds of trace
+in the same order in every run (the same VM: the library changed, or the
+reload path), the two compared trace by trace, each trace's median over
+its N reloads (a trace's id differs between builds, its place in the run
+does not):
 
   paired     per kind: the sum of those medians for A and for B, and the
              quartiles over traces of B's median / A's (below 1: B is
@@ -135,18 +136,23 @@ def main():
         print("  bridges    %s; loops %s (cheapest)" % (
             quartiles([min(v) for k, v in p.items() if k[2]]),
             quartiles([min(v) for k, v in p.items() if not k[2]])))
-    if len({n for n, _ in shapes}) != len(shapes):
-        print("paired     - (the builds did not reload the same traces in the same order)")
+    # Only the benchmarks whose every run, of both builds, reloaded the same
+    # kinds of trace in the same order.
+    names = [n for n, _ in shapes]
+    same = {n for n in names if names.count(n) == 1}
+    if not same:
+        print("paired     - (no benchmark reloaded the same traces in the same order in every run)")
         return
+    print("paired     on %s" % ", ".join(n for n, _ in chosen if n in same))
     for bridge, what in ((True, "bridges"), (False, "loops")):
-        keys = [k for k in placed[0] if k[2] == bridge and k in placed[1]]
+        keys = [k for k in placed[0] if k[0] in same and k[2] == bridge and k in placed[1]]
         if not keys:
             continue
         ma = {k: statistics.median(placed[0][k]) for k in keys}
         mb = {k: statistics.median(placed[1][k]) for k in keys}
         ratio = sorted(mb[k] / max(1, ma[k]) for k in keys)
         n = len(ratio)
-        print("paired     %s (%d): sum of medians A %d us, B %d us (%.3f); B/A per trace "
+        print("           %s (%d): sum of medians A %d us, B %d us (%.3f); B/A per trace "
               "%.3f / %.3f / %.3f" % (what, n, sum(ma.values()) / 1e3, sum(mb.values()) / 1e3,
                                      sum(mb.values()) / max(1, sum(ma.values())),
                                      ratio[n // 4], ratio[n // 2], ratio[3 * n // 4]))
