@@ -229,7 +229,10 @@ static void populate(size_t upto) {
 ** that crossed the mark close to 100 us.  The slow calls run outside the
 ** lock, so allocations go on meanwhile; a page they write before it is
 ** populated simply faults in as it would have without any of this. */
+static void stage_prepare(void);
+
 static void populate_job(void) {
+  stage_prepare();
   pthread_mutex_lock(&A.lock);
   size_t dfrom = A.data_populated;
   size_t dupto = round_up(A.data_want, A.page);
@@ -575,6 +578,37 @@ static struct {
   size_t cap;
   int busy;
 } S;
+
+/* The buffer's first size: a commit stages at most this much at once for
+** the bridges it writes ahead (lib/ahead.c, AHEAD_MAX_BYTES). */
+#define STAGE_AHEAD ((size_t)256 << 10)
+
+/* Made and populated ahead on the background thread (populate_job): grown
+** by a first commit that wrote many bridges ahead, the buffer was fresh
+** memory, and warm deltablue's loop commits met 20 to 50 page faults in
+** copying their bridges' code there.  A stager that finds it busy meanwhile
+** uses a buffer of its own, as any second stager does. */
+static int stage_prepared; /* tried once (atomic) */
+
+static void stage_prepare(void) {
+  if (__atomic_load_n(&stage_prepared, __ATOMIC_ACQUIRE) ||
+      __atomic_exchange_n(&S.busy, 1, __ATOMIC_ACQUIRE))
+    return;
+  __atomic_store_n(&stage_prepared, 1, __ATOMIC_RELEASE);
+  if (S.cap < STAGE_AHEAD) {
+    uint8_t *b = malloc(STAGE_AHEAD);
+    if (b) {
+      /* A page per call (lib/mem.c, chunk_new: the address-space lock). */
+      uintptr_t p = (uintptr_t)b & ~(uintptr_t)4095;
+      for (; p < (uintptr_t)b + STAGE_AHEAD; p += 4096)
+        (void)madvise((void *)p, 4096, MADV_POPULATE_WRITE);
+      free(S.buf);
+      S.buf = b;
+      S.cap = STAGE_AHEAD;
+    }
+  }
+  __atomic_store_n(&S.busy, 0, __ATOMIC_RELEASE);
+}
 
 static uint8_t *stage_take(size_t len) {
   if (len > STAGE_KEEP_MAX || __atomic_exchange_n(&S.busy, 1, __ATOMIC_ACQUIRE))
