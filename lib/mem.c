@@ -11,7 +11,9 @@
 ** costs the program nothing.
 **
 ** How: size classes (multiples of 64 B to 4 KiB, then powers of two to
-** 64 KiB) with LIFO free lists, carved from 64 KiB chunks.  A thread keeps
+** 64 KiB) with LIFO free lists, carved from 64 KiB chunks; each thread
+** keeps a few freed blocks per class and a region of a chunk of its own,
+** used without the lock (below).  A thread keeps
 ** MEM_READY chunks populated (MADV_POPULATE_WRITE, else a store per page:
 ** about 2.7 us of its CPU per page here); the allocator takes one
 ** when its current chunk runs out, and the thread replaces it.  With no
@@ -205,6 +207,67 @@ void jc_mem_background(void (*fn)(void)) {
   if (run_here) fn();
 }
 
+/* -- Per thread: the blocks it freed, reused without the lock ----------------------------
+**
+** A reload allocates and frees a handful of blocks (a lookup's candidates,
+** the client's trace, gdbjit's list node); with the lock each was two
+** atomic operations at allocation and two at free.  Each thread keeps up
+** to MEM_TL_MAX freed blocks per class on a list of its own and takes from
+** it first, and carves new small blocks from a region of the current
+** chunk it took whole; beyond that, and when the thread ends, blocks go
+** back to the shared lists.  A block may be freed by another thread than
+** the one that allocated it: its class is in its header, and it joins the
+** freeing thread's list. */
+#define MEM_TL_MAX 16
+#define MEM_TL_REGION (16u << 10)
+#define MEM_TL_SMALL (4u << 10)
+
+typedef struct mem_cache {
+  void *head[MEM_CLASSES];
+  uint8_t n[MEM_CLASSES];
+  bool keyed; /* its destructor is set up for this thread */
+  uint8_t *cur, *end; /* its region */
+} mem_cache;
+
+static __thread mem_cache TL;
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+static bool tl_key_ok;
+
+/* The thread ends: its blocks go back to the shared lists (the rest of its
+** region is not reused: at most a region per thread). */
+static void tl_release(void *arg) {
+  mem_cache *c = arg;
+  pthread_mutex_lock(&M.lock);
+  for (uint32_t k = 0; k < MEM_CLASSES; k++) {
+    while (c->head[k]) {
+      mem_hdr *h = c->head[k];
+      void *next;
+      memcpy(&next, h + 1, sizeof next);
+      c->head[k] = next;
+      memcpy(h + 1, &M.free[k], sizeof M.free[k]);
+      M.free[k] = h;
+    }
+    c->n[k] = 0;
+  }
+  c->cur = c->end = NULL;
+  pthread_mutex_unlock(&M.lock);
+}
+
+static void tl_key_make(void) { tl_key_ok = pthread_key_create(&tl_key, tl_release) == 0; }
+
+/* May this thread keep a freed block of class k?  (Only once its blocks are
+** sure to go back when it ends.) */
+static bool tl_room(uint32_t k) {
+  if (TL.n[k] >= MEM_TL_MAX) return false;
+  if (!TL.keyed) {
+    pthread_once(&tl_once, tl_key_make);
+    if (!tl_key_ok || pthread_setspecific(tl_key, &TL) != 0) return false;
+    TL.keyed = true;
+  }
+  return true;
+}
+
 /* The current chunk ran out (M.lock held): a ready one, else a fresh one. */
 static bool refill(void) {
   uint8_t *c;
@@ -252,8 +315,22 @@ JC_API void *jc_mem_alloc(size_t n) {
   }
   uint32_t k = class_of(sizeof(mem_hdr) + n);
   size_t size = class_size(k);
+  bool small = size <= MEM_TL_SMALL;
+  mem_hdr *h = TL.head[k];
+  if (h) {
+    void *next;
+    memcpy(&next, h + 1, sizeof next);
+    TL.head[k] = next;
+    TL.n[k]--;
+    goto done;
+  }
+  if (small && TL.keyed && (size_t)(TL.end - TL.cur) >= size) {
+    h = (mem_hdr *)TL.cur;
+    TL.cur += size;
+    goto done;
+  }
   pthread_mutex_lock(&M.lock);
-  mem_hdr *h = M.free[k];
+  h = M.free[k];
   if (h) {
     void *next;
     memcpy(&next, h + 1, sizeof next);
@@ -268,9 +345,19 @@ JC_API void *jc_mem_alloc(size_t n) {
       return NULL;
     }
     h = (mem_hdr *)M.cur;
-    M.cur += size;
+    size_t take = size;
+    if (small && TL.keyed && !M.cur_faulting) {
+      /* A region of the chunk for this thread, this block first in it
+      ** (never of one mapped on demand: a populated one replaces it soon). */
+      take = (size_t)(M.end - M.cur);
+      if (take > MEM_TL_REGION) take = MEM_TL_REGION;
+      TL.cur = M.cur + size;
+      TL.end = M.cur + take;
+    }
+    M.cur += take;
   }
   pthread_mutex_unlock(&M.lock);
+done:
   h->cls = k;
   h->magic = MEM_MAGIC;
   return h + 1;
@@ -293,6 +380,13 @@ JC_API void jc_mem_free(void *p) {
   h->magic = 0;
   if (h->cls == MEM_LARGE) {
     free(h);
+    return;
+  }
+  if (h->cls >= MEM_CLASSES) abort(); /* a header overwritten */
+  if (tl_room(h->cls)) {
+    memcpy(h + 1, &TL.head[h->cls], sizeof TL.head[h->cls]);
+    TL.head[h->cls] = h;
+    TL.n[h->cls]++;
     return;
   }
   pthread_mutex_lock(&M.lock);

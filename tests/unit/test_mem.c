@@ -114,6 +114,39 @@ static void test_populated_ahead(void **state) {
   for (size_t i = 0; i < n; i++) jc_mem_free(held[i]);
 }
 
+/* A thread keeps the blocks it frees for itself, and gives them back when
+** it ends: a block another thread freed and then ended with is reused. */
+static void *alloc_free_exit(void *arg) {
+  (void)arg;
+  void *p = jc_mem_alloc(3000); /* a class no other test uses */
+  memset(p, 0x5A, 3000);
+  jc_mem_free(p);
+  void *q = jc_mem_alloc(3000); /* its own, back at once */
+  jc_mem_free(q);
+  return p == q ? p : NULL;
+}
+
+static void test_thread_cache(void **state) {
+  (void)state;
+  pthread_t t;
+  void *p = NULL;
+  assert_int_equal(pthread_create(&t, NULL, alloc_free_exit, NULL), 0);
+  assert_int_equal(pthread_join(t, &p), 0);
+  if (PLAIN) return; /* malloc makes no such promise */
+  assert_non_null(p);
+  /* Taken again once this thread's own region (16 KiB) is used up. */
+  enum { MAX = 64 };
+  void *q[MAX];
+  size_t n = 0;
+  bool found = false;
+  while (n < MAX && !found) {
+    q[n] = jc_mem_alloc(3000);
+    found = q[n++] == p;
+  }
+  assert_true(found);
+  for (size_t i = 0; i < n; i++) jc_mem_free(q[i]);
+}
+
 static void *worker(void *arg) {
   uintptr_t seed = (uintptr_t)arg;
   enum { LIVE = 64 };
@@ -213,6 +246,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sizes),    cmocka_unit_test(test_reuse_and_calloc),
       cmocka_unit_test(test_populated_ahead), cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_thread_cache),
       cmocka_unit_test(test_fork),        cmocka_unit_test(test_prefault_image),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
