@@ -14,9 +14,11 @@
 ** AddressSanitizer every block comes from malloc, so the sanitizer still
 ** sees every use after free.
 **
-** Thread safety: any thread, concurrently.  After fork() the child's blocks
-** are its own copies; the child populates its own chunks when it next needs
-** one.
+** Thread safety: any thread, concurrently; a block may be freed by another
+** thread than the one that allocated it.  Each thread reuses the blocks it
+** freed first, without a lock, and gives them back when it ends.  After
+** fork() the child's blocks are its own copies; the child populates its
+** own chunks when it next needs one.
 */
 #ifndef JCACHE_MEM_H
 #define JCACHE_MEM_H
