@@ -598,10 +598,7 @@ static void stage_prepare(void) {
   if (S.cap < STAGE_AHEAD) {
     uint8_t *b = malloc(STAGE_AHEAD);
     if (b) {
-      /* A page per call (lib/mem.c, chunk_new: the address-space lock). */
-      uintptr_t p = (uintptr_t)b & ~(uintptr_t)4095;
-      for (; p < (uintptr_t)b + STAGE_AHEAD; p += 4096)
-        (void)madvise((void *)p, 4096, MADV_POPULATE_WRITE);
+      jc_mem_populate(b, STAGE_AHEAD);
       free(S.buf);
       S.buf = b;
       S.cap = STAGE_AHEAD;

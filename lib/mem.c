@@ -13,7 +13,7 @@
 ** How: size classes (multiples of 64 B to 4 KiB, then powers of two to
 ** 64 KiB) with LIFO free lists, carved from 64 KiB chunks; each thread
 ** keeps a few freed blocks per class and a region of a chunk of its own,
-** used without the lock (below).  A thread keeps
+** used without the lock (below).  A background thread keeps
 ** MEM_READY chunks populated (MADV_POPULATE_WRITE, else a store per page:
 ** about 2.7 us of its CPU per page here); the allocator takes one
 ** when its current chunk runs out, and the thread replaces it.  With no
@@ -98,19 +98,24 @@ static struct {
        .ready_cv = PTHREAD_COND_INITIALIZER,
        .jobs_done = PTHREAD_COND_INITIALIZER};
 
+void jc_mem_populate(void *p, size_t len) {
+  /* A page per call: a populate holds the process's address-space lock
+  ** until its range is done, and a thread that maps, unmaps or protects
+  ** memory meanwhile (malloc growing its heap, a new thread's stack) waits
+  ** for it. */
+  uint8_t *at = (uint8_t *)((uintptr_t)p & ~(uintptr_t)4095);
+  for (; at < (uint8_t *)p + len; at += 4096)
+    if (madvise(at, 4096, MADV_POPULATE_WRITE) != 0)
+      *(volatile uint8_t *)(at < (uint8_t *)p ? (uint8_t *)p : at) = 0;
+}
+
 #ifndef MEM_PLAIN
 /* A new chunk; populated (every page touched) or left to fault on demand. */
 static uint8_t *chunk_new(bool populate) {
   void *p = mmap(NULL, MEM_CHUNK, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
-  /* A page per call: a populate holds the process's address-space lock
-  ** until its range is done, and the program's thread waits for it to map,
-  ** unmap or protect anything (malloc growing its heap, a new thread's
-  ** stack); 16 pages at once held its first commit up to hundreds of us. */
-  for (size_t o = 0; populate && o < MEM_CHUNK; o += 4096)
-    if (madvise((uint8_t *)p + o, 4096, MADV_POPULATE_WRITE) != 0)
-      ((volatile uint8_t *)p)[o] = 0;
+  if (populate) jc_mem_populate(p, MEM_CHUNK);
   return p;
 }
 
@@ -324,7 +329,7 @@ JC_API void *jc_mem_alloc(size_t n) {
     TL.n[k]--;
     goto done;
   }
-  if (small && TL.keyed && (size_t)(TL.end - TL.cur) >= size) {
+  if (small && (size_t)(TL.end - TL.cur) >= size) { /* a region: TL.keyed */
     h = (mem_hdr *)TL.cur;
     TL.cur += size;
     goto done;

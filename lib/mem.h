@@ -19,6 +19,11 @@ void jc_mem_start(void);
 ** on the caller's thread if there is no such thread.  The caller
 ** must hold no lock fn takes.  For the code arena's populating ahead. */
 void jc_mem_background(void (*fn)(void));
+/* Fault the pages of [p, p+len) in for writing now (MADV_POPULATE_WRITE,
+** a page per system call; where that fails, a zero is stored in the page):
+** for fresh memory whose contents do not matter yet.  Called on a
+** background thread, so that the program's first touch meets no fault. */
+void jc_mem_populate(void *p, size_t len);
 /* Wait until the thread has run every job asked of it so far (tests). */
 void jc_mem_drain(void);
 /* Wait until the thread has populated its chunks ahead; false if it is not

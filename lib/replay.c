@@ -42,9 +42,10 @@ jc_err jc_level_slots(jc_level *l, uint32_t nslots) {
   return JC_OK;
 }
 
-/* Initialize level `l` over a candidate (or, with cand NULL, raw tape). */
-static jc_err level_init(jc_level *l, const jc_cand *cand, uint64_t id,
-                         const uint8_t *tape, uint32_t ntape, uint32_t nslots) {
+/* Level `l` over a candidate (or, with cand NULL, raw tape), but for the
+** room of its slot values (level_init, or jc_replay_static's stack). */
+static void level_over(jc_level *l, const jc_cand *cand, uint64_t id,
+                       const uint8_t *tape, uint32_t ntape, uint32_t nslots) {
   memset(l, 0, sizeof *l);
   l->cand = cand;
   l->id = id;
@@ -52,9 +53,21 @@ static jc_err level_init(jc_level *l, const jc_cand *cand, uint64_t id,
   l->ntape = ntape;
   l->left_guard = JC_NO_GUARD;
   l->nslots = nslots;
+}
+
+/* Nothing bound yet: every value and set flag of l's room cleared (one
+** block, the flags after the values, as jc_level_slots lays it out). */
+static void level_clear(jc_level *l) {
+  memset(l->val, 0, ((size_t)l->nslots + 1) * (sizeof *l->val + sizeof *l->set));
+}
+
+/* Initialize level `l` over a candidate (or, with cand NULL, raw tape). */
+static jc_err level_init(jc_level *l, const jc_cand *cand, uint64_t id,
+                         const uint8_t *tape, uint32_t ntape, uint32_t nslots) {
+  level_over(l, cand, id, tape, ntape, nslots);
   jc_err err = jc_level_slots(l, nslots);
   if (err) return err;
-  memset(l->val, 0, ((size_t)nslots + 1) * (sizeof *l->val + sizeof *l->set));
+  level_clear(l);
   return JC_OK;
 }
 
@@ -632,25 +645,18 @@ JC_API jc_err jc_replay_static(jc_cache *c, const jc_cands *cands, size_t i,
     if (!r.parent) p.alive = false; /* as if begin had left it out */
   }
   jc_level *l = &p.lv[0];
-  memset(l, 0, sizeof *l);
-  l->cand = cd;
-  l->id = cd->id;
-  l->tape = cd->view.tape;
-  l->ntape = cd->view.ntape;
-  l->left_guard = JC_NO_GUARD;
-  l->nslots = cd->view.nslots;
-  uint64_t val[STATIC_SLOTS + 1];
-  bool set[STATIC_SLOTS + 1];
+  level_over(l, cd, cd->id, cd->view.tape, cd->view.ntape, cd->view.nslots);
+  /* The room jc_level_slots would allocate: values, then set flags. */
+  uint64_t room[STATIC_SLOTS + 1 + (STATIC_SLOTS + 1 + 7) / 8];
   bool heap = l->nslots > STATIC_SLOTS;
   if (heap) {
     jc_err err = jc_level_slots(l, l->nslots);
     if (err) return err;
   } else {
-    l->val = val;
-    l->set = set;
+    l->val = room;
+    l->set = (bool *)(room + l->nslots + 1);
   }
-  memset(l->val, 0, ((size_t)l->nslots + 1) * sizeof *l->val);
-  memset(l->set, 0, ((size_t)l->nslots + 1) * sizeof *l->set);
+  level_clear(l);
   r.paths = &p;
   r.npaths = r.cap = 1;
   /* Green and bind never fork a path (only a guard does): r.paths stays. */

@@ -289,11 +289,12 @@ static void release_touches(jc_cache *c) {
 ** when the JIT needs it.  They go out at flush and close, or in bulk.  A
 ** touch is on every commit's path: a pair appended to one block (from
 ** jc_mem), not a queued record made now. */
-#define TOUCH_BULK 2048
+#define TOUCH_BULK 1024
 
 /* Room for one more touch (c->qlock held): the block doubles from 64
-** pairs (1.5 KiB), never taking a whole chunk of jc_mem's populated memory
-** at once (one of 48 KiB did, and later reloads met chunks mapped on demand). */
+** pairs (1.5 KiB) to TOUCH_BULK (24 KiB), never a whole chunk of jc_mem's
+** populated memory at once (one of 48 KiB did, at the first touch, and
+** later reloads met chunks mapped on demand). */
 static bool touch_room(jc_cache *c) {
   if (c->ntouches < c->cap_touches) return true;
   size_t cap = c->cap_touches ? 2 * c->cap_touches : 64;

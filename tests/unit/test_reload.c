@@ -1175,6 +1175,16 @@ static jc_replay *begin_passing(fixture *f, jc_key key, jc_cands **cs) {
   return r;
 }
 
+/* Trace t is record `id` with its two slots bound to v0 and v1. */
+static void assert_bound(jc_trace *t, uint64_t id, uint64_t v0, uint64_t v1) {
+  uint64_t v;
+  assert_int_equal(jc_trace_id(t), id);
+  assert_int_equal(jc_trace_slot(t, 0, &v), JC_OK);
+  assert_int_equal(v, v0);
+  assert_int_equal(jc_trace_slot(t, 1, &v), JC_OK);
+  assert_int_equal(v, v1);
+}
+
 /* jc_replay_pass_guards: only greens and binds are reported; the guards in
 ** between (and at the end) are passed, greens still compared. */
 static void test_pass_guards(void **state) {
@@ -1191,11 +1201,8 @@ static void test_pass_guards(void **state) {
   assert_int_equal(jc_replay_bind(r, 0x2000), JC_OK);
   assert_int_equal(jc_replay_commit(r, tr, JC_MAX_CHAIN, &n), JC_OK);
   assert_int_equal(n, 1);
-  assert_int_equal(jc_trace_id(tr[0]), a);
+  assert_bound(tr[0], a, 0x1000, 0x2000);
   assert_int_equal(jc_trace_tail(tr[0], JC_GUARD_ANY), JC_TAIL_NONE);
-  uint64_t v;
-  assert_int_equal(jc_trace_slot(tr[0], 1, &v), JC_OK);
-  assert_int_equal(v, 0x2000);
   jc_trace_release(tr[0]);
   jc_cands_release(cs);
 
@@ -1213,16 +1220,6 @@ static void test_pass_guards(void **state) {
 ** with one candidate (the fast path), with two (each answer then goes
 ** through every path: b dies at its other site), a fingerprint that
 ** differs (a miss, and the answers after it are not taken), bad input. */
-/* Trace t is record `id` with its two slots bound to v0 and v1. */
-static void assert_bound(jc_trace *t, uint64_t id, uint64_t v0, uint64_t v1) {
-  uint64_t v;
-  assert_int_equal(jc_trace_id(t), id);
-  assert_int_equal(jc_trace_slot(t, 0, &v), JC_OK);
-  assert_int_equal(v, v0);
-  assert_int_equal(jc_trace_slot(t, 1, &v), JC_OK);
-  assert_int_equal(v, v1);
-}
-
 static void test_feed(void **state) {
   fixture *f = *state;
   jc_key key = key_of("feed");

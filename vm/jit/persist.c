@@ -649,15 +649,6 @@ static const char *tail_guard_where(jit_state *J, jc_trace *jt)
   return T && entry < size && code[entry] != 0xE9 ? "after a guard" : "at the entry";
 }
 
-/* Resolve what a reloaded trace takes from its bound slots: the functions
-** of its snapshots' inlined frames and the classes its exits rebuild sunk
-** objects with (each checked to be that kind of object), and the GC roots
-** of everything the code embeds; then check every snapshot: its pcs inside
-** the code they resume, its exit program well formed.  Slots bound in a
-** pending tail are not known yet: what needs them stays NULL and those
-** snapshots unchecked (no exit of the tail can be taken while its tail
-** guard is in place), and this runs again when the tail is validated.
-** False if the aux does not describe this trace. */
 /* What reload_bind takes from the bound slots: GC roots, frames'
 ** functions, classes of sunk objects; false if one is of the wrong kind. */
 static bool bind_objs(jit_trace *T, const uint32_t *a, bool pending)
@@ -716,6 +707,15 @@ static inline bool snap_ok(const jit_trace *T, uint32_t s, snap_walk *w)
   return skip || (!w->outside && sn->pc < w->inner->ninsns);
 }
 
+/* Resolve what a reloaded trace takes from its bound slots: the functions
+** of its snapshots' inlined frames and the classes its exits rebuild sunk
+** objects with (each checked to be that kind of object), and the GC roots
+** of everything the code embeds; then check every snapshot: its pcs inside
+** the code they resume, its exit program well formed.  Slots bound in a
+** pending tail are not known yet: what needs them stays NULL and those
+** snapshots unchecked (no exit of the tail can be taken while its tail
+** guard is in place), and this runs again when the tail is validated.
+** False if the aux does not describe this trace. */
 static bool reload_bind(jit_trace *T)
 {
   size_t alen = 0;
@@ -889,7 +889,7 @@ jc_err jit_reload_static(jit_state *J, size_t cand, const jc_replay_ans *a, size
                                 JC_MAX_CHAIN, &n);
   if (err)
     return err; /* the candidates stay: the caller checks them */
-  reload_built(J, err, out, n, t0, jit_now_ns(), code, backedge_pc, parent, snap);
+  reload_built(J, JC_OK, out, n, t0, jit_now_ns(), code, backedge_pc, parent, snap);
   return JC_OK;
 }
 
