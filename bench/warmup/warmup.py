@@ -50,9 +50,12 @@ other processes did to a single measurement):
   rel/comp median over traces of compile / reload (target >= 20x); a chain
            reloaded by one check (a loop and its bridge) is compared with
            the compile costs of all its traces.
-The table also gives the medians of every part, and the same ratio counted
+The table also gives the medians of every part, the same ratio counted
 strictly (compile with only the recorder hook's time, reload with the whole
-checking iteration).  Last, all the JIT work of one pass over the suite,
+checking iteration), and what each warm process's first reload cost (a
+loop, whose commit reads its family and writes its bridges ahead on code
+and memory the process has not touched yet) and its share of that
+process's reload work.  Last, all the JIT work of one pass over the suite,
 cold against warm, with what the per-trace figures leave out: recordings
 that failed (abort), checks dropped to try again on a later iteration
 (defer), checks that missed, tail checks, traces compiled in a warm run,
@@ -169,6 +172,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     rows, all_pairs = [], []
     side = {}  # (run, kind) -> [count, ns]: all JIT work, over the suite
+    firsts = []  # per warm process: (its first reload's cost, all its reloads')
     gnuplot = shutil.which("gnuplot")
     for name in names:
         prog = os.path.join(ROOT, "bench", "programs", name + ".jc")
@@ -211,6 +215,9 @@ def main():
                     e = side.setdefault((run_name, t["kind"]), [0, 0])
                     e[0] += t["kind"] != "reload" or t["chain"] > 0
                     e[1] += cost
+                rel = [reload_cost(t) for t in st["traces"] if t["kind"] == "reload" and t["chain"] > 0]
+                if run_name == "warm" and rel:
+                    firsts.append((rel[0], sum(rel)))
         ratios = [sum(compile_cost(c) for c in cs) / max(1, reload_cost(t)) for t, cs in pairs]
         steady_c = statistics.median(tc[n // 2:] or tc)
         steady_w = statistics.median(tw[n // 2:] or tw)
@@ -333,6 +340,17 @@ def main():
                  % (us([t["lookup_ns"] / 1e3 for t in rel]), us([t["hook_ns"] / 1e3 for t in rel]),
                     us([t["wall_ns"] / 1e3 for t in rel]), us([t["commit_ns"] / 1e3 for t in rel]),
                     us([t["build_ns"] / 1e3 for t in rel])))
+    # A process's first reload (a loop: its check, and its commit reading
+    # its family and writing its bridges ahead, on code and memory the
+    # process has not touched yet) weighs on the loops' figures and on
+    # warm-up out of proportion to one trace in a hundred.
+    if firsts:
+        fq = statistics.quantiles([a for a, _ in firsts], n=4) if len(firsts) > 1 else [firsts[0][0]] * 3
+        lines.append("  first reload of each warm process, us: median %s (q1 %s, q3 %s) over %d"
+                     " processes; its share of the process's reload work: median %s"
+                     % (f(median([a / 1e3 for a, _ in firsts]), "%.1f"), f(fq[0] / 1e3, "%.1f"),
+                        f(fq[2] / 1e3, "%.1f"), len(firsts),
+                        f(100 * median([a / b for a, b in firsts if b]), "%.0f%%")))
     # Everything the JIT did, not only the traces paired above: recordings
     # that failed, checks dropped to try again (jit_check_defer), checks
     # that missed, tail checks, traces compiled in the warm run.
@@ -358,6 +376,7 @@ def main():
                    "jit_work_ns": {"%s_%s" % k: v[1] / repeat for k, v in side.items()},
                    "jit_work_cold_over_warm": tc_all / tw_all if tw_all else None,
                    "reload_vs_compile_strict_median": median(strict),
+                   "first_reload_ns": [a for a, _ in firsts],
                    "iterations": iters, "repeat": repeat}, fh, indent=1)
     return 0 if all(r["same_output"] for r in rows) else 1
 
