@@ -51,14 +51,9 @@ static inline uint64_t jc_thread_cpu_ns(void) {
 extern jc_stats *jc_stats_p;
 
 /* Counters are bumped with relaxed atomics: they are statistics, not
-** synchronization.  Adding nothing is skipped: a locked add is some 20
-** cycles, and a commit adds several counts that are usually 0 (tail
-** guards, relocations of a bridge written ahead). */
+** synchronization. */
 #define jc_stat_add(field, n)                                                  \
-  do {                                                                         \
-    uint64_t jc_n_ = (uint64_t)(n);                                            \
-    if (jc_n_) __atomic_fetch_add(&jc_stats_p->field, jc_n_, __ATOMIC_RELAXED); \
-  } while (0)
+  __atomic_fetch_add(&jc_stats_p->field, (uint64_t)(n), __ATOMIC_RELAXED)
 
 /* On first use: with $JCACHE_STATS set, print the counters at exit. */
 void jc_stats_init(void);

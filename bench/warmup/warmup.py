@@ -215,9 +215,10 @@ def main():
                     e = side.setdefault((run_name, t["kind"]), [0, 0])
                     e[0] += t["kind"] != "reload" or t["chain"] > 0
                     e[1] += cost
-                rel = [reload_cost(t) for t in st["traces"] if t["kind"] == "reload" and t["chain"] > 0]
-                if run_name == "warm" and rel:
-                    firsts.append((rel[0], sum(rel)))
+                reloads = [reload_cost(t) for t in st["traces"]
+                           if t["kind"] == "reload" and t["chain"] > 0]  # in order
+                if run_name == "warm" and reloads:
+                    firsts.append((reloads[0], sum(reloads)))
         ratios = [sum(compile_cost(c) for c in cs) / max(1, reload_cost(t)) for t, cs in pairs]
         steady_c = statistics.median(tc[n // 2:] or tc)
         steady_w = statistics.median(tw[n // 2:] or tw)
