@@ -30,7 +30,6 @@
 
 #include "cache.h"
 #include "internal.h"
-#include "jcache/mem.h"
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
@@ -196,9 +195,15 @@ static bool todo_push_family(jc_prefetch *pf, const pf_job *jobs, size_t n) {
 
 /* -- Memory ------------------------------------------------------------------------- */
 
-/* Chunks for the families a commit fetches: from libjcache's memory
-** populated ahead (jcache/mem.h), whose largest blocks are 64 KiB.  Fresh
-** malloc'd pages faulted once per record copied, on the program's thread. */
+/* Chunks for the families a commit fetches, from malloc like the thread's.
+** They were meant to come from jcache/mem.h's populated chunks, and came
+** from malloc all along (64 KiB with this header is more than jc_mem's
+** largest block, 64 KiB less its own header).  Taken from jc_mem indeed,
+** each a whole populated chunk, the page faults inside commits went down
+** (perf, warm richards: 53 to 20 per run) but the reload work went up
+** (bench/warmup/ab.py, 30 runs, twice: 2910 -> 3450 and 2770 -> 3599 us per
+** pass): a first commit's burst used up the ready chunks that its traces
+** and the VM's then needed. */
 #define PF_SYNC_CHUNK ((64u << 10) - sizeof(pf_chunk))
 
 static void *chunk_alloc(pf_chunk **list, size_t len, bool sync) {
@@ -207,7 +212,7 @@ static void *chunk_alloc(pf_chunk **list, size_t len, bool sync) {
   if (!k || k->cap - k->used < len) {
     size_t want = sync ? PF_SYNC_CHUNK : PF_CHUNK;
     size_t cap = len > want ? len : want;
-    k = sync ? jc_mem_alloc(sizeof *k + cap) : malloc(sizeof *k + cap);
+    k = malloc(sizeof *k + cap);
     if (!k) return NULL;
     k->used = 0;
     k->cap = cap;
@@ -225,11 +230,10 @@ static void chunk_unalloc(pf_chunk **list, size_t len) {
   if (*list && (*list)->used >= len) (*list)->used -= len;
 }
 
-static void chunks_free(pf_chunk *k, bool sync) {
+static void chunks_free(pf_chunk *k) {
   for (pf_chunk *next; k; k = next) {
     next = k->next;
-    if (sync) jc_mem_free(k);
-    else free(k);
+    free(k);
   }
 }
 
@@ -706,8 +710,8 @@ void jc_prefetch_free(jc_cache *c) {
   pthread_cond_signal(&pf->wake);
   pthread_mutex_unlock(&pf->lock);
   if (pf->started) pthread_join(pf->thread, NULL);
-  chunks_free(pf->chunks, false);
-  chunks_free(pf->sync_chunks, true);
+  chunks_free(pf->chunks);
+  chunks_free(pf->sync_chunks);
   free(pf->tab);
   free(pf->todo);
   pthread_mutex_destroy(&pf->lock);
