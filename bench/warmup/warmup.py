@@ -62,7 +62,9 @@ other processes did to a single measurement):
            the compile costs of all its traces.
 The table also gives the medians of every part, the same ratio counted
 strictly (compile with only the recorder hook's time, reload with the whole
-checking iteration), and what each warm process's first reload cost (a
+checking iteration), the ratio from each repeat's runs alone (how far it
+moves from one pass over the suite to the next), and what each warm
+process's first reload cost (a
 loop, whose commit reads its family and writes its bridges ahead on code
 and memory the process has not touched yet) and its share of that
 process's reload work.  Last, all the JIT work of one pass over the suite,
@@ -183,6 +185,7 @@ def main():
     names = names or BENCHES
     os.makedirs(out, exist_ok=True)
     rows, all_pairs = [], []
+    by_repeat = [[] for _ in range(repeat)]  # each repeat's pairs alone
     side = {}  # (run, kind) -> [count, ns]: all JIT work, over the suite
     firsts = []  # per warm process: (its first reload's cost, all its reloads')
     gnuplot = shutil.which("gnuplot")
@@ -211,6 +214,8 @@ def main():
         mw = [statistics.median(t[i] for t in mws) for i in range(n)]
         pairs = trace_costs(scs, sws)
         all_pairs += pairs
+        for r in range(repeat):
+            by_repeat[r] += trace_costs([scs[r]], [sws[r]])
         for run_name, stats in (("cold", scs), ("warm", sws)):
             for st in stats:
                 # The prefetch thread's CPU time: lookups done ahead, off
@@ -356,9 +361,15 @@ def main():
     ratios = [sum(compile_cost(c) for c in cs) / max(1, reload_cost(t)) for t, cs in all_pairs]
     strict = [sum(compile_cost(c, True) for c in cs) / max(1, reload_cost(t, True)) for t, cs in all_pairs]
     us = lambda v: f(median(v), "%.2f")
+    # The same median from each repeat's runs alone (one cold, one warm
+    # run per benchmark, no minimum over repeats): how far it moves from
+    # one pass over the suite to the next on this machine.
+    per_rep = sorted(median([sum(compile_cost(c) for c in cs) / max(1, reload_cost(t))
+                             for t, cs in p]) for p in by_repeat if p)
     lines.append("reload vs compile, median over all %d reloads of the suite: %s (target >= 20x); "
-                 "counted strictly: %s"
-                 % (len(ratios), f(median(ratios), "%.1fx"), f(median(strict), "%.1fx")))
+                 "counted strictly: %s; from each repeat alone: %s"
+                 % (len(ratios), f(median(ratios), "%.1fx"), f(median(strict), "%.1fx"),
+                    " ".join("%.1fx" % v for v in per_rep)))
     # A lazy bridge is reloaded alone; a loop with the chain its check
     # followed, and only a loop's check is a checking iteration (bridges
     # are bound statically by default): their ratios differ in kind.
@@ -416,6 +427,7 @@ def main():
                    "jit_work_ns": {"%s_%s" % k: v[1] / repeat for k, v in side.items()},
                    "jit_work_cold_over_warm": tc_all / tw_all if tw_all else None,
                    "reload_vs_compile_strict_median": median(strict),
+                   "reload_vs_compile_median_per_repeat": per_rep,
                    "first_reload_ns": [a for a, _ in firsts],
                    "iterations": iters, "repeat": repeat}, fh, indent=1)
     return 0 if all(r["same_output"] for r in rows) else 1
