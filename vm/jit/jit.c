@@ -544,9 +544,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
     jc_trace_release(T->jt);
   if (T->ngcref)
     vm_gc_unlink_roots(J->vm, &T->gcroot);
-  if (T->mem) {
-    jc_mem_free(T->mem);
-  } else {
+  if (!T->mem) { /* else the arrays are in T's own block (from_jc) */
     free(T->gcrefs);
     free(T->snaps);
     free(T->snapframes);
@@ -568,7 +566,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
   free(T->relocs);
   free(T->lines);
   if (T->reloaded)
-    jc_mem_free(T); /* from_jc's, like T->mem */
+    jc_mem_free(T); /* from_jc's block, with the arrays */
   else
     free(T);
 }

@@ -151,9 +151,10 @@ struct jit_trace {
   uint32_t nmatcls;
 
   vm_value *gcrefs; /* every object the code embeds, registered as GC roots */
-  void *mem;        /* reloaded: one block holding snaps, snapframes, exit_jmp,
-                       bridges, exit_dead, exit_checks, gcrefs, matcls
-                       and matcls_bind (persist.c from_jc) */
+  void *mem;        /* reloaded: the one block (T itself, from jc_mem) that
+                       also holds snaps, snapframes, exit_jmp, bridges,
+                       exit_dead, exit_checks, gcrefs, matcls and
+                       matcls_bind (persist.c from_jc) */
   uint32_t ngcref;
   uint32_t nbridges; /* loops: bridges in the family */
   jit_trace *next;

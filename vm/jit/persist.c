@@ -758,9 +758,28 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   uint32_t head_pc = a[2];
   if (a[4] >= msize || a[5] >= msize)
     return NULL;
-  jit_trace *T = jc_mem_calloc(sizeof *T); /* jit_trace_free: jc_mem_free */
-  if (!T)
+  /* One block for the trace and its arrays (a reload is on the warm run's
+  ** critical path; ten callocs cost more than the rest of this function),
+  ** from libjcache's memory populated ahead (jcache/mem.h): from malloc's
+  ** fresh heap pages it faulted about once per reload.  jit_trace_free
+  ** gives it back whole. */
+#define ELEM(field) sizeof *((jit_trace *)0)->field
+  size_t nb = nbind ? nbind : 1, nm = nmatcls ? nmatcls : 1;
+  size_t sz[] = {sizeof(jit_trace),
+                 nsnap * ELEM(snaps),        (nframe ? nframe : 1) * ELEM(snapframes),
+                 nb * ELEM(gcrefs),          nm * ELEM(matcls),
+                 nsnap * ELEM(bridges),      nsnap * ELEM(exit_jmp),
+                 nm * ELEM(matcls_bind),     nsnap,
+                 nsnap};
+#undef ELEM
+  size_t total = 0;
+  for (size_t k = 0; k < sizeof sz / sizeof *sz; k++)
+    total += carve_len(sz[k]);
+  uint8_t *at = jc_mem_alloc(total);
+  if (!at)
     return NULL;
+  jit_trace *T = carve(&at, sz[0]);
+  memset(T, 0, sizeof *T);
   T->reloaded = true;
   T->jt = jt;
   T->code = code;
@@ -772,38 +791,23 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   T->msize = (uint32_t)msize;
   T->nsnap = nsnap;
   T->nsnapframe = nframe;
-  /* One block for the arrays (a reload is on the warm run's critical path;
-  ** ten callocs cost more than the rest of this function), from libjcache's
-  ** memory populated ahead (jcache/mem.h): from malloc's fresh heap pages
-  ** it faulted about once per reload. */
-  size_t nb = nbind ? nbind : 1, nm = nmatcls ? nmatcls : 1;
-  size_t sz[] = {nsnap * sizeof *T->snaps,        (nframe ? nframe : 1) * sizeof *T->snapframes,
-                 nb * sizeof *T->gcrefs,          nm * sizeof *T->matcls,
-                 nsnap * sizeof *T->bridges,      nsnap * sizeof *T->exit_jmp,
-                 nm * sizeof *T->matcls_bind,     nsnap,
-                 nsnap};
-  size_t total = 0;
-  for (size_t k = 0; k < sizeof sz / sizeof *sz; k++)
-    total += carve_len(sz[k]);
   /* Populated ahead: no page fault.  Not zeroed whole: the decoding below
   ** writes every snapshot, frame, exit jump, root and class; only what
   ** starts at zero is cleared. */
-  uint8_t *at = T->mem = jc_mem_alloc(total);
-  bool ok = at != NULL;
-  if (ok) {
-    T->snaps = carve(&at, sz[0]);
-    T->snapframes = carve(&at, sz[1]);
-    T->gcrefs = carve(&at, sz[2]);
-    T->matcls = carve(&at, sz[3]);
-    T->bridges = carve(&at, sz[4]);
-    T->exit_jmp = carve(&at, sz[5]);
-    T->matcls_bind = carve(&at, sz[6]);
-    T->exit_dead = carve(&at, sz[7]);
-    T->exit_checks = carve(&at, sz[8]);
-    memset(T->bridges, 0, sz[4]);
-    memset(T->exit_dead, 0, sz[7]);
-    memset(T->exit_checks, 0, sz[8]);
-  }
+  T->mem = T;
+  T->snaps = carve(&at, sz[1]);
+  T->snapframes = carve(&at, sz[2]);
+  T->gcrefs = carve(&at, sz[3]);
+  T->matcls = carve(&at, sz[4]);
+  T->bridges = carve(&at, sz[5]);
+  T->exit_jmp = carve(&at, sz[6]);
+  T->matcls_bind = carve(&at, sz[7]);
+  T->exit_dead = carve(&at, sz[8]);
+  T->exit_checks = carve(&at, sz[9]);
+  memset(T->bridges, 0, sz[5]);
+  memset(T->exit_dead, 0, sz[8]);
+  memset(T->exit_checks, 0, sz[9]);
+  bool ok = true;
   T->ngcref = nbind;
   T->nmatcls = nmatcls;
   T->nmatprog = nmatprog;
