@@ -114,8 +114,10 @@ struct jc_prefetch {
   pf_chunk *sync_chunks;
   /* Where their chunks come from first: memory this thread maps and
   ** populates before its first fetch (set under sync_lock, once). */
-  uint8_t *reserve;
-  size_t reserve_used;
+  uint8_t *reserve;   /* PF_SYNC_RESERVE_MAX mapped */
+  size_t reserve_len; /* populated so far (the thread, a step at a time) */
+  size_t reserve_want; /* what it populates: about the store's size */
+  size_t reserve_used; /* carved by commits */
   uint64_t sync_kept;
   uint64_t sync_fetched; /* families read so, entered in the table or not
                             (under sync_lock; info.families_fetched) */
@@ -215,12 +217,15 @@ static bool todo_push_family(jc_prefetch *pf, const pf_job *jobs, size_t n) {
 
 /* The sync reserve: a commit's first family reads, on a warm run's first
 ** loop, copied about 23 pages of records into fresh malloc'd pages, a fault
-** each (perf, warm richards).  The prefetch thread maps and populates this
-** much before its first fetch, when the store holds records, and hands it
-** to the commits then (prefetch_main): over eight warm runs, the faults
-** inside commits went from a median of 21 to 1 on richards, 37 to 15 on
-** deltablue.  Its own, not jc_mem's: nothing else runs short of it. */
-#define PF_SYNC_RESERVE ((size_t)128 << 10)
+** each (perf, warm richards).  When the store holds records, the prefetch
+** thread maps PF_SYNC_RESERVE_MAX and populates as much of it as the store
+** is large (within those bounds), PF_SYNC_STEP at a time, handing each step
+** to the commits as it is done (reserve_step): two before its first fetch,
+** one after each batch of fetches.  Its own, not jc_mem's: nothing else
+** runs short of it. */
+#define PF_SYNC_STEP ((size_t)64 << 10)
+#define PF_SYNC_RESERVE_MIN (2 * PF_SYNC_STEP)
+#define PF_SYNC_RESERVE_MAX ((size_t)512 << 10)
 
 static void *chunk_alloc(jc_prefetch *pf, pf_chunk **list, size_t len, bool sync) {
   len = (len + 15) & ~(size_t)15;
@@ -229,8 +234,7 @@ static void *chunk_alloc(jc_prefetch *pf, pf_chunk **list, size_t len, bool sync
     size_t want = sync ? PF_SYNC_CHUNK : PF_CHUNK;
     size_t cap = len > want ? len : want;
     /* sync_lock held: the reserve and its use are the commit's. */
-    bool reserved = sync && pf->reserve &&
-                    PF_SYNC_RESERVE - pf->reserve_used >= sizeof *k + cap;
+    bool reserved = sync && pf->reserve_len - pf->reserve_used >= sizeof *k + cap;
     if (reserved) {
       k = (pf_chunk *)(pf->reserve + pf->reserve_used);
       pf->reserve_used += sizeof *k + cap;
@@ -453,15 +457,32 @@ static void fetch_free(pf_fetch *f) {
 ** sync chunks above).  Best effort. */
 #define PF_POPULATE_MAX ((size_t)16 << 20)
 
-static void populate_store(jc_cache *c) {
+static size_t store_used(jc_cache *c, void **map) {
   MDB_envinfo info;
   MDB_stat st;
   if (mdb_env_info(c->env, &info) || mdb_env_stat(c->env, &st) || !info.me_mapaddr)
-    return;
+    return 0;
   size_t used = ((size_t)info.me_last_pgno + 1) * st.ms_psize;
-  if (used > info.me_mapsize) used = info.me_mapsize;
+  *map = info.me_mapaddr;
+  return used > info.me_mapsize ? info.me_mapsize : used;
+}
+
+static void populate_store(jc_cache *c) {
+  void *map = NULL;
+  size_t used = store_used(c, &map);
   if (used > PF_POPULATE_MAX) used = PF_POPULATE_MAX;
-  (void)madvise(info.me_mapaddr, used, MADV_POPULATE_READ);
+  if (used) (void)madvise(map, used, MADV_POPULATE_READ);
+}
+
+/* Populate the sync reserve's next step, then hand it to the commits (it
+** is populated before any commit may use it: where MADV_POPULATE_WRITE is
+** missing, jc_mem_populate stores into each page). */
+static void reserve_step(jc_prefetch *pf) {
+  if (!pf->reserve || pf->reserve_len >= pf->reserve_want) return;
+  jc_mem_populate(pf->reserve + pf->reserve_len, PF_SYNC_STEP);
+  pthread_mutex_lock(&pf->sync_lock);
+  pf->reserve_len += PF_SYNC_STEP;
+  pthread_mutex_unlock(&pf->sync_lock);
 }
 
 /* The thread: jobs in batches, each batch under one read transaction and
@@ -493,15 +514,17 @@ static void *prefetch_main(void *arg) {
     mdb_txn_reset(txn);
   }
   if (cached) {
-    void *r = mmap(NULL, PF_SYNC_RESERVE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *r = mmap(NULL, PF_SYNC_RESERVE_MAX, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (r != MAP_FAILED) {
-      /* Populated before a commit may use it: where MADV_POPULATE_WRITE
-      ** is missing, jc_mem_populate stores into each page. */
-      jc_mem_populate(r, PF_SYNC_RESERVE);
-      pthread_mutex_lock(&pf->sync_lock);
-      pf->reserve = r;
-      pthread_mutex_unlock(&pf->sync_lock);
+      void *map;
+      size_t want = (store_used(c, &map) + PF_SYNC_STEP - 1) & ~(PF_SYNC_STEP - 1);
+      pf->reserve_want = want < PF_SYNC_RESERVE_MIN   ? PF_SYNC_RESERVE_MIN
+                         : want > PF_SYNC_RESERVE_MAX ? PF_SYNC_RESERVE_MAX
+                                                      : want;
+      pf->reserve = r; /* reserve_len 0: no commit carves from it yet */
+      reserve_step(pf);
+      reserve_step(pf);
     }
   }
   populate_store(c);
@@ -548,6 +571,8 @@ static void *prefetch_main(void *arg) {
     if (rc) txn = NULL;
     for (size_t i = 0; i < nb; i++) fetch_job(&f, txn, &batch[i]);
     if (txn) mdb_txn_reset(txn);
+
+    reserve_step(pf);
 
     pthread_mutex_lock(&pf->lock);
     publish(pf, &f);
@@ -756,7 +781,7 @@ void jc_prefetch_free(jc_cache *c) {
   if (pf->started) pthread_join(pf->thread, NULL);
   chunks_free(pf->chunks);
   chunks_free(pf->sync_chunks);
-  if (pf->reserve) munmap(pf->reserve, PF_SYNC_RESERVE);
+  if (pf->reserve) munmap(pf->reserve, PF_SYNC_RESERVE_MAX);
   free(pf->tab);
   free(pf->todo);
   pthread_mutex_destroy(&pf->lock);
