@@ -113,10 +113,12 @@ struct jc_prefetch {
   pthread_mutex_t sync_lock;
   pf_chunk *sync_chunks;
   /* Where their chunks come from first: memory this thread maps and
-  ** populates before its first fetch (set under sync_lock, once). */
-  uint8_t *reserve;   /* PF_SYNC_RESERVE_MAX mapped */
-  size_t reserve_len; /* populated so far (the thread, a step at a time) */
-  size_t reserve_want; /* what it populates: about the store's size */
+  ** populates a step at a time (reserve_step).  reserve and reserve_want
+  ** are set before the first step is handed over; reserve_len (the
+  ** thread's) and reserve_used (the commits') change under sync_lock. */
+  uint8_t *reserve;    /* PF_SYNC_RESERVE_MAX mapped */
+  size_t reserve_len;  /* populated and handed over so far */
+  size_t reserve_want; /* how far to go: about the store's size */
   size_t reserve_used; /* carved by commits */
   uint64_t sync_kept;
   uint64_t sync_fetched; /* families read so, entered in the table or not
