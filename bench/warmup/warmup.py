@@ -11,7 +11,8 @@ per iteration and writes --jit-stats-json, which lists what each trace cost
 
 Iterations are small where the program takes a size (bench/programs/README.md),
 so that warm-up spans several of them: nbody 2000 steps, spectral-norm
-N = 100, richards and deltablue 5 runs per iteration.
+N = 100, richards and deltablue 5 runs per iteration, mandelbrot an 80 x 80
+grid, fannkuch-redux N = 7.
 
 Figures, per benchmark:
   iteration times  per iteration index, the median over the R runs
@@ -92,7 +93,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BENCHES = ["nbody", "spectral-norm", "richards", "mandelbrot", "fannkuch-redux",
            "deltablue", "dispatch", "json", "binary-trees"]
 # The size argument each program takes for small iterations (README.md).
-SIZES = {"nbody": "2000", "spectral-norm": "100", "richards": "5", "deltablue": "5"}
+SIZES = {"nbody": "2000", "spectral-norm": "100", "richards": "5", "deltablue": "5",
+         "mandelbrot": "80", "fannkuch-redux": "7"}
 FIRST_ITERATION_TARGETS = ("nbody", "spectral-norm", "richards")
 
 
