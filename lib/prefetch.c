@@ -469,9 +469,7 @@ static size_t store_used(jc_cache *c, void **map) {
   return used > info.me_mapsize ? info.me_mapsize : used;
 }
 
-static void populate_store(jc_cache *c) {
-  void *map = NULL;
-  size_t used = store_used(c, &map);
+static void populate_store(void *map, size_t used) {
   if (used > PF_POPULATE_MAX) used = PF_POPULATE_MAX;
   if (used) (void)madvise(map, used, MADV_POPULATE_READ);
 }
@@ -515,12 +513,13 @@ static void *prefetch_main(void *arg) {
     cached = c->has_dbi && mdb_stat(txn, c->dbi, &st) == 0 && st.ms_entries > 0;
     mdb_txn_reset(txn);
   }
+  void *map = NULL;
+  size_t used = store_used(c, &map);
   if (cached) {
     void *r = mmap(NULL, PF_SYNC_RESERVE_MAX, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (r != MAP_FAILED) {
-      void *map;
-      size_t want = (store_used(c, &map) + PF_SYNC_STEP - 1) & ~(PF_SYNC_STEP - 1);
+      size_t want = (used + PF_SYNC_STEP - 1) & ~(PF_SYNC_STEP - 1);
       pf->reserve_want = want < PF_SYNC_RESERVE_MIN   ? PF_SYNC_RESERVE_MIN
                          : want > PF_SYNC_RESERVE_MAX ? PF_SYNC_RESERVE_MAX
                                                       : want;
@@ -529,7 +528,7 @@ static void *prefetch_main(void *arg) {
       reserve_step(pf);
     }
   }
-  populate_store(c);
+  populate_store(map, used);
   pthread_mutex_lock(&pf->lock);
   for (;;) {
     if (pf->head == pf->ntodo) {

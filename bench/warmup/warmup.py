@@ -136,6 +136,11 @@ def reload_cost(t, strict=False):
     return t["lookup_ns"] + (t["wall_ns"] if strict else t["hook_ns"]) + t["commit_ns"] + t["build_ns"]
 
 
+def ratio(t, cs, strict=False):
+    """Compile over reload for one reload t and the compiles cs it replaces."""
+    return sum(compile_cost(c, strict) for c in cs) / max(1, reload_cost(t, strict))
+
+
 def keep_min(d, key, entry, cost):
     if key not in d or cost < d[key][1]:
         d[key] = (entry, cost)
@@ -213,7 +218,6 @@ def main():
         tc = [statistics.median(t[i] for t in tcs) for i in range(n)]
         tw = [statistics.median(t[i] for t in tws) for i in range(n)]
         mc = [statistics.median(t[i] for t in mcs) for i in range(n)]
-        mw = [statistics.median(t[i] for t in mws) for i in range(n)]
         pairs = trace_costs(scs, sws)
         all_pairs += pairs
         for r in range(repeat):
@@ -238,7 +242,7 @@ def main():
                            if t["kind"] == "reload" and t["chain"] > 0]  # in order
                 if run_name == "warm" and reloads:
                     firsts.append((reloads[0], sum(reloads)))
-        ratios = [sum(compile_cost(c) for c in cs) / max(1, reload_cost(t)) for t, cs in pairs]
+        ratios = [ratio(t, cs) for t, cs in pairs]
         steady_c = statistics.median(tc[n // 2:] or tc)
         steady_w = statistics.median(tw[n // 2:] or tw)
         # Warm-up is measured on each run's iterations over its own steady
@@ -360,14 +364,13 @@ def main():
                  "with 4 repeats or more); 1st/std_w target <= 2 on %s; std w/c target ~1; "
                  "tails: validated/written; gc: the cold run's share of time collecting)"
                  % ", ".join(FIRST_ITERATION_TARGETS))
-    ratios = [sum(compile_cost(c) for c in cs) / max(1, reload_cost(t)) for t, cs in all_pairs]
-    strict = [sum(compile_cost(c, True) for c in cs) / max(1, reload_cost(t, True)) for t, cs in all_pairs]
+    ratios = [ratio(t, cs) for t, cs in all_pairs]
+    strict = [ratio(t, cs, True) for t, cs in all_pairs]
     us = lambda v: f(median(v), "%.2f")
     # The same median from each repeat's runs alone (one cold, one warm
     # run per benchmark, no minimum over repeats): how far it moves from
     # one pass over the suite to the next on this machine.
-    per_rep = sorted(median([sum(compile_cost(c) for c in cs) / max(1, reload_cost(t))
-                             for t, cs in p]) for p in by_repeat if p)
+    per_rep = sorted(median([ratio(t, cs) for t, cs in p]) for p in by_repeat if p)
     lines.append("reload vs compile, median over all %d reloads of the suite: %s (target >= 20x); "
                  "counted strictly: %s; from each repeat alone: %s"
                  % (len(ratios), f(median(ratios), "%.1fx"), f(median(strict), "%.1fx"),

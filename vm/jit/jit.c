@@ -544,7 +544,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
     jc_trace_release(T->jt);
   if (T->ngcref)
     vm_gc_unlink_roots(J->vm, &T->gcroot);
-  if (!T->mem) { /* else the arrays are in T's own block (from_jc) */
+  if (!T->reloaded) { /* a reloaded trace's arrays are in its own block */
     free(T->gcrefs);
     free(T->snaps);
     free(T->snapframes);

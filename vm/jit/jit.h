@@ -125,7 +125,11 @@ struct jit_trace {
   uint64_t *exit_slot;   /* compiled here: per snapshot, the slot that exit jumps
                             through (reloaded code's are libjcache's) */
   jc_trace *jt;          /* libjcache's handle (gdb/perf, cache ids, attach); may be NULL */
-  bool reloaded;         /* code came from the cache (no IR, no tape) */
+  bool reloaded;         /* code came from the cache (no IR, no tape); T is
+                            then one jc_mem block that also holds snaps,
+                            snapframes, exit_jmp, bridges, exit_dead,
+                            exit_checks, gcrefs, matcls and matcls_bind
+                            (persist.c from_jc) */
   uint64_t *bindv;       /* per BIND slot: the pointer bound (recording only) */
   uint32_t nbind;
   uint64_t *cells;       /* compiled here: per BIND slot, the cell the code
@@ -151,10 +155,6 @@ struct jit_trace {
   uint32_t nmatcls;
 
   vm_value *gcrefs; /* every object the code embeds, registered as GC roots */
-  void *mem;        /* reloaded: the one block (T itself, from jc_mem) that
-                       also holds snaps, snapframes, exit_jmp, bridges,
-                       exit_dead, exit_checks, gcrefs, matcls and
-                       matcls_bind (persist.c from_jc) */
   uint32_t ngcref;
   uint32_t nbridges; /* loops: bridges in the family */
   jit_trace *next;

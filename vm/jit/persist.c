@@ -794,7 +794,6 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   /* Populated ahead: no page fault.  Not zeroed whole: the decoding below
   ** writes every snapshot, frame, exit jump, root and class; only what
   ** starts at zero is cleared. */
-  T->mem = T;
   T->snaps = carve(&at, sz[1]);
   T->snapframes = carve(&at, sz[2]);
   T->gcrefs = carve(&at, sz[3]);
