@@ -499,9 +499,10 @@ bool jit_tmap_add(jit_state *J, jit_trace *T)
   if ((J->tmap_n + 1) * 2 > J->tmap_cap) {
     /* Room for 512 traces at first (8 KiB): a warm run adds its traces in
     ** a burst of reloads, and each growth (a rehash into fresh pages) fell
-    ** on one of them, 1 to 3 us. */
+    ** on one of them, 1 to 3 us.  From memory populated ahead: the first
+    ** table, from calloc, faulted in the first reload of a process. */
     uint32_t cap = J->tmap_cap ? J->tmap_cap * 2 : 1024;
-    jit_trace **m = calloc(cap, sizeof *m);
+    jit_trace **m = jc_mem_calloc(cap * sizeof *m);
     if (!m)
       return false;
     for (uint32_t i = 0; i < J->tmap_cap; i++) {
@@ -513,7 +514,7 @@ bool jit_tmap_add(jit_state *J, jit_trace *T)
         k = (k + 1) & (cap - 1);
       m[k] = X;
     }
-    free(J->tmap);
+    jc_mem_free(J->tmap);
     J->tmap = m;
     J->tmap_cap = cap;
   }
@@ -591,7 +592,7 @@ void jit_free(jit_state *J)
     J->chkT = NULL;
   }
   jit_cache_close(J);
-  free(J->tmap);
+  jc_mem_free(J->tmap);
   free(J->loops);
   free(J->costs);
   J->tmap = NULL;

@@ -210,10 +210,11 @@ typedef struct jit_rec jit_rec;
 ** per GREEN and BIND what to report to the cursor (the fingerprint found,
 ** the object; guards are passed), and the objects per BIND slot. */
 typedef struct jit_static {
-  jc_replay_ans *ent;  /* JIT_MAX_TAPE entries, allocated at first use: per
-                          GREEN its fingerprint, per BIND its object */
+  jc_replay_ans *ent;  /* per tape entry: per GREEN its fingerprint, per
+                          BIND its object */
   void **vals;         /* per BIND slot */
   uint8_t *vouched;    /* per BIND slot: a GREEN decision is about its object */
+  uint32_t cap;        /* entries of each, in one block (static.c, room) */
   uint32_t n, nbind;
   const char *why;     /* why the last resolve failed */
 } jit_static;

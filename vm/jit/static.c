@@ -35,6 +35,8 @@
 
 #include "jit.h"
 
+#include <jcache/mem.h>
+
 /* One tape entry of the aux's static section, read (the record may sit at
 ** any alignment: words are copied out). */
 typedef struct sentry {
@@ -223,6 +225,28 @@ static bool green_fp(uint16_t kind, void *p, bool none, uint64_t *fp)
   }
 }
 
+/* Room in s for n entries (n <= JIT_MAX_TAPE, jit_aux_static checked).
+** One block, sized to the tapes met, from libjcache's memory populated
+** ahead (jcache/mem.h): the first bound bridge of a process used to malloc
+** three arrays of JIT_MAX_TAPE entries, 130 KiB, and met two or three page
+** faults in malloc doing it (perf, warm nbody and mandelbrot). */
+static bool room(jit_static *s, uint32_t n)
+{
+  if (n <= s->cap && s->ent)
+    return true;
+  uint32_t cap = n < 256 ? 256 : n;
+  size_t each = sizeof *s->ent + sizeof *s->vals + sizeof *s->vouched;
+  uint8_t *p = jc_mem_alloc(cap * each);
+  if (!p)
+    return false;
+  jc_mem_free(s->ent);
+  s->ent = (jc_replay_ans *)p;
+  s->vals = (void **)(p + cap * sizeof *s->ent);
+  s->vouched = p + cap * (sizeof *s->ent + sizeof *s->vals);
+  s->cap = cap;
+  return true;
+}
+
 /* Bind the trace a candidate's aux describes (the loop at backedge_pc of
 ** code, or with P a bridge of exit psnap of P): every GREEN's fingerprint
 ** and BIND's object found from its origin (ir.h), into out.  False
@@ -241,15 +265,9 @@ static __attribute__((noinline)) bool jit_static_resolve(jit_state *J, vm_code *
     out->why = "an aux that does not fit its loop or exit";
     return false;
   }
-  if (!out->ent) {
-    out->ent = malloc(JIT_MAX_TAPE * sizeof *out->ent);
-    out->vals = malloc(JIT_MAX_TAPE * sizeof *out->vals);
-    out->vouched = malloc(JIT_MAX_TAPE * sizeof *out->vouched);
-    if (!out->ent || !out->vals || !out->vouched) {
-      jit_static_free(out);
-      out->why = "out of memory";
-      return false;
-    }
+  if (!room(out, n)) {
+    out->why = "out of memory";
+    return false;
   }
   sctx x = {J, code, P, P ? &P->snaps[psnap] : NULL, out->vals, 0, NULL};
   /* Only GREEN fingerprints are compared with the tape (a BIND has none):
@@ -301,9 +319,7 @@ static __attribute__((noinline)) bool jit_static_resolve(jit_state *J, vm_code *
 
 void jit_static_free(jit_static *s)
 {
-  free(s->ent);
-  free(s->vals);
-  free(s->vouched);
+  jc_mem_free(s->ent); /* the one block (room) */
   memset(s, 0, sizeof *s);
 }
 
