@@ -8,7 +8,8 @@
 **
 ** Persisting never stalls the JIT: jc_rec_finish() queues the serialized
 ** record and a writer thread commits queued records in batches (LMDB's commit
-** does the fsync, off the JIT's path).  A crash loses at most the queue; a
+** does the fsync, off the JIT's path).  A crash loses at most the queue and,
+** a system crash, the last transaction (MDB_NOMETASYNC, jc_store_open); a
 ** half-written transaction is never visible, and the checksum catches what the
 ** disk itself garbles.
 */
@@ -58,8 +59,15 @@ jc_err jc_store_open(jc_cache *c) {
   mdb_env_set_maxdbs(c->env, 4);
   mdb_env_set_maxreaders(c->env, 254);
   /* NOTLS: read transactions are not tied to threads, so a jc_cands may be
-  ** released by another thread and spare transactions can be reused. */
-  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  ** released by another thread and spare transactions can be reused.
+  ** NOMETASYNC: a commit flushes its data pages but not the meta page
+  ** (the next commit's flush carries it), so a system crash may undo the
+  ** last transaction and never leaves the store inconsistent.  For a cache
+  ** that is the right trade: a record lost is compiled again, while the
+  ** second flush was a synchronous write that every run waited for at
+  ** close (fannkuch-redux N = 7, one iteration, whole process, 30
+  ** alternating runs: cold 10.83 -> 10.07 ms, warm 8.18 -> 7.87 ms). */
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC;
   if (c->flags & JC_CACHE_READONLY) flags |= MDB_RDONLY;
   rc = mdb_env_open(c->env, c->dir, flags, 0600);
   if (rc) {
