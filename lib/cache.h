@@ -12,13 +12,18 @@
 #include "format.h"
 #include "jcache/cache.h"
 
-/* A record waiting for the writer thread; rec NULL: a usage touch. */
+/* An entry waiting for the writer thread: a record (rec), a usage touch
+** (rec NULL), or a give-up (giveup set; its 32-byte key is lkey's first
+** 32 bytes, its value in giveup_val: lib/giveup.c). */
+#define JC_GIVEUP_VAL_SIZE 64
 typedef struct jc_pending {
   struct jc_pending *next;
   uint8_t lkey[40]; /* LMDB key: ns | key | trace id */
   void *rec;        /* the serialized record, malloc'd */
   size_t len;
   uint64_t trace_id;
+  bool giveup;
+  uint8_t giveup_val[JC_GIVEUP_VAL_SIZE];
 } jc_pending;
 
 typedef struct jc_prefetch jc_prefetch;
@@ -33,6 +38,8 @@ struct jc_cache {
   bool has_dbi; /* false for a read-only cache whose store has no table yet */
   MDB_dbi usage_dbi; /* "usage": last used, hits, created per record */
   bool has_usage;
+  MDB_dbi giveup_dbi; /* "giveups": keys a JIT gave up on (lib/giveup.c) */
+  bool has_giveups;
 
   /* One spare read transaction, reset and renewed to make lookups cheap. */
   MDB_txn *spare_txn;
@@ -103,6 +110,11 @@ void jc_store_release_txn(jc_cache *c, MDB_txn *txn);
 ** rejected record is counted (and probed) and false returned. */
 bool jc_store_validate(jc_cache *c, jc_key key, uint64_t id, const void *rec,
                        size_t len, jc_view *view);
+/* Queue a give-up entry (lib/giveup.c builds it); takes ownership of p. */
+jc_err jc_store_put_giveup(jc_cache *c, jc_pending *p);
+/* A pending entry for (key, trace_id), zeroed but for its key; NULL when
+** out of memory. */
+jc_pending *jc_store_pending(jc_cache *c, jc_key key, uint64_t trace_id);
 /* Count a rejected record under its reason and fire the probe. */
 void jc_store_count_reject(jc_key key, uint64_t id, jc_reject why,
                            const char *detail);

@@ -4,7 +4,10 @@
 ** Layout: one LMDB table "traces"; the key of a record is
 **   namespace hash (16 bytes) | lookup key (16) | trace id (8)
 ** so the candidates of a key are a contiguous range found with one cursor
-** seek, and another namespace's records are never even visited.
+** seek, and another namespace's records are never even visited.  Beside
+** it, "usage" (per record: last use, hits) and "giveups" (lib/giveup.c:
+** keys a JIT gave up tracing, keyed without the trace id); the writer
+** thread writes all three.
 **
 ** Persisting never stalls the JIT: jc_rec_finish() queues the serialized
 ** record and a writer thread commits queued records in batches (LMDB's commit
@@ -84,9 +87,12 @@ jc_err jc_store_open(jc_cache *c) {
   rc = jc_store_txn_begin(c, ro ? MDB_RDONLY : 0, &txn);
   if (rc) return mdb_fail(rc, "cannot begin a transaction", c->dir);
   rc = mdb_dbi_open(txn, "traces", ro ? 0 : MDB_CREATE, &c->dbi);
-  if (rc == 0)
+  if (rc == 0) {
     c->has_usage =
         mdb_dbi_open(txn, "usage", ro ? 0 : MDB_CREATE, &c->usage_dbi) == 0;
+    c->has_giveups =
+        mdb_dbi_open(txn, "giveups", ro ? 0 : MDB_CREATE, &c->giveup_dbi) == 0;
+  }
   if (rc == MDB_NOTFOUND && ro) {
     mdb_txn_abort(txn);
     return JC_OK; /* an empty store: lookups find nothing */
@@ -144,6 +150,7 @@ static void write_usage(jc_cache *c, jc_pending *batch) {
   uint64_t now = (uint64_t)time(NULL);
   int rc = 0;
   for (jc_pending *p = batch; p && !rc; p = p->next) {
+    if (p->giveup) continue;
     MDB_val k = {sizeof p->lkey, p->lkey}, v;
     usage u = {0, 0, 0};
     if (mdb_get(txn, c->usage_dbi, &k, &v) == 0 && v.mv_size == sizeof u)
@@ -163,15 +170,25 @@ static void write_usage(jc_cache *c, jc_pending *batch) {
   else mdb_txn_commit(txn);
 }
 
-/* Write a batch's records in one transaction, then its usage updates.
-** Returns the number of records written. */
+/* Write a batch's records and give-ups in one transaction, then its usage
+** updates.  Returns the number of records and give-ups written (1 for a
+** batch of touches alone), 0 on failure. */
 static size_t write_batch(jc_cache *c, jc_pending *batch) {
-  size_t n = 0, written = 0;
-  for (jc_pending *p = batch; p; p = p->next) n += p->rec != NULL;
+  size_t n = 0, ng = 0, written = 0;
+  for (jc_pending *p = batch; p; p = p->next) {
+    n += p->rec != NULL;
+    ng += p->giveup && c->has_giveups;
+  }
   MDB_txn *txn;
-  int rc = n ? jc_store_txn_begin(c, 0, &txn) : 0;
-  if (n && !rc) {
+  int rc = n + ng ? jc_store_txn_begin(c, 0, &txn) : 0;
+  if (n + ng && !rc) {
     for (jc_pending *p = batch; p && !rc; p = p->next) {
+      if (p->giveup && c->has_giveups) {
+        /* Keyed by namespace and key (no trace id): a later one replaces. */
+        MDB_val k = {32, p->lkey}, v = {sizeof p->giveup_val, p->giveup_val};
+        rc = mdb_put(txn, c->giveup_dbi, &k, &v, 0);
+        continue;
+      }
       if (!p->rec) continue; /* a touch */
       MDB_val k = {sizeof p->lkey, p->lkey}, v = {p->len, p->rec};
       rc = mdb_put(txn, c->dbi, &k, &v, MDB_NOOVERWRITE);
@@ -195,7 +212,7 @@ static size_t write_batch(jc_cache *c, jc_pending *batch) {
   }
   jc_stat_add(records_written, written);
   write_usage(c, batch);
-  return n ? written : 1;
+  return n + ng ? written + ng : 1;
 }
 
 static void *writer_main(void *arg) {
@@ -251,7 +268,7 @@ static jc_err enqueue(jc_cache *c, jc_pending *p) {
   return JC_OK;
 }
 
-static jc_pending *pending_new(jc_cache *c, jc_key key, uint64_t trace_id) {
+jc_pending *jc_store_pending(jc_cache *c, jc_key key, uint64_t trace_id) {
   /* From jc_mem: a commit's usage touch allocates one, on the reload path. */
   jc_pending *p = jc_mem_calloc(sizeof *p);
   if (p) {
@@ -267,13 +284,22 @@ jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
     free(rec);
     return jc_fail(JC_DISABLED, "jcache: the cache at %s is read-only", c->dir);
   }
-  jc_pending *p = pending_new(c, key, trace_id);
+  jc_pending *p = jc_store_pending(c, key, trace_id);
   if (!p) {
     free(rec);
     return jc_fail(JC_NOMEM, "jcache: out of memory queueing a record");
   }
   p->rec = rec;
   p->len = len;
+  return enqueue(c, p);
+}
+
+jc_err jc_store_put_giveup(jc_cache *c, jc_pending *p) {
+  if ((c->flags & JC_CACHE_READONLY) || !c->has_giveups) {
+    free_pending(p);
+    return jc_fail(JC_DISABLED, "jcache: the cache at %s is read-only", c->dir);
+  }
+  p->giveup = true;
   return enqueue(c, p);
 }
 
@@ -286,7 +312,7 @@ static void release_touches(jc_cache *c) {
   c->ntouches = c->cap_touches = 0;
   pthread_mutex_unlock(&c->qlock);
   for (size_t i = 0; i < n; i++) {
-    jc_pending *p = pending_new(c, t[i].key, t[i].id);
+    jc_pending *p = jc_store_pending(c, t[i].key, t[i].id);
     if (p) enqueue(c, p);
   }
   jc_mem_free(t);

@@ -31,6 +31,9 @@ static const char help[] =
     "Options:\n"
     "  -m, --max-size SIZE  the limit: bytes, or with a K, M, G or T suffix\n"
     "                       (powers of 1024), e.g. 512K, 64M, 1G\n"
+    "      --giveups        also drop every give-up: the loops and exits a JIT\n"
+    "                       gave up tracing, which its next runs record only\n"
+    "                       once, late (see `jcache stat`)\n"
     "      --dry-run        print what would be removed; change nothing\n"
     "  -q, --quiet          only the summary\n"
     "  -h, --help           this help\n"
@@ -84,11 +87,12 @@ int jc_cmd_gc(int argc, char **argv) {
   static const struct option opts[] = {
       {"max-size", required_argument, NULL, 'm'},
       {"dry-run", no_argument, NULL, 'D'},
+      {"giveups", no_argument, NULL, 'G'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   uint64_t max = 0;
-  bool has_max = false, dry = false, quiet = false;
+  bool has_max = false, dry = false, quiet = false, giveups = false;
   int o;
   while ((o = getopt_long(argc, argv, "m:qh", opts, NULL)) != -1) {
     switch (o) {
@@ -99,6 +103,7 @@ int jc_cmd_gc(int argc, char **argv) {
       has_max = true;
       break;
     case 'D': dry = true; break;
+    case 'G': giveups = true; break;
     case 'q': quiet = true; break;
     case 'h': fputs(help, stdout); return JT_EXIT_OK;
     default: return jt_usage_err("gc", "bad option");
@@ -211,7 +216,10 @@ int jc_cmd_gc(int argc, char **argv) {
              (unsigned long long)e[i].size, e[i].reason);
     }
   }
-  uint64_t nevict = 0, evict_bytes = 0;
+  uint64_t nevict = 0, evict_bytes = 0, ngiveups = 0;
+  MDB_stat gst;
+  if (giveups && s.has_giveups && mdb_stat(txn, s.giveups, &gst) == 0)
+    ngiveups = gst.ms_entries;
   if (has_max && good > max) {
     order = malloc((n ? n : 1) * sizeof *order);
     if (!order) {
@@ -248,11 +256,15 @@ int jc_cmd_gc(int argc, char **argv) {
       rc = mdb_del(txn, s.usage, &uk, NULL);
       if (rc == MDB_NOTFOUND) rc = 0;
     }
+    if (!rc && giveups && s.has_giveups) rc = mdb_drop(txn, s.giveups, 0);
     if (!rc) rc = mdb_txn_commit(txn);
     else mdb_txn_abort(txn);
     txn = NULL;
     if (rc) goto ioerr;
   }
+  if (giveups)
+    printf("gc: %s %llu give-up%s\n", verb, (unsigned long long)ngiveups,
+           ngiveups == 1 ? "" : "s");
 
   {
     char b1[24], b2[24], b3[24];

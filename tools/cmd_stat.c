@@ -171,6 +171,9 @@ static int store_stat(jt_store *s) {
     }
     mdb_cursor_close(cur);
   }
+  MDB_stat gst;
+  uint64_t ngiveups =
+      s->has_giveups && mdb_stat(txn, s->giveups, &gst) == 0 ? gst.ms_entries : 0;
   mdb_txn_abort(txn);
 
   printf("records      %llu: %llu loop%s, %llu bridge%s, %llu bad; %s in "
@@ -188,6 +191,8 @@ static int store_stat(jt_store *s) {
   } else {
     printf("usage        no usage table (an older store, or never written)\n");
   }
+  printf("give-ups     %llu (loops and exits a JIT gave up tracing; "
+         "`jcache gc --giveups` drops them)\n", (unsigned long long)ngiveups);
   printf("namespaces   %zu\n", nns);
   for (size_t i = 0; i < nns; i++) {
     char hex[40];

@@ -105,6 +105,15 @@ bool jt_store_open(jt_store *s, const char *dir, int mode) {
     jt_store_close(s);
     return false;
   }
+  /* The give-ups (keys a JIT gave up tracing), likewise. */
+  rc = mdb_dbi_open(txn, "giveups", s->writable ? MDB_CREATE : 0, &s->giveups);
+  s->has_giveups = rc == 0;
+  if (rc && rc != MDB_NOTFOUND) {
+    jt_err("cannot open the give-ups table in %s: %s", s->dir, mdb_strerror(rc));
+    mdb_txn_abort(txn);
+    jt_store_close(s);
+    return false;
+  }
   /* Committing (even a read-only transaction) keeps the table handle. */
   rc = mdb_txn_commit(txn);
   if (rc) {

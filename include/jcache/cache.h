@@ -108,6 +108,28 @@ uint64_t jc_cands_id(const jc_cands *cands, size_t i);
 const void *jc_cands_aux(const jc_cands *cands, size_t i, size_t *len);
 void jc_cands_release(jc_cands *cands);
 
+/* -- Give-ups ------------------------------------------------------------ */
+
+/* A key the client's JIT gave up on: every recording there aborted as often
+** as it allows (say, a loop that calls what it cannot compile).  A later
+** run that finds nothing to reload there can ask, and skip the recordings
+** that would only abort again.  Saved under the handle's namespace, like
+** records; written by the writer thread (jc_cache_flush waits for them).
+** `why` is the client's reason, kept for tools (at most
+** JC_GIVEUP_WHY_MAX - 1 bytes are kept).  Saving a key again replaces its
+** entry.  A give-up is advice, never a promise: a client should still try
+** again, late and once, since the program may have changed in a way the
+** key does not show (a function the trace called).  JC_DISABLED on a
+** read-only cache. */
+#define JC_GIVEUP_WHY_MAX 48
+jc_err jc_giveup_save(jc_cache *cache, jc_key key, const char *why);
+
+/* Was `key` given up on?  JC_OK and, if why is not NULL, the reason in
+** why[0, cap) (cut, NUL-terminated); JC_NOTFOUND if not (or the store has
+** no give-ups); JC_CORRUPT for an entry that does not parse (counted as a
+** rejected record, trace id 0; a client treats it as absent). */
+jc_err jc_giveup_find(jc_cache *cache, jc_key key, char *why, size_t cap);
+
 /* -- Prefetch ------------------------------------------------------------ */
 
 /* Look up `keys` ahead of need, on a background thread, so that the lookups

@@ -1,20 +1,34 @@
 /*
 ** tests/tools/hold.c — keep a cache open until stdin closes, so that
-** `jcache stat -p PID` can read this process's live counters.
+** `jcache stat -p PID` can read this process's live counters; or save a
+** give-up, as a JIT that gave up tracing a key does.
 **
-**   jc_tool_hold DIR      prints "ready PID" once the cache is open
+**   jc_tool_hold DIR                  prints "ready PID" once the cache is open
+**   jc_tool_hold --giveup DIR KEY WHY  saves a give-up for jc_key_hash(KEY)
 */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "jcache/jcache.h"
 
 int main(int argc, char **argv) {
+  static const jc_ns ns = {"jcache-demo", "1", "demo-build", "x86-64"};
+  if (argc == 5 && strcmp(argv[1], "--giveup") == 0) {
+    jc_cache_opts o = {.dir = argv[2]};
+    jc_cache *c;
+    if (jc_cache_open(&ns, &o, &c) ||
+        jc_giveup_save(c, jc_key_hash(argv[3], strlen(argv[3])), argv[4])) {
+      fprintf(stderr, "jc_tool_hold: %s\n", jc_last_error());
+      return 1;
+    }
+    jc_cache_close(c); /* writes it */
+    return 0;
+  }
   if (argc != 2) {
-    fprintf(stderr, "usage: jc_tool_hold DIR\n");
+    fprintf(stderr, "usage: jc_tool_hold DIR | jc_tool_hold --giveup DIR KEY WHY\n");
     return 2;
   }
-  static const jc_ns ns = {"jcache-demo", "1", "demo-build", "x86-64"};
   jc_cache_opts o = {.dir = argv[1], .flags = JC_CACHE_READONLY};
   jc_cache *c;
   jc_err err = jc_cache_open(&ns, &o, &c);

@@ -197,6 +197,20 @@ run "gc bad size" 2 "$J" gc --max-size 12Q "$C"
 run "gc missing dir" 2 "$J" gc --max-size 1M "$T/nonexistent"
 [ ! -e "$T/nonexistent" ] && ok "gc missing dir: not created" || bad "gc created a dir"
 
+# Give-ups: counted by stat, dropped by gc --giveups only.
+"$HOLD" --giveup "$C" loop-a "call depth too deep" && "$HOLD" --giveup "$C" loop-b "CLOSURE" \
+  && ok "two give-ups saved" || bad "saving give-ups"
+run "stat give-ups" 0 "$J" stat "$C"
+has "stat: counts them" '^give-ups +2 '
+run "gc keeps give-ups" 0 "$J" gc "$C"
+hasnt "gc without --giveups: none dropped" 'give-up'
+run "gc --giveups --dry-run" 0 "$J" gc --giveups --dry-run "$C"
+has "gc --giveups --dry-run: would remove" 'would remove 2 give-ups'
+run "gc --giveups" 0 "$J" gc --giveups "$C"
+has "gc --giveups: removed" 'removed 2 give-ups'
+run "stat after gc --giveups" 0 "$J" stat "$C"
+has "stat: none left" '^give-ups +0 '
+
 # A store without the usage table (an older cache): made with mdb_load.
 if command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null; then
   mkdir "$T/old"

@@ -734,6 +734,97 @@ static void test_usage_table(void **state) {
   assert_true(u[0] >= u[2]);       /* last used */
 }
 
+/* -- Give-ups ---------------------------------------------------------------------------- */
+
+/* A key given up on is found by later handles of the same namespace only,
+** with its reason (cut to JC_GIVEUP_WHY_MAX - 1 bytes); saving it again
+** replaces it; a read-only handle finds but never saves; an entry that does
+** not parse is rejected and counted, never returned. */
+static void test_giveups(void **state) {
+  fixture *f = *state;
+  jc_key a = key_of("giveup a"), b = key_of("giveup b");
+  char why[64];
+  assert_int_equal(jc_giveup_find(f->cache, a, why, sizeof why), JC_NOTFOUND);
+  assert_string_equal(why, "");
+  assert_int_equal(jc_giveup_save(f->cache, a, "too many snapshots"), JC_OK);
+  char longwhy[100];
+  memset(longwhy, 'x', sizeof longwhy - 1);
+  longwhy[sizeof longwhy - 1] = 0;
+  assert_int_equal(jc_giveup_save(f->cache, b, longwhy), JC_OK);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+
+  /* Another handle (another run), same namespace. */
+  jc_cache *c2;
+  jc_cache_opts o = {.dir = f->dir};
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c2), JC_OK);
+  assert_int_equal(jc_giveup_find(c2, a, why, sizeof why), JC_OK);
+  assert_string_equal(why, "too many snapshots");
+  assert_int_equal(jc_giveup_find(c2, a, NULL, 0), JC_OK);
+  char small[5];
+  assert_int_equal(jc_giveup_find(c2, a, small, sizeof small), JC_OK);
+  assert_string_equal(small, "too ");
+  assert_int_equal(jc_giveup_find(c2, b, why, sizeof why), JC_OK);
+  assert_int_equal(strlen(why), JC_GIVEUP_WHY_MAX - 1);
+  assert_int_equal(jc_giveup_find(c2, key_of("giveup c"), why, sizeof why),
+                   JC_NOTFOUND);
+  /* Saved again: replaced, one entry per key. */
+  assert_int_equal(jc_giveup_save(c2, a, "call depth too deep"), JC_OK);
+  assert_int_equal(jc_cache_flush(c2), JC_OK);
+  assert_int_equal(jc_giveup_find(c2, a, why, sizeof why), JC_OK);
+  assert_string_equal(why, "call depth too deep");
+  jc_cache_close(c2);
+
+  /* Another namespace (another build) never sees them. */
+  jc_ns other = test_ns;
+  other.build_id = "another-build";
+  assert_int_equal(jc_cache_open(&other, &o, &c2), JC_OK);
+  assert_int_equal(jc_giveup_find(c2, a, why, sizeof why), JC_NOTFOUND);
+  jc_cache_close(c2);
+
+  /* Read-only: finds, never saves. */
+  jc_cache_opts ro = {.dir = f->dir, .flags = JC_CACHE_READONLY};
+  assert_int_equal(jc_cache_open(&test_ns, &ro, &c2), JC_OK);
+  assert_int_equal(jc_giveup_find(c2, a, NULL, 0), JC_OK);
+  assert_int_equal(jc_giveup_save(c2, key_of("giveup d"), "x"), JC_DISABLED);
+  jc_cache_close(c2);
+
+  /* Corrupted entries: too short, bad magic, a reason not followed by
+  ** zeros.  Each is rejected and counted, the key reads as not given up. */
+  uint8_t lk[40];
+  MDB_txn *txn;
+  static const struct { const char *key; size_t len; int pos; uint8_t byte; } bad[] = {
+      {"giveup short", 10, -1, 0},
+      {"giveup magic", 64, 0, 'X'},
+      {"giveup tail", 64, 63, 'y'},
+      {"giveup length", 64, 6, 200},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    jc_key k = key_of(bad[i].key);
+    assert_int_equal(jc_giveup_save(f->cache, k, "ok"), JC_OK);
+    assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+    assert_int_equal(jc_giveup_find(f->cache, k, NULL, 0), JC_OK);
+    jc_store_key(lk, jc_cache_ns(f->cache), k, 0);
+    assert_int_equal(mdb_txn_begin(f->cache->env, NULL, 0, &txn), 0);
+    MDB_val mk = {32, lk}, mv;
+    assert_int_equal(mdb_get(txn, f->cache->giveup_dbi, &mk, &mv), 0);
+    uint8_t val[64];
+    memcpy(val, mv.mv_data, 64);
+    if (bad[i].pos >= 0) val[bad[i].pos] = bad[i].byte;
+    MDB_val nv = {bad[i].len, val};
+    assert_int_equal(mdb_put(txn, f->cache->giveup_dbi, &mk, &nv, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    jc_stats s0 = stats();
+    assert_int_equal(jc_giveup_find(f->cache, k, why, sizeof why), JC_CORRUPT);
+    assert_string_equal(why, "");
+    jc_stats s1 = stats();
+    assert_int_equal(s1.records_rejected, s0.records_rejected + 1);
+  }
+  /* The good ones are untouched. */
+  assert_int_equal(jc_giveup_find(f->cache, b, NULL, 0), JC_OK);
+  assert_int_equal(jc_giveup_save(NULL, a, "x"), JC_INVAL);
+  assert_int_equal(jc_giveup_find(NULL, a, why, sizeof why), JC_INVAL);
+}
+
 /* -- Safety of the directory ----------------------------------------------------------- */
 
 static void test_unsafe_directory(void **state) {
@@ -2007,6 +2098,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_namespace_isolation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_records_rejected, setup, teardown),
       cmocka_unit_test_setup_teardown(test_usage_table, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_giveups, setup, teardown),
       cmocka_unit_test(test_unsafe_directory),
       cmocka_unit_test(test_default_directory),
       cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),

@@ -388,6 +388,7 @@ void jit_report(jit_state *J)
             "%llu tails moved, %llu checks deferred, replay %.3f ms, commit %.3f ms\n"
             "jit: traces bound statically: %llu reloaded, %llu left to their check, "
             "%llu missed; verified %llu agreed, %llu disagreed\n"
+            "jit: given up (every recording aborted): %llu saved, %llu found from earlier runs\n"
             "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread; "
             "%llu families fetched by commits\n"
             "jit: memory populated ahead: %llu chunks, %.3f ms CPU on its thread; %llu chunks "
@@ -406,6 +407,7 @@ void jit_report(jit_state *J)
             s->replay_ns / 1e6, s->commit_ns / 1e6, (unsigned long long)s->static_traces,
             (unsigned long long)s->static_fallbacks, (unsigned long long)s->static_misses,
             (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
+            (unsigned long long)s->giveups_saved, (unsigned long long)s->giveups_found,
             (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6,
             (unsigned long long)pf.families_fetched,
@@ -425,7 +427,8 @@ void jit_report(jit_state *J)
             "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
             "\"tails_moved\": %llu, \"not_persisted\": %llu, \"checks_deferred\": %llu, "
             "\"static_traces\": %llu, \"static_fallbacks\": %llu, \"static_misses\": %llu, "
-            "\"static_agreed\": %llu, \"static_disagreed\": %llu, \"replay_ns\": %llu, "
+            "\"static_agreed\": %llu, \"static_disagreed\": %llu, \"giveups_saved\": %llu, "
+            "\"giveups_found\": %llu, \"replay_ns\": %llu, "
             "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
             "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"prefetch_families_fetched\": %llu, "
             "\"populate_cpu_ns\": %llu, \"mem_chunks_faulting\": %llu, "
@@ -443,6 +446,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->checks_deferred, (unsigned long long)s->static_traces,
             (unsigned long long)s->static_fallbacks, (unsigned long long)s->static_misses,
             (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
+            (unsigned long long)s->giveups_saved, (unsigned long long)s->giveups_found,
             (unsigned long long)s->replay_ns,
             (unsigned long long)s->commit_ns, (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served,
@@ -660,27 +664,43 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc)
     L->checks = JIT_CHECK_NONE;
     return;
   }
+  if (J->cache && !L->giveup_asked) {
+    /* About to be recorded: did an earlier run give up on it?  Then only
+    ** once more, much later (JIT_GIVEUP_LATE hot counts): one abort then
+    ** blacklists it. */
+    L->giveup_asked = 1;
+    if (jit_giveup_ask(J, jit_loop_key(code, pcx))) {
+      L->aborts = JIT_LOOP_GIVEUP - 1;
+      L->skip = JIT_GIVEUP_LATE;
+      return;
+    }
+  }
   jit_rec_start_loop(J, frame, pc);
 }
 
-void jit_loop_abort(jit_state *J, vm_code *code, uint32_t pc)
+void jit_loop_abort(jit_state *J, vm_code *code, uint32_t pc, const char *why)
 {
   jit_loopinfo *L = jit_loop_info(J, code, pc);
   if (!L)
     return;
   L->aborts++;
-  if (L->aborts >= 6)
+  if (L->aborts >= JIT_LOOP_GIVEUP) {
     L->blacklisted = 1;
-  else
+    /* The next run skips these recordings (jit_hotloop). */
+    if (J->cache)
+      jit_giveup_save(J, jit_loop_key(code, pc), why);
+  } else {
     L->skip = (1u << L->aborts) - 1;
+  }
 }
 
-void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap)
+void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap, const char *why)
 {
-  (void)J;
   if (T->exit_dead[snap] < 255)
     T->exit_dead[snap]++;
   T->snaps[snap].count = 0;
+  if (T->exit_dead[snap] == JIT_EXIT_GIVEUP && J->cache && T->jt)
+    jit_giveup_save(J, jc_key_bridge(jc_trace_id(T->jt), snap), why);
 }
 
 /* -- Compile pipeline ------------------------------------------------------------- */
@@ -692,9 +712,9 @@ static void fail_compile(jit_state *J, jit_trace *T, const char *why)
   if (J->dump_ir)
     fprintf(J->dump, "---- trace compile failed: %s\n", why);
   if (T->parent)
-    jit_exit_abort(J, T->parent, T->parent_snap);
+    jit_exit_abort(J, T->parent, T->parent_snap, why);
   else
-    jit_loop_abort(J, T->code, T->backedge_pc);
+    jit_loop_abort(J, T->code, T->backedge_pc, why);
   jit_trace_free(J, T);
 }
 
@@ -1038,10 +1058,13 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
   if (X->bridges[sn] && X->bridges[sn]->tail_armed && jit_tail_check_bridge(J, frame, X, sn))
     return; /* the bridge's entry, armed (jit_tail_arm): this iteration checks its tail */
   s->count++;
-  bool cached = J->cache && X->jt && X->exit_checks[sn] < JIT_CHECK_TRIES;
-  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < 4 &&
+  uint8_t checks = X->exit_checks[sn];
+  bool cached = J->cache && X->jt && checks < JIT_CHECK_TRIES;
+  if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < JIT_EXIT_GIVEUP &&
       !(s->flags & (JIT_SNAP_GC | JIT_SNAP_END)) &&
-      s->count >= (cached ? J->reload_hot : J->exit_hot) &&
+      s->count >= (cached                      ? (uint64_t)J->reload_hot
+                   : checks == JIT_CHECK_GIVEUP ? (uint64_t)J->exit_hot * JIT_GIVEUP_LATE
+                                                : (uint64_t)J->exit_hot) &&
       X->root->nbridges < JIT_MAX_BRIDGES) {
     if (cached) {
       /* A saved bridge for this exit: check it, reload it, no tracing.  A
@@ -1061,6 +1084,17 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
       X->exit_checks[sn] = JIT_CHECK_NONE;
       if (s->count < J->exit_hot)
         return; /* nothing saved: hot as usual before it is traced */
+    }
+    if (J->cache && X->jt && X->exit_checks[sn] == JIT_CHECK_NONE) {
+      /* About to be recorded: did an earlier run give up on this exit?
+      ** Then once more, much later; one abort then gives up. */
+      X->exit_checks[sn] = JIT_CHECK_ASKED;
+      if (jit_giveup_ask(J, jc_key_bridge(jc_trace_id(X->jt), sn))) {
+        X->exit_checks[sn] = JIT_CHECK_GIVEUP;
+        X->exit_dead[sn] = JIT_EXIT_GIVEUP - 1;
+        s->count = 0;
+        return;
+      }
     }
     jit_rec_start_bridge(J, frame, X, sn);
   }

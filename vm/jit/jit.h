@@ -39,6 +39,20 @@
 #define JIT_CHECK_TRIES 8
 #endif
 #define JIT_CHECK_NONE 255 /* nothing saved: never look again */
+/* Past the checks, for an exit (exit_checks) about to be recorded: the
+** cache's give-ups were asked (nothing there), or an earlier run gave up
+** on it (persist.c, jit_giveup_ask): recorded late, once. */
+#define JIT_CHECK_ASKED 253
+#define JIT_CHECK_GIVEUP 254
+/* Recordings that abort before the JIT gives up on a loop (blacklisted) or
+** an exit (no bridge is recorded there again). */
+#define JIT_LOOP_GIVEUP 6
+#define JIT_EXIT_GIVEUP 4
+/* A loop or exit an earlier run gave up on (a give-up in the cache) is
+** recorded once more, this many times later than usual, in case the
+** program changed where its key does not show; an abort then gives up at
+** once. */
+#define JIT_GIVEUP_LATE 64
 /* The exit a tail guard's stub returns (in place of a snapshot number):
 ** at the trace's entry, or after a guard of snapshot s (JIT_TAIL_AT | s). */
 #define JIT_TAIL_EXIT 0xffffffffu
@@ -177,6 +191,9 @@ typedef struct jit_stats {
   ** binds agreed or disagreed with what static binding found. */
   uint64_t static_traces, static_fallbacks, static_misses, static_agreed, static_disagreed;
   uint64_t replay_ns, commit_ns;
+  /* Loops and exits given up on (every recording aborted): saved in the
+  ** cache, and found there (an earlier run gave up: recorded late, once). */
+  uint64_t giveups_saved, giveups_found;
 } jit_stats;
 
 /* Per-trace cost, for the warm-up harness (bench/warmup/warmup.py), by cache
@@ -237,6 +254,7 @@ typedef struct jit_loopinfo {
   uint32_t skip;
   uint8_t blacklisted;
   uint8_t checks;  /* the cache's candidates checked and missed, or JIT_CHECK_NONE */
+  uint8_t giveup_asked; /* the cache's give-ups were asked (jit_giveup_ask) */
 } jit_loopinfo;
 
 typedef struct jit_exitref {
@@ -311,12 +329,13 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc);
 ** frames and pcs are those of the exit taken. */
 void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T);
 uint64_t jit_now_ns(void);
-void jit_loop_abort(jit_state *J, vm_code *code, uint32_t pc);
+/* A recording (or compile) of the loop at pc failed, for `why`. */
+void jit_loop_abort(jit_state *J, vm_code *code, uint32_t pc, const char *why);
 jit_loopinfo *jit_loop_info(jit_state *J, vm_code *code, uint32_t pc);
 /* Register a finished trace (root or bridge) and attach it. */
 void jit_attach(jit_state *J, jit_trace *T);
-/* A bridge recording of (T, snap) failed. */
-void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap);
+/* A bridge recording (or compile) of (T, snap) failed, for `why`. */
+void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap, const char *why);
 /* Content hash of a code object: bytecode, constants, names, cells' names,
 ** nested code; not its source lines.  Cached in the code object. */
 uint64_t jit_hash_code64(vm_code *c);
@@ -407,6 +426,12 @@ void jit_persist(jit_state *J, jit_trace *T);
 ** the current check's (J->chk_cands) until jit_check_done. */
 bool jit_cache_find_loop(jit_state *J, vm_code *code, uint32_t backedge_pc);
 bool jit_cache_find_bridge(jit_state *J, jit_trace *P, uint32_t snap);
+/* Give-ups (jcache/cache.h): did an earlier run give up on the loop key or
+** bridge key `key`?  Asked once per loop or exit, when it is about to be
+** recorded and nothing was reloaded there.  jit_giveup_save saves one,
+** when the JIT gives up (JIT_LOOP_GIVEUP, JIT_EXIT_GIVEUP). */
+bool jit_giveup_ask(jit_state *J, jc_key key);
+void jit_giveup_save(jit_state *J, jc_key key, const char *why);
 /* A replay cursor over the current candidates, for a checking iteration;
 ** NULL (and the candidates released) if none could begin. */
 jc_replay *jit_check_cursor(jit_state *J);

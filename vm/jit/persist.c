@@ -542,6 +542,25 @@ bool jit_cache_find_bridge(jit_state *J, jit_trace *P, uint32_t snap)
   return find(J, jc_key_bridge(jc_trace_id(P->jt), snap));
 }
 
+/* -- Give-ups ------------------------------------------------------------------------ */
+
+bool jit_giveup_ask(jit_state *J, jc_key key)
+{
+  char why[JC_GIVEUP_WHY_MAX];
+  if (jc_giveup_find(J->cache, key, why, sizeof why) != JC_OK)
+    return false; /* none, or an entry that does not parse (counted) */
+  J->stats.giveups_found++;
+  if (J->dump_ir)
+    fprintf(J->dump, "---- given up by an earlier run (%s): recorded later, once\n", why);
+  return true;
+}
+
+void jit_giveup_save(jit_state *J, jc_key key, const char *why)
+{
+  if (jc_giveup_save(J->cache, key, why) == JC_OK)
+    J->stats.giveups_saved++;
+}
+
 /* -- Reloading ------------------------------------------------------------------------- */
 
 /* Does the header a of an aux of alen bytes describe a trace of the loop at

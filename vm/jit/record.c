@@ -1480,9 +1480,9 @@ static void rec_abort(jit_state *J, const char *why)
     fprintf(J->dump, "---- trace abort (%s): %s at %s:%u\n", R->bridge ? "bridge" : "loop", why,
             R->curcode->source->chars, R->curline);
   if (R->bridge)
-    jit_exit_abort(J, R->T->parent, R->T->parent_snap);
+    jit_exit_abort(J, R->T->parent, R->T->parent_snap, why);
   else
-    jit_loop_abort(J, R->rootcode, R->backedge_pc);
+    jit_loop_abort(J, R->rootcode, R->backedge_pc, why);
   trace_discard(J, R->T);
   R->T = NULL;
 }
