@@ -490,6 +490,7 @@ static void reserve_step(jc_prefetch *pf) {
 static void *prefetch_main(void *arg) {
   jc_cache *c = arg;
   jc_prefetch *pf = c->prefetch;
+  (void)pthread_setname_np(pthread_self(), "jc-prefetch");
   /* Started away from the program's CPU (start_thread): from now on, any. */
   if (pf->cpus_set)
     (void)pthread_setaffinity_np(pthread_self(), sizeof pf->cpus, &pf->cpus);

@@ -217,6 +217,7 @@ static size_t write_batch(jc_cache *c, jc_pending *batch) {
 
 static void *writer_main(void *arg) {
   jc_cache *c = arg;
+  (void)pthread_setname_np(pthread_self(), "jc-writer");
   pthread_mutex_lock(&c->qlock);
   for (;;) {
     while (!c->qhead && !c->stopping) pthread_cond_wait(&c->qwake, &c->qlock);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -823,6 +824,47 @@ static void test_giveups(void **state) {
   assert_int_equal(jc_giveup_find(f->cache, b, NULL, 0), JC_OK);
   assert_int_equal(jc_giveup_save(NULL, a, "x"), JC_INVAL);
   assert_int_equal(jc_giveup_find(NULL, a, why, sizeof why), JC_INVAL);
+}
+
+/* libjcache's threads carry names (perf, top -H, gdb show them). */
+static bool thread_named(const char *name) {
+  char path[300], comm[32];
+  bool found = false;
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return false;
+  struct dirent *e;
+  while (!found && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    if (fgets(comm, sizeof comm, f)) {
+      comm[strcspn(comm, "\n")] = 0;
+      found = strcmp(comm, name) == 0;
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return found;
+}
+
+static void test_thread_names(void **state) {
+  fixture *f = *state;
+  /* The writer starts with the first record queued, the prefetch thread
+  ** with the first prefetch, the memory thread with the first allocation
+  ** (a commit's or the prefetch's). */
+  compile_family(f, key_of("names"));
+  assert_int_equal(jc_cache_prefetch(f->cache, NULL, 0), JC_OK);
+  jc_cache_prefetch_wait(f->cache);
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n;
+  assert_int_equal(toy_reload(f->cache, key_of("names"), &toy_default_greens, &C2, 150,
+                              tr, JC_MAX_CHAIN, &n), JC_OK);
+  for (size_t i = n; i-- > 0;) jc_trace_release(tr[i]);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+  assert_true(thread_named("jc-writer"));
+  assert_true(thread_named("jc-prefetch"));
+  assert_true(thread_named("jc-mem"));
 }
 
 /* -- Safety of the directory ----------------------------------------------------------- */
@@ -2099,6 +2141,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_corrupt_records_rejected, setup, teardown),
       cmocka_unit_test_setup_teardown(test_usage_table, setup, teardown),
       cmocka_unit_test_setup_teardown(test_giveups, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_thread_names, setup, teardown),
       cmocka_unit_test(test_unsafe_directory),
       cmocka_unit_test(test_default_directory),
       cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
