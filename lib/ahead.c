@@ -161,8 +161,9 @@ static jc_err stage(ahead_ctx *a, size_t i, const jc_window *w) {
   return JC_OK;
 }
 
-void jc_ahead_write(jc_replay *r, const jc_path *p, jc_trace *const *ts,
-                    const jc_trace *root) {
+uint64_t jc_ahead_write(jc_replay *r, const jc_path *p, jc_trace *const *ts,
+                        const jc_trace *root) {
+  uint64_t t0 = jc_now_ns();
   ahead_ctx a;
   memset(&a, 0, sizeof a);
   a.r = r;
@@ -190,6 +191,10 @@ void jc_ahead_write(jc_replay *r, const jc_path *p, jc_trace *const *ts,
   /* Best effort: if some code could not be written, none of it is used. */
   if (err)
     for (size_t i = 0; i < p->depth; i++) jc_ahead_free(ts[i]);
+  uint64_t dt = jc_now_ns() - t0;
+  for (size_t i = 0; i < a.n && !err; i++)
+    a.t[i]->ahead_ns = a.bytes ? (uint64_t)((double)dt * (double)a.len[i] / (double)a.bytes) : 0;
+  return dt;
 }
 
 jc_trace *jc_ahead_take(jc_trace *parent, uint32_t guard, uint64_t id) {

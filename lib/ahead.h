@@ -17,9 +17,10 @@
 ** Families of p's records and of the bridges written ahead that the
 ** prefetch thread has not fetched yet are fetched on this thread.  `root`
 ** is the family's loop.  Best effort: what cannot be written ahead is
-** reloaded the ordinary way. */
-void jc_ahead_write(jc_replay *r, const jc_path *p, jc_trace *const *ts,
-                    const jc_trace *root);
+** reloaded the ordinary way.  Returns the time it took (ns); each bridge
+** written gets its share in ahead_ns. */
+uint64_t jc_ahead_write(jc_replay *r, const jc_path *p, jc_trace *const *ts,
+                        const jc_trace *root);
 /* Take the bridge written ahead for exit `guard` of `parent` from record
 ** `id` out of the list, or NULL. */
 jc_trace *jc_ahead_take(jc_trace *parent, uint32_t guard, uint64_t id);

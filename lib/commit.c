@@ -457,7 +457,7 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
   ** commits write nothing (a bridge written ahead had its own written
   ** ahead with it). */
   const jc_trace *root = ahead ? NULL : family_root(&cx);
-  if (root) jc_ahead_write(r, p, cx.t, root);
+  if (root) cx.t[0]->wrote_ahead_ns = jc_ahead_write(r, p, cx.t, root);
   jc_trace_unlock();
   for (uint32_t i = 0; i < p->depth; i++) {
     const struct jc_fmt_hdr *h = &p->lv[i].cand->view.hdr;

@@ -44,6 +44,14 @@ static inline uint64_t jc_thread_cpu_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Wall-clock nanoseconds (CLOCK_MONOTONIC), for what a client may want to
+** account per trace (jc_trace_ahead_ns). */
+static inline uint64_t jc_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* -- Counters (lib/stats.c) ------------------------------------------------ */
 
 /* The live counters: a static struct until the process's shared-memory

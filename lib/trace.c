@@ -195,6 +195,12 @@ JC_API void jc_trace_release(jc_trace *t) {
 
 JC_API uint64_t jc_trace_id(const jc_trace *t) { return t ? t->id : 0; }
 
+JC_API uint64_t jc_trace_ahead_ns(const jc_trace *t) { return t ? t->ahead_ns : 0; }
+
+JC_API uint64_t jc_trace_wrote_ahead_ns(const jc_trace *t) {
+  return t ? t->wrote_ahead_ns : 0;
+}
+
 JC_API uint64_t jc_trace_parent(const jc_trace *t, uint32_t *exit) {
   if (exit) *exit = t ? t->parent_exit : 0;
   return t ? t->parent_id : 0;

@@ -92,6 +92,10 @@ struct jc_trace {
   /* Bridges of this trace's exits written ahead of their checks, not
   ** attached, not registered (lib/ahead.c); freed with this trace. */
   jc_trace *ahead, *ahead_next;
+  /* For clients' cost accounting (jc_trace_ahead_ns): this trace's share
+  ** of the writing ahead that made it (by code size), and the time its
+  ** own commit spent writing others ahead. */
+  uint64_t ahead_ns, wrote_ahead_ns;
 
   jc_trace *hnext;         /* registry hash chain */
 };

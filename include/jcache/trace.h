@@ -45,6 +45,14 @@ const char *jc_trace_name(const jc_trace *t); /* "" if none */
 jc_err jc_trace_slot(const jc_trace *t, uint32_t slot, uint64_t *value);
 /* The client's aux bytes recorded with the trace (a copy owned by t). */
 const void *jc_trace_aux(const jc_trace *t, size_t *len);
+/* For a client's cost accounting: how long writing this trace ahead took
+** (its share, by code size, of the commit that wrote it ahead of its check:
+** 0 if it was not), and how long its own commit spent writing others ahead
+** (part of that commit's time; 0 if none).  A commit that reloads a bridge
+** written ahead is cheap because this part was paid before. */
+uint64_t jc_trace_ahead_ns(const jc_trace *t);
+uint64_t jc_trace_wrote_ahead_ns(const jc_trace *t);
+
 /* Where guard n's exit jumps now (its stub, or an attached bridge), or NULL. */
 void *jc_trace_exit_target(const jc_trace *t, uint32_t guard);
 

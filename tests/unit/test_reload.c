@@ -1881,6 +1881,9 @@ static void test_written_ahead(void **state) {
   jc_cands_release(cs);
   uint64_t (*fn)(void) = (uint64_t (*)(void))jc_trace_entry(tl);
   assert_int_equal(fn(), 7); /* written ahead is not attached */
+  /* Its commit spent time writing the bridge ahead (clients count it). */
+  assert_true(jc_trace_wrote_ahead_ns(tl) > 0);
+  assert_int_equal(jc_trace_ahead_ns(tl), 0);
 
   uint64_t stores = jc_arena_stores();
   assert_int_equal(jc_lookup(c2, jc_key_bridge(jc_trace_id(tl), 0), &cs), JC_OK);
@@ -1892,6 +1895,10 @@ static void test_written_ahead(void **state) {
   assert_int_equal(jc_arena_stores(), stores); /* no code written */
   assert_ptr_equal(jc_trace_exit_target(tl, 0), jc_trace_entry(tb));
   assert_int_equal(fn(), 0x5555);
+  /* The bridge's share of that writing ahead: all of it (the only one). */
+  assert_true(jc_trace_ahead_ns(tb) > 0);
+  assert_true(jc_trace_ahead_ns(tb) <= jc_trace_wrote_ahead_ns(tl));
+  assert_int_equal(jc_trace_wrote_ahead_ns(tb), 0);
   jc_trace_release(tb);
 
   /* Released with its parent, unused: a loop reloaded again writes its

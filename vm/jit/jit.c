@@ -459,12 +459,14 @@ void jit_report(jit_state *J)
       fprintf(f,
               "%s{\"id\": \"%016llx\", \"kind\": \"%s\", \"bridge\": %s, \"chain\": %u, "
               "\"at_ns\": %llu, \"wall_ns\": %llu, \"hook_ns\": %llu, \"lookup_ns\": %llu, \"opt_ns\": %llu, "
-              "\"asm_ns\": %llu, \"commit_ns\": %llu, \"build_ns\": %llu}",
+              "\"asm_ns\": %llu, \"commit_ns\": %llu, \"build_ns\": %llu, \"ahead_ns\": %llu, "
+              "\"wrote_ahead_ns\": %llu}",
               i ? ", " : "", (unsigned long long)c->id, kinds[c->kind], c->bridge ? "true" : "false",
               c->chain, (unsigned long long)c->at_ns, (unsigned long long)c->wall_ns, (unsigned long long)c->hook_ns,
               (unsigned long long)c->lookup_ns, (unsigned long long)c->opt_ns,
               (unsigned long long)c->asm_ns, (unsigned long long)c->commit_ns,
-              (unsigned long long)c->build_ns);
+              (unsigned long long)c->build_ns, (unsigned long long)c->ahead_ns,
+              (unsigned long long)c->wrote_ahead_ns);
     }
     fprintf(f, "]}\n");
     fclose(f);

@@ -219,6 +219,10 @@ typedef struct jit_costlog {
   uint64_t at_ns;  /* when it was logged, since the JIT started */
   uint64_t wall_ns, hook_ns;
   uint64_t lookup_ns, opt_ns, asm_ns, commit_ns, build_ns;
+  /* A reload's part in writing ahead (jc_trace_ahead_ns): what writing its
+  ** traces ahead took, before (not in commit_ns), and what its commit
+  ** spent writing others ahead (in commit_ns). */
+  uint64_t ahead_ns, wrote_ahead_ns;
 } jit_costlog;
 
 typedef struct jit_rec jit_rec;

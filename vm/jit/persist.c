@@ -971,6 +971,10 @@ static bool reload_built(jit_state *J, jc_err err, jc_trace **out, size_t n, uin
   J->stats.replay_hits++;
   J->cur.commit_ns = tc - t0;
   J->cur.build_ns = t1 - tc;
+  for (size_t i = 0; i < n; i++) {
+    J->cur.ahead_ns += jc_trace_ahead_ns(out[i]);
+    J->cur.wrote_ahead_ns += jc_trace_wrote_ahead_ns(out[i]);
+  }
   jit_cost(J, jc_trace_id(out[0]), JIT_COST_RELOAD, parent != NULL, (uint8_t)n);
   memset(&J->cur, 0, sizeof J->cur);
   for (size_t i = 1; i < n; i++)
