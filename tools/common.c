@@ -64,6 +64,19 @@ static bool open_cache(jt_store *s, const char *dir, unsigned flags) {
   return true;
 }
 
+/* An optional table of the store: absent is fine (*has false), any other
+** failure is printed. */
+static bool open_table(jt_store *s, MDB_txn *txn, const char *name, MDB_dbi *dbi,
+                       bool *has) {
+  int rc = mdb_dbi_open(txn, name, s->writable ? MDB_CREATE : 0, dbi);
+  *has = rc == 0;
+  if (rc && rc != MDB_NOTFOUND) {
+    jt_err("cannot open the %s table in %s: %s", name, s->dir, mdb_strerror(rc));
+    return false;
+  }
+  return true;
+}
+
 bool jt_store_open(jt_store *s, const char *dir, int mode) {
   memset(s, 0, sizeof *s);
   /* Open read-only first even to write: that resolves the directory and
@@ -88,8 +101,8 @@ bool jt_store_open(jt_store *s, const char *dir, int mode) {
   s->traces = s->cache->dbi;
   if (!s->has_traces) return true;
 
-  /* The usage table, if this store has one (the library creates it when it
-  ** opens a store for writing). */
+  /* The usage and give-ups tables, if this store has them (the library
+  ** creates them when it opens a store for writing). */
   MDB_txn *txn;
   int rc = jt_txn_begin(s, s->writable, &txn);
   if (rc) {
@@ -97,19 +110,8 @@ bool jt_store_open(jt_store *s, const char *dir, int mode) {
     jt_store_close(s);
     return false;
   }
-  rc = mdb_dbi_open(txn, "usage", s->writable ? MDB_CREATE : 0, &s->usage);
-  s->has_usage = rc == 0;
-  if (rc && rc != MDB_NOTFOUND) {
-    jt_err("cannot open the usage table in %s: %s", s->dir, mdb_strerror(rc));
-    mdb_txn_abort(txn);
-    jt_store_close(s);
-    return false;
-  }
-  /* The give-ups (keys a JIT gave up tracing), likewise. */
-  rc = mdb_dbi_open(txn, "giveups", s->writable ? MDB_CREATE : 0, &s->giveups);
-  s->has_giveups = rc == 0;
-  if (rc && rc != MDB_NOTFOUND) {
-    jt_err("cannot open the give-ups table in %s: %s", s->dir, mdb_strerror(rc));
+  if (!open_table(s, txn, "usage", &s->usage, &s->has_usage) ||
+      !open_table(s, txn, "giveups", &s->giveups, &s->has_giveups)) {
     mdb_txn_abort(txn);
     jt_store_close(s);
     return false;
