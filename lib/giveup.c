@@ -4,7 +4,7 @@
 ** A loop whose every recording aborts (it calls what the JIT cannot
 ** compile, it recurses deeper than traces go) is recorded again by every
 ** run, and every run throws the recordings away: warm binary-trees spent
-** about 1.6 ms per run recording bridges that always ran out of snapshots.
+** about 1.4 ms per run recording a bridge that always ran out of snapshots.
 ** The client saves the keys it gave up on (jc_giveup_save); a later run that
 ** finds no record under a key asks (jc_giveup_find) before recording.
 **
