@@ -177,13 +177,13 @@ static size_t write_batch(jc_cache *c, jc_pending *batch) {
   size_t n = 0, ng = 0, written = 0;
   for (jc_pending *p = batch; p; p = p->next) {
     n += p->rec != NULL;
-    ng += p->giveup && c->has_giveups;
+    ng += p->giveup; /* queued only where the table is (jc_store_put_giveup) */
   }
   MDB_txn *txn;
   int rc = n + ng ? jc_store_txn_begin(c, 0, &txn) : 0;
   if (n + ng && !rc) {
     for (jc_pending *p = batch; p && !rc; p = p->next) {
-      if (p->giveup && c->has_giveups) {
+      if (p->giveup) {
         /* Keyed by namespace and key (no trace id): a later one replaces. */
         MDB_val k = {32, p->lkey}, v = {sizeof p->giveup_val, p->giveup_val};
         rc = mdb_put(txn, c->giveup_dbi, &k, &v, 0);
