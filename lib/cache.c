@@ -157,6 +157,7 @@ fail:
 JC_API void jc_cache_close(jc_cache *c) {
   if (!c) return;
   jc_prefetch_free(c); /* its thread reads the store */
+  jc_program_save(c);   /* queued for the writer, which close waits for */
   jc_store_close(c);
   pthread_mutex_destroy(&c->spare_lock);
   pthread_mutex_destroy(&c->qlock);

@@ -13,18 +13,21 @@
 #include "jcache/cache.h"
 
 /* An entry waiting for the writer thread: a record (rec), a usage touch
-** (rec NULL), or a give-up (giveup set; its 32-byte key is lkey's first
-** 32 bytes, its value in giveup_val: lib/giveup.c). */
+** (rec NULL), or an entry of a side table (side set: a give-up, lib/giveup.c,
+** or a program's loop list, lib/program.c; its 32-byte key is lkey's first
+** 32 bytes, its value rec). */
 #define JC_GIVEUP_VAL_SIZE 64
 typedef struct jc_pending {
   struct jc_pending *next;
   uint8_t lkey[40]; /* LMDB key: ns | key | trace id */
-  void *rec;        /* the serialized record, malloc'd */
+  void *rec;        /* the serialized record or the side entry, malloc'd */
   size_t len;
   uint64_t trace_id;
-  bool giveup;
-  uint8_t giveup_val[JC_GIVEUP_VAL_SIZE];
+  bool side;
+  MDB_dbi side_dbi; /* its table */
 } jc_pending;
+
+typedef struct jc_program jc_program;
 
 typedef struct jc_prefetch jc_prefetch;
 
@@ -40,6 +43,11 @@ struct jc_cache {
   bool has_usage;
   MDB_dbi giveup_dbi; /* "giveups": keys a JIT gave up on (lib/giveup.c) */
   bool has_giveups;
+  MDB_dbi program_dbi; /* "programs": each program's loops (lib/program.c) */
+  bool has_programs;
+  /* The program named by jc_cache_prefetch_program, and the loops this
+  ** run used (lib/program.c); NULL until named. */
+  _Atomic(jc_program *) program;
 
   /* One spare read transaction, reset and renewed to make lookups cheap. */
   MDB_txn *spare_txn;
@@ -110,14 +118,32 @@ void jc_store_release_txn(jc_cache *c, MDB_txn *txn);
 ** rejected record is counted (and probed) and false returned. */
 bool jc_store_validate(jc_cache *c, jc_key key, uint64_t id, const void *rec,
                        size_t len, jc_view *view);
-/* Queue a give-up entry (lib/giveup.c builds it); takes ownership of p. */
-jc_err jc_store_put_giveup(jc_cache *c, jc_pending *p);
+/* Queue an entry of a side table: `val` (malloc'd, len bytes; ownership
+** taken) under the 32-byte key ns | key.  JC_DISABLED where the table is
+** missing or the cache read-only. */
+jc_err jc_store_put_side(jc_cache *c, MDB_dbi dbi, bool has, jc_key key,
+                         void *val, size_t len);
 /* A pending entry for (key, trace_id), zeroed but for its key; NULL when
 ** out of memory. */
 jc_pending *jc_store_pending(jc_cache *c, jc_key key, uint64_t trace_id);
 /* Count a rejected record under its reason and fire the probe. */
 void jc_store_count_reject(jc_key key, uint64_t id, jc_reject why,
                            const char *detail);
+
+/* lib/program.c */
+/* Name the run's program (jc_cache_prefetch_program): from now on the loops
+** it reloads or saves are noted.  False when out of memory. */
+bool jc_program_start(jc_cache *c, jc_key program);
+/* Note a loop (its lookup key) reloaded or saved; nothing if no program is
+** named. */
+void jc_program_note(jc_cache *c, jc_key key);
+/* The named program's list as the store holds it under txn: its keys
+** (malloc'd, *keys; NULL when none) and their count.  A list that does not
+** parse is counted as a rejected record and reads as none. */
+size_t jc_program_read(jc_cache *c, MDB_txn *txn, jc_key **keys);
+/* At close: queue the loops used when they differ from the list read, and
+** forget the program. */
+void jc_program_save(jc_cache *c);
 
 /* lib/prefetch.c */
 /* The key's candidates if the prefetch has looked it up: cs->v is then

@@ -462,6 +462,7 @@ jc_err jc_commit_path(jc_replay *r, jc_path *p, jc_trace **out, size_t cap,
   for (uint32_t i = 0; i < p->depth; i++) {
     const struct jc_fmt_hdr *h = &p->lv[i].cand->view.hdr;
     jc_store_touch(r->cache, (jc_key){h->key_lo, h->key_hi}, h->trace_id);
+    if (h->kind == JC_FMT_LOOP) jc_program_note(r->cache, (jc_key){h->key_lo, h->key_hi});
   }
   jc_gdbjit_register_n(cx.t, p->depth);
 

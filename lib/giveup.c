@@ -23,6 +23,7 @@
 ** not followed by zeros only, is counted as a rejected record (reject probe,
 ** records_rejected and the reason's counter; trace id 0) and ignored.
 */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -75,10 +76,11 @@ static int decode(jc_key key, const void *val, size_t size) {
 
 JC_API jc_err jc_giveup_save(jc_cache *c, jc_key key, const char *why) {
   if (!c) return jc_fail(JC_INVAL, "jcache: jc_giveup_save without a cache");
-  jc_pending *p = jc_store_pending(c, key, 0);
-  if (!p) return jc_fail(JC_NOMEM, "jcache: out of memory queueing a give-up");
-  encode(p->giveup_val, why);
-  return jc_store_put_giveup(c, p);
+  uint8_t *v = malloc(JC_GIVEUP_VAL_SIZE);
+  if (!v) return jc_fail(JC_NOMEM, "jcache: out of memory queueing a give-up");
+  encode(v, why);
+  return jc_store_put_side(c, c->giveup_dbi, c->has_giveups, key, v,
+                           JC_GIVEUP_VAL_SIZE);
 }
 
 JC_API jc_err jc_giveup_find(jc_cache *c, jc_key key, char *why, size_t cap) {

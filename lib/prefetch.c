@@ -90,6 +90,7 @@ struct jc_prefetch {
   ** looked up without it. */
   bool got_keys;
   unsigned key_polls;
+  bool want_program; /* a program's list to read (jc_cache_prefetch_program) */
   cpu_set_t cpus; /* the process's CPUs (start_thread) */
   bool cpus_set;
 
@@ -201,6 +202,23 @@ static bool todo_push_family(jc_prefetch *pf, const pf_job *jobs, size_t n) {
   memmove(pf->todo + at + n, pf->todo + at, keys * sizeof *pf->todo);
   memcpy(pf->todo + at, jobs, n * sizeof *jobs);
   return true;
+}
+
+/* Queue keys in front of every waiting job (pf->lock held): a program's
+** list goes before the keys given since, which it mostly repeats. */
+static bool todo_push_keys_front(jc_prefetch *pf, const jc_key *keys, size_t n) {
+  if (n == 0) return true;
+  pf_job *jobs = malloc(n * sizeof *jobs);
+  if (!jobs) return false;
+  for (size_t i = 0; i < n; i++) jobs[i] = (pf_job){keys[i], NULL};
+  size_t waiting = pf->ntodo - pf->head;
+  bool ok = todo_push(pf, jobs, n); /* room (it may compact) */
+  if (ok) {
+    memmove(pf->todo + pf->head + n, pf->todo + pf->head, waiting * sizeof *pf->todo);
+    memcpy(pf->todo + pf->head, jobs, n * sizeof *jobs);
+  }
+  free(jobs);
+  return ok;
 }
 
 /* -- Memory ------------------------------------------------------------------------- */
@@ -485,6 +503,34 @@ static void reserve_step(jc_prefetch *pf) {
   pthread_mutex_unlock(&pf->sync_lock);
 }
 
+/* The thread's read transaction, renewed (begun afresh if the map grew);
+** NULL if none can be had (the jobs then fetch nothing). */
+static MDB_txn *txn_renew(jc_cache *c, MDB_txn *txn) {
+  int rc = txn ? mdb_txn_renew(txn) : jc_store_txn_begin(c, MDB_RDONLY, &txn);
+  if (rc && txn) { /* e.g. the map grew: begin afresh */
+    mdb_txn_abort(txn);
+    txn = NULL;
+    rc = jc_store_txn_begin(c, MDB_RDONLY, &txn);
+  }
+  return rc ? NULL : txn;
+}
+
+/* Read the program's list and queue its keys first (pf->lock held, and
+** dropped while reading). */
+static void read_program(jc_prefetch *pf, jc_cache *c, MDB_txn **txn) {
+  pf->want_program = false;
+  pthread_mutex_unlock(&pf->lock);
+  jc_key *keys = NULL;
+  size_t n = 0;
+  if ((*txn = txn_renew(c, *txn)) != NULL) {
+    n = jc_program_read(c, *txn, &keys);
+    mdb_txn_reset(*txn);
+  }
+  pthread_mutex_lock(&pf->lock);
+  if (todo_push_keys_front(pf, keys, n)) pf->info.program_keys += n;
+  free(keys);
+}
+
 /* The thread: jobs in batches, each batch under one read transaction and
 ** published in one critical section. */
 static void *prefetch_main(void *arg) {
@@ -514,6 +560,10 @@ static void *prefetch_main(void *arg) {
     cached = c->has_dbi && mdb_stat(txn, c->dbi, &st) == 0 && st.ms_entries > 0;
     mdb_txn_reset(txn);
   }
+  /* A program's list first: its keys are what the first loops need. */
+  pthread_mutex_lock(&pf->lock);
+  if (pf->want_program) read_program(pf, c, &txn);
+  pthread_mutex_unlock(&pf->lock);
   void *map = NULL;
   size_t used = store_used(c, &map);
   if (cached) {
@@ -529,14 +579,27 @@ static void *prefetch_main(void *arg) {
       reserve_step(pf);
     }
   }
-  populate_store(map, used);
+  /* The store's pages are mapped ahead when there is nothing to fetch
+  ** (before the keys come, usually): the keys waiting come first. */
+  bool populated = false;
   pthread_mutex_lock(&pf->lock);
   for (;;) {
+    if (pf->want_program && !pf->stop) {
+      read_program(pf, c, &txn);
+      continue;
+    }
     if (pf->head == pf->ntodo) {
       pf->head = pf->ntodo = 0;
       pf->busy = false;
       pthread_cond_broadcast(&pf->idle);
       if (pf->stop) break;
+      if (!populated) {
+        populated = true;
+        pthread_mutex_unlock(&pf->lock);
+        populate_store(map, used);
+        pthread_mutex_lock(&pf->lock);
+        continue;
+      }
       if (!pf->got_keys && pf->key_polls++ < PF_KEY_POLLS) {
         struct timespec at;
         clock_gettime(CLOCK_REALTIME, &at);
@@ -564,13 +627,7 @@ static void *prefetch_main(void *arg) {
     if (batch_cap < PF_BATCH) batch_cap *= 2;
     pthread_mutex_unlock(&pf->lock);
 
-    int rc = txn ? mdb_txn_renew(txn) : jc_store_txn_begin(c, MDB_RDONLY, &txn);
-    if (rc && txn) { /* e.g. the map grew: begin afresh */
-      mdb_txn_abort(txn);
-      txn = NULL;
-      rc = jc_store_txn_begin(c, MDB_RDONLY, &txn);
-    }
-    if (rc) txn = NULL;
+    txn = txn_renew(c, txn);
     for (size_t i = 0; i < nb; i++) fetch_job(&f, txn, &batch[i]);
     if (txn) mdb_txn_reset(txn);
 
@@ -634,10 +691,8 @@ static jc_prefetch *get_prefetch(jc_cache *c) {
   return pf;
 }
 
-JC_API jc_err jc_cache_prefetch(jc_cache *c, const jc_key *keys, size_t n) {
-  if (!c || (n && !keys))
-    return jc_fail(JC_INVAL, "jcache: jc_cache_prefetch: %s is NULL",
-                   c ? "keys" : "cache");
+/* Queue keys, or (program) the program's list, and start the thread. */
+static jc_err queue(jc_cache *c, const jc_key *keys, size_t n, bool program) {
   if (!c->has_dbi) return JC_OK; /* an empty store: nothing to fetch */
   jc_prefetch *pf = get_prefetch(c);
   if (!pf) return jc_fail(JC_NOMEM, "jcache: out of memory in prefetch");
@@ -648,22 +703,37 @@ JC_API jc_err jc_cache_prefetch(jc_cache *c, const jc_key *keys, size_t n) {
     if (!todo_push(pf, &(pf_job){keys[i], NULL}, 1))
       err = jc_fail(JC_NOMEM, "jcache: out of memory in prefetch");
   if (err) goto out;
-  if (n) {
+  if (n || program) {
     pf->busy = true;
+    pf->want_program |= program;
     pthread_cond_signal(&pf->wake);
-    pf->got_keys = true;
+    pf->got_keys |= n > 0;
   }
   if (!pf->started) {
     pf->started = start_thread(pf, c);
     if (!pf->started) {
       pf->head = pf->ntodo = 0;
-      pf->busy = false;
+      pf->busy = pf->want_program = false;
       err = jc_fail(JC_IO, "jcache: cannot start the prefetch thread");
     }
   }
 out:
   pthread_mutex_unlock(&pf->lock);
   return err;
+}
+
+JC_API jc_err jc_cache_prefetch(jc_cache *c, const jc_key *keys, size_t n) {
+  if (!c || (n && !keys))
+    return jc_fail(JC_INVAL, "jcache: jc_cache_prefetch: %s is NULL",
+                   c ? "keys" : "cache");
+  return queue(c, keys, n, false);
+}
+
+JC_API jc_err jc_cache_prefetch_program(jc_cache *c, jc_key program) {
+  if (!c) return jc_fail(JC_INVAL, "jcache: jc_cache_prefetch_program: cache is NULL");
+  if (!jc_program_start(c, program))
+    return jc_fail(JC_NOMEM, "jcache: out of memory naming the program");
+  return queue(c, NULL, 0, true);
 }
 
 JC_API void jc_cache_prefetch_wait(jc_cache *c) {

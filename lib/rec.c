@@ -408,6 +408,7 @@ static jc_err persist(jc_rec *r, const void *code, size_t len,
     free(buf);
     return JC_OK;
   }
+  if (r->kind == JC_FMT_LOOP) jc_program_note(r->cache, r->key);
   return jc_store_put(r->cache, r->key, tid, buf, blen);
 }
 

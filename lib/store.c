@@ -59,7 +59,7 @@ jc_err jc_store_open(jc_cache *c) {
   int rc = mdb_env_create(&c->env);
   if (rc) return mdb_fail(rc, "cannot create the store", c->dir);
   mdb_env_set_mapsize(c->env, c->max_size);
-  mdb_env_set_maxdbs(c->env, 4);
+  mdb_env_set_maxdbs(c->env, 8);
   mdb_env_set_maxreaders(c->env, 254);
   /* NOTLS: read transactions are not tied to threads, so a jc_cands may be
   ** released by another thread and spare transactions can be reused.
@@ -92,6 +92,8 @@ jc_err jc_store_open(jc_cache *c) {
         mdb_dbi_open(txn, "usage", ro ? 0 : MDB_CREATE, &c->usage_dbi) == 0;
     c->has_giveups =
         mdb_dbi_open(txn, "giveups", ro ? 0 : MDB_CREATE, &c->giveup_dbi) == 0;
+    c->has_programs =
+        mdb_dbi_open(txn, "programs", ro ? 0 : MDB_CREATE, &c->program_dbi) == 0;
   }
   if (rc == MDB_NOTFOUND && ro) {
     mdb_txn_abort(txn);
@@ -150,7 +152,7 @@ static void write_usage(jc_cache *c, jc_pending *batch) {
   uint64_t now = (uint64_t)time(NULL);
   int rc = 0;
   for (jc_pending *p = batch; p && !rc; p = p->next) {
-    if (p->giveup) continue;
+    if (p->side) continue;
     MDB_val k = {sizeof p->lkey, p->lkey}, v;
     usage u = {0, 0, 0};
     if (mdb_get(txn, c->usage_dbi, &k, &v) == 0 && v.mv_size == sizeof u)
@@ -170,23 +172,23 @@ static void write_usage(jc_cache *c, jc_pending *batch) {
   else mdb_txn_commit(txn);
 }
 
-/* Write a batch's records and give-ups in one transaction, then its usage
-** updates.  Returns the number of records and give-ups written (1 for a
-** batch of touches alone), 0 on failure. */
+/* Write a batch's records and side entries in one transaction, then its
+** usage updates.  Returns the number of records and side entries written
+** (1 for a batch of touches alone), 0 on failure. */
 static size_t write_batch(jc_cache *c, jc_pending *batch) {
   size_t n = 0, ng = 0, written = 0;
   for (jc_pending *p = batch; p; p = p->next) {
-    n += p->rec != NULL;
-    ng += p->giveup; /* queued only where the table is (jc_store_put_giveup) */
+    n += p->rec != NULL && !p->side;
+    ng += p->side; /* queued only where the table is (jc_store_put_side) */
   }
   MDB_txn *txn;
   int rc = n + ng ? jc_store_txn_begin(c, 0, &txn) : 0;
   if (n + ng && !rc) {
     for (jc_pending *p = batch; p && !rc; p = p->next) {
-      if (p->giveup) {
+      if (p->side) {
         /* Keyed by namespace and key (no trace id): a later one replaces. */
-        MDB_val k = {32, p->lkey}, v = {sizeof p->giveup_val, p->giveup_val};
-        rc = mdb_put(txn, c->giveup_dbi, &k, &v, 0);
+        MDB_val k = {32, p->lkey}, v = {p->len, p->rec};
+        rc = mdb_put(txn, p->side_dbi, &k, &v, 0);
         continue;
       }
       if (!p->rec) continue; /* a touch */
@@ -201,11 +203,11 @@ static size_t write_batch(jc_cache *c, jc_pending *batch) {
     /* A full store or an I/O error: the records are lost, the JIT runs on. */
     jc_stat_add(write_errors, n);
     for (jc_pending *p = batch; p; p = p->next)
-      if (p->rec) JC_PROBE(write_error, p->trace_id, rc, mdb_strerror(rc));
+      if (p->rec && !p->side) JC_PROBE(write_error, p->trace_id, rc, mdb_strerror(rc));
     return 0;
   }
   for (jc_pending *p = batch; p; p = p->next) {
-    if (!p->rec) continue;
+    if (!p->rec || p->side) continue;
     written++;
     JC_PROBE(record_write, p->trace_id, jc_ld64(p->lkey + 16),
              jc_ld64(p->lkey + 24), p->len);
@@ -251,7 +253,7 @@ static jc_err enqueue(jc_cache *c, jc_pending *p) {
   if (!c->writer_running) {
     if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
       pthread_mutex_unlock(&c->qlock);
-      if (p->rec) {
+      if (p->rec && !p->side) {
         jc_stat_add(write_errors, 1);
         JC_PROBE(write_error, p->trace_id, 0, "cannot start the writer thread");
       }
@@ -295,12 +297,21 @@ jc_err jc_store_put(jc_cache *c, jc_key key, uint64_t trace_id, void *rec,
   return enqueue(c, p);
 }
 
-jc_err jc_store_put_giveup(jc_cache *c, jc_pending *p) {
-  if ((c->flags & JC_CACHE_READONLY) || !c->has_giveups) {
-    free_pending(p);
+jc_err jc_store_put_side(jc_cache *c, MDB_dbi dbi, bool has, jc_key key,
+                         void *val, size_t len) {
+  if ((c->flags & JC_CACHE_READONLY) || !has) {
+    free(val);
     return jc_fail(JC_DISABLED, "jcache: the cache at %s is read-only", c->dir);
   }
-  p->giveup = true;
+  jc_pending *p = jc_store_pending(c, key, 0);
+  if (!p) {
+    free(val);
+    return jc_fail(JC_NOMEM, "jcache: out of memory queueing an entry");
+  }
+  p->side = true;
+  p->side_dbi = dbi;
+  p->rec = val;
+  p->len = len;
   return enqueue(c, p);
 }
 

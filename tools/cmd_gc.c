@@ -34,6 +34,9 @@ static const char help[] =
     "      --giveups        also drop every give-up: the loops and exits a JIT\n"
     "                       gave up tracing, which its next runs record only\n"
     "                       once, late (see `jcache stat`)\n"
+    "      --programs       also drop every program's list of the loops its\n"
+    "                       last run used (its next run then fetches its\n"
+    "                       records as it compiles, not before)\n"
     "      --dry-run        print what would be removed; change nothing\n"
     "  -q, --quiet          only the summary\n"
     "  -h, --help           this help\n"
@@ -88,11 +91,12 @@ int jc_cmd_gc(int argc, char **argv) {
       {"max-size", required_argument, NULL, 'm'},
       {"dry-run", no_argument, NULL, 'D'},
       {"giveups", no_argument, NULL, 'G'},
+      {"programs", no_argument, NULL, 'P'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   uint64_t max = 0;
-  bool has_max = false, dry = false, quiet = false, giveups = false;
+  bool has_max = false, dry = false, quiet = false, giveups = false, programs = false;
   int o;
   while ((o = getopt_long(argc, argv, "m:qh", opts, NULL)) != -1) {
     switch (o) {
@@ -104,6 +108,7 @@ int jc_cmd_gc(int argc, char **argv) {
       break;
     case 'D': dry = true; break;
     case 'G': giveups = true; break;
+    case 'P': programs = true; break;
     case 'q': quiet = true; break;
     case 'h': fputs(help, stdout); return JT_EXIT_OK;
     default: return jt_usage_err("gc", "bad option");
@@ -216,10 +221,21 @@ int jc_cmd_gc(int argc, char **argv) {
              (unsigned long long)e[i].size, e[i].reason);
     }
   }
-  uint64_t nevict = 0, evict_bytes = 0, ngiveups = 0;
-  MDB_stat gst;
-  if (giveups && s.has_giveups && mdb_stat(txn, s.giveups, &gst) == 0)
-    ngiveups = gst.ms_entries;
+  uint64_t nevict = 0, evict_bytes = 0;
+  /* The side tables emptied on request: give-ups, program lists. */
+  struct {
+    bool want, has;
+    MDB_dbi dbi;
+    const char *what;
+    uint64_t n;
+  } side[] = {{giveups, s.has_giveups, s.giveups, "give-up", 0},
+              {programs, s.has_programs, s.programs, "program list", 0}};
+  enum { NSIDE = sizeof side / sizeof side[0] };
+  for (size_t i = 0; i < NSIDE; i++) {
+    MDB_stat st;
+    if (side[i].want && side[i].has && mdb_stat(txn, side[i].dbi, &st) == 0)
+      side[i].n = st.ms_entries;
+  }
   if (has_max && good > max) {
     order = malloc((n ? n : 1) * sizeof *order);
     if (!order) {
@@ -256,15 +272,17 @@ int jc_cmd_gc(int argc, char **argv) {
       rc = mdb_del(txn, s.usage, &uk, NULL);
       if (rc == MDB_NOTFOUND) rc = 0;
     }
-    if (!rc && giveups && s.has_giveups) rc = mdb_drop(txn, s.giveups, 0);
+    for (size_t i = 0; i < NSIDE && !rc; i++)
+      if (side[i].want && side[i].has) rc = mdb_drop(txn, side[i].dbi, 0);
     if (!rc) rc = mdb_txn_commit(txn);
     else mdb_txn_abort(txn);
     txn = NULL;
     if (rc) goto ioerr;
   }
-  if (giveups)
-    printf("gc: %s %llu give-up%s\n", verb, (unsigned long long)ngiveups,
-           ngiveups == 1 ? "" : "s");
+  for (size_t i = 0; i < NSIDE; i++)
+    if (side[i].want)
+      printf("gc: %s %llu %s%s\n", verb, (unsigned long long)side[i].n, side[i].what,
+             side[i].n == 1 ? "" : "s");
 
   {
     char b1[24], b2[24], b3[24];

@@ -171,9 +171,11 @@ static int store_stat(jt_store *s) {
     }
     mdb_cursor_close(cur);
   }
-  MDB_stat gst;
+  MDB_stat gst, pst;
   uint64_t ngiveups =
       s->has_giveups && mdb_stat(txn, s->giveups, &gst) == 0 ? gst.ms_entries : 0;
+  uint64_t nprograms =
+      s->has_programs && mdb_stat(txn, s->programs, &pst) == 0 ? pst.ms_entries : 0;
   mdb_txn_abort(txn);
 
   printf("records      %llu: %llu loop%s, %llu bridge%s, %llu bad; %s in "
@@ -193,6 +195,9 @@ static int store_stat(jt_store *s) {
   }
   printf("give-ups     %llu (loops and exits a JIT gave up tracing; "
          "`jcache gc --giveups` drops them)\n", (unsigned long long)ngiveups);
+  printf("programs     %llu (lists of the loops a program's last run used, "
+         "fetched first by its next run; `jcache gc --programs` drops them)\n",
+         (unsigned long long)nprograms);
   printf("namespaces   %zu\n", nns);
   for (size_t i = 0; i < nns; i++) {
     char hex[40];

@@ -101,8 +101,8 @@ bool jt_store_open(jt_store *s, const char *dir, int mode) {
   s->traces = s->cache->dbi;
   if (!s->has_traces) return true;
 
-  /* The usage and give-ups tables, if this store has them (the library
-  ** creates them when it opens a store for writing). */
+  /* The usage, give-ups and programs tables, if this store has them (the
+  ** library creates them when it opens a store for writing). */
   MDB_txn *txn;
   int rc = jt_txn_begin(s, s->writable, &txn);
   if (rc) {
@@ -111,7 +111,8 @@ bool jt_store_open(jt_store *s, const char *dir, int mode) {
     return false;
   }
   if (!open_table(s, txn, "usage", &s->usage, &s->has_usage) ||
-      !open_table(s, txn, "giveups", &s->giveups, &s->has_giveups)) {
+      !open_table(s, txn, "giveups", &s->giveups, &s->has_giveups) ||
+      !open_table(s, txn, "programs", &s->programs, &s->has_programs)) {
     mdb_txn_abort(txn);
     jt_store_close(s);
     return false;

@@ -66,10 +66,11 @@ typedef struct jt_store {
   jc_cache *cache;   /* owns the environment */
   MDB_env *env;
   const char *dir;   /* the directory in use (owned by cache) */
-  MDB_dbi traces, usage, giveups;
+  MDB_dbi traces, usage, giveups, programs;
   bool has_traces;   /* false: an empty store (read-only, no table yet) */
   bool has_usage;    /* false: an older store without the usage table */
   bool has_giveups;  /* false: a store without the give-ups table (lib/giveup.c) */
+  bool has_programs; /* false: a store without the program lists (lib/program.c) */
   bool writable;
 } jt_store;
 

@@ -188,7 +188,7 @@ int main(int argc, char **argv)
   jit.vm = &vm;
   if (jit.enabled && !dump) {
     vm.jit = &jit;
-    jit_cache_open(&jit);
+    jit_cache_open(&jit, src, len);
     vm.jit_hot = jit.cache ? jit.reload_hot : jit.hot;
   }
   int status = run(&vm, path, src, len, dump, argc - argi - 1, argv + argi + 1);

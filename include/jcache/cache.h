@@ -156,6 +156,28 @@ jc_err jc_giveup_find(jc_cache *cache, jc_key key, char *why, size_t cap);
 #define JC_PREFETCH_MAX_BYTES (64u << 20)
 jc_err jc_cache_prefetch(jc_cache *cache, const jc_key *keys, size_t n);
 
+/* Prefetch what the last run of the same program used, before the client
+** knows its keys.  `program` names the program (jcvm: a hash of its
+** source).  The thread (started if need be) first reads the program's
+** list: the lookup keys of the loops its last run reloaded or saved, in
+** the order they were first used; it fetches them, and their families, as
+** if they had been given to jc_cache_prefetch, ahead of keys given later.
+** Call it right after opening the cache: while the client parses and
+** compiles, the thread has the records ready for its first loops.
+**
+** From this call on, the loops this run reloads (jc_replay_commit,
+** jc_replay_static) or saves (jc_rec_finish) are noted, and closing the
+** cache writes them as the program's new list, unless they are the list
+** read (then nothing is written) or none (the last list stays).  Not on a
+** read-only cache.  At most JC_PROGRAM_MAX_KEYS loops are kept.
+**
+** The list is only a hint: a key in it that has no records, or records
+** that do not replay, costs a lookup and nothing else.  A list that does
+** not parse is counted as a rejected record (jc_stats) and ignored.
+** Naming another program later starts a new list for it. */
+#define JC_PROGRAM_MAX_KEYS 4096u
+jc_err jc_cache_prefetch_program(jc_cache *cache, jc_key program);
+
 /* Wait until every key given to jc_cache_prefetch so far has been fetched
 ** (tests, benchmarks). */
 void jc_cache_prefetch_wait(jc_cache *cache);
@@ -169,6 +191,8 @@ typedef struct jc_prefetch_info {
   uint64_t served;  /* jc_lookup calls answered from the prefetch */
   uint64_t families_fetched; /* families a commit fetched itself, the
                                 thread not having got to them yet */
+  uint64_t program_keys; /* keys read from the program's list
+                            (jc_cache_prefetch_program) */
   bool busy;        /* keys remain to be fetched */
 } jc_prefetch_info;
 

@@ -17,11 +17,10 @@ a loop that always aborts and on an exit whose bridge always aborts:
     late recording now compiles the bridge;
   - every run prints what a run without the cache prints.
 """
-import json
-import os
-import subprocess
 import sys
 import tempfile
+
+from jcvmrun import Checks, run
 
 LOOP = """
 fn run(n)
@@ -54,29 +53,13 @@ print(run(300000))
 BRIDGE_EDITED = BRIDGE.replace("var f = fn() return i end\n  return f()", "return i + 0")
 
 
-def run(jcvm, tmp, src, name, cache=True):
-    path = os.path.join(tmp, name + ".jc")
-    with open(path, "w") as f:
-        f.write(src)
-    stats = os.path.join(tmp, name + ".json")
-    args = [jcvm] + (["--cache=" + os.path.join(tmp, "cache")] if cache else ["--no-cache"])
-    p = subprocess.run(args + ["--jit-stats-json=" + stats, path], capture_output=True,
-                       text=True, timeout=300)
-    with open(stats) as f:
-        return p.stdout + p.stderr, json.load(f)
-
 
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
     jcvm = sys.argv[1]
-    failures = []
-
-    def check(cond, what):
-        if not cond:
-            failures.append(what)
-            print("FAIL: " + what)
+    check = Checks()
 
     with tempfile.TemporaryDirectory() as tmp:
         for kind, src, edited in (("loop", LOOP, LOOP_EDITED), ("bridge", BRIDGE, BRIDGE_EDITED)):
@@ -102,7 +85,7 @@ def main():
                   "%d bridges, %d found" % (kind, cold["aborts"], cold["giveups_saved"], warm["aborts"],
                                             warm["giveups_found"], ed["loops"], ed["bridges"],
                                             ed["giveups_found"]))
-    return 1 if failures else 0
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

@@ -211,6 +211,23 @@ has "gc --giveups: removed" 'removed 2 give-ups'
 run "stat after gc --giveups" 0 "$J" stat "$C"
 has "stat: none left" '^give-ups +0 '
 
+# Program lists: written by a run that names its program, counted by stat,
+# dropped by gc --programs only (their records stay).
+mkdir "$T/p"
+"$HOLD" --program "$T/p" prog.jc loop-a && "$HOLD" --program "$T/p" other.jc loop-b \
+  && ok "two programs' runs" || bad "running programs"
+run "stat programs" 0 "$J" stat "$T/p"
+has "stat: counts the lists" '^programs +2 '
+run "gc keeps program lists" 0 "$J" gc "$T/p"
+hasnt "gc without --programs: none dropped" 'program list'
+run "gc --programs --dry-run" 0 "$J" gc --programs --dry-run "$T/p"
+has "gc --programs --dry-run: would remove" 'would remove 2 program lists'
+run "gc --programs" 0 "$J" gc --programs "$T/p"
+has "gc --programs: removed" 'removed 2 program lists'
+run "stat after gc --programs" 0 "$J" stat "$T/p"
+has "stat: no list left" '^programs +0 '
+has "stat: the records stay" '^records +2: 2 loops'
+
 # A store without the usage table (an older cache): made with mdb_load.
 if command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null; then
   mkdir "$T/old"

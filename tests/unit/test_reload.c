@@ -703,6 +703,173 @@ static void test_prefetch(void **state) {
   jc_cache_prefetch_wait(NULL);
 }
 
+/* -- A program's loops ------------------------------------------------------------ */
+
+/* The program list stored for `prog` (its keys in *out, at most cap), or -1
+** when there is none. */
+static long program_list_raw(fixture *f, jc_key prog, jc_key *out, size_t cap) {
+  uint8_t lk[40];
+  jc_store_key(lk, jc_cache_ns(f->cache), prog, 0);
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(f->cache->env, NULL, MDB_RDONLY, &txn), 0);
+  MDB_val k = {32, lk}, v;
+  long n = -1;
+  if (mdb_get(txn, f->cache->program_dbi, &k, &v) == 0) {
+    assert_true(v.mv_size >= 16);
+    n = (long)((v.mv_size - 16) / 16);
+    for (long i = 0; i < n && (size_t)i < cap; i++)
+      memcpy(&out[i], (const uint8_t *)v.mv_data + 16 + 16 * i, 16);
+  }
+  mdb_txn_abort(txn);
+  return n;
+}
+
+static void program_list_put_raw(fixture *f, jc_key prog, const void *val, size_t len) {
+  uint8_t lk[40];
+  jc_store_key(lk, jc_cache_ns(f->cache), prog, 0);
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(f->cache->env, NULL, 0, &txn), 0);
+  MDB_val k = {32, lk}, v = {len, (void *)val};
+  assert_int_equal(mdb_put(txn, f->cache->program_dbi, &k, &v, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+/* One run of a program: open, name it, wait for the prefetch, reload the
+** loops `use` (each with its bridge), close.  Returns the keys read from
+** the program's list. */
+static uint64_t program_run(fixture *f, const jc_ns *ns, unsigned flags, jc_key prog,
+                            const jc_key *use, size_t nuse) {
+  jc_cache *c;
+  jc_cache_opts o = {.dir = f->dir, .flags = flags};
+  assert_int_equal(jc_cache_open(ns, &o, &c), JC_OK);
+  assert_int_equal(jc_cache_prefetch_program(c, prog), JC_OK);
+  jc_cache_prefetch_wait(c); /* no key given: what it fetched, the list named */
+  jc_prefetch_info pi = prefetch_info(c);
+  for (size_t i = 0; i < nuse; i++) {
+    jc_trace *tr[JC_MAX_CHAIN];
+    size_t n;
+    assert_int_equal(toy_reload(c, use[i], &toy_default_greens, &C2, 150, tr,
+                                JC_MAX_CHAIN, &n), JC_OK);
+    assert_int_equal(n, 2);
+    jc_trace_release(tr[1]);
+    jc_trace_release(tr[0]);
+  }
+  /* Every lookup of a listed loop, and of its bridge, was served. */
+  if (pi.program_keys == nuse && nuse) assert_int_equal(prefetch_info(c).served, 2 * nuse);
+  jc_cache_close(c);
+  return pi.program_keys;
+}
+
+/* A run that names its program notes the loops it saves and reloads, in
+** first-use order, and closing writes them as the program's list; the next
+** run of the program has the prefetch fetch them and their bridges before
+** any key is given.  A run that used the listed loops in the listed order
+** writes nothing; one that used others replaces the list; another program,
+** another namespace see none; a read-only handle reads it and never writes;
+** a list that does not parse is counted as a rejected record and ignored. */
+static void test_program_list(void **state) {
+  fixture *f = *state;
+  jc_key prog = key_of("program.jc"), a = key_of("prog loop a"), b = key_of("prog loop b");
+  jc_key got[4];
+
+  /* The cold run: saves a, then b (and their bridges). */
+  jc_cache *c;
+  jc_cache_opts o = {.dir = f->dir};
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c), JC_OK);
+  assert_int_equal(jc_cache_prefetch_program(c, prog), JC_OK);
+  jc_cache_prefetch_wait(c);
+  assert_int_equal(prefetch_info(c).program_keys, 0); /* no list yet */
+  for (int i = 0; i < 2; i++) {
+    jc_trace *loop, *bridge;
+    assert_int_equal(toy_compile_loop(c, i ? b : a, &toy_default_greens, &C1, 0, &loop), JC_OK);
+    assert_int_equal(toy_compile_bridge(c, loop, &toy_default_greens, &C1, &bridge), JC_OK);
+    jc_trace_release(bridge);
+    jc_trace_release(loop);
+  }
+  jc_cache_close(c);
+  assert_int_equal(program_list_raw(f, prog, got, 4), 2);
+  assert_true(got[0].lo == a.lo && got[0].hi == a.hi);
+  assert_true(got[1].lo == b.lo && got[1].hi == b.hi);
+
+  /* A warm run: the list is read and fetched, every lookup served. */
+  jc_key ab[] = {a, b}, ba[] = {b, a};
+  assert_int_equal(program_run(f, &test_ns, 0, prog, ab, 2), 2);
+
+  /* The same loops in the same order write nothing.  The stored list is
+  ** swapped while that run is open, after its prefetch read [a, b]: a
+  ** write would have put [a, b] back. */
+  uint8_t val[16 + 32] = {'J', 'C', 'P', 'L', 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0};
+  memcpy(val + 16, &b, 16);
+  memcpy(val + 32, &a, 16);
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c), JC_OK);
+  assert_int_equal(jc_cache_prefetch_program(c, prog), JC_OK);
+  jc_cache_prefetch_wait(c);
+  assert_int_equal(prefetch_info(c).program_keys, 2);
+  program_list_put_raw(f, prog, val, sizeof val);
+  for (int i = 0; i < 2; i++) {
+    jc_trace *tr[JC_MAX_CHAIN];
+    size_t n;
+    assert_int_equal(toy_reload(c, ab[i], &toy_default_greens, &C2, 150, tr,
+                                JC_MAX_CHAIN, &n), JC_OK);
+    jc_trace_release(tr[1]);
+    jc_trace_release(tr[0]);
+  }
+  jc_cache_close(c);
+  assert_int_equal(program_list_raw(f, prog, got, 4), 2);
+  assert_true(got[0].lo == b.lo && got[1].lo == a.lo);
+
+  /* Other loops, or another order: the list is replaced. */
+  assert_int_equal(program_run(f, &test_ns, 0, prog, &a, 1), 2);
+  assert_int_equal(program_list_raw(f, prog, got, 4), 1);
+  assert_true(got[0].lo == a.lo && got[0].hi == a.hi);
+  assert_int_equal(program_run(f, &test_ns, 0, prog, ba, 2), 1);
+  assert_int_equal(program_list_raw(f, prog, got, 4), 2);
+  assert_true(got[0].lo == b.lo && got[1].lo == a.lo);
+
+  /* Read-only: reads the list, writes none. */
+  assert_int_equal(program_run(f, &test_ns, JC_CACHE_READONLY, prog, &a, 1), 2);
+  assert_int_equal(program_list_raw(f, prog, got, 4), 2);
+  /* A run too short for any loop leaves the list as it was. */
+  assert_int_equal(program_run(f, &test_ns, 0, prog, NULL, 0), 2);
+  assert_int_equal(program_list_raw(f, prog, got, 4), 2);
+
+  /* Another program, another namespace: no list. */
+  assert_int_equal(program_run(f, &test_ns, JC_CACHE_READONLY, key_of("other.jc"), NULL, 0), 0);
+  jc_ns other = test_ns;
+  other.build_id = "another-build";
+  assert_int_equal(program_run(f, &other, JC_CACHE_READONLY, prog, NULL, 0), 0);
+
+  /* Lists that do not parse: too short, a size not a whole number of keys,
+  ** bad magic, another version, a count that disagrees with the size,
+  ** reserved bytes set.  Each is rejected and counted once, and the run
+  ** goes on without it. */
+  static const struct { size_t len; int pos; uint8_t byte; } bad[] = {
+      {8, -1, 0}, {16 + 32 - 4, -1, 0}, {48, 0, 'X'}, {48, 4, 2},
+      {48, 8, 3}, {48, 6, 1}, {48, 12, 1},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    uint8_t v[48];
+    memcpy(v, val, sizeof v);
+    if (bad[i].pos >= 0) v[bad[i].pos] = bad[i].byte;
+    program_list_put_raw(f, prog, v, bad[i].len);
+    jc_stats s0 = stats();
+    assert_int_equal(program_run(f, &test_ns, JC_CACHE_READONLY, prog, &b, 1), 0);
+    assert_int_equal(stats().records_rejected - s0.records_rejected, 1);
+  }
+  /* A list naming keys that have nothing: looked up, nothing found. */
+  jc_key ghost[2] = {key_of("never saved 1"), key_of("never saved 2")};
+  uint8_t gv[48];
+  memcpy(gv, val, 16);
+  memcpy(gv + 16, ghost, 32);
+  program_list_put_raw(f, prog, gv, sizeof gv);
+  assert_int_equal(program_run(f, &test_ns, 0, prog, &b, 1), 2);
+  /* and the run's own loops replace it. */
+  assert_int_equal(program_list_raw(f, prog, got, 4), 1);
+  assert_true(got[0].lo == b.lo && got[0].hi == b.hi);
+
+  assert_int_equal(jc_cache_prefetch_program(NULL, prog), JC_INVAL);
+}
+
 /* Reloads are counted per record in the "usage" table (for ls and gc). */
 static void test_usage_table(void **state) {
   fixture *f = *state;
@@ -2166,6 +2333,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_recorder_refuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_guard_outcomes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_program_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tail_patch_point_choice, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tail_two_patch_points, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cells, setup, teardown),

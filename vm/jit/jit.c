@@ -389,8 +389,8 @@ void jit_report(jit_state *J)
             "jit: traces bound statically: %llu reloaded, %llu left to their check, "
             "%llu missed; verified %llu agreed, %llu disagreed\n"
             "jit: given up (every recording aborted): %llu saved, %llu found from earlier runs\n"
-            "jit: prefetch: %llu keys, %llu records, %llu lookups served, %.3f ms CPU on its thread; "
-            "%llu families fetched by commits\n"
+            "jit: prefetch: %llu keys (%llu listed by the program's last run), %llu records, "
+            "%llu lookups served, %.3f ms CPU on its thread; %llu families fetched by commits\n"
             "jit: memory populated ahead: %llu chunks, %.3f ms CPU on its thread; %llu chunks "
             "mapped on demand (none was ready)\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
@@ -408,7 +408,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->static_fallbacks, (unsigned long long)s->static_misses,
             (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
             (unsigned long long)s->giveups_saved, (unsigned long long)s->giveups_found,
-            (unsigned long long)pf.keys,
+            (unsigned long long)pf.keys, (unsigned long long)pf.program_keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6,
             (unsigned long long)pf.families_fetched,
             (unsigned long long)mem.populated, mem.cpu_ns / 1e6, (unsigned long long)mem.faulting);
@@ -431,6 +431,7 @@ void jit_report(jit_state *J)
             "\"giveups_found\": %llu, \"replay_ns\": %llu, "
             "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
             "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"prefetch_families_fetched\": %llu, "
+            "\"prefetch_program_keys\": %llu, "
             "\"populate_cpu_ns\": %llu, \"mem_chunks_faulting\": %llu, "
             "\"cache\": %s, \"traces\": [",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
@@ -451,7 +452,7 @@ void jit_report(jit_state *J)
             (unsigned long long)s->commit_ns, (unsigned long long)pf.keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served,
             (unsigned long long)pf.cpu_ns, (unsigned long long)pf.families_fetched,
-            (unsigned long long)mem.cpu_ns, (unsigned long long)mem.faulting,
+            (unsigned long long)pf.program_keys, (unsigned long long)mem.cpu_ns, (unsigned long long)mem.faulting,
             J->cache ? "true" : "false");
     static const char *const kinds[] = {"compile", "reload", "tail", "abort", "defer", "miss"};
     for (uint32_t i = 0; i < J->ncosts; i++) {

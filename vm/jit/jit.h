@@ -408,7 +408,7 @@ bool jit_check_start_tail(jit_state *J, vm_frame *rootframe, jit_trace *X);
 /* -- persist.c -------------------------------------------------------------- */
 
 /* Open the cache (namespace: jcvm's build id and CPU features). */
-void jit_cache_open(jit_state *J);
+void jit_cache_open(jit_state *J, const char *src, size_t len);
 /* Make the recorder's state and the checks' scratch trace now (a warm run,
 ** at startup) rather than at the first check. */
 void jit_rec_prepare(jit_state *J);

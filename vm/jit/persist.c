@@ -122,7 +122,7 @@ static void compute_cpu_features(void)
 #undef FEAT
 }
 
-void jit_cache_open(jit_state *J)
+void jit_cache_open(jit_state *J, const char *src, size_t len)
 {
   if (!J->enabled)
     return;
@@ -140,9 +140,12 @@ void jit_cache_open(jit_state *J)
     fprintf(stderr, "jcvm: running without the code cache: %s\n", jc_last_error());
     J->cache = NULL;
   } else if (!J->no_prefetch) {
-    /* The prefetch thread sets itself up while the program compiles; the
-    ** keys follow (jit_cache_prefetch). */
-    jc_cache_prefetch(J->cache, NULL, 0);
+    /* The prefetch thread sets itself up and fetches the loops the last
+    ** run of this program used while the program compiles; the keys
+    ** follow (jit_cache_prefetch).  The program is its source: an edit
+    ** names another program, whose list starts afresh (the list is only
+    ** which keys to fetch first, never what to run). */
+    jc_cache_prefetch_program(J->cache, jc_key_hash(src, len));
   }
   /* A warm run's first check and commit run the recorder, replay and
   ** reload code for the first time in this process: its pages mapped
