@@ -53,7 +53,6 @@ print(run(300000))
 BRIDGE_EDITED = BRIDGE.replace("var f = fn() return i end\n  return f()", "return i + 0")
 
 
-
 def main():
     if len(sys.argv) != 2:
         print(__doc__)

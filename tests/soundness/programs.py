@@ -40,7 +40,6 @@ print(second(300000))
 EDITED = PROGRAM.replace("i % 11", "i % 13")
 
 
-
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
