@@ -2,10 +2,10 @@
 ** lib/program.c — the loops a program used, kept for its next run.
 **
 ** The prefetch thread can only fetch what it is given, and a VM knows its
-** loops' keys when it has compiled them: warm richards gave its keys 40 us
-** before its first loop got hot, so the first commit read its loop's
-** family itself (33 families, 80 to 200 us) while the thread started on
-** the same work.  A program's run, though, reloads or saves much the same
+** loops' keys when it has compiled them: warm richards gave its keys 38 to
+** 49 us before its first loop got hot, so the first commit read its loop's
+** families itself (33 of them, 77 to 208 us) while the thread started on
+** the same work (bench/README.md).  A program's run, though, reloads or saves much the same
 ** loops as its last one.  A client that names its program at startup
 ** (jc_cache_prefetch_program, with a hash of its source, say) has the
 ** thread read the list of loops the last run used and fetch them, with
