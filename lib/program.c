@@ -50,9 +50,9 @@ struct jc_program {
   /* The loops used, in first-use order, and a set of them (indices + 1,
   ** open addressing): a commit notes its loop in constant time. */
   jc_key *used;
-  size_t nused;
+  size_t nused, capused; /* grown by doubling, up to JC_PROGRAM_MAX_KEYS */
   uint32_t *set;
-  size_t capset; /* a power of two, at least twice JC_PROGRAM_MAX_KEYS */
+  size_t capset; /* twice capused: a power of two */
   /* What the list said at open (jc_program_read), to write only a change. */
   jc_key *read;
   size_t nread;
@@ -64,6 +64,28 @@ static size_t home(jc_key k, size_t cap) {
 }
 
 static bool same(jc_key a, jc_key b) { return a.lo == b.lo && a.hi == b.hi; }
+
+#define PROGRAM_FIRST_CAP 64 /* loops a program notes before the first growth */
+
+/* Room for capused keys and their set (pg->lock held, or not yet shared);
+** false when out of memory (nothing changed then). */
+static bool reserve(jc_program *pg, size_t capused) {
+  jc_key *used = realloc(pg->used, capused * sizeof *used);
+  if (!used) return false;
+  pg->used = used;
+  uint32_t *set = calloc(2 * capused, sizeof *set);
+  if (!set) return false;
+  free(pg->set);
+  pg->set = set;
+  pg->capused = capused;
+  pg->capset = 2 * capused;
+  for (size_t k = 0; k < pg->nused; k++) {
+    size_t i = home(pg->used[k], pg->capset);
+    while (pg->set[i]) i = (i + 1) & (pg->capset - 1);
+    pg->set[i] = (uint32_t)k + 1;
+  }
+  return true;
+}
 
 static void program_free(jc_program *pg) {
   if (!pg) return;
@@ -92,12 +114,8 @@ bool jc_program_start(jc_cache *c, jc_key program) {
   pg = calloc(1, sizeof *pg);
   if (!pg) return false;
   pg->key = program;
-  pg->capset = 2 * JC_PROGRAM_MAX_KEYS;
-  pg->used = malloc(JC_PROGRAM_MAX_KEYS * sizeof *pg->used);
-  pg->set = calloc(pg->capset, sizeof *pg->set);
-  if (!pg->used || !pg->set) {
+  if (!reserve(pg, PROGRAM_FIRST_CAP)) {
     free(pg->used);
-    free(pg->set);
     free(pg);
     return false;
   }
@@ -119,7 +137,13 @@ void jc_program_note(jc_cache *c, jc_key key) {
   size_t i = home(key, pg->capset);
   while (pg->set[i] && !same(pg->used[pg->set[i] - 1], key))
     i = (i + 1) & (pg->capset - 1);
-  if (!pg->set[i] && pg->nused < JC_PROGRAM_MAX_KEYS) {
+  if (!pg->set[i] && pg->nused == pg->capused && pg->capused < JC_PROGRAM_MAX_KEYS &&
+      reserve(pg, 2 * pg->capused)) {
+    i = home(key, pg->capset);
+    while (pg->set[i]) i = (i + 1) & (pg->capset - 1);
+  }
+  /* Past JC_PROGRAM_MAX_KEYS, or out of memory: the list is a hint. */
+  if (!pg->set[i] && pg->nused < pg->capused) {
     pg->used[pg->nused++] = key;
     pg->set[i] = (uint32_t)pg->nused;
   }

@@ -867,6 +867,24 @@ static void test_program_list(void **state) {
   assert_int_equal(program_list_raw(f, prog, got, 4), 1);
   assert_true(got[0].lo == b.lo && got[0].hi == b.hi);
 
+  /* Many loops: the list grows with them, in first-use order, repeats
+  ** noted once, and keeps the first JC_PROGRAM_MAX_KEYS. */
+  jc_key big = key_of("big.jc");
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c), JC_OK);
+  assert_int_equal(jc_cache_prefetch_program(c, big), JC_OK);
+  for (uint64_t i = 0; i < JC_PROGRAM_MAX_KEYS + 100; i++) {
+    jc_program_note(c, jc_key_hash(&i, sizeof i));
+    if (i % 3 == 0) jc_program_note(c, jc_key_hash(&(uint64_t){i / 2}, 8));
+  }
+  jc_cache_close(c);
+  jc_key *all = malloc((JC_PROGRAM_MAX_KEYS + 1) * sizeof *all);
+  assert_int_equal(program_list_raw(f, big, all, JC_PROGRAM_MAX_KEYS + 1), JC_PROGRAM_MAX_KEYS);
+  for (uint64_t i = 0; i < JC_PROGRAM_MAX_KEYS; i++) {
+    jc_key k = jc_key_hash(&i, sizeof i);
+    assert_true(all[i].lo == k.lo && all[i].hi == k.hi);
+  }
+  free(all);
+
   assert_int_equal(jc_cache_prefetch_program(NULL, prog), JC_INVAL);
 }
 
