@@ -407,7 +407,8 @@ bool jit_check_start_tail(jit_state *J, vm_frame *rootframe, jit_trace *X);
 
 /* -- persist.c -------------------------------------------------------------- */
 
-/* Open the cache (namespace: jcvm's build id and CPU features). */
+/* Open the cache (namespace: jcvm's build id and CPU features) and start
+** its prefetch with the program's list (the program: a hash of src). */
 void jit_cache_open(jit_state *J, const char *src, size_t len);
 /* Make the recorder's state and the checks' scratch trace now (a warm run,
 ** at startup) rather than at the first check. */
