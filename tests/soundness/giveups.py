@@ -18,9 +18,8 @@ a loop that always aborts and on an exit whose bridge always aborts:
   - every run prints what a run without the cache prints.
 """
 import sys
-import tempfile
 
-from jcvmrun import Checks, run
+from jcvmrun import run, script
 
 LOOP = """
 fn run(n)
@@ -53,39 +52,31 @@ print(run(300000))
 BRIDGE_EDITED = BRIDGE.replace("var f = fn() return i end\n  return f()", "return i + 0")
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    jcvm = sys.argv[1]
-    check = Checks()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for kind, src, edited in (("loop", LOOP, LOOP_EDITED), ("bridge", BRIDGE, BRIDGE_EDITED)):
-            ref, _ = run(jcvm, tmp, src, kind + "_ref", cache=False)
-            out_c, cold = run(jcvm, tmp, src, kind + "_cold")
-            out_w, warm = run(jcvm, tmp, src, kind + "_warm")
-            check(out_c == ref and out_w == ref, kind + ": a run with the cache printed something else")
-            check(cold["giveups_saved"] >= 1, kind + ": the cold run saved no give-up")
-            check(cold["aborts"] >= 4, kind + ": the cold run aborted only %d times" % cold["aborts"])
-            check(warm["giveups_found"] >= 1, kind + ": the warm run found no give-up")
-            check(warm["aborts"] < cold["aborts"],
-                  kind + ": the warm run aborted %d times, the cold run %d" % (warm["aborts"], cold["aborts"]))
-            ref_e, _ = run(jcvm, tmp, edited, kind + "_edited_ref", cache=False)
-            out_e, ed = run(jcvm, tmp, edited, kind + "_edited")
-            check(out_e == ref_e, kind + ": the edited program printed something else with the old cache")
-            if kind == "loop":
-                check(ed["giveups_found"] == 0, "loop: a give-up was found under the edited loop's key")
-                check(ed["loops"] >= 1, "loop: the edited loop was not traced")
-            else:
-                check(ed["giveups_found"] >= 1, "bridge: the edited callee's give-up was not found")
-                check(ed["bridges"] >= 1, "bridge: its late recording compiled no bridge")
-            print("%s: cold %d aborts, %d saved; warm %d aborts, %d found; edited: %d loops, "
-                  "%d bridges, %d found" % (kind, cold["aborts"], cold["giveups_saved"], warm["aborts"],
-                                            warm["giveups_found"], ed["loops"], ed["bridges"],
-                                            ed["giveups_found"]))
-    return 1 if check.failures else 0
+def checks(jcvm, tmp, check):
+    for kind, src, edited in (("loop", LOOP, LOOP_EDITED), ("bridge", BRIDGE, BRIDGE_EDITED)):
+        ref, _ = run(jcvm, tmp, src, kind + "_ref", cache=False)
+        out_c, cold = run(jcvm, tmp, src, kind + "_cold")
+        out_w, warm = run(jcvm, tmp, src, kind + "_warm")
+        check(out_c == ref and out_w == ref, kind + ": a run with the cache printed something else")
+        check(cold["giveups_saved"] >= 1, kind + ": the cold run saved no give-up")
+        check(cold["aborts"] >= 4, kind + ": the cold run aborted only %d times" % cold["aborts"])
+        check(warm["giveups_found"] >= 1, kind + ": the warm run found no give-up")
+        check(warm["aborts"] < cold["aborts"],
+              kind + ": the warm run aborted %d times, the cold run %d" % (warm["aborts"], cold["aborts"]))
+        ref_e, _ = run(jcvm, tmp, edited, kind + "_edited_ref", cache=False)
+        out_e, ed = run(jcvm, tmp, edited, kind + "_edited")
+        check(out_e == ref_e, kind + ": the edited program printed something else with the old cache")
+        if kind == "loop":
+            check(ed["giveups_found"] == 0, "loop: a give-up was found under the edited loop's key")
+            check(ed["loops"] >= 1, "loop: the edited loop was not traced")
+        else:
+            check(ed["giveups_found"] >= 1, "bridge: the edited callee's give-up was not found")
+            check(ed["bridges"] >= 1, "bridge: its late recording compiled no bridge")
+        print("%s: cold %d aborts, %d saved; warm %d aborts, %d found; edited: %d loops, "
+              "%d bridges, %d found" % (kind, cold["aborts"], cold["giveups_saved"], warm["aborts"],
+                                        warm["giveups_found"], ed["loops"], ed["bridges"],
+                                        ed["giveups_found"]))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(__doc__, checks))

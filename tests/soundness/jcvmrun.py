@@ -3,10 +3,14 @@
 run() writes a program's source to TMP/NAME.jc, runs it with the cache at
 TMP/cache (or --no-cache) and --jit-stats-json, and returns what it printed
 (stdout and stderr) and the statistics.  Checks collects failed checks.
+script() is a script's main: JCVM from the command line, a temporary
+directory, and the exit status.
 """
 import json
 import os
 import subprocess
+import sys
+import tempfile
 
 
 def run(jcvm, tmp, src, name, *flags, cache=True):
@@ -29,3 +33,15 @@ class Checks:
         if not cond:
             self.failures.append(what)
             print("FAIL: " + what)
+
+
+def script(doc, body):
+    """body(jcvm, tmp, check) runs the checks; exit 0 if none failed, 2 on
+    a bad command line (doc is printed)."""
+    if len(sys.argv) != 2:
+        print(doc)
+        return 2
+    check = Checks()
+    with tempfile.TemporaryDirectory() as tmp:
+        body(sys.argv[1], tmp, check)
+    return 1 if check.failures else 0

@@ -18,9 +18,8 @@ program compiles.  The list says what to fetch, never what to run:
   - every run prints what a run without the cache prints.
 """
 import sys
-import tempfile
 
-from jcvmrun import Checks, run
+from jcvmrun import run, script
 
 PROGRAM = """
 fn first(n)
@@ -40,49 +39,41 @@ print(second(300000))
 EDITED = PROGRAM.replace("i % 11", "i % 13")
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    jcvm = sys.argv[1]
-    check = Checks()
+def checks(jcvm, tmp, check):
+    ref, _ = run(jcvm, tmp, PROGRAM, "ref", cache=False)
+    out_c, cold = run(jcvm, tmp, PROGRAM, "cold")
+    out_w, warm = run(jcvm, tmp, PROGRAM, "warm")
+    check(out_c == ref and out_w == ref, "a run with the cache printed something else")
+    check(cold["loops"] == 2, "the cold run compiled %d loops, not 2" % cold["loops"])
+    check(cold["prefetch_program_keys"] == 0, "the cold run read a list")
+    check(warm["prefetch_program_keys"] == 2,
+          "the warm run read %d keys from the list, not 2" % warm["prefetch_program_keys"])
+    check(warm["reloaded_loops"] == 2 and warm["loops"] == 0,
+          "the warm run reloaded %d loops and compiled %d" % (warm["reloaded_loops"], warm["loops"]))
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ref, _ = run(jcvm, tmp, PROGRAM, "ref", cache=False)
-        out_c, cold = run(jcvm, tmp, PROGRAM, "cold")
-        out_w, warm = run(jcvm, tmp, PROGRAM, "warm")
-        check(out_c == ref and out_w == ref, "a run with the cache printed something else")
-        check(cold["loops"] == 2, "the cold run compiled %d loops, not 2" % cold["loops"])
-        check(cold["prefetch_program_keys"] == 0, "the cold run read a list")
-        check(warm["prefetch_program_keys"] == 2,
-              "the warm run read %d keys from the list, not 2" % warm["prefetch_program_keys"])
-        check(warm["reloaded_loops"] == 2 and warm["loops"] == 0,
-              "the warm run reloaded %d loops and compiled %d" % (warm["reloaded_loops"], warm["loops"]))
+    ref_e, _ = run(jcvm, tmp, EDITED, "edited_ref", cache=False)
+    out_e1, e1 = run(jcvm, tmp, EDITED, "edited1")
+    out_e2, e2 = run(jcvm, tmp, EDITED, "edited2")
+    check(out_e1 == ref_e and out_e2 == ref_e, "the edited program printed something else")
+    check(e1["prefetch_program_keys"] == 0, "the edited program's first run read the old list")
+    check(e1["reloaded_loops"] == 1 and e1["loops"] == 1,
+          "the edited program's first run reloaded %d loops and compiled %d, not 1 and 1"
+          % (e1["reloaded_loops"], e1["loops"]))
+    check(e2["prefetch_program_keys"] == 2,
+          "the edited program's second run read %d keys, not 2" % e2["prefetch_program_keys"])
+    check(e2["reloaded_loops"] == 2, "the edited program's second run reloaded %d loops"
+          % e2["reloaded_loops"])
 
-        ref_e, _ = run(jcvm, tmp, EDITED, "edited_ref", cache=False)
-        out_e1, e1 = run(jcvm, tmp, EDITED, "edited1")
-        out_e2, e2 = run(jcvm, tmp, EDITED, "edited2")
-        check(out_e1 == ref_e and out_e2 == ref_e, "the edited program printed something else")
-        check(e1["prefetch_program_keys"] == 0, "the edited program's first run read the old list")
-        check(e1["reloaded_loops"] == 1 and e1["loops"] == 1,
-              "the edited program's first run reloaded %d loops and compiled %d, not 1 and 1"
-              % (e1["reloaded_loops"], e1["loops"]))
-        check(e2["prefetch_program_keys"] == 2,
-              "the edited program's second run read %d keys, not 2" % e2["prefetch_program_keys"])
-        check(e2["reloaded_loops"] == 2, "the edited program's second run reloaded %d loops"
-              % e2["reloaded_loops"])
-
-        out_n, nopf = run(jcvm, tmp, PROGRAM, "noprefetch", "--jit-no-prefetch")
-        check(out_n == ref, "--jit-no-prefetch printed something else")
-        check(nopf["prefetch_program_keys"] == 0, "--jit-no-prefetch read the list")
-        print("cold: %d loops; warm: %d keys listed, %d reloaded, %d families fetched by commits; "
-              "edited: %d then %d keys listed" % (cold["loops"], warm["prefetch_program_keys"],
-                                                  warm["reloaded_loops"],
-                                                  warm["prefetch_families_fetched"],
-                                                  e1["prefetch_program_keys"],
-                                                  e2["prefetch_program_keys"]))
-    return 1 if check.failures else 0
+    out_n, nopf = run(jcvm, tmp, PROGRAM, "noprefetch", "--jit-no-prefetch")
+    check(out_n == ref, "--jit-no-prefetch printed something else")
+    check(nopf["prefetch_program_keys"] == 0, "--jit-no-prefetch read the list")
+    print("cold: %d loops; warm: %d keys listed, %d reloaded, %d families fetched by commits; "
+          "edited: %d then %d keys listed" % (cold["loops"], warm["prefetch_program_keys"],
+                                              warm["reloaded_loops"],
+                                              warm["prefetch_families_fetched"],
+                                              e1["prefetch_program_keys"],
+                                              e2["prefetch_program_keys"]))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(__doc__, checks))
