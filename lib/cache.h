@@ -138,9 +138,10 @@ bool jc_program_start(jc_cache *c, jc_key program);
 ** named. */
 void jc_program_note(jc_cache *c, jc_key key);
 /* The named program's list as the store holds it under txn: its keys
-** (malloc'd, *keys; NULL when none) and their count.  A list that does not
-** parse is counted as a rejected record and reads as none. */
-size_t jc_program_read(jc_cache *c, MDB_txn *txn, jc_key **keys);
+** (*keys, kept for jc_program_save and valid until then; NULL when none)
+** and their count.  A list that does not parse is counted as a rejected
+** record and reads as none. */
+size_t jc_program_read(jc_cache *c, MDB_txn *txn, const jc_key **keys);
 /* At close: queue the loops used when they differ from the list read, and
 ** forget the program. */
 void jc_program_save(jc_cache *c);

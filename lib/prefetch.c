@@ -189,36 +189,23 @@ static bool todo_push(jc_prefetch *pf, const pf_job *jobs, size_t n) {
   return true;
 }
 
-/* Queue jobs in front of the first waiting key job: behind the families
-** already waiting (one level before the next), before the keys (pf->lock
-** held). */
-static bool todo_push_family(jc_prefetch *pf, const pf_job *jobs, size_t n) {
+/* Queue jobs before the `behind` jobs last in the queue (pf->lock held). */
+static bool todo_insert(jc_prefetch *pf, const pf_job *jobs, size_t n, size_t behind) {
   if (n == 0) return true; /* jobs may be NULL then */
-  size_t at = pf->head;
-  while (at < pf->ntodo && pf->todo[at].parent) at++;
-  size_t keys = pf->ntodo - at;
   if (!todo_push(pf, jobs, n)) return false; /* room (it may compact) */
-  at = pf->ntodo - n - keys;
-  memmove(pf->todo + at + n, pf->todo + at, keys * sizeof *pf->todo);
+  size_t at = pf->ntodo - n - behind;
+  memmove(pf->todo + at + n, pf->todo + at, behind * sizeof *pf->todo);
   memcpy(pf->todo + at, jobs, n * sizeof *jobs);
   return true;
 }
 
-/* Queue keys in front of every waiting job (pf->lock held): a program's
-** list goes before the keys given since, which it mostly repeats. */
-static bool todo_push_keys_front(jc_prefetch *pf, const jc_key *keys, size_t n) {
-  if (n == 0) return true;
-  pf_job *jobs = malloc(n * sizeof *jobs);
-  if (!jobs) return false;
-  for (size_t i = 0; i < n; i++) jobs[i] = (pf_job){keys[i], NULL};
-  size_t waiting = pf->ntodo - pf->head;
-  bool ok = todo_push(pf, jobs, n); /* room (it may compact) */
-  if (ok) {
-    memmove(pf->todo + pf->head + n, pf->todo + pf->head, waiting * sizeof *pf->todo);
-    memcpy(pf->todo + pf->head, jobs, n * sizeof *jobs);
-  }
-  free(jobs);
-  return ok;
+/* Queue jobs in front of the first waiting key job: behind the families
+** already waiting (one level before the next), before the keys (pf->lock
+** held). */
+static bool todo_push_family(jc_prefetch *pf, const pf_job *jobs, size_t n) {
+  size_t at = pf->head;
+  while (at < pf->ntodo && pf->todo[at].parent) at++;
+  return todo_insert(pf, jobs, n, pf->ntodo - at);
 }
 
 /* -- Memory ------------------------------------------------------------------------- */
@@ -520,15 +507,18 @@ static MDB_txn *txn_renew(jc_cache *c, MDB_txn *txn) {
 static void read_program(jc_prefetch *pf, jc_cache *c, MDB_txn **txn) {
   pf->want_program = false;
   pthread_mutex_unlock(&pf->lock);
-  jc_key *keys = NULL;
+  const jc_key *keys = NULL;
   size_t n = 0;
   if ((*txn = txn_renew(c, *txn)) != NULL) {
     n = jc_program_read(c, *txn, &keys);
     mdb_txn_reset(*txn);
   }
+  pf_job *jobs = n ? malloc(n * sizeof *jobs) : NULL;
+  for (size_t i = 0; jobs && i < n; i++) jobs[i] = (pf_job){keys[i], NULL};
   pthread_mutex_lock(&pf->lock);
-  if (todo_push_keys_front(pf, keys, n)) pf->info.program_keys += n;
-  free(keys);
+  /* In front of every waiting job: the keys given since mostly repeat it. */
+  if (jobs && todo_insert(pf, jobs, n, pf->ntodo - pf->head)) pf->info.program_keys += n;
+  free(jobs);
 }
 
 /* The thread: jobs in batches, each batch under one read transaction and

@@ -176,7 +176,7 @@ static long decode(jc_key program, const uint8_t *v, size_t size) {
   return (long)n;
 }
 
-size_t jc_program_read(jc_cache *c, MDB_txn *txn, jc_key **out) {
+size_t jc_program_read(jc_cache *c, MDB_txn *txn, const jc_key **out) {
   *out = NULL;
   jc_program *pg = atomic_load_explicit(&c->program, memory_order_acquire);
   if (!pg || !c->has_programs || !txn) return 0;
@@ -197,17 +197,21 @@ size_t jc_program_read(jc_cache *c, MDB_txn *txn, jc_key **out) {
     }
     if (!keys) n = 0;
   }
-  /* Remembered for the save at close: an empty or unreadable list is one. */
+  /* Kept for the save at close (an empty or unreadable list is one), unless
+  ** another program was named meanwhile.  Only this thread (the prefetch's)
+  ** replaces it, and jc_program_save runs after that thread has stopped. */
   pthread_mutex_lock(&pg->lock);
-  if (same(pg->key, program) && !pg->was_read) {
+  if (same(pg->key, program)) {
     free(pg->read);
-    pg->read = n ? malloc((size_t)n * sizeof *keys) : NULL;
-    pg->nread = pg->read ? (size_t)n : 0;
-    if (pg->read) memcpy(pg->read, keys, (size_t)n * sizeof *keys);
+    pg->read = keys;
+    pg->nread = (size_t)n;
     pg->was_read = true;
+    *out = keys;
+  } else {
+    free(keys);
+    n = 0;
   }
   pthread_mutex_unlock(&pg->lock);
-  *out = keys;
   return (size_t)n;
 }
 
@@ -215,10 +219,11 @@ void jc_program_save(jc_cache *c) {
   jc_program *pg = atomic_exchange_explicit(&c->program, NULL, memory_order_acq_rel);
   if (!pg) return;
   /* Nothing used (a run too short for any loop): the last list stays. */
-  bool unchanged = pg->was_read && pg->nread == pg->nused &&
-                   (!pg->nused || !memcmp(pg->read, pg->used, pg->nused * sizeof *pg->used));
-  if (pg->nused && !unchanged && c->has_programs &&
-      !(c->flags & JC_CACHE_READONLY)) {
+  bool changed = pg->nused && !(pg->was_read && pg->nread == pg->nused &&
+                                !memcmp(pg->read, pg->used, pg->nused * sizeof *pg->used));
+  /* Checked here, not left to jc_store_put_side: closing a read-only cache
+  ** must not leave an error behind (jc_last_error). */
+  if (changed && c->has_programs && !(c->flags & JC_CACHE_READONLY)) {
     size_t len = PROGRAM_HDR + 16 * pg->nused;
     uint8_t *v = calloc(1, len);
     if (v) {

@@ -128,6 +128,9 @@ void jc_store_close(jc_cache *c) {
 
 /* -- Writing ------------------------------------------------------------------------- */
 
+/* A trace record (not a usage touch, not a side entry). */
+static bool is_record(const jc_pending *p) { return p->rec && !p->side; }
+
 static void free_pending(jc_pending *p) {
   while (p) {
     jc_pending *next = p->next;
@@ -178,7 +181,7 @@ static void write_usage(jc_cache *c, jc_pending *batch) {
 static size_t write_batch(jc_cache *c, jc_pending *batch) {
   size_t n = 0, ng = 0, written = 0;
   for (jc_pending *p = batch; p; p = p->next) {
-    n += p->rec != NULL && !p->side;
+    n += is_record(p);
     ng += p->side; /* queued only where the table is (jc_store_put_side) */
   }
   MDB_txn *txn;
@@ -203,11 +206,11 @@ static size_t write_batch(jc_cache *c, jc_pending *batch) {
     /* A full store or an I/O error: the records are lost, the JIT runs on. */
     jc_stat_add(write_errors, n);
     for (jc_pending *p = batch; p; p = p->next)
-      if (p->rec && !p->side) JC_PROBE(write_error, p->trace_id, rc, mdb_strerror(rc));
+      if (is_record(p)) JC_PROBE(write_error, p->trace_id, rc, mdb_strerror(rc));
     return 0;
   }
   for (jc_pending *p = batch; p; p = p->next) {
-    if (!p->rec || p->side) continue;
+    if (!is_record(p)) continue;
     written++;
     JC_PROBE(record_write, p->trace_id, jc_ld64(p->lkey + 16),
              jc_ld64(p->lkey + 24), p->len);
@@ -253,7 +256,7 @@ static jc_err enqueue(jc_cache *c, jc_pending *p) {
   if (!c->writer_running) {
     if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
       pthread_mutex_unlock(&c->qlock);
-      if (p->rec && !p->side) {
+      if (is_record(p)) {
         jc_stat_add(write_errors, 1);
         JC_PROBE(write_error, p->trace_id, 0, "cannot start the writer thread");
       }
