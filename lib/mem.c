@@ -121,8 +121,6 @@ static uint8_t *chunk_new(bool populate) {
 
 static void *populate_main(void *arg) {
   (void)arg;
-  /* Named, as the others, for perf, top -H, gdb and /proc/PID/task. */
-  (void)pthread_setname_np(pthread_self(), "jc-mem");
   pthread_mutex_lock(&M.lock);
   unsigned poll_ms = MEM_POLL_MIN_MS;
   for (;;) {
@@ -192,7 +190,7 @@ static void start_thread(void) {
   pthread_attr_t a;
   if (pthread_attr_init(&a)) return;
   pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-  M.thread_on = pthread_create(&t, &a, populate_main, NULL) == 0;
+  M.thread_on = jc_thread_start(&t, &a, populate_main, NULL, "jc-mem");
   pthread_attr_destroy(&a);
 }
 

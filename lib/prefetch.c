@@ -526,7 +526,6 @@ static void read_program(jc_prefetch *pf, jc_cache *c, MDB_txn **txn) {
 static void *prefetch_main(void *arg) {
   jc_cache *c = arg;
   jc_prefetch *pf = c->prefetch;
-  (void)pthread_setname_np(pthread_self(), "jc-prefetch");
   /* Started away from the program's CPU (start_thread): from now on, any. */
   if (pf->cpus_set)
     (void)pthread_setaffinity_np(pthread_self(), sizeof pf->cpus, &pf->cpus);
@@ -651,7 +650,7 @@ static bool start_thread(jc_prefetch *pf, jc_cache *c) {
     if (CPU_COUNT(&other) > 0)
       (void)pthread_attr_setaffinity_np(&at, sizeof other, &other);
   }
-  bool ok = pthread_create(&pf->thread, &at, prefetch_main, c) == 0;
+  bool ok = jc_thread_start(&pf->thread, &at, prefetch_main, c, "jc-prefetch");
   pthread_attr_destroy(&at);
   return ok;
 }

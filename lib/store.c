@@ -222,7 +222,6 @@ static size_t write_batch(jc_cache *c, jc_pending *batch) {
 
 static void *writer_main(void *arg) {
   jc_cache *c = arg;
-  (void)pthread_setname_np(pthread_self(), "jc-writer");
   pthread_mutex_lock(&c->qlock);
   for (;;) {
     while (!c->qhead && !c->stopping) pthread_cond_wait(&c->qwake, &c->qlock);
@@ -254,7 +253,7 @@ static jc_err enqueue(jc_cache *c, jc_pending *p) {
   }
   pthread_mutex_lock(&c->qlock);
   if (!c->writer_running) {
-    if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
+    if (!jc_thread_start(&c->writer, NULL, writer_main, c, "jc-writer")) {
       pthread_mutex_unlock(&c->qlock);
       if (is_record(p)) {
         jc_stat_add(write_errors, 1);
