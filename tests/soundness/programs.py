@@ -15,6 +15,12 @@ program compiles.  The list says what to fetch, never what to run:
     keyed by their own code, not by the program); its second run reads the
     list its first run wrote;
   - with --jit-no-prefetch nothing is read;
+  - the runs that count what the list fetched pass --jit-prefetch-wait:
+    without it, whether the thread reads the list before a short program
+    ends depends on the machine's load (under AddressSanitizer on a busy
+    machine, a warm run once ended before it had); waiting, the listed
+    loops and their families are all fetched before the program runs, so
+    no commit reads a family itself;
   - every run prints what a run without the cache prints.
 """
 import sys
@@ -35,6 +41,7 @@ end
 print(first(300000))
 print(second(300000))
 """
+WAIT = "--jit-prefetch-wait"
 # Only the second loop's function changes.
 EDITED = PROGRAM.replace("i % 11", "i % 13")
 
@@ -42,18 +49,21 @@ EDITED = PROGRAM.replace("i % 11", "i % 13")
 def checks(jcvm, tmp, check):
     ref, _ = run(jcvm, tmp, PROGRAM, "ref", cache=False)
     out_c, cold = run(jcvm, tmp, PROGRAM, "cold")
-    out_w, warm = run(jcvm, tmp, PROGRAM, "warm")
+    out_w, warm = run(jcvm, tmp, PROGRAM, "warm", WAIT)
     check(out_c == ref and out_w == ref, "a run with the cache printed something else")
     check(cold["loops"] == 2, "the cold run compiled %d loops, not 2" % cold["loops"])
     check(cold["prefetch_program_keys"] == 0, "the cold run read a list")
     check(warm["prefetch_program_keys"] == 2,
           "the warm run read %d keys from the list, not 2" % warm["prefetch_program_keys"])
+    check(warm["prefetch_families_fetched"] == 0,
+          "the warm run's commits read %d families the list had fetched"
+          % warm["prefetch_families_fetched"])
     check(warm["reloaded_loops"] == 2 and warm["loops"] == 0,
           "the warm run reloaded %d loops and compiled %d" % (warm["reloaded_loops"], warm["loops"]))
 
     ref_e, _ = run(jcvm, tmp, EDITED, "edited_ref", cache=False)
-    out_e1, e1 = run(jcvm, tmp, EDITED, "edited1")
-    out_e2, e2 = run(jcvm, tmp, EDITED, "edited2")
+    out_e1, e1 = run(jcvm, tmp, EDITED, "edited1", WAIT)
+    out_e2, e2 = run(jcvm, tmp, EDITED, "edited2", WAIT)
     check(out_e1 == ref_e and out_e2 == ref_e, "the edited program printed something else")
     check(e1["prefetch_program_keys"] == 0, "the edited program's first run read the old list")
     check(e1["reloaded_loops"] == 1 and e1["loops"] == 1,
@@ -64,7 +74,10 @@ def checks(jcvm, tmp, check):
     check(e2["reloaded_loops"] == 2, "the edited program's second run reloaded %d loops"
           % e2["reloaded_loops"])
 
-    out_n, nopf = run(jcvm, tmp, PROGRAM, "noprefetch", "--jit-no-prefetch")
+    out_n, nopf = run(jcvm, tmp, PROGRAM, "noprefetch", "--jit-no-prefetch", WAIT)
+    # Not waiting: the same output, however far the thread got.
+    out_nw, _ = run(jcvm, tmp, PROGRAM, "nowait")
+    check(out_nw == ref, "a warm run that did not wait printed something else")
     check(out_n == ref, "--jit-no-prefetch printed something else")
     check(nopf["prefetch_program_keys"] == 0, "--jit-no-prefetch read the list")
     print("cold: %d loops; warm: %d keys listed, %d reloaded, %d families fetched by commits; "

@@ -323,6 +323,8 @@ int jit_option(jit_state *J, const char *a)
     J->no_sink = true;
   } else if (strcmp(a, "--jit-no-prefetch") == 0) {
     J->no_prefetch = true;
+  } else if (strcmp(a, "--jit-prefetch-wait") == 0) {
+    J->prefetch_wait = true;
   } else if (strncmp(a, "--jit-static=", 13) == 0) {
     static const char *const modes[] = {"off", "bridges", "all", "verify"};
     for (uint8_t m = 0; m < 4; m++)

@@ -272,6 +272,7 @@ typedef struct jit_state {
   bool dump_ir;
   bool no_sink;   /* --jit-no-sink: no allocation sinking (for comparisons) */
   bool no_prefetch; /* --jit-no-prefetch: lookups only when loops get hot (for comparisons) */
+  bool prefetch_wait; /* --jit-prefetch-wait: the program's list fetched before it runs */
   jc_key *pf_keys;    /* back edges' keys not handed to the prefetch yet (persist.c) */
   uint32_t npf_keys, cap_pf_keys;
   bool gc_stress; /* --jit-gc-stress: every trace allocation takes its GC exit,

@@ -146,6 +146,11 @@ void jit_cache_open(jit_state *J, const char *src, size_t len)
     ** names another program, whose list starts afresh (the list is only
     ** which keys to fetch first, never what to run). */
     jc_cache_prefetch_program(J->cache, jc_key_hash(src, len));
+    /* Whether the thread gets to the list before the first loop is hot
+    ** depends on the machine's load; waiting makes it certain (tests), and
+    ** shows what prefetching gives at best (benchmarks). */
+    if (J->prefetch_wait)
+      jc_cache_prefetch_wait(J->cache);
   }
   /* A warm run's first check and commit run the recorder, replay and
   ** reload code for the first time in this process: its pages mapped
