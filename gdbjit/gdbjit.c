@@ -56,7 +56,6 @@
 #include <unistd.h>
 
 #include "gdbjit.h"
-#include "jcache/mem.h"
 #include "tracer.h"
 
 #define JC_EXPORT __attribute__((visibility("default")))
@@ -104,7 +103,7 @@ enum {
 };
 #define JC_GDBJIT_ABSENT 0xffffffffu
 
-typedef struct node node;
+typedef jc_gdbjit_node node; /* in struct jc_trace (trace.h) */
 
 struct jc_gdbjit_table {
   char magic[8];        /* "JCGDBJT" */
@@ -122,15 +121,7 @@ struct jc_gdbjit_table {
   uint64_t failures;    /* objects that could not be built */
 };
 
-struct node {
-  node *next, *prev; /* the table's list */
-  jc_trace *t;
-  struct group *g;   /* its gdb object's group, or NULL */
-  uint64_t seq;
-  node *hnext;       /* by trace pointer */
-};
-
-typedef struct group {
+typedef struct jc_gdbjit_group {
   struct jit_code_entry *entry; /* registered object, or NULL */
   node **m;
   uint32_t n, cap;
@@ -176,21 +167,14 @@ JC_EXPORT struct jc_gdbjit_table jc_gdbjit_table = {
 
 /* -- State -------------------------------------------------------------------------- */
 
-#define NBUCKETS 1024 /* power of two */
 #define DEFAULT_GROUP 64
 #define TRACER_CHECK_NS 50000000ull /* lazy: look for a debugger every 50 ms */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static node *byptr[NBUCKETS];
 static group *cur;            /* the group new traces join */
 static bool perfmap_on, jitdump_on;
 static uint64_t seq, next_check;
-
-static size_t bucket(const jc_trace *t) {
-  uintptr_t p = (uintptr_t)t;
-  return (size_t)((p >> 4) ^ (p >> 14)) & (NBUCKETS - 1);
-}
 
 static bool env_flag(const char *name) {
   const char *v = getenv(name);
@@ -343,22 +327,18 @@ static bool want_gdb(void) {
 /* -- Register / unregister ---------------------------------------------------------------- */
 
 static void add_locked(jc_trace *t, group **touched, size_t *ntouched) {
-  /* From jc_mem: every commit lists its traces here (malloc's calloc was a
-  ** fifth of listing one, and its fresh heap pages faulted). */
-  node *x = jc_mem_calloc(sizeof *x);
-  if (!x) {
-    jc_gdbjit_table.failures++;
-    return;
-  }
+  /* The node is the trace's own: every commit lists its traces here, and
+  ** an allocation and a hash table of nodes cost a commit cache misses. */
+  node *x = &t->gdb;
+  if (x->seq) return; /* listed already */
   x->t = t;
   x->seq = ++seq;
+  x->g = NULL;
+  x->prev = NULL;
   x->next = jc_gdbjit_table.head;
   if (x->next) x->next->prev = x;
   jc_gdbjit_table.head = x;
   jc_gdbjit_table.count++;
-  size_t b = bucket(t);
-  x->hnext = byptr[b];
-  byptr[b] = x;
   if (jc_gdbjit_table.active) {
     group *before = cur;
     group *g = group_add(x);
@@ -405,13 +385,12 @@ void jc_gdbjit_register_n(jc_trace *const *ts, size_t n) {
 void jc_gdbjit_register(jc_trace *t) { jc_gdbjit_register_n(&t, 1); }
 
 void jc_gdbjit_unregister(jc_trace *t) {
-  if (!t || jc_gdbjit_table.mode == JC_GDBJIT_OFF) return;
+  /* Whatever the mode now: a trace listed before it was turned off is
+  ** still in the list, and must leave it before its memory goes. */
+  if (!t || !t->gdb.seq) return;
   pthread_mutex_lock(&lock);
-  node **pp = &byptr[bucket(t)];
-  while (*pp && (*pp)->t != t) pp = &(*pp)->hnext;
-  node *x = *pp;
-  if (x) {
-    *pp = x->hnext;
+  node *x = &t->gdb;
+  if (x->seq) {
     if (x->prev) x->prev->next = x->next;
     else jc_gdbjit_table.head = x->next;
     if (x->next) x->next->prev = x->prev;
@@ -426,7 +405,7 @@ void jc_gdbjit_unregister(jc_trace *t) {
       if (g->n == 0) group_free(g);
       else group_flush(g);
     }
-    jc_mem_free(x);
+    memset(x, 0, sizeof *x);
   }
   pthread_mutex_unlock(&lock);
 }
@@ -473,9 +452,8 @@ void jc_gdbjit_reset(void) {
       g->n = 0;
       group_free(g);
     }
-    jc_mem_free(x);
+    memset(x, 0, sizeof *x);
   }
-  memset(byptr, 0, sizeof byptr);
   jc_gdbjit_table.head = NULL;
   jc_gdbjit_table.count = 0;
   jc_gdbjit_table.want = 0;

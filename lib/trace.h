@@ -25,6 +25,17 @@ typedef struct jc_trace_line {
   const char *file; /* points into the trace's strings */
 } jc_trace_line;
 
+/* A trace's entry in gdbjit's list of live traces (gdbjit/gdbjit.c): kept in
+** the trace, so that listing one at its commit allocates and hashes
+** nothing.  jcache-gdb.py walks the list through the offsets of these
+** fields that jc_gdbjit_table publishes. */
+typedef struct jc_gdbjit_node {
+  struct jc_gdbjit_node *next, *prev; /* newest first */
+  jc_trace *t;                        /* the trace this node is in */
+  struct jc_gdbjit_group *g;          /* its gdb object's group, or NULL */
+  uint64_t seq;                       /* 0: not listed */
+} jc_gdbjit_node;
+
 struct jc_trace {
   uint64_t id, parent_id;
   uint32_t parent_exit;
@@ -98,6 +109,7 @@ struct jc_trace {
   uint64_t ahead_ns, wrote_ahead_ns;
 
   jc_trace *hnext;         /* registry hash chain */
+  jc_gdbjit_node gdb;      /* gdbjit's list (next to hnext: a commit writes both) */
 };
 
 /* Allocate an empty trace (zeroed, name ""). */
