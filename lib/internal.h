@@ -5,9 +5,7 @@
 #ifndef JC_LIB_INTERNAL_H
 #define JC_LIB_INTERNAL_H
 
-#include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -37,20 +35,6 @@ void jc_clear_error(void);
 jc_err jc_fail_const(jc_err err, const char *msg);
 
 /* -- Background threads ---------------------------------------------------- */
-
-/* Start one of libjcache's threads with its name (perf, top -H, gdb and
-** /proc/PID/task show it).  The creator names it, so the name is there as
-** soon as pthread_create returns, not only once the new thread first runs
-** (which, on a busy machine, can be milliseconds later).  A detached
-** thread must not be able to exit before the naming: mem.c holds the lock
-** its thread takes first. */
-static inline bool jc_thread_start(pthread_t *t, const pthread_attr_t *attr,
-                                   void *(*fn)(void *), void *arg,
-                                   const char *name) {
-  if (pthread_create(t, attr, fn, arg) != 0) return false;
-  (void)pthread_setname_np(*t, name);
-  return true;
-}
 
 /* The calling thread's CPU time, for reporting what libjcache's own threads
 ** (prefetch.c, mem.c) cost. */

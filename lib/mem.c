@@ -38,6 +38,7 @@
 #include "internal.h"
 #include "jcache/mem.h"
 #include "mem.h"
+#include "thread.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
@@ -187,11 +188,7 @@ static void start_thread(void) {
     if (!M.atfork_set) return; /* never a thread a child would inherit wrong */
   }
   pthread_t t;
-  pthread_attr_t a;
-  if (pthread_attr_init(&a)) return;
-  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-  M.thread_on = jc_thread_start(&t, &a, populate_main, NULL, "jc-mem");
-  pthread_attr_destroy(&a);
+  M.thread_on = jc_thread_start(&t, true, populate_main, NULL, "jc-mem");
 }
 
 void jc_mem_start(void) {

@@ -22,7 +22,6 @@
 ** rather than wait.
 */
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -31,6 +30,7 @@
 #include "cache.h"
 #include "internal.h"
 #include "mem.h"
+#include "thread.h"
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
@@ -91,8 +91,6 @@ struct jc_prefetch {
   bool got_keys;
   unsigned key_polls;
   bool want_program; /* a program's list to read (jc_cache_prefetch_program) */
-  cpu_set_t cpus; /* the process's CPUs (start_thread) */
-  bool cpus_set;
 
   /* Work: the keys a client gives, in its order, except that the family
   ** of a record found goes before the keys still waiting: a loop's bridges
@@ -526,9 +524,6 @@ static void read_program(jc_prefetch *pf, jc_cache *c, MDB_txn **txn) {
 static void *prefetch_main(void *arg) {
   jc_cache *c = arg;
   jc_prefetch *pf = c->prefetch;
-  /* Started away from the program's CPU (start_thread): from now on, any. */
-  if (pf->cpus_set)
-    (void)pthread_setaffinity_np(pthread_self(), sizeof pf->cpus, &pf->cpus);
   MDB_txn *txn = NULL;
   pf_fetch f = {.c = c, .pf = pf, .chunks = &pf->chunks};
   pf_job batch[PF_BATCH];
@@ -635,24 +630,12 @@ static void *prefetch_main(void *arg) {
   return NULL;
 }
 
-/* Start the thread on another CPU than the caller's, then let it run
-** anywhere.  Measured: a new thread queued behind the program's own (on a
-** CPU that the program keeps busy) first ran 4 to 6 ms after its creation,
-** after the first loops had got hot and been looked up without it. */
+/* On other CPUs than the caller's (thread.c).  Measured before that: a new
+** thread queued behind the program's own (on a CPU that the program keeps
+** busy) first ran 4 to 6 ms after its creation, after the first loops had
+** got hot and been looked up without it. */
 static bool start_thread(jc_prefetch *pf, jc_cache *c) {
-  pthread_attr_t at;
-  if (pthread_attr_init(&at) != 0) return false;
-  int me = sched_getcpu();
-  pf->cpus_set = me >= 0 && sched_getaffinity(0, sizeof pf->cpus, &pf->cpus) == 0;
-  if (pf->cpus_set) {
-    cpu_set_t other = pf->cpus;
-    CPU_CLR(me, &other);
-    if (CPU_COUNT(&other) > 0)
-      (void)pthread_attr_setaffinity_np(&at, sizeof other, &other);
-  }
-  bool ok = jc_thread_start(&pf->thread, &at, prefetch_main, c, "jc-prefetch");
-  pthread_attr_destroy(&at);
-  return ok;
+  return jc_thread_start(&pf->thread, false, prefetch_main, c, "jc-prefetch");
 }
 
 /* -- API ---------------------------------------------------------------------------- */

@@ -26,6 +26,7 @@
 #include "internal.h"
 #include "jcache/mem.h"
 #include "probes.h"
+#include "thread.h"
 
 /* -- Keys ----------------------------------------------------------------------- */
 
@@ -253,7 +254,7 @@ static jc_err enqueue(jc_cache *c, jc_pending *p) {
   }
   pthread_mutex_lock(&c->qlock);
   if (!c->writer_running) {
-    if (!jc_thread_start(&c->writer, NULL, writer_main, c, "jc-writer")) {
+    if (!jc_thread_start(&c->writer, false, writer_main, c, "jc-writer")) {
       pthread_mutex_unlock(&c->qlock);
       if (is_record(p)) {
         jc_stat_add(write_errors, 1);
