@@ -14,8 +14,10 @@
 ** moves it back to the free one, since it is the only thread there that
 ** may move.  (measured: bench/README.md, "Background threads")
 **
-** A process that may use one CPU only gets its threads unpinned, as a
-** thread created in the ordinary way.
+** Whatever CPUs the caller may use (taskset, a program's own pinning), its
+** threads may use the same but one; a caller held on one CPU starts them
+** on that CPU, as a thread created in the ordinary way (a program that
+** restricts itself is not overridden).
 */
 #include <sched.h>
 

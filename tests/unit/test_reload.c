@@ -11,6 +11,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1011,12 +1012,13 @@ static void test_giveups(void **state) {
   assert_int_equal(jc_giveup_find(NULL, a, why, sizeof why), JC_INVAL);
 }
 
-/* libjcache's threads carry names (perf, top -H, gdb show them). */
-static bool thread_named(const char *name) {
+/* libjcache's threads carry names (perf, top -H, gdb show them): the
+** thread of this process named `name`, or 0. */
+static pid_t thread_named(const char *name) {
   char path[300], comm[32];
-  bool found = false;
+  pid_t found = 0;
   DIR *d = opendir("/proc/self/task");
-  if (!d) return false;
+  if (!d) return 0;
   struct dirent *e;
   while (!found && (e = readdir(d))) {
     if (e->d_name[0] == '.') continue;
@@ -1025,7 +1027,7 @@ static bool thread_named(const char *name) {
     if (!f) continue;
     if (fgets(comm, sizeof comm, f)) {
       comm[strcspn(comm, "\n")] = 0;
-      found = strcmp(comm, name) == 0;
+      if (strcmp(comm, name) == 0) found = (pid_t)atoi(e->d_name);
     }
     fclose(f);
   }
@@ -1033,8 +1035,31 @@ static bool thread_named(const char *name) {
   return found;
 }
 
+/* Thread tid may run on one of the CPUs of `two`, and on no other. */
+static bool one_of(pid_t tid, const cpu_set_t *two) {
+  cpu_set_t set, both;
+  if (sched_getaffinity(tid, sizeof set, &set) != 0) return false;
+  CPU_AND(&both, &set, two);
+  return CPU_COUNT(&set) == 1 && CPU_COUNT(&both) == 1;
+}
+
 static void test_thread_names(void **state) {
   fixture *f = *state;
+  /* They run on other CPUs than the one the program's thread started them
+  ** from (lib/thread.c).  This thread is held on two CPUs while they
+  ** start: each of them may then use exactly one of the two, the one this
+  ** thread was not on (whichever of them that was). */
+  cpu_set_t all, two;
+  assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+  bool placed = CPU_COUNT(&all) > 1;
+  if (!placed) printf("thread placement not checked: this process may use one CPU only\n");
+  CPU_ZERO(&two);
+  for (int c = 0, n = 0; c < CPU_SETSIZE && n < 2; c++)
+    if (CPU_ISSET(c, &all)) {
+      CPU_SET(c, &two);
+      n++;
+    }
+  if (placed) assert_int_equal(sched_setaffinity(0, sizeof two, &two), 0);
   /* The writer starts with the first record queued, the prefetch thread
   ** with the first prefetch, the memory thread with the first allocation
   ** (a commit's or the prefetch's). */
@@ -1047,13 +1072,25 @@ static void test_thread_names(void **state) {
                               tr, JC_MAX_CHAIN, &n), JC_OK);
   for (size_t i = n; i-- > 0;) jc_trace_release(tr[i]);
   assert_int_equal(jc_cache_flush(f->cache), JC_OK);
-  assert_true(thread_named("jc-writer"));
-  assert_true(thread_named("jc-prefetch"));
-  /* Under AddressSanitizer jc_mem is plain malloc: no thread (lib/mem.c). */
+  assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+  pid_t writer = thread_named("jc-writer"), prefetch = thread_named("jc-prefetch");
+  assert_true(writer > 0);
+  assert_true(prefetch > 0);
+  if (placed) {
+    assert_true(one_of(writer, &two));
+    assert_true(one_of(prefetch, &two));
+  }
+  /* Under AddressSanitizer jc_mem is plain malloc: no thread (lib/mem.c).
+  ** The memory thread is the process's: an earlier test may have started
+  ** it, from another CPU; it is kept off one. */
 #if defined(__SANITIZE_ADDRESS__)
   assert_false(thread_named("jc-mem"));
 #else
-  assert_true(thread_named("jc-mem"));
+  pid_t mem = thread_named("jc-mem");
+  assert_true(mem > 0);
+  cpu_set_t m;
+  assert_int_equal(sched_getaffinity(mem, sizeof m, &m), 0);
+  if (placed) assert_true(CPU_COUNT(&m) < CPU_COUNT(&all));
 #endif
 }
 
