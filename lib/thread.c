@@ -6,13 +6,15 @@
 ** machine libjcache's threads kept landing on the program's CPU as it
 ** started, and the program's thread was preempted there while the other
 ** CPU sat idle.  Warm spectral-norm under `perf record -e sched:sched_switch`,
-** 8 runs: the program's thread lost 0.35 ms per run to jc-mem (populating
-** memory ahead) and 0.06 ms to jc-writer, in 20 to 30 preemptions, with its
-** threads started on the other CPU and then let run anywhere (what
-** prefetch.c did).  Kept on the other CPUs, they cannot take the program's;
-** and if the program's thread moves to theirs, the scheduler's balancing
-** moves it back to the free one, since it is the only thread there that
-** may move.  (measured: bench/README.md, "Background threads")
+** 8 runs per figure, the program's thread preempted by libjcache's threads:
+** 1.02 and 0.58 ms per run when the writer and the memory thread started
+** anywhere and the prefetch thread started on another CPU and then could
+** move; about 0.4 ms (jc-mem, populating memory ahead, most of it) when all
+** three started so; 0.01 to 0.06 ms kept off the program's CPU.  If the
+** program's thread moves to theirs, the scheduler's balancing can move it
+** back to the free one (it is the only thread there that may move; this
+** case was not measured).
+** (bench/README.md, "Background threads", has what it did to reloads.)
 **
 ** Whatever CPUs the caller may use (taskset, a program's own pinning), its
 ** threads may use the same but one; a caller held on one CPU starts them
