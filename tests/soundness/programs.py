@@ -74,7 +74,7 @@ def checks(jcvm, tmp, check):
     check(e2["reloaded_loops"] == 2, "the edited program's second run reloaded %d loops"
           % e2["reloaded_loops"])
 
-    out_n, nopf = run(jcvm, tmp, PROGRAM, "noprefetch", "--jit-no-prefetch", WAIT)
+    out_n, nopf = run(jcvm, tmp, PROGRAM, "noprefetch", "--jit-no-prefetch")
     # Not waiting: the same output, however far the thread got.
     out_nw, _ = run(jcvm, tmp, PROGRAM, "nowait")
     check(out_nw == ref, "a warm run that did not wait printed something else")

@@ -197,35 +197,34 @@ run "gc bad size" 2 "$J" gc --max-size 12Q "$C"
 run "gc missing dir" 2 "$J" gc --max-size 1M "$T/nonexistent"
 [ ! -e "$T/nonexistent" ] && ok "gc missing dir: not created" || bad "gc created a dir"
 
+# A side table's two entries in DIR: `stat` counts them under LABEL, a plain
+# gc keeps them, gc FLAG --dry-run and gc FLAG report NOUN(s), and stat then
+# counts none.
+side_entries() { # DIR LABEL FLAG NOUN
+  local dir=$1 label=$2 flag=$3 noun=$4
+  run "stat $label" 0 "$J" stat "$dir"
+  has "stat: counts the $label" "^$label +2 "
+  run "gc keeps $label" 0 "$J" gc "$dir"
+  hasnt "gc without $flag: none dropped" "$noun"
+  run "gc $flag --dry-run" 0 "$J" gc "$flag" --dry-run "$dir"
+  has "gc $flag --dry-run: would remove" "would remove 2 ${noun}s"
+  run "gc $flag" 0 "$J" gc "$flag" "$dir"
+  has "gc $flag: removed" "removed 2 ${noun}s"
+  run "stat after gc $flag" 0 "$J" stat "$dir"
+  has "stat: no $label left" "^$label +0 "
+}
+
 # Give-ups: counted by stat, dropped by gc --giveups only.
 "$HOLD" --giveup "$C" loop-a "call depth too deep" && "$HOLD" --giveup "$C" loop-b "CLOSURE" \
   && ok "two give-ups saved" || bad "saving give-ups"
-run "stat give-ups" 0 "$J" stat "$C"
-has "stat: counts them" '^give-ups +2 '
-run "gc keeps give-ups" 0 "$J" gc "$C"
-hasnt "gc without --giveups: none dropped" 'give-up'
-run "gc --giveups --dry-run" 0 "$J" gc --giveups --dry-run "$C"
-has "gc --giveups --dry-run: would remove" 'would remove 2 give-ups'
-run "gc --giveups" 0 "$J" gc --giveups "$C"
-has "gc --giveups: removed" 'removed 2 give-ups'
-run "stat after gc --giveups" 0 "$J" stat "$C"
-has "stat: none left" '^give-ups +0 '
+side_entries "$C" give-ups --giveups give-up
 
 # Program lists: written by a run that names its program, counted by stat,
 # dropped by gc --programs only (their records stay).
 mkdir "$T/p"
 "$HOLD" --program "$T/p" prog.jc loop-a && "$HOLD" --program "$T/p" other.jc loop-b \
   && ok "two programs' runs" || bad "running programs"
-run "stat programs" 0 "$J" stat "$T/p"
-has "stat: counts the lists" '^programs +2 '
-run "gc keeps program lists" 0 "$J" gc "$T/p"
-hasnt "gc without --programs: none dropped" 'program list'
-run "gc --programs --dry-run" 0 "$J" gc --programs --dry-run "$T/p"
-has "gc --programs --dry-run: would remove" 'would remove 2 program lists'
-run "gc --programs" 0 "$J" gc --programs "$T/p"
-has "gc --programs: removed" 'removed 2 program lists'
-run "stat after gc --programs" 0 "$J" stat "$T/p"
-has "stat: no list left" '^programs +0 '
+side_entries "$T/p" programs --programs "program list"
 has "stat: the records stay" '^records +2: 2 loops'
 
 # A store without the usage table (an older cache): made with mdb_load.
