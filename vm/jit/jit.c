@@ -16,6 +16,10 @@
 #include <time.h>
 #include <math.h>
 #include <signal.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
 
 #include "../gc.h"
 #include "../interp.h"
@@ -24,11 +28,60 @@
 #include <jcache/arena.h>
 #include <jcache/mem.h>
 
-uint64_t jit_now_ns(void)
+/* -- Clock -------------------------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The per-trace costs (--jit-stats-json) time a lazy bridge's reload, about
+** a microsecond, at four points; clock_gettime costs 26 ns a read here (the
+** vDSO reads the TSC, then scales it under a sequence lock), so a tenth of
+** what was counted as the reload was the clock.  Calibrated (jit_clock_
+** calibrate), the clock reads the TSC itself, 10 ns, and scales it by the
+** rate measured against CLOCK_MONOTONIC, from the same epoch. */
+static struct {
+  uint64_t tsc0, ns0;
+  uint64_t mult; /* ns per tick, 32.32 fixed point; 0: CLOCK_MONOTONIC */
+} clk;
+
+uint64_t jit_now_ns(void)
+{
+#if defined(__x86_64__)
+  if (clk.mult)
+    return clk.ns0 + (uint64_t)(((unsigned __int128)(__rdtsc() - clk.tsc0) * clk.mult) >> 32);
+#endif
+  return mono_ns();
+}
+
+/* Measure the TSC's rate against CLOCK_MONOTONIC over `reads` reads of the
+** latter (about 26 ns each); only where the TSC is invariant (CPUID: it runs
+** at one rate in every power state, and the same on every CPU). */
+static void jit_clock_calibrate(int reads)
+{
+#if defined(__x86_64__)
+  unsigned a, b, c, d;
+  if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8)))
+    return;
+  uint64_t t0 = __rdtsc(), n0 = mono_ns();
+  for (int k = 0; k < reads; k++)
+    (void)mono_ns();
+  uint64_t t1 = __rdtsc(), n1 = mono_ns();
+  if (t1 <= t0 || n1 <= n0)
+    return;
+  /* At most 100 ns a tick, at least 0.01: anything else is not a clock. */
+  uint64_t mult = (uint64_t)(((unsigned __int128)(n1 - n0) << 32) / (t1 - t0));
+  if (mult < (1ull << 32) / 100 || mult > (100ull << 32))
+    return;
+  clk.tsc0 = t1;
+  clk.ns0 = n1;
+  clk.mult = mult;
+#else
+  (void)reads;
+#endif
 }
 
 /* -- Hashes (fingerprints never include a pointer) --------------------------------- */
@@ -344,17 +397,20 @@ int jit_option(jit_state *J, const char *a)
       return -1;
   } else if (strcmp(a, "--jit-stats") == 0) {
     J->print_stats = true;
+    jit_clock_calibrate(2048);
   } else if (strncmp(a, "--jit-stats-json=", 17) == 0) {
     J->stats_json = a + 17;
     if (!*J->stats_json)
       return -1;
-    /* Per-trace costs include the hook's own time: calibrate the clock.
-    ** The mean of many back-to-back reads, not their minimum: every timed
-    ** hook call pays a typical read, and here the minimum (20 ns, the
-    ** clock's step is 10 ns) is 4 to 5 ns below the mean, which over the
-    ** fifty-odd hook calls of a check counted 0.2 us of clock as hook.
-    ** Reads an interrupt stretched (over 4x the minimum) are left out. */
+    /* Per-trace costs include the hook's own time: calibrate the clock
+    ** (its rate first, then what a read costs).  The mean of many
+    ** back-to-back reads, not their minimum: every timed hook call pays a
+    ** typical read, and with CLOCK_MONOTONIC the minimum (20 ns, its step
+    ** 10 ns) was 4 to 5 ns below the mean, which over the fifty-odd hook
+    ** calls of a check counted 0.2 us of clock as hook.  Reads an
+    ** interrupt stretched (over 4x the minimum) are left out. */
     J->time_hooks = true;
+    jit_clock_calibrate(2048);
     uint64_t d[1024], lo = UINT64_MAX, sum = 0, n = 0;
     for (int k = 0; k < 1024; k++) {
       uint64_t t0 = jit_now_ns(), t1 = jit_now_ns();
