@@ -67,6 +67,15 @@
                                thread looked again, and deltablue met about
                                7 chunks mapped on demand, a page fault per
                                4 KiB of reloads' metadata) */
+#define MEM_READY_FIRST 2   /* chunks made ready before other work (jobs):
+                               with one, the code arena's populating job,
+                               queued as a warm run starts, was still
+                               running when the first chunk ran out, and a
+                               lazy bridge's reload mapped the next chunk
+                               on demand: 15 to 60 us in mmap (behind that
+                               job's system calls on the address space),
+                               then a page fault per new page (fannkuch-
+                               redux, every warm run) */
 #define MEM_LARGE 0xffffffffu
 #define MEM_MAGIC 0x6a636d65u
 
@@ -136,7 +145,7 @@ static void *populate_main(void *arg) {
       continue;
     }
     poll_ms = MEM_POLL_MIN_MS;
-    if (M.njobs > 0) {
+    if (M.njobs > 0 && M.nready >= MEM_READY_FIRST) {
       void (*fn)(void) = M.jobs[--M.njobs];
       M.job_running = true;
       pthread_mutex_unlock(&M.lock);
