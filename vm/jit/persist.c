@@ -699,39 +699,50 @@ static bool bind_objs(jit_trace *T, const uint32_t *a, bool pending)
   return true;
 }
 
-/* The frames of the snapshots checked so far (consecutive snapshots that
-** share theirs, as the recorder makes them, are walked once). */
-typedef struct snap_walk {
-  bool unbound, outside;
-  const vm_code *inner;
-} snap_walk;
-
-/* Is snapshot s of T (its frames' functions bound) one an exit can resume:
-** each frame's return pc inside its caller's code, its pc inside the
-** innermost's, its exit program well formed?  A snapshot whose frames or
-** program need a slot of a pending tail is left for later (true). */
-static inline bool snap_ok(const jit_trace *T, uint32_t s, snap_walk *w)
+/* Can every snapshot of T (its frames' functions bound) be resumed by an
+** exit: its fields in range (the exit stub's jump inside the code), each
+** frame's return pc inside its caller's code, its pc inside the innermost's,
+** its exit program well formed?  A snapshot whose frames or program need a
+** slot of a pending tail is left for later.  Consecutive snapshots that
+** share their frames, as the recorder makes them, walk them once.  Run by
+** from_jc once it has decoded them, and again by reload_bind when a tail
+** is validated. */
+static bool snaps_ok(const jit_trace *T)
 {
-  const jit_snap *sn = &T->snaps[s];
-  bool again = s > 0 && sn->frame == T->snaps[s - 1].frame && sn->nframe == T->snaps[s - 1].nframe;
-  if (!again) {
-    w->unbound = w->outside = false;
-    w->inner = T->code;
-    for (uint32_t k = 0; k < sn->nframe; k++) {
-      const jit_snapframe *sf = &T->snapframes[sn->frame + k];
-      if (!sf->func) {
-        w->unbound = true;
-        break;
+  const jit_snap *sn = T->snaps;
+  const uint32_t *jmp = T->exit_jmp;
+  const jit_snapframe *frames = T->snapframes;
+  const uint32_t nframe = T->nsnapframe, msize = T->msize;
+  uint32_t wframe = UINT32_MAX, wn = UINT32_MAX; /* the frames last walked */
+  bool unbound = false, outside = false;
+  uint32_t ninsns = T->code->ninsns; /* the innermost frame's code's */
+  for (uint32_t s = 0; s < T->nsnap; s++, sn++) {
+    if ((sn->flags & ~JIT_SNAP_KNOWN) || sn->frame > nframe || sn->nframe > nframe - sn->frame ||
+        sn->nframe > JIT_MAX_DEPTH || (jmp[s] && (uint64_t)jmp[s] + JIT_EXIT_CONT >= msize))
+      return false;
+    if (sn->frame != wframe || sn->nframe != wn) {
+      wframe = sn->frame;
+      wn = sn->nframe;
+      unbound = outside = false;
+      const vm_code *inner = T->code;
+      for (const jit_snapframe *sf = frames + wframe; sf < frames + wframe + wn; sf++) {
+        if (!sf->func) {
+          unbound = true;
+          break;
+        }
+        outside |= sf->ret_pc >= inner->ninsns;
+        inner = sf->func->code;
       }
-      w->outside |= sf->ret_pc >= w->inner->ninsns;
-      w->inner = sf->func->code;
+      ninsns = inner->ninsns;
     }
+    bool skip = unbound; /* the frames' answer; the exit program's is this snapshot's */
+    if (sn->mat && (T->code->nslots > JIT_MAX_SLOTS ||
+                    !prog_valid(T, T->matprog, T->nmatprog, sn->mat, &skip)))
+      return false;
+    if (!skip && (outside || sn->pc >= ninsns))
+      return false;
   }
-  bool skip = w->unbound; /* the frames' answer; the exit program's is this snapshot's */
-  if (sn->mat && (T->code->nslots > JIT_MAX_SLOTS ||
-                  !prog_valid(T, T->matprog, T->nmatprog, sn->mat, &skip)))
-    return false;
-  return skip || (!w->outside && sn->pc < w->inner->ninsns);
+  return true;
 }
 
 /* Resolve what a reloaded trace takes from its bound slots: the functions
@@ -749,11 +760,7 @@ static bool reload_bind(jit_trace *T)
   const uint32_t *a = jc_trace_aux(T->jt, &alen);
   if (!bind_objs(T, a, jc_trace_tail(T->jt, JC_GUARD_ANY) == JC_TAIL_PENDING))
     return false;
-  snap_walk w = {false, false, T->code};
-  for (uint32_t s = 0; s < T->nsnap; s++)
-    if (!snap_ok(T, s, &w))
-      return false;
-  return true;
+  return snaps_ok(T);
 }
 
 /* Pieces of one allocation, each 8-byte aligned. */
@@ -852,25 +859,17 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
     T->snapframes[f].ctor = (uint8_t)(fr[3 * f + 1] >> 31);
     T->snapframes[f].ret_pc = fr[3 * f + 2];
   }
-  /* reload_bind's work, with the snapshots checked as they are read: one
-  ** pass over them, not two (the tail's validation runs reload_bind). */
+  /* reload_bind's work (the tail's validation runs reload_bind). */
   ok = ok && bind_objs(T, a, jc_trace_tail(jt, JC_GUARD_ANY) == JC_TAIL_PENDING);
-  snap_walk w = {false, false, code};
-  for (uint32_t s = 0; s < nsnap && ok; s++) {
-    jit_snap *sn = &T->snaps[s];
+  jit_snap *sn = T->snaps;
+  uint32_t *jmp = T->exit_jmp;
+  for (uint32_t s = 0; s < nsnap; s++, sn++) {
     const uint32_t *ps = p + (size_t)AUX_SNAP * s;
-    *sn = (jit_snap){0};
-    sn->pc = ps[0];
-    sn->frame = ps[1];
-    sn->nframe = ps[2] & 0xffffffu;
-    sn->flags = (uint8_t)(ps[2] >> 24);
-    T->exit_jmp[s] = ps[3];
-    sn->mat = ps[4];
-    if ((ps[2] >> 24) & ~(uint32_t)JIT_SNAP_KNOWN || sn->frame > nframe ||
-        sn->nframe > nframe - sn->frame || sn->nframe > JIT_MAX_DEPTH ||
-        (T->exit_jmp[s] && T->exit_jmp[s] + JIT_EXIT_CONT >= msize) || !snap_ok(T, s, &w))
-      ok = false;
+    *sn = (jit_snap){.pc = ps[0], .frame = ps[1], .nframe = ps[2] & 0xffffffu, .mat = ps[4],
+                     .flags = (uint8_t)(ps[2] >> 24)};
+    jmp[s] = ps[3];
   }
+  ok = ok && snaps_ok(T);
   ok = ok && jit_tmap_add(J, T);
   if (!ok) {
     T->jt = NULL;

@@ -98,6 +98,11 @@ struct jit_rec {
   jit_trace *tailT;      /* a tail check: the live trace whose tail guard fired */
   uint32_t level;        /* a check: 0 in the trace it started in, +1 per bridge entered */
   uint32_t native_slot;  /* the BIND slot of the builtin being called (its GREEN's origin) */
+  /* Per BIND slot: the kind and fingerprint of the last promotion's GREEN
+  ** about its object (kind 0: none), so that promoting it again with the
+  ** same fingerprint adds its GUARD alone (promote). */
+  uint16_t gkind[JIT_MAX_TAPE];
+  uint64_t gfp[JIT_MAX_TAPE];
 };
 
 /* What a checking iteration meets at a guard besides a hit or a miss (set in
@@ -306,6 +311,8 @@ static jit_ref kptr(jit_rec *R, void *p, uint8_t tag, jit_origin o)
   if (R->fail)
     return 0;
   R->T->ir[r].b = R->nbind;
+  if (R->nbind < JIT_MAX_TAPE)
+    R->gkind[R->nbind] = 0;
   if (R->check) {
     if (!R->fail)
       check_answer(R, jc_replay_bind(R->cur, (uint64_t)(uintptr_t)p));
@@ -697,9 +704,29 @@ static jit_ref promote(jit_rec *R, jit_ref r, void *p, uint8_t tag, uint16_t kin
   uint64_t outcome = guard_outcome(R, IR_EQ, IRT_PTR, r, JIT_REF_NONE) ^ kind ^
                      jit_hash_strobj(name);
   tape_guard(R, s, outcome);
-  jit_origin o = value_origin(R, r, p);
-  tape(R, JIT_TAPE_GREEN, kind, fp, o);
-  jit_ref k = kptr(R, p, tag, o);
+  /* The same object promoted again (a receiver's class at every call on
+  ** it), already bound and its fingerprint on the tape: the GUARD alone.
+  ** The GREEN would say again what the first said about the object in the
+  ** same slot (static binding resolves it once; a check meets the same
+  ** object and leaves it out the same way), and the machine code compares
+  ** r with that object here too.  A fingerprint that changed (a field added
+  ** to the class since) is a GREEN of its own, which a reload must match.
+  ** Three GREENs in five on a lazy bridge's tape were such repeats
+  ** (richards). */
+  jit_ref k = konst_find(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
+  uint32_t b = k != JIT_REF_NONE ? R->T->ir[k].b : JIT_MAX_TAPE;
+  if (b >= JIT_MAX_TAPE || R->gkind[b] != kind || R->gfp[b] != fp) {
+    jit_origin o = value_origin(R, r, p);
+    tape(R, JIT_TAPE_GREEN, kind, fp, o);
+    k = kptr(R, p, tag, o);
+    if (R->fail)
+      return 0;
+    b = R->T->ir[k].b;
+    if (b < JIT_MAX_TAPE) {
+      R->gkind[b] = kind;
+      R->gfp[b] = fp;
+    }
+  }
   jit_ref g = emit(R, IR_EQ, IRT_PTR, r, k);
   if (R->fail)
     return 0;
