@@ -856,7 +856,7 @@ static uint32_t optimize(jit_state *J, jit_trace *T, bool sink, bool *prog_ok)
   *prog_ok = jit_sink_prog(T);
   uint64_t dt = jit_now_ns() - t0;
   J->stats.optimizing_ns += dt;
-  J->cur.opt_ns += dt; /* twice if compiled again without sinking */
+  J->cur.opt_ns += jit_part_ns(J, t0, t0 + dt); /* twice if compiled again without sinking */
   if (J->dump_ir)
     jit_dump_trace(T, J->dump, "optimized");
   return n;
@@ -896,7 +896,7 @@ void jit_attach(jit_state *J, jit_trace *T)
   ir_free(&copy);
   uint64_t t2 = jit_now_ns();
   J->stats.assembling_ns += t2 - t1;
-  J->cur.asm_ns = t2 - t1;
+  J->cur.asm_ns = jit_part_ns(J, t1, t2);
   J->stats.sunk += nsunk;
   if (ok) {
     uint32_t ngc = 0;

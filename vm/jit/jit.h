@@ -334,6 +334,16 @@ void jit_hotloop(jit_state *J, vm_frame *frame, const vm_insn *pc);
 ** frames and pcs are those of the exit taken. */
 void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T);
 uint64_t jit_now_ns(void);
+/* A timed part of a trace's cost (jit_costlog): t1 - t0, less what one
+** clock read costs (J->timer_ns, calibrated with --jit-stats-json; 0
+** otherwise).  Every part spans one whole read, the one that ends it: a
+** lazy bridge's reload is four parts of a few hundred nanoseconds each, a
+** compile three of microseconds. */
+static inline uint64_t jit_part_ns(const jit_state *J, uint64_t t0, uint64_t t1)
+{
+  uint64_t d = t1 - t0;
+  return d > J->timer_ns ? d - J->timer_ns : 0;
+}
 /* A recording (or compile) of the loop at pc failed, for `why`. */
 void jit_loop_abort(jit_state *J, vm_code *code, uint32_t pc, const char *why);
 jit_loopinfo *jit_loop_info(jit_state *J, vm_code *code, uint32_t pc);

@@ -505,7 +505,7 @@ static bool find(jit_state *J, jc_key key)
   uint64_t t0 = jit_now_ns();
   jc_err err = jc_lookup(J->cache, key, &cs);
   J->t_mark = jit_now_ns();
-  J->cur.lookup_ns = J->t_mark - t0;
+  J->cur.lookup_ns = jit_part_ns(J, t0, J->t_mark);
   if (err != JC_OK)
     return false;
   if (jc_cands_count(cs) == 0) {
@@ -528,7 +528,7 @@ jc_replay *jit_check_cursor(jit_state *J)
     return NULL;
   }
   /* The cursor uses the candidates until it is finished (jit_check_done). */
-  J->cur.lookup_ns += jit_now_ns() - t0;
+  J->cur.lookup_ns += jit_part_ns(J, t0, jit_now_ns());
   return cur;
 }
 
@@ -976,8 +976,8 @@ static bool reload_built(jit_state *J, jc_err err, jc_trace **out, size_t n, uin
   uint64_t t1 = jit_now_ns();
   J->stats.commit_ns += t1 - t0;
   J->stats.replay_hits++;
-  J->cur.commit_ns = tc - t0;
-  J->cur.build_ns = t1 - tc;
+  J->cur.commit_ns = jit_part_ns(J, t0, tc);
+  J->cur.build_ns = jit_part_ns(J, tc, t1);
   for (size_t i = 0; i < n; i++) {
     J->cur.ahead_ns += jc_trace_ahead_ns(out[i]);
     J->cur.wrote_ahead_ns += jc_trace_wrote_ahead_ns(out[i]);

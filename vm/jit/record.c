@@ -1316,7 +1316,7 @@ static bool rec_begin(jit_state *J, vm_frame *rootframe, jc_replay *cur)
 static void rec_started(jit_state *J)
 {
   if (J->hook_in) {
-    J->cur.hook_ns += jit_now_ns() - J->hook_in;
+    J->cur.hook_ns += jit_part_ns(J, J->hook_in, jit_now_ns());
     J->hook_in = 0;
   }
 }
@@ -1476,10 +1476,10 @@ static void rec_stop(jit_state *J)
     J->stats.replay_ns += dt;
   else
     J->stats.tracing_ns += dt;
-  J->cur.wall_ns = dt;
+  J->cur.wall_ns = jit_part_ns(J, R->t0, now);
   if (J->hook_in) {
     /* The hook call that ends the recording, so far. */
-    J->cur.hook_ns += now - J->hook_in;
+    J->cur.hook_ns += jit_part_ns(J, J->hook_in, now);
     J->hook_in = 0;
   }
 }
@@ -1575,7 +1575,7 @@ static void rec_finish(jit_state *J, bool stop)
     if (R->tailT) {
       uint64_t t0 = jit_now_ns();
       jc_err verdict = jc_replay_commit(cur, NULL, 0, NULL);
-      J->cur.commit_ns = jit_now_ns() - t0;
+      J->cur.commit_ns = jit_part_ns(J, t0, jit_now_ns());
       jit_tail_done(J, R->tailT, verdict, jc_last_error());
     } else
       jit_reload_commit(J, cur, R->rootcode, R->backedge_pc, R->chk_parent, R->chk_snap);
@@ -1682,8 +1682,7 @@ static inline void hook(jit_state *J, const vm_insn *pc)
   J->hook_in = t; /* rec_stop takes it if the recording ends in this call */
   rec_ins_done(J, pc);
   if (J->hook_in) {
-    uint64_t dt = jit_now_ns() - t;
-    J->cur.hook_ns += dt > J->timer_ns ? dt - J->timer_ns : 0;
+    J->cur.hook_ns += jit_part_ns(J, t, jit_now_ns());
     J->hook_in = 0;
   }
 }

@@ -352,7 +352,7 @@ bool jit_static_reload(jit_state *J, vm_code *code, uint32_t backedge_pc, jit_tr
   J->t_mark = jit_now_ns();
   uint64_t dt = J->t_mark - t0;
   J->stats.replay_ns += dt;
-  J->cur.wall_ns = J->cur.hook_ns = dt; /* the commit's log entry reads them */
+  J->cur.wall_ns = J->cur.hook_ns = jit_part_ns(J, t0, J->t_mark); /* the commit's log entry reads them */
   /* libjcache compares the answers with the tape as a check's cursor would
   ** (every guard passed), and commits. */
   if (jit_reload_static(J, i, J->stat.ent, J->stat.n, code, backedge_pc, P, snap)) {
