@@ -357,7 +357,6 @@ static jc_reject check_tape(pctx *c) {
     }
     if (e.op != JC_TAPE_GREEN && e.op != JC_TAPE_BIND && e.op != JC_TAPE_GUARD)
       return bad(c, JC_REJECT_ENTRY, "tape %u: bad op %u", i, e.op);
-    if (e.pad != 0) return bad(c, JC_REJECT_ENTRY, "tape %u: pad not 0", i);
     if (e.op == JC_TAPE_BIND && e.arg >= nslots)
       return bad(c, JC_REJECT_ENTRY, "tape %u: bind slot %u >= %u slots", i,
                  e.arg, nslots);
@@ -367,6 +366,17 @@ static jc_reject check_tape(pctx *c) {
         (e.op == JC_TAPE_BIND && e.fp != 0))
       return bad(c, JC_REJECT_ENTRY, "tape %u: kind/fp set on a %s", i,
                  e.op == JC_TAPE_BIND ? "bind" : "guard");
+  }
+  /* Each entry's count of the GUARDs after it (jc_fmt_tape_guards), which
+  ** a static binding trusts to step over them. */
+  uint32_t run = 0;
+  for (uint32_t i = n; i-- > 0;) {
+    struct jc_fmt_tape e;
+    ENTRY_AT(c, JC_SECT_TAPE, i, &e);
+    if (e.guards != (run < 255 ? run : 255))
+      return bad(c, JC_REJECT_ENTRY, "tape %u: guard count %u, not %u", i,
+                 e.guards, run < 255 ? run : 255);
+    run = e.op == JC_TAPE_GUARD ? run + 1 : 0;
   }
   return JC_REJECT_NONE;
 }
@@ -697,6 +707,17 @@ static jc_err plan_bytes(bsect *s, int *ns, int type, const void *src,
   return JC_OK;
 }
 
+/* Set each tape entry's count of the GUARDs right after it (the parts'
+** own value is ignored). */
+static void count_guards(uint8_t *tape, uint32_t n) {
+  const size_t esz = sizeof(struct jc_fmt_tape);
+  uint32_t run = 0;
+  for (uint32_t i = n; i-- > 0;) {
+    tape[i * esz + offsetof(struct jc_fmt_tape, guards)] = (uint8_t)(run < 255 ? run : 255);
+    run = tape[i * esz] == JC_TAPE_GUARD ? run + 1 : 0;
+  }
+}
+
 jc_err jc_fmt_build(const jc_fmt_parts *p, void **out, size_t *out_len,
                     uint64_t *trace_id) {
   if (out) *out = NULL;
@@ -776,6 +797,7 @@ jc_err jc_fmt_build(const jc_fmt_parts *p, void **out, size_t *out_len,
                             (uint32_t)s[i].length};
     memcpy(buf + HDR_SIZE + (size_t)i * SECT_SIZE, &t, sizeof t);
     if (s[i].length) memcpy(buf + off[i], s[i].src, (size_t)s[i].length);
+    if (s[i].type == JC_SECT_TAPE) count_guards(buf + off[i], s[i].count);
   }
 
   /* The trace id hashes the content with id, checksum and `created` still

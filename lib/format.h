@@ -80,7 +80,8 @@ enum { JC_TAPE_GREEN = 1, JC_TAPE_BIND = 2, JC_TAPE_GUARD = 3 };
 
 struct jc_fmt_tape {
   uint8_t op;     /* JC_TAPE_* */
-  uint8_t pad;    /* 0 */
+  uint8_t guards; /* GUARD entries right after this one, at most 255: a
+                     static binding passes them in one step */
   uint16_t kind;  /* GREEN: client's decision kind */
   uint32_t arg;   /* GREEN: site; BIND: slot [< nslots]; GUARD: guard no. */
   uint64_t fp;    /* GREEN: fingerprint; GUARD: fingerprint of the outcome

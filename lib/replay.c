@@ -391,10 +391,10 @@ static size_t follow_one(jc_replay *r, jc_level *one, const jc_replay_ans *a,
   const bool pass = r->pass_guards;
   uint32_t hits = 0, binds = 0;
   size_t i = 0;
-  for (; i < n; i++, at += esz) {
+  if (pass)
+    while (at < end && *at == JC_TAPE_GUARD) at += esz; /* the tape's first */
+  for (; i < n; i++) {
     const jc_replay_ans *x = &a[i];
-    if (pass)
-      while (at < end && *at == JC_TAPE_GUARD) at += esz;
     if (at >= end) break;
     struct jc_fmt_tape e;
     memcpy(&e, at, sizeof e);
@@ -409,6 +409,15 @@ static size_t follow_one(jc_replay *r, jc_level *one, const jc_replay_ans *a,
       JC_PROBE(bind, one->id, e.arg, x->value);
     } else {
       break;
+    }
+    /* Past this entry and, passing guards, the GUARDs after it: its count
+    ** of them (checked when the record was parsed) unless it is 255, the
+    ** most it says, after which they are stepped over one by one. */
+    at += esz;
+    if (pass) {
+      at += (size_t)e.guards * esz;
+      if (e.guards == 255)
+        while (at < end && *at == JC_TAPE_GUARD) at += esz;
     }
   }
   one->pos = (uint32_t)((size_t)(at - one->tape) / esz);

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* The library's record format version; part of every namespace. */
-#define JC_FORMAT_VERSION 4
+#define JC_FORMAT_VERSION 5
 
 typedef struct jc_cache jc_cache;
 

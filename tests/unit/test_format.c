@@ -43,12 +43,15 @@ static const char STRINGS[] = "printf\0loop.lua";
 static uint8_t code[CODE_LEN];
 static const uint8_t AUX[13] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
 
+/* The second field: the GUARDs right after each entry (jc_fmt_build sets
+** it whatever the parts say; these say it, so the record reads back as
+** its parts). */
 static const struct jc_fmt_tape TAPE[] = {
     {JC_TAPE_GREEN, 0, 5, 1, 0x1111},
-    {JC_TAPE_BIND, 0, 0, 0, 0},
+    {JC_TAPE_BIND, 1, 0, 0, 0},
     {JC_TAPE_GUARD, 0, 0, 7, 0},
     {JC_TAPE_BIND, 0, 0, 1, 0},
-    {JC_TAPE_GREEN, 0, 6, 2, 0x2222},
+    {JC_TAPE_GREEN, 1, 6, 2, 0x2222},
     {JC_TAPE_GUARD, 0, 0, 9, 0},
     {JC_TAPE_BIND, 0, 0, 2, 0},
 };
@@ -943,9 +946,16 @@ static void test_hostile_tape_slots(void **state) {
   m = copy(base);
   put8(TAPE_AT(m, 6, op), 4);
   expect_sealed(m, JC_REJECT_ENTRY, "tape 6: bad op 4");
+  /* Each entry's count of the GUARDs right after it: the BIND at 1 and
+  ** the GREEN at 4 have one, the rest none. */
+  for (uint32_t i = 0; i < 7; i++)
+    assert_int_equal(*TAPE_AT(base, i, guards), i == 1 || i == 4 ? 1 : 0);
   m = copy(base);
-  put8(TAPE_AT(m, 2, pad), 1);
-  expect_sealed(m, JC_REJECT_ENTRY, "pad");
+  put8(TAPE_AT(m, 1, guards), 0);
+  expect_sealed(m, JC_REJECT_ENTRY, "tape 1: guard count 0, not 1");
+  m = copy(base);
+  put8(TAPE_AT(m, 2, guards), 1); /* the GUARD itself: a BIND follows */
+  expect_sealed(m, JC_REJECT_ENTRY, "tape 2: guard count 1, not 0");
   m = copy(base);
   put32(TAPE_AT(m, 3, arg), 3); /* 3 slots: 0..2 */
   expect_sealed(m, JC_REJECT_ENTRY, "bind slot 3 >= 3");
@@ -1226,6 +1236,14 @@ static void test_many_entries(void **state) {
   rec base = build(&p);
   rec m = copy(base);
   expect_sealed(m, JC_REJECT_NONE, NULL);
+  /* Counts of the GUARDs after each entry stop at 255. */
+  assert_int_equal(*ENT(base, JC_SECT_TAPE, struct jc_fmt_tape, 0, guards), 255);
+  assert_int_equal(*ENT(base, JC_SECT_TAPE, struct jc_fmt_tape, N - 256, guards), 255);
+  assert_int_equal(*ENT(base, JC_SECT_TAPE, struct jc_fmt_tape, N - 255, guards), 254);
+  assert_int_equal(*ENT(base, JC_SECT_TAPE, struct jc_fmt_tape, N - 1, guards), 0);
+  m = copy(base);
+  put8(ENT(m, JC_SECT_TAPE, struct jc_fmt_tape, 0, guards), 254);
+  expect_sealed(m, JC_REJECT_ENTRY, "tape 0: guard count 254, not 255");
   m = copy(base);
   put32(ENT(m, JC_SECT_EXITS, struct jc_fmt_exit, N - 1, guard),
         exits[17].guard);

@@ -1733,6 +1733,56 @@ static void test_static(void **state) {
   jc_cands_release(cs);
 }
 
+/* jc_replay_static steps over the GUARDs after each decision by the count
+** the record keeps (at most 255, then one by one): a tape that starts
+** with guards, 300 between two decisions, some at its end; a fingerprint
+** after them still compared. */
+static void test_static_many_guards(void **state) {
+  fixture *f = *state;
+  jc_key key = key_of("static, many guards");
+  uint8_t code[64];
+  memset(code, 0xCC, sizeof code);
+  jc_rec *r;
+  assert_int_equal(jc_rec_begin_loop(f->cache, key, &r), JC_OK);
+  uint32_t g = 0, s0, s1;
+  for (int k = 0; k < 3; k++) assert_int_equal(jc_rec_guard(r, g++), JC_OK);
+  assert_int_equal(jc_rec_green(r, 1, 1, 11), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, &s0), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s0), JC_OK);
+  for (int k = 0; k < 300; k++) assert_int_equal(jc_rec_guard(r, g++), JC_OK);
+  assert_int_equal(jc_rec_green(r, 2, 1, 22), JC_OK);
+  assert_int_equal(jc_rec_slot_bound(r, &s1), JC_OK);
+  assert_int_equal(jc_rec_bind(r, s1), JC_OK);
+  for (int k = 0; k < 2; k++) assert_int_equal(jc_rec_guard(r, g++), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 16, JC_RELOC_ABS64, s0, 0), JC_OK);
+  assert_int_equal(jc_rec_reloc(r, 32, JC_RELOC_ABS64, s1, 0), JC_OK);
+  jc_trace *t;
+  assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
+  uint64_t id = jc_trace_id(t);
+  jc_trace_release(t);
+  assert_int_equal(jc_cache_flush(f->cache), JC_OK);
+
+  jc_replay_ans ans[] = {{JC_ANS_GREEN, 1, 1, 11},
+                         {JC_ANS_BIND, 0, 0, 0x1000},
+                         {JC_ANS_GREEN, 1, 2, 22},
+                         {JC_ANS_BIND, 0, 0, 0x2000}};
+  jc_cands *cs;
+  jc_trace *tr[JC_MAX_CHAIN];
+  size_t n = 0;
+  assert_int_equal(jc_lookup(f->cache, key, &cs), JC_OK);
+  assert_int_equal(jc_cands_count(cs), 1);
+  ans[2].value = 23; /* another program: a miss */
+  assert_int_equal(jc_replay_static(f->cache, cs, 0, NULL, NULL, ans, 4, tr, JC_MAX_CHAIN, &n),
+                   JC_MISS);
+  ans[2].value = 22;
+  assert_int_equal(jc_replay_static(f->cache, cs, 0, NULL, NULL, ans, 4, tr, JC_MAX_CHAIN, &n),
+                   JC_OK);
+  assert_int_equal(n, 1);
+  assert_bound(tr[0], id, 0x1000, 0x2000);
+  jc_trace_release(tr[0]);
+  jc_cands_release(cs);
+}
+
 /* Two candidates that expect other outcomes at guard 0; A has a saved
 ** bridge on exit 0.  The check follows the trace that continues (A's
 ** bridge is dropped when B passes); JC_BRIDGE when only a bridge goes on. */
@@ -2395,6 +2445,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_written_ahead, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cands_aux, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pass_guards, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_static_many_guards, setup, teardown),
       cmocka_unit_test_setup_teardown(test_feed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_static, setup, teardown),
   };
