@@ -367,8 +367,8 @@ static jc_reject check_tape(pctx *c) {
       return bad(c, JC_REJECT_ENTRY, "tape %u: kind/fp set on a %s", i,
                  e.op == JC_TAPE_BIND ? "bind" : "guard");
   }
-  /* Each entry's count of the GUARDs after it (jc_fmt_tape_guards), which
-  ** a static binding trusts to step over them. */
+  /* Each entry's count of the GUARDs right after it (`guards`, which
+  ** jc_fmt_build writes): a static binding steps over them by it. */
   uint32_t run = 0;
   for (uint32_t i = n; i-- > 0;) {
     struct jc_fmt_tape e;

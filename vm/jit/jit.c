@@ -64,6 +64,8 @@ static void jit_clock_calibrate(int reads)
 {
 #if defined(__x86_64__)
   unsigned a, b, c, d;
+  if (clk.mult)
+    return; /* once (--jit-stats and --jit-stats-json both ask) */
   if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8)))
     return;
   uint64_t t0 = __rdtsc(), n0 = mono_ns();

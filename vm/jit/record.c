@@ -49,6 +49,7 @@ typedef struct rec_frame {
 
 /* Constants interned per recording (more are emitted, not interned). */
 #define JIT_REC_MAXK 512
+#define JIT_REC_GREENS 256
 
 struct jit_rec {
   jit_state *J;
@@ -75,6 +76,12 @@ struct jit_rec {
   uint32_t curpc, curline;
   vm_code *curcode;
   uint32_t nbind;
+  /* Per BIND slot below JIT_REC_GREENS: the kind and fingerprint of the
+  ** last promotion's GREEN about its object (kind 0: none), so that
+  ** promoting it again with the same fingerprint adds its GUARD alone
+  ** (promote).  Beside the constants, in pages every recording touches. */
+  uint16_t gkind[JIT_REC_GREENS];
+  uint64_t gfp[JIT_REC_GREENS];
   jit_ref kref[JIT_REC_MAXK];    /* interned constants */
   int64_t kval[JIT_REC_MAXK];    /* their values, and op | type << 8 | tag << 16 */
   uint32_t kkind[JIT_REC_MAXK];
@@ -98,11 +105,6 @@ struct jit_rec {
   jit_trace *tailT;      /* a tail check: the live trace whose tail guard fired */
   uint32_t level;        /* a check: 0 in the trace it started in, +1 per bridge entered */
   uint32_t native_slot;  /* the BIND slot of the builtin being called (its GREEN's origin) */
-  /* Per BIND slot: the kind and fingerprint of the last promotion's GREEN
-  ** about its object (kind 0: none), so that promoting it again with the
-  ** same fingerprint adds its GUARD alone (promote). */
-  uint16_t gkind[JIT_MAX_TAPE];
-  uint64_t gfp[JIT_MAX_TAPE];
 };
 
 /* What a checking iteration meets at a guard besides a hit or a miss (set in
@@ -311,7 +313,7 @@ static jit_ref kptr(jit_rec *R, void *p, uint8_t tag, jit_origin o)
   if (R->fail)
     return 0;
   R->T->ir[r].b = R->nbind;
-  if (R->nbind < JIT_MAX_TAPE)
+  if (R->nbind < JIT_REC_GREENS)
     R->gkind[R->nbind] = 0;
   if (R->check) {
     if (!R->fail)
@@ -714,15 +716,15 @@ static jit_ref promote(jit_rec *R, jit_ref r, void *p, uint8_t tag, uint16_t kin
   ** Three GREENs in five on a lazy bridge's tape were such repeats
   ** (richards). */
   jit_ref k = konst_find(R, IR_KPTR, IRT_PTR, tag, (int64_t)(intptr_t)p);
-  uint32_t b = k != JIT_REF_NONE ? R->T->ir[k].b : JIT_MAX_TAPE;
-  if (b >= JIT_MAX_TAPE || R->gkind[b] != kind || R->gfp[b] != fp) {
+  uint32_t b = k != JIT_REF_NONE ? R->T->ir[k].b : JIT_REC_GREENS;
+  if (b >= JIT_REC_GREENS || R->gkind[b] != kind || R->gfp[b] != fp) {
     jit_origin o = value_origin(R, r, p);
     tape(R, JIT_TAPE_GREEN, kind, fp, o);
     k = kptr(R, p, tag, o);
     if (R->fail)
       return 0;
     b = R->T->ir[k].b;
-    if (b < JIT_MAX_TAPE) {
+    if (b < JIT_REC_GREENS) {
       R->gkind[b] = kind;
       R->gfp[b] = fp;
     }
