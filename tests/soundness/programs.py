@@ -20,7 +20,8 @@ program compiles.  The list says what to fetch, never what to run:
     ends depends on the machine's load (under AddressSanitizer on a busy
     machine, a warm run once ended before it had); waiting, the listed
     loops and their families are all fetched before the program runs, so
-    no commit reads a family itself;
+    no commit reads a family itself (unless the table's lock was busy at
+    its look: one of up to three warm runs must read none);
   - every run prints what a run without the cache prints.
 """
 import sys
@@ -49,8 +50,20 @@ EDITED = PROGRAM.replace("i % 11", "i % 13")
 def checks(jcvm, tmp, check):
     ref, _ = run(jcvm, tmp, PROGRAM, "ref", cache=False)
     out_c, cold = run(jcvm, tmp, PROGRAM, "cold")
-    out_w, warm = run(jcvm, tmp, PROGRAM, "warm", WAIT)
-    check(out_c == ref and out_w == ref, "a run with the cache printed something else")
+    # A commit looks its family up in the prefetch table with a trylock (a
+    # lookup never waits: the thread may be descheduled holding the lock)
+    # and reads the family itself if the lock is busy at that instant:
+    # under load (three busy loops on two CPUs), 2 warm runs in 40 did.  A
+    # family the list did not fetch is read by every run, a busy lock by
+    # few: up to three warm runs, each checked.
+    outs = []
+    for attempt in range(3):
+        out_w, warm = run(jcvm, tmp, PROGRAM, "warm%d" % attempt, WAIT)
+        outs.append(out_w)
+        if warm["prefetch_families_fetched"] == 0:
+            break
+    check(out_c == ref and all(o == ref for o in outs),
+          "a run with the cache printed something else")
     check(cold["loops"] == 2, "the cold run compiled %d loops, not 2" % cold["loops"])
     check(cold["prefetch_program_keys"] == 0, "the cold run read a list")
     check(warm["prefetch_program_keys"] == 2,
