@@ -40,9 +40,9 @@ static uint64_t mono_ns(void)
 /* The per-trace costs (--jit-stats-json) time a lazy bridge's reload, about
 ** a microsecond, at four points; clock_gettime costs 26 ns a read here (the
 ** vDSO reads the TSC, then scales it under a sequence lock), so a tenth of
-** what was counted as the reload was the clock.  Calibrated (jit_clock_
-** calibrate), the clock reads the TSC itself, 10 ns, and scales it by the
-** rate measured against CLOCK_MONOTONIC, from the same epoch. */
+** what was counted as the reload was the clock.  Once calibrated
+** (jit_clock_calibrate), the clock reads the TSC itself, 10 ns, and scales
+** it by the rate measured against CLOCK_MONOTONIC, from the same epoch. */
 static struct {
   uint64_t tsc0, ns0;
   uint64_t mult; /* ns per tick, 32.32 fixed point; 0: CLOCK_MONOTONIC */
@@ -860,9 +860,9 @@ static uint32_t optimize(jit_state *J, jit_trace *T, ir_copy *save, bool *prog_o
     jit_opt_loop(T);
   jit_opt_dce(T);
   *prog_ok = jit_sink_prog(T);
-  uint64_t dt = jit_now_ns() - t0;
-  J->stats.optimizing_ns += dt;
-  J->cur.opt_ns += jit_part_ns(J, t0, t0 + dt); /* twice if compiled again without sinking */
+  uint64_t t1 = jit_now_ns();
+  J->stats.optimizing_ns += t1 - t0;
+  J->cur.opt_ns += jit_part_ns(J, t0, t1); /* twice if compiled again without sinking */
   if (J->dump_ir)
     jit_dump_trace(T, J->dump, "optimized");
   return n;

@@ -720,7 +720,8 @@ static jit_ref promote(jit_rec *R, jit_ref r, void *p, uint8_t tag, uint16_t kin
   if (b >= JIT_REC_GREENS || R->gkind[b] != kind || R->gfp[b] != fp) {
     jit_origin o = value_origin(R, r, p);
     tape(R, JIT_TAPE_GREEN, kind, fp, o);
-    k = kptr(R, p, tag, o);
+    if (k == JIT_REF_NONE)
+      k = kptr(R, p, tag, o); /* bound already: no BIND (kptr would find it again) */
     if (R->fail)
       return 0;
     b = R->T->ir[k].b;
