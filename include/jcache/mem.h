@@ -38,13 +38,16 @@ void *jc_mem_calloc(size_t n);
 /* Give back a block from jc_mem_alloc or jc_mem_calloc; NULL is accepted. */
 void jc_mem_free(void *p);
 
-/* Map ahead, on the populating thread, the pages of the loaded image
-** (the executable or a shared library) that contains addr: its code and
-** read-only data readable, its writable data written, so that code the
+/* Map ahead the pages of the loaded image (the executable or a shared
+** library) that contains addr: its writable data written, here and now
+** (a few pages: its first stores later would each make the kernel
+** interrupt the other CPUs the process ran on), then its code and
+** read-only data readable, on the populating thread, so that code the
 ** reload path runs for the first time (a client's checking and reloading)
-** does not fault on it.  libjcache does it for itself when a cache is
-** opened.  At most 8 images; asking again for one is a no-op; best effort
-** (a kernel without MADV_POPULATE_* leaves the faults). */
+** does not fault on it.  Call it before starting threads of your own.
+** libjcache does it for itself when a cache is opened; addr NULL does
+** only that.  At most 8 images; asking again for one is a no-op; best
+** effort (a kernel without MADV_POPULATE_* leaves the faults). */
 void jc_mem_prefault_image(const void *addr);
 
 /* What the populating thread has done: for a client's statistics (its CPU

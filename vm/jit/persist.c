@@ -129,6 +129,12 @@ void jit_cache_open(jit_state *J, const char *src, size_t len)
   /* The code arena first, at startup: its reservation and the pages it
   ** populates ahead are not a cost of the first trace. */
   jc_arena_opts ao = {.flags = JC_ARENA_ONE_THREAD}; /* traces run on this thread only */
+  /* A warm run's first check and commit run the recorder, replay and
+  ** reload code for the first time in this process: its pages mapped
+  ** ahead, not faulted in on the first reload; its writable ones now,
+  ** before libjcache's threads start (jcache/mem.h says why). */
+  if (J->use_cache && !J->cache)
+    jc_mem_prefault_image((const void *)&jit_cache_open);
   jc_arena_init(&ao);
   if (!J->use_cache || J->cache)
     return;
@@ -152,13 +158,8 @@ void jit_cache_open(jit_state *J, const char *src, size_t len)
     if (J->prefetch_wait)
       jc_cache_prefetch_wait(J->cache);
   }
-  /* A warm run's first check and commit run the recorder, replay and
-  ** reload code for the first time in this process: its pages mapped
-  ** ahead, not faulted in on the first reload. */
-  if (J->cache) {
-    jc_mem_prefault_image((const void *)&jit_cache_open);
+  if (J->cache)
     jit_rec_prepare(J);
-  }
 }
 
 void jit_cache_close(jit_state *J)
