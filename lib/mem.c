@@ -202,7 +202,7 @@ static void start_thread(void) {
 
 void jc_mem_start(void) {
   /* libjcache's own pages, its writable ones before there is a thread to
-  ** tell (jc_mem_prefault_image); this starts the thread. */
+  ** tell (jc_mem_prefault_image, which starts the thread the first time). */
   jc_mem_prefault_image(NULL);
   pthread_mutex_lock(&M.lock);
   start_thread();
