@@ -115,6 +115,8 @@ JC_API jc_err jc_cache_open(const jc_ns *ns, const jc_cache_opts *opts,
   if (!c) return jc_fail(JC_NOMEM, "jcache: out of memory opening the cache");
   c->ns = ns_hash(ns);
   c->flags = opts ? opts->flags : 0;
+  c->prepare = opts ? opts->prepare : NULL;
+  c->prepare_user = opts ? opts->prepare_user : NULL;
   c->dir = (opts && opts->dir) ? strdup(opts->dir) : default_dir();
   pthread_mutex_init(&c->spare_lock, NULL);
   pthread_mutex_init(&c->qlock, NULL);

@@ -36,6 +36,9 @@ struct jc_cache {
   jc_key ns;
   unsigned flags;
   size_t max_size;
+  /* jc_cache_opts.prepare: run by the prefetch thread (lib/prefetch.c). */
+  size_t (*prepare)(void *, const void *, size_t, size_t, void *, size_t);
+  void *prepare_user;
   MDB_env *env;
   MDB_dbi dbi;
   bool has_dbi; /* false for a read-only cache whose store has no table yet */

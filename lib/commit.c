@@ -209,6 +209,8 @@ jc_err jc_commit_trace_init(jc_trace *t, const jc_view *v, uint64_t id,
   t->code = code;
   t->size = v->code_len;
   t->entry_off = v->hdr.entry_off;
+  t->prep = v->prep;
+  t->prep_len = v->prep_len;
   jc_trace_parts parts = {
       v->name,  v->slots,   v->exits,   v->tape,   v->relocs, v->lines,
       v->aux,   v->strings, v->nslots,  v->nexits, v->ntape,  v->nrelocs,

@@ -188,6 +188,9 @@ typedef struct jc_view {
   const char *name;      /* "" if absent */
   const uint8_t *lines;  uint32_t nlines;
   const uint8_t *aux;    uint32_t aux_len;
+  /* What the client's prepare hook made of aux on the prefetch thread
+  ** (lib/prefetch.c); NULL if it did not run.  Not part of the record. */
+  const void *prep;      uint32_t prep_len;
   uint64_t parent_id;    /* 0 for a loop */
   uint32_t parent_exit;
 } jc_view;

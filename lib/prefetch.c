@@ -297,6 +297,8 @@ typedef struct pf_fetch {
   size_t nnext, capnext;
   uint64_t bytes; /* this job's records */
   uint64_t kept;  /* all records kept so far (for the budget) */
+  uint8_t *scratch; /* where the client's prepare hook writes first */
+  size_t capscratch;
 } pf_fetch;
 
 static bool grow(void **p, size_t *cap, size_t need, size_t size) {
@@ -310,7 +312,37 @@ static bool grow(void **p, size_t *cap, size_t need, size_t size) {
   return true;
 }
 
-/* A record met by a lookup or a family pass: copied, validated. */
+/* The client's prepare hook on a record kept (jc_cache_opts.prepare): what
+** it writes goes to a scratch buffer, then into a chunk next to the
+** record, and the view points at it.  Not on a commit's fetch (f->sync):
+** the program's thread would do the work the hook is there to take off
+** it.  Best effort: without memory, the record is kept unprepared. */
+static void prepare(pf_fetch *f, jc_view *view) {
+  jc_cache *c = f->c;
+  if (f->sync || !c->prepare || !view->aux_len) return;
+  size_t n = 0;
+  for (int tries = 0; tries < 2; tries++) {
+    n = c->prepare(c->prepare_user, view->aux, view->aux_len, view->code_len,
+                   f->scratch, f->capscratch);
+    if (n <= f->capscratch || n > JC_PREPARE_MAX) break;
+    uint8_t *s = malloc(n);
+    if (!s) return;
+    free(f->scratch);
+    f->scratch = s;
+    f->capscratch = n;
+  }
+  if (n == 0 || n > f->capscratch) return;
+  if (f->kept + f->bytes + n > JC_PREFETCH_MAX_BYTES) return;
+  void *keep = chunk_alloc(f->pf, f->chunks, n, f->sync);
+  if (!keep) return;
+  memcpy(keep, f->scratch, n);
+  view->prep = keep;
+  view->prep_len = (uint32_t)n;
+  f->bytes += n;
+}
+
+/* A record met by a lookup or a family pass: copied, validated (and
+** prepared by the client's hook). */
 static jc_err fetch_one(void *ctx, jc_key key, uint64_t id, const void *rec,
                         size_t len) {
   pf_fetch *f = ctx;
@@ -324,6 +356,7 @@ static jc_err fetch_one(void *ctx, jc_key key, uint64_t id, const void *rec,
     chunk_unalloc(f->chunks, len);
     return JC_OK;
   }
+  prepare(f, &view);
   if (!grow((void **)&f->v, &f->cap, f->n + 1, sizeof *f->v) ||
       !grow((void **)&f->vkey, &f->capkey, f->n + 1, sizeof *f->vkey))
     return JC_NOMEM;
@@ -448,6 +481,7 @@ static void publish(jc_prefetch *pf, const pf_fetch *f) {
 }
 
 static void fetch_free(pf_fetch *f) {
+  free(f->scratch);
   free(f->v);
   free(f->vkey);
   free(f->found);

@@ -238,6 +238,11 @@ JC_API const void *jc_trace_aux(const jc_trace *t, size_t *len) {
   return t ? t->aux : NULL;
 }
 
+JC_API const void *jc_trace_prepared(const jc_trace *t, size_t *len) {
+  if (len) *len = t && t->prep ? t->prep_len : 0;
+  return t ? t->prep : NULL;
+}
+
 /* The index of guard's exit, or -1. */
 static ptrdiff_t find_exit(const jc_trace *t, uint32_t guard) {
   for (uint32_t i = 0; i < t->nexits; i++)

@@ -47,6 +47,8 @@ struct jc_trace {
   char *name;
   void *aux;
   size_t aux_len;
+  const void *prep; /* jc_trace_prepared: the prefetch's, not t's */
+  size_t prep_len;
 
   /* Slots and their values at commit (or after tail validation). */
   uint32_t nslots;

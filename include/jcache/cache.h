@@ -64,7 +64,27 @@ typedef struct jc_cache_opts {
   /* Upper bound of the store file in bytes; 0: 1 GiB.  The file is sparse. */
   size_t max_size;
   unsigned flags; /* JC_CACHE_* */
+  /* Optional: the client's own work on a record's aux, done ahead of need
+  ** on the prefetch thread (jc_cache_prefetch).  For each record that
+  ** thread fetches and validates, prepare is called there with the
+  ** record's aux and the size of its code; it may read them and write up
+  ** to cap bytes at out (16-byte aligned), and returns how many bytes it
+  ** needs: 0 for nothing kept, more than cap to be called again with that
+  ** much room (at most JC_PREPARE_MAX).  What it wrote is kept with the
+  ** record, read-only, until the cache closes, and jc_trace_prepared
+  ** gives it to the trace committed from that record: a client can check
+  ** there what does not depend on the new process (counts, offsets, the
+  ** shape of its own tables) and leave its commit the rest.  Records read
+  ** on the program's thread (a lookup or a commit that finds a key not
+  ** fetched yet) are not prepared: the work would be that thread's.  The
+  ** hook runs concurrently with the client's threads: it must touch
+  ** nothing but its arguments and what prepare_user gives it to share. */
+  size_t (*prepare)(void *prepare_user, const void *aux, size_t aux_len,
+                    size_t code_len, void *out, size_t cap);
+  void *prepare_user;
 } jc_cache_opts;
+
+#define JC_PREPARE_MAX ((size_t)1 << 20)
 
 /* Open the cache.  On failure *out is NULL and the return value says why
 ** (JC_UNSAFE: directory or file owned by another user or writable by group or

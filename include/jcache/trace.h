@@ -45,6 +45,11 @@ const char *jc_trace_name(const jc_trace *t); /* "" if none */
 jc_err jc_trace_slot(const jc_trace *t, uint32_t slot, uint64_t *value);
 /* The client's aux bytes recorded with the trace (a copy owned by t). */
 const void *jc_trace_aux(const jc_trace *t, size_t *len);
+/* What the cache's prepare hook (jc_cache_opts) wrote for the record this
+** trace was reloaded from, and its size; NULL and 0 if it did not run for
+** that record (read on the program's thread, or the hook kept nothing) or
+** the trace was compiled here.  Valid until the cache closes. */
+const void *jc_trace_prepared(const jc_trace *t, size_t *len);
 /* For a client's cost accounting: how long writing this trace ahead took
 ** (its share, by code size, of the commit that wrote it ahead of its check:
 ** 0 if it was not), and how long its own commit spent writing others ahead

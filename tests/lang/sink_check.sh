@@ -15,8 +15,11 @@
 #    prints the expected output.
 # 5. Reloaded traces rebuild exactly what compiled ones do (a warm run prints
 #    the same and materializes as many objects), and traces whose saved exit
-#    programs were corrupted (JCVM_TEST_AUX, see vm/jit/persist.c) are
-#    rejected by the next run, which traces the loops again.
+#    programs or snapshots were corrupted (JCVM_TEST_AUX, see
+#    vm/jit/persist.c) are rejected by the next run, which traces the loops
+#    again: checked on the program's thread, and checked ahead on the
+#    prefetch thread (--jit-prefetch-wait --jit-prepare=verify: never
+#    accepted where the whole check rejects).
 set -u
 if [ $# -lt 1 ]; then echo "usage: $0 JCVM" >&2; exit 2; fi
 jcvm=$1
@@ -125,20 +128,29 @@ else
   ok
 fi
 
-# Corrupted exit programs in the cache are rejected.
-for area in hdr:0 hdr:1 snap:1 snap:7 cls:0 prog:0 prog:3 prog:9 prog:16; do
+# Corrupted exit programs and snapshots in the cache are rejected, by the
+# program's thread and by the prefetch thread's checks.
+for area in hdr:0 hdr:1 snap:1 snap:7 cls:0 prog:0 prog:3 prog:9 prog:16 pc:0 pc:5; do
   for name in jit_sink_nested jit_sink_exit; do
-    rm -rf "$tmp/cache"
+    rm -rf "$tmp/cache" "$tmp/cache2"
     mkdir "$tmp/cache"
     JCVM_TEST_AUX=$area run "$tmp/c" "$here/$name.jc" --cache="$tmp/cache"
-    run "$tmp/w" "$here/$name.jc" --cache="$tmp/cache"
-    if ! cmp -s "$tmp/w.out" "$here/$name.out" || [ "$(cat "$tmp/w.status")" != 0 ]; then
-      bad "$name: corrupted aux ($area): $(head -c 300 "$tmp/w.err")"
-    elif [ "$(count "$tmp/w.json" replay_misses)" = 0 ]; then
-      bad "$name: corrupted aux ($area) was not rejected"
-    else
-      ok
-    fi
+    cp -r "$tmp/cache" "$tmp/cache2"
+    run "$tmp/w" "$here/$name.jc" --cache="$tmp/cache" --jit-prepare=off
+    run "$tmp/p" "$here/$name.jc" --cache="$tmp/cache2" --jit-prefetch-wait --jit-prepare=verify
+    for w in w p; do
+      if ! cmp -s "$tmp/$w.out" "$here/$name.out" || [ "$(cat "$tmp/$w.status")" != 0 ]; then
+        bad "$name: corrupted aux ($area, run $w): $(head -c 300 "$tmp/$w.err")"
+      elif [ "$(count "$tmp/$w.json" replay_misses)" = 0 ]; then
+        bad "$name: corrupted aux ($area, run $w) was not rejected"
+      elif [ "$(count "$tmp/$w.json" prepare_disagreed)" != 0 ]; then
+        bad "$name: corrupted aux ($area) accepted by the prefetch thread's check only"
+      elif [ "$w" = p ] && [ "${area%%:*}" = pc ] && [ "$(count "$tmp/p.json" prepared)" = 0 ]; then
+        bad "$name: corrupted pc ($area): no trace had its snapshots checked ahead"
+      else
+        ok
+      fi
+    done
   done
 done
 

@@ -12,7 +12,10 @@
 # and lazy bridges are bound statically by default (vm/jit/static.c): the
 # test fails if none was; with --jit-static=verify each is checked as well and the test
 # fails if a check bound anything else than static binding found, or if
-# nothing was compared.
+# nothing was compared.  The same with --jit-prepare=verify for the
+# snapshots the prefetch thread checked ahead (vm/jit/persist.c): each is
+# walked whole too, and the test fails if that rejected one the prepared
+# check accepted, or if nothing was compared.
 set -u
 if [ $# -lt 1 ]; then echo "usage: $0 JCVM [flags...]" >&2; exit 2; fi
 jcvm=$1; shift
@@ -22,6 +25,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 pass=0 fail=0 reloaded=0 hits=0 misses=0 static=0 agreed=0 disagreed=0
+prepared=0 pagreed=0
 
 run() { # run DIR OUTPREFIX PROG ARGS...
   local dir=$1 out=$2 prog=$3; shift 3
@@ -69,14 +73,25 @@ for prog in "${progs[@]}"; do
     echo "FAIL: $name: $d checks bound other objects than static binding found"
     disagreed=$((disagreed + d))
   fi
+  prepared=$((prepared + $(count "$tmp/warm.json" prepared)))
+  pagreed=$((pagreed + $(count "$tmp/warm.json" prepare_agreed)))
+  d=$(count "$tmp/warm.json" prepare_disagreed)
+  if [ "$d" -gt 0 ]; then
+    echo "FAIL: $name: $d traces accepted by the prefetch thread's snapshot check only"
+    disagreed=$((disagreed + d))
+  fi
   rm -rf "$cache"
 done
 echo "warm_cold $*: $pass passed, $fail failed; warm runs reloaded $reloaded traces ($hits replay hits, $misses misses)"
 echo "traces bound statically: $static; verified: $agreed agreed, $disagreed disagreed"
+echo "snapshots checked on the prefetch thread: $prepared traces; verified: $pagreed agreed"
 [ "$reloaded" -gt 0 ] || { echo "FAIL: nothing was reloaded"; exit 1; }
 case " $* " in
   *" --jit-static=verify "*) [ "$agreed" -gt 0 ] || { echo "FAIL: nothing was verified"; exit 1; } ;;
   *" --jit-static="*) ;;
   *) [ "$static" -gt 0 ] || { echo "FAIL: no trace was bound statically"; exit 1; } ;;
+esac
+case " $* " in
+  *" --jit-prepare=verify "*) [ "$pagreed" -gt 0 ] || { echo "FAIL: no prepared check was verified"; exit 1; } ;;
 esac
 [ "$fail" -eq 0 ] && [ "$disagreed" -eq 0 ]

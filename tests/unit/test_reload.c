@@ -1438,9 +1438,12 @@ static void rec_synthetic_tape(jc_rec *r, uint64_t gfp, uint32_t after,
   assert_int_equal(jc_rec_bind(r, *s1), JC_OK);
 }
 
-static uint64_t rec_synthetic_at(fixture *f, jc_key key, uint64_t parent,
-                                 uint64_t gfp, uint32_t after, uint32_t s1_off,
-                                 uint32_t spec_off) {
+/* The synthetic tape's trace under key (a bridge of exit 0 of parent, if
+** not 0), with aux[0, aux_len) as its aux. */
+static uint64_t rec_synthetic_aux(fixture *f, jc_key key, uint64_t parent,
+                                  uint64_t gfp, uint32_t after, uint32_t s1_off,
+                                  uint32_t spec_off, const void *aux,
+                                  size_t aux_len) {
   uint8_t code[64];
   memset(code, 0xCC, sizeof code);
   jc_rec *r;
@@ -1456,12 +1459,19 @@ static uint64_t rec_synthetic_at(fixture *f, jc_key key, uint64_t parent,
   assert_int_equal(jc_rec_patch_point(r, JC_GUARD_ANY, 8, 64, 56), JC_OK);
   if (spec_off)
     assert_int_equal(jc_rec_patch_point(r, 0, spec_off, 64, 48), JC_OK);
+  if (aux) assert_int_equal(jc_rec_aux(r, aux, aux_len), JC_OK);
   jc_trace *t;
   assert_int_equal(jc_rec_finish(r, code, sizeof code, 0, NULL, &t), JC_OK);
   uint64_t id = jc_trace_id(t);
   jc_trace_release(t);
   assert_int_equal(jc_cache_flush(f->cache), JC_OK);
   return id;
+}
+
+static uint64_t rec_synthetic_at(fixture *f, jc_key key, uint64_t parent,
+                                 uint64_t gfp, uint32_t after, uint32_t s1_off,
+                                 uint32_t spec_off) {
+  return rec_synthetic_aux(f, key, parent, gfp, after, s1_off, spec_off, NULL, 0);
 }
 
 /* A candidate's aux bytes come back as recorded, for the client to read
@@ -1638,6 +1648,92 @@ static void test_feed(void **state) {
 
 /* jc_replay_static: a candidate answered whole, without a cursor; the same
 ** results and counters as begin + pass_guards + feed + commit. */
+/* What the prepare hook below saw (read after jc_cache_prefetch_wait). */
+typedef struct prep_seen {
+  pthread_t program;
+  int calls, off_program, short_of_room;
+  size_t code_len;
+} prep_seen;
+
+/* Keeps a mark and the aux, or nothing when the aux's word 1 is 0. */
+static size_t prep_hook(void *user, const void *aux, size_t aux_len,
+                        size_t code_len, void *out, size_t cap) {
+  prep_seen *s = user;
+  s->calls++;
+  s->off_program += !pthread_equal(pthread_self(), s->program);
+  s->code_len = code_len;
+  uint32_t w[2];
+  if (aux_len < sizeof w) return 0;
+  memcpy(w, aux, sizeof w);
+  if (w[1] == 0) return 0;
+  size_t need = 16 + aux_len;
+  if (cap < need) {
+    s->short_of_room++;
+    return need;
+  }
+  if ((uintptr_t)out % 16) return 0; /* asserted below: nothing kept */
+  memcpy(out, "prepared aux:  ", 16);
+  memcpy((uint8_t *)out + 16, aux, aux_len);
+  return need;
+}
+
+/* The client's prepare hook (jc_cache_opts.prepare) runs on the prefetch
+** thread, once per record it fetches with an aux, and again with more
+** room when it asks for it; what it kept comes back from jc_trace_prepared
+** on the trace committed from that record.  A record it kept nothing of,
+** one without aux, and one looked up on the program's thread have none. */
+static void test_prepare(void **state) {
+  fixture *f = *state;
+  static const uint32_t keep[] = {0x4a435633u, 7, 0xdeadbeefu},
+                        nothing[] = {0x4a435633u, 0, 1};
+  jc_key kk = key_of("prepared"), kn = key_of("kept nothing"), kb = key_of("bare");
+  uint64_t ik = rec_synthetic_aux(f, kk, 0, 1, 2, 32, 0, keep, sizeof keep);
+  rec_synthetic_aux(f, kn, 0, 1, 2, 32, 0, nothing, sizeof nothing);
+  rec_synthetic(f, kb, 0, 1, 2);
+  prep_seen seen = {.program = pthread_self()};
+  jc_cache_opts o = {.dir = f->dir, .prepare = prep_hook, .prepare_user = &seen};
+  jc_cache *c2;
+  assert_int_equal(jc_cache_open(&test_ns, &o, &c2), JC_OK);
+  jc_key keys[] = {kk, kn, kb};
+  assert_int_equal(jc_cache_prefetch(c2, keys, 3), JC_OK);
+  jc_cache_prefetch_wait(c2);
+  assert_int_equal(seen.calls, 3); /* kk twice (no room at first), kn */
+  assert_int_equal(seen.short_of_room, 1);
+  assert_int_equal(seen.off_program, seen.calls);
+  assert_int_equal(seen.code_len, 64);
+
+  const jc_replay_ans tape[] = {{JC_ANS_GREEN, 1, 1, 11},
+                                {JC_ANS_BIND, 0, 0, 0x1000},
+                                {JC_ANS_GREEN, 1, 2, 22},
+                                {JC_ANS_BIND, 0, 0, 0x2000}};
+  for (int k = 0; k < 4; k++) {
+    jc_cache *c = k < 3 ? c2 : f->cache; /* the last: the program's lookup */
+    jc_cands *cs;
+    jc_trace *tr[JC_MAX_CHAIN];
+    size_t n = 0, len = 99;
+    assert_int_equal(jc_lookup(c, k == 1 ? kn : k == 2 ? kb : kk, &cs), JC_OK);
+    assert_int_equal(jc_replay_static(c, cs, 0, NULL, NULL, tape, 4, tr, JC_MAX_CHAIN, &n),
+                     JC_OK);
+    assert_int_equal(n, 1);
+    const uint8_t *p = jc_trace_prepared(tr[0], &len);
+    if (k == 0) {
+      assert_int_equal(jc_trace_id(tr[0]), ik);
+      assert_non_null(p);
+      assert_int_equal(len, 16 + sizeof keep);
+      assert_memory_equal(p, "prepared aux:  ", 16);
+      assert_memory_equal(p + 16, keep, sizeof keep);
+    } else {
+      assert_null(p);
+      assert_int_equal(len, 0);
+    }
+    jc_trace_release(tr[0]);
+    jc_cands_release(cs);
+  }
+  assert_int_equal(seen.calls, 3); /* nothing prepared on this thread */
+  assert_null(jc_trace_prepared(NULL, NULL));
+  jc_cache_close(c2);
+}
+
 static void test_static(void **state) {
   fixture *f = *state;
   jc_key key = key_of("static");
@@ -2448,6 +2544,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_static_many_guards, setup, teardown),
       cmocka_unit_test_setup_teardown(test_feed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_static, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_prepare, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

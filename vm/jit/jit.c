@@ -388,6 +388,14 @@ int jit_option(jit_state *J, const char *a)
         return 1;
       }
     return -1;
+  } else if (strncmp(a, "--jit-prepare=", 14) == 0) {
+    static const char *const modes[] = {"on", "off", "verify"};
+    for (uint8_t m = 0; m < 3; m++)
+      if (strcmp(a + 14, modes[m]) == 0) {
+        J->prepare_mode = m;
+        return 1;
+      }
+    return -1;
   } else if (strcmp(a, "--jit-gc-stress") == 0) {
     J->gc_stress = true;
   } else if (strcmp(a, "--no-cache") == 0) {
@@ -448,6 +456,8 @@ void jit_report(jit_state *J)
             "%llu tails moved, %llu checks deferred, replay %.3f ms, commit %.3f ms\n"
             "jit: traces bound statically: %llu reloaded, %llu left to their check, "
             "%llu missed; verified %llu agreed, %llu disagreed\n"
+            "jit: prepared on the prefetch thread: %llu reloads; verified %llu agreed, "
+            "%llu disagreed\n"
             "jit: given up (every recording aborted): %llu saved, %llu found from earlier runs\n"
             "jit: prefetch: %llu keys (%llu listed by the program's last run), %llu records, "
             "%llu lookups served, %.3f ms CPU on its thread; %llu families fetched by commits\n"
@@ -467,6 +477,8 @@ void jit_report(jit_state *J)
             s->replay_ns / 1e6, s->commit_ns / 1e6, (unsigned long long)s->static_traces,
             (unsigned long long)s->static_fallbacks, (unsigned long long)s->static_misses,
             (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
+            (unsigned long long)s->prepared, (unsigned long long)s->prepare_agreed,
+            (unsigned long long)s->prepare_disagreed,
             (unsigned long long)s->giveups_saved, (unsigned long long)s->giveups_found,
             (unsigned long long)pf.keys, (unsigned long long)pf.program_keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6,
@@ -487,7 +499,8 @@ void jit_report(jit_state *J)
             "\"tail_guards\": %llu, \"tails_validated\": %llu, \"tails_invalidated\": %llu, "
             "\"tails_moved\": %llu, \"not_persisted\": %llu, \"checks_deferred\": %llu, "
             "\"static_traces\": %llu, \"static_fallbacks\": %llu, \"static_misses\": %llu, "
-            "\"static_agreed\": %llu, \"static_disagreed\": %llu, \"giveups_saved\": %llu, "
+            "\"static_agreed\": %llu, \"static_disagreed\": %llu, \"prepared\": %llu, "
+            "\"prepare_agreed\": %llu, \"prepare_disagreed\": %llu, \"giveups_saved\": %llu, "
             "\"giveups_found\": %llu, \"replay_ns\": %llu, "
             "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
             "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"prefetch_families_fetched\": %llu, "
@@ -507,6 +520,8 @@ void jit_report(jit_state *J)
             (unsigned long long)s->checks_deferred, (unsigned long long)s->static_traces,
             (unsigned long long)s->static_fallbacks, (unsigned long long)s->static_misses,
             (unsigned long long)s->static_agreed, (unsigned long long)s->static_disagreed,
+            (unsigned long long)s->prepared, (unsigned long long)s->prepare_agreed,
+            (unsigned long long)s->prepare_disagreed,
             (unsigned long long)s->giveups_saved, (unsigned long long)s->giveups_found,
             (unsigned long long)s->replay_ns,
             (unsigned long long)s->commit_ns, (unsigned long long)pf.keys,

@@ -190,6 +190,11 @@ typedef struct jit_stats {
   ** missed (then checked), and with --jit-static=verify the checks whose
   ** binds agreed or disagreed with what static binding found. */
   uint64_t static_traces, static_fallbacks, static_misses, static_agreed, static_disagreed;
+  /* Reloads whose aux the prefetch thread had decoded and checked
+  ** (persist.c, jit_aux_prepare); with --jit-prepare=verify, how many also
+  ** walked whole gave the same answer, and how many were accepted by the
+  ** prepared check only (a defect: tests fail on it). */
+  uint64_t prepared, prepare_agreed, prepare_disagreed;
   uint64_t replay_ns, commit_ns;
   /* Loops and exits given up on (every recording aborted): saved in the
   ** cache, and found there (an earlier run gave up: recorded late, once). */
@@ -246,6 +251,7 @@ typedef struct jit_static {
 ** and guards what it did not reach with a tail guard); `all` binds loops
 ** statically too; `verify` binds both and checks them as well. */
 typedef enum { JIT_STATIC_OFF, JIT_STATIC_BRIDGES, JIT_STATIC_ALL, JIT_STATIC_VERIFY } jit_static_mode;
+typedef enum { JIT_PREPARE_ON, JIT_PREPARE_OFF, JIT_PREPARE_VERIFY } jit_prepare_mode;
 
 /* Words per tape entry in a bridge's aux (persist.c writes, static.c reads). */
 #define JIT_AUX_STATIC 5
@@ -301,6 +307,7 @@ typedef struct jit_state {
   jit_trace *chkT;       /* scratch trace of checking iterations */
   jc_cands *chk_cands;   /* the candidates the current check follows */
   uint8_t static_mode;   /* jit_static_mode: --jit-static=off|bridges|all|verify */
+  uint8_t prepare_mode;  /* jit_prepare_mode: --jit-prepare=on|off|verify */
   jit_static stat;       /* the last lazy bridge bound statically */
   uint64_t static_id;    /* verify: the candidate stat holds, until its check commits (0: none) */
   jit_costlog *costs;

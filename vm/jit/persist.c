@@ -45,6 +45,9 @@
 #define AUX_STATIC JIT_AUX_STATIC
 #define AUX_MAX_PROG (1u << 20)
 
+static size_t jit_aux_prepare(void *user, const void *aux, size_t alen, size_t code_len, void *out,
+                              size_t cap);
+
 /* -- Namespace ----------------------------------------------------------------------- */
 
 static char build_id[80];
@@ -141,7 +144,7 @@ void jit_cache_open(jit_state *J, const char *src, size_t len)
   compute_build_id();
   compute_cpu_features();
   jc_ns ns = {"jcvm", "1", build_id, cpu_features};
-  jc_cache_opts o = {J->cache_dir, 0, 0};
+  jc_cache_opts o = {.dir = J->cache_dir, .prepare = jit_aux_prepare};
   if (jc_cache_open(&ns, &o, &J->cache) != JC_OK) {
     fprintf(stderr, "jcvm: running without the code cache: %s\n", jc_last_error());
     J->cache = NULL;
@@ -301,8 +304,11 @@ static uint32_t static_entries(const jit_trace *T)
 ** 0xffffffff, a value none of those words may take: hdr (0, 1: the number of
 ** classes and of exit program words), snap (the exit program offset of
 ** snapshot K), cls (the BIND slot of class K), prog (exit program word K,
-** the unused word 0 excepted); K is taken modulo the area's length, an empty
-** area is left alone.  The next run must reject those traces. */
+** the unused word 0 excepted); or, pc, the pc snapshot K resumes at with
+** 0x7fffffff, past the end of any code but only known to be once the
+** snapshot's frames are bound (jit_aux_prepare keeps it for prepared_ok).
+** K is taken modulo the area's length, an empty area is left alone.  The
+** next run must reject those traces. */
 static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
 {
   const char *e = getenv("JCVM_TEST_AUX");
@@ -319,6 +325,10 @@ static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
     p = a + AUX_HDR + 4;
     n = T->nsnap;
     stride = AUX_SNAP;
+  } else if (strncmp(e, "pc:", 3) == 0) {
+    p = a + AUX_HDR;
+    n = T->nsnap;
+    stride = AUX_SNAP;
   } else if (strncmp(e, "cls:", 4) == 0) {
     p = mat;
     n = T->nmatcls;
@@ -330,7 +340,7 @@ static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
     n = (size_t)static_entries(T) * AUX_STATIC;
   }
   if (n)
-    p[(k % n) * stride] = 0xffffffffu;
+    p[(k % n) * stride] = strncmp(e, "pc:", 3) == 0 ? 0x7fffffffu : 0xffffffffu;
 }
 
 static uint32_t *build_aux(const jit_trace *T, size_t *len)
@@ -576,19 +586,27 @@ void jit_giveup_save(jit_state *J, jc_key key, const char *why)
 ** backedge_pc of code (parent NULL), or a bridge of exit psnap of parent,
 ** with every count within its limit and the length they add up to?  Then
 ** *static_off is where its static section starts, in words. */
-static bool aux_fits(const uint32_t *a, size_t alen, const vm_code *code, uint32_t backedge_pc,
-                     const jit_trace *parent, uint32_t psnap, size_t *static_off)
+/* The part of aux_fits that needs nothing but the aux (the prefetch
+** thread's jit_aux_prepare runs it too). */
+static bool aux_counts_ok(const uint32_t *a, size_t alen, size_t *static_off)
 {
   if (alen < AUX_HDR * 4 || alen % 4 || a[0] != AUX_MAGIC)
     return false;
   uint32_t nsnap = a[6], nframe = a[7], nbind = a[8], nmatcls = a[11], nmatprog = a[12],
            nstatic = a[13];
-  if (a[1] != (parent ? 1u : 0u) || nsnap == 0 || nsnap > JIT_MAX_SNAP ||
-      nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH || a[9] != code->ninsns || nbind > JIT_MAX_TAPE ||
-      nmatcls > nbind || nmatprog > AUX_MAX_PROG || nstatic > JIT_MAX_TAPE)
+  if (a[1] > 1 || nsnap == 0 || nsnap > JIT_MAX_SNAP || nframe > JIT_MAX_SNAP * JIT_MAX_DEPTH ||
+      nbind > JIT_MAX_TAPE || nmatcls > nbind || nmatprog > AUX_MAX_PROG ||
+      nstatic > JIT_MAX_TAPE)
     return false;
   *static_off = AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls + nmatprog;
-  if (alen != (*static_off + (size_t)nstatic * AUX_STATIC) * 4)
+  return alen == (*static_off + (size_t)nstatic * AUX_STATIC) * 4;
+}
+
+static bool aux_fits(const uint32_t *a, size_t alen, const vm_code *code, uint32_t backedge_pc,
+                     const jit_trace *parent, uint32_t psnap, size_t *static_off)
+{
+  if (!aux_counts_ok(a, alen, static_off) || a[1] != (parent ? 1u : 0u) ||
+      a[9] != code->ninsns)
     return false;
   return parent ? a[2] == parent->root->head_pc && a[10] == psnap
                 : a[3] == backedge_pc && a[2] < code->ninsns;
@@ -609,13 +627,17 @@ const uint8_t *jit_aux_static(const void *aux, size_t alen, const vm_code *code,
   return (const uint8_t *)aux + off * 4;
 }
 
-/* Is the exit program at prog[at..] well formed for T (see opt_sink.c)?
-** The cache is untrusted input: every count, index and slot is checked
-** before jit_h_materialize may follow it.  A class the program allocates
-** that is bound in a pending tail is not known yet: *unbound is set and the
-** program is checked again when the tail is validated. */
-static bool prog_valid(const jit_trace *T, const uint32_t *prog, uint32_t nprog, uint32_t at,
-                       bool *unbound)
+/* Is the exit program at prog[at..] well formed for a trace of nmatcls
+** classes (see opt_sink.c)?  The cache is untrusted input: every count,
+** index and slot is checked before jit_h_materialize may follow it.  Each
+** object's field count is that of its class: matcls[ci] bound (one bound
+** in a pending tail is not known yet: *unbound is set and the program is
+** checked again when the tail is validated), or, with matcls NULL, the
+** count cls_nf[ci] the program's earlier objects gave it (PREP_NO_CLASS
+** before the first: set then; jit_aux_prepare). */
+#define PREP_NO_CLASS UINT32_MAX
+static bool prog_valid(const uint32_t *prog, uint32_t nprog, uint32_t at, uint32_t nmatcls,
+                       vm_class *const *matcls, uint32_t *cls_nf, bool *unbound)
 {
   if (at == 0 || at >= nprog || nprog - at < 2)
     return false;
@@ -627,13 +649,18 @@ static bool prog_valid(const jit_trace *T, const uint32_t *prog, uint32_t nprog,
     if (nprog - q < 3)
       return false;
     uint32_t ci = prog[q], nf = prog[q + 1], ns = prog[q + 2];
-    if ((ci >> 24) != 0 || ci >= T->nmatcls || nf > JIT_MAX_MATVAL || ns > JIT_MAX_SLOTS ||
+    if ((ci >> 24) != 0 || ci >= nmatcls || nf > JIT_MAX_MATVAL || ns > JIT_MAX_SLOTS ||
         nprog - q - 3 < nf + ns)
       return false;
-    if (!T->matcls[ci])
+    if (!matcls) {
+      if (cls_nf[ci] != PREP_NO_CLASS && cls_nf[ci] != nf)
+        return false;
+      cls_nf[ci] = nf;
+    } else if (!matcls[ci]) {
       *unbound = true;
-    else if (nf != T->matcls[ci]->nfields)
+    } else if (nf != matcls[ci]->nfields) {
       return false;
+    }
     for (uint32_t f = 0; f < nf; f++)
       if (prog[q + 3 + f] > nobj)
         return false;
@@ -738,7 +765,8 @@ static bool snaps_ok(const jit_trace *T)
     }
     bool skip = unbound; /* the frames' answer; the exit program's is this snapshot's */
     if (sn->mat && (T->code->nslots > JIT_MAX_SLOTS ||
-                    !prog_valid(T, T->matprog, T->nmatprog, sn->mat, &skip)))
+                    !prog_valid(T->matprog, T->nmatprog, sn->mat, T->nmatcls, T->matcls, NULL,
+                                &skip)))
       return false;
     if (!skip && (outside || sn->pc >= ninsns))
       return false;
@@ -775,6 +803,166 @@ static void *carve(uint8_t **at, size_t n)
   void *p = *at;
   *at += carve_len(n);
   return p;
+}
+
+/* Decode the snapshots and frames of the aux a (its counts checked) into
+** sn, jmp and fr (the frames' functions left NULL: bound later); false if a
+** frame's base is out of range. */
+static bool decode_snaps(const uint32_t *a, jit_snap *sn, uint32_t *jmp, jit_snapframe *fr)
+{
+  uint32_t nsnap = a[6], nframe = a[7];
+  const uint32_t *p = a + AUX_HDR, *f = p + (size_t)nsnap * AUX_SNAP;
+  for (uint32_t k = 0; k < nframe; k++, f += 3) {
+    if ((f[1] & 0x7fffffffu) >= JIT_MAX_SLOTS)
+      return false;
+    fr[k] = (jit_snapframe){.base = f[1] & 0x7fffffffu, .ctor = (uint8_t)(f[1] >> 31),
+                            .ret_pc = f[2]};
+  }
+  for (uint32_t s = 0; s < nsnap; s++, p += AUX_SNAP) {
+    sn[s] = (jit_snap){.pc = p[0], .frame = p[1], .nframe = p[2] & 0xffffffu, .mat = p[4],
+                       .flags = (uint8_t)(p[2] >> 24)};
+    jmp[s] = p[3];
+  }
+  return true;
+}
+
+/* -- Prepared on the prefetch thread --------------------------------------------------- */
+
+/* What jit_aux_prepare makes of an aux on libjcache's prefetch thread
+** (jc_cache_opts.prepare), ahead of the reload: the snapshots and frames
+** decoded, everything snaps_ok checks that needs only the aux checked, and
+** what needs this process's objects reduced to one number per code object
+** and per class, for prepared_ok.  A lazy bridge's reload then decodes and
+** walks none of its snapshots (the walk was about a tenth of its cost,
+** `ab.py`).  Laid out as prep_layout says, each array 8-byte aligned. */
+#define PREP_MAGIC 0x50564a43u /* "CJVP" */
+typedef struct jit_prep {
+  uint32_t magic, nsnap, nframe, nmatcls;
+  uint32_t need_root; /* every pc resumed in the root frame's code is below */
+  uint32_t has_mat;   /* a snapshot has an exit program */
+} jit_prep;
+
+enum { PREP_NEED, PREP_CLS, PREP_END };
+
+/* The offsets of a prep's arrays; returns its size. */
+static size_t prep_layout(uint32_t nframe, uint32_t nmatcls, size_t off[PREP_END])
+{
+  size_t len[PREP_END] = {nframe * sizeof(uint32_t), nmatcls * sizeof(uint32_t)};
+  size_t at = carve_len(sizeof(jit_prep));
+  for (int k = 0; k < PREP_END; k++) {
+    off[k] = at;
+    at += carve_len(len[k]);
+  }
+  return at;
+}
+
+static void raise_to(uint32_t *need, uint32_t pc)
+{
+  if (pc >= *need)
+    *need = pc + 1;
+}
+
+/* jit_aux_prepare's checks, of the aux a decoded into sn, jmp and fr, and
+** the summary they leave in the prep at out. */
+static bool prep_checks(const uint32_t *a, size_t code_len, jit_snap *sn, uint32_t *jmp,
+                        jit_snapframe *fr, void *out, const size_t off[PREP_END])
+{
+  uint32_t nsnap = a[6], nframe = a[7], nmatcls = a[11], nmatprog = a[12];
+  uint8_t *o = out;
+  jit_prep *P = out;
+  uint32_t *need = (uint32_t *)(o + off[PREP_NEED]);
+  uint32_t *cls_nf = (uint32_t *)(o + off[PREP_CLS]);
+  const uint32_t *prog = a + AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls;
+  *P = (jit_prep){PREP_MAGIC, nsnap, nframe, nmatcls, 0, 0};
+  memset(need, 0, nframe * sizeof *need);
+  for (uint32_t k = 0; k < nmatcls; k++)
+    cls_nf[k] = PREP_NO_CLASS;
+  if (!decode_snaps(a, sn, jmp, fr))
+    return false;
+  for (uint32_t s = 0; s < nsnap; s++) {
+    /* snaps_ok's checks of the snapshot itself. */
+    if ((sn[s].flags & ~JIT_SNAP_KNOWN) || sn[s].frame > nframe ||
+        sn[s].nframe > nframe - sn[s].frame || sn[s].nframe > JIT_MAX_DEPTH ||
+        (jmp[s] && (uint64_t)jmp[s] + JIT_EXIT_CONT >= code_len) || sn[s].pc == UINT32_MAX)
+      return false;
+    /* Each frame returns to a pc of the code it was called from (the root
+    ** frame's, or the frame before), the snapshot resumes at a pc of the
+    ** innermost's: what prepared_ok compares with their code's length. */
+    uint32_t *in = &P->need_root;
+    for (uint32_t k = sn[s].frame; k < sn[s].frame + sn[s].nframe; k++) {
+      if (fr[k].ret_pc == UINT32_MAX)
+        return false;
+      raise_to(in, fr[k].ret_pc);
+      in = &need[k];
+    }
+    raise_to(in, sn[s].pc);
+    bool unbound = false;
+    if (sn[s].mat) {
+      P->has_mat = 1;
+      if (!prog_valid(prog, nmatprog, sn[s].mat, nmatcls, NULL, cls_nf, &unbound))
+        return false;
+    }
+  }
+  return true;
+}
+
+/* jc_cache_opts.prepare: on the prefetch thread, with nothing but the aux
+** (and the code's size) to read.  0 (nothing kept) for an aux that is not
+** jcvm's or not well formed: the reload then checks it the usual way and
+** rejects it there, counted. */
+static size_t jit_aux_prepare(void *user, const void *aux, size_t alen, size_t code_len, void *out,
+                              size_t cap)
+{
+  (void)user;
+  const uint32_t *a = aux;
+  size_t static_off, off[PREP_END];
+  if ((uintptr_t)aux % 4 || !aux_counts_ok(a, alen, &static_off))
+    return 0; /* a prefetched aux is 8-byte aligned (lib/format.c) */
+  uint32_t nsnap = a[6], nframe = a[7];
+  size_t size = prep_layout(nframe, a[11], off);
+  if (size > cap)
+    return size;
+  /* The snapshots decoded here for their checks, and dropped: copying
+  ** them to the program's thread costs it as much as decoding them. */
+  jit_snap *sn = malloc(nsnap * sizeof *sn + nsnap * sizeof(uint32_t) +
+                        (nframe ? nframe : 1) * sizeof(jit_snapframe));
+  if (!sn)
+    return 0;
+  uint32_t *jmp = (uint32_t *)(sn + nsnap);
+  jit_snapframe *fr = (jit_snapframe *)(jmp + nsnap + (nsnap & 1));
+  size_t kept = prep_checks(a, code_len, sn, jmp, fr, out, off) ? size : 0;
+  free(sn);
+  return kept;
+}
+
+/* The rest of snaps_ok for a trace with a prep P, its objects
+** bound: each code object at least as long as its pcs need, each class
+** with the field count its exit programs give it.  Stricter than snaps_ok
+** (which leaves a snapshot with a frame of a pending tail for later): a
+** trace whose frames are all bound later must pass this anyway. */
+static bool prepared_ok(const jit_trace *T, const jit_prep *P, const uint32_t *need,
+                        const uint32_t *cls_nf)
+{
+  if (T->code->ninsns < P->need_root || (P->has_mat && T->code->nslots > JIT_MAX_SLOTS))
+    return false;
+  for (uint32_t f = 0; f < T->nsnapframe; f++)
+    if (T->snapframes[f].func && T->snapframes[f].func->code->ninsns < need[f])
+      return false;
+  for (uint32_t k = 0; k < T->nmatcls; k++)
+    if (cls_nf[k] != PREP_NO_CLASS && T->matcls[k] && T->matcls[k]->nfields != cls_nf[k])
+      return false;
+  return true;
+}
+
+/* The prep libjcache kept for jt's record, if it is one for this aux a. */
+static const jit_prep *prep_of(jit_state *J, jc_trace *jt, const uint32_t *a, size_t off[PREP_END])
+{
+  size_t len = 0;
+  const jit_prep *P = J->prepare_mode == JIT_PREPARE_OFF ? NULL : jc_trace_prepared(jt, &len);
+  if (!P || len < sizeof *P || P->magic != PREP_MAGIC || P->nsnap != a[6] ||
+      P->nframe != a[7] || P->nmatcls != a[11] || prep_layout(a[7], a[11], off) != len)
+    return NULL;
+  return P;
 }
 
 /* Build the VM's trace for reloaded code; NULL (and *why) if its aux does not
@@ -845,32 +1033,33 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   T->ngcref = nbind;
   T->nmatcls = nmatcls;
   T->nmatprog = nmatprog;
-  const uint32_t *p = a + AUX_HDR;
-  const uint32_t *fr = p + (size_t)nsnap * AUX_SNAP;
-  const uint32_t *mp = fr + (size_t)nframe * 3 + nmatcls;
+  const uint32_t *mp = a + AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls;
   /* Read in place (a program can be kilobytes: copied, then zeroed first,
   ** it was most of a commit's memory traffic); only jit.c's exits read it. */
   T->matprog = nmatprog ? (uint32_t *)mp : NULL;
-  for (uint32_t f = 0; f < nframe && ok; f++) {
-    if ((fr[3 * f + 1] & 0x7fffffffu) >= JIT_MAX_SLOTS) {
-      ok = false;
-      break;
-    }
-    T->snapframes[f].base = fr[3 * f + 1] & 0x7fffffffu;
-    T->snapframes[f].ctor = (uint8_t)(fr[3 * f + 1] >> 31);
-    T->snapframes[f].ret_pc = fr[3 * f + 2];
-  }
+  ok = decode_snaps(a, T->snaps, T->exit_jmp, T->snapframes);
   /* reload_bind's work (the tail's validation runs reload_bind). */
   ok = ok && bind_objs(T, a, jc_trace_tail(jt, JC_GUARD_ANY) == JC_TAIL_PENDING);
-  jit_snap *sn = T->snaps;
-  uint32_t *jmp = T->exit_jmp;
-  for (uint32_t s = 0; s < nsnap; s++, sn++) {
-    const uint32_t *ps = p + (size_t)AUX_SNAP * s;
-    *sn = (jit_snap){.pc = ps[0], .frame = ps[1], .nframe = ps[2] & 0xffffffu, .mat = ps[4],
-                     .flags = (uint8_t)(ps[2] >> 24)};
-    jmp[s] = ps[3];
+  /* The snapshots checked on the prefetch thread (jit_aux_prepare), or here. */
+  size_t poff[PREP_END];
+  const jit_prep *P = ok ? prep_of(J, jt, a, poff) : NULL;
+  if (P) {
+    const uint8_t *pb = (const uint8_t *)P;
+    ok = prepared_ok(T, P, (const uint32_t *)(pb + poff[PREP_NEED]),
+                     (const uint32_t *)(pb + poff[PREP_CLS]));
+    J->stats.prepared++;
+    if (J->prepare_mode == JIT_PREPARE_VERIFY) {
+      /* Never more lenient than the whole walk. */
+      bool whole = snaps_ok(T);
+      if (ok == whole)
+        J->stats.prepare_agreed++;
+      else if (ok)
+        J->stats.prepare_disagreed++;
+      ok = ok && whole;
+    }
+  } else {
+    ok = ok && snaps_ok(T);
   }
-  ok = ok && snaps_ok(T);
   ok = ok && jit_tmap_add(J, T);
   if (!ok) {
     T->jt = NULL;
