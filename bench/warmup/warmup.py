@@ -12,7 +12,10 @@ per iteration and writes --jit-stats-json, which lists what each trace cost
 Iterations are small where the program takes a size (bench/programs/README.md),
 so that warm-up spans several of them: nbody 2000 steps, spectral-norm
 N = 100, richards and deltablue 5 runs per iteration, mandelbrot an 80 x 80
-grid, fannkuch-redux N = 7.
+grid, fannkuch-redux N = 7, binary-trees trees of depth 10 at most (at its
+default 14 an iteration takes 0.3 s, and what is above steady state in the
+first one is its heap growing and this machine's slow stretches, in both
+runs: the JIT's warm-up is a few ms of it).
 
 Figures, per benchmark:
   iteration times  per iteration index, the median over the R runs
@@ -96,7 +99,7 @@ BENCHES = ["nbody", "spectral-norm", "richards", "mandelbrot", "fannkuch-redux",
            "deltablue", "dispatch", "json", "binary-trees"]
 # The size argument each program takes for small iterations (README.md).
 SIZES = {"nbody": "2000", "spectral-norm": "100", "richards": "5", "deltablue": "5",
-         "mandelbrot": "80", "fannkuch-redux": "7"}
+         "mandelbrot": "80", "fannkuch-redux": "7", "binary-trees": "10"}
 FIRST_ITERATION_TARGETS = ("nbody", "spectral-norm", "richards")
 
 
