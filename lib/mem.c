@@ -76,6 +76,7 @@
                                job's system calls on the address space),
                                then a page fault per new page (fannkuch-
                                redux, every warm run) */
+#define MEM_AHEAD JC_MEM_AHEAD_MAX /* a client's ranges waiting */
 #define MEM_LARGE 0xffffffffu
 #define MEM_MAGIC 0x6a636d65u
 
@@ -99,9 +100,13 @@ static struct {
   bool thread_on, atfork_set;
   void (*jobs[4])(void); /* other work for the thread (jc_mem_background) */
   int njobs;
+  struct { uint8_t *addr; size_t len; } ahead[MEM_AHEAD]; /* a client's ranges,
+                                  oldest first (jc_mem_populate_ahead) */
+  int nahead;
   bool job_running;
   pthread_cond_t jobs_done; /* jc_mem_drain */
   uint64_t chunks, populated, faulting; /* for tests and curiosity */
+  uint64_t ahead_done;                  /* a client's ranges populated */
   uint64_t cpu_ns; /* the thread's CPU time, as of its last chunk or job */
 } M = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .wake = PTHREAD_COND_INITIALIZER,
@@ -120,6 +125,15 @@ void jc_mem_populate(void *p, size_t len) {
 }
 
 #ifndef MEM_PLAIN
+/* A client's range (jc_mem_populate_ahead), a page per call as above; never
+** a store: the client may have unmapped it meanwhile.  A kernel without
+** MADV_POPULATE_WRITE leaves the range to the client's faults. */
+static void populate_client(uint8_t *p, size_t len) {
+  uint8_t *at = (uint8_t *)((uintptr_t)p & ~(uintptr_t)4095);
+  for (; at < p + len; at += 4096)
+    if (madvise(at, 4096, MADV_POPULATE_WRITE) != 0) return;
+}
+
 /* A new chunk; populated (every page touched) or left to fault on demand. */
 static uint8_t *chunk_new(bool populate) {
   void *p = mmap(NULL, MEM_CHUNK, PROT_READ | PROT_WRITE,
@@ -134,7 +148,7 @@ static void *populate_main(void *arg) {
   pthread_mutex_lock(&M.lock);
   unsigned poll_ms = MEM_POLL_MIN_MS;
   for (;;) {
-    if (M.nready >= MEM_READY && M.njobs == 0) {
+    if (M.nready >= MEM_READY && M.njobs == 0 && M.nahead == 0) {
       struct timespec at;
       clock_gettime(CLOCK_REALTIME, &at);
       at.tv_nsec += (long)poll_ms * 1000000L;
@@ -145,6 +159,22 @@ static void *populate_main(void *arg) {
       continue;
     }
     poll_ms = MEM_POLL_MIN_MS;
+    if (M.nahead > 0 && M.nready >= MEM_READY_FIRST) {
+      /* A client's range (its heap growing): before more chunks of our
+      ** own, which are there for reloads that may never come. */
+      uint8_t *a = M.ahead[0].addr;
+      size_t len = M.ahead[0].len;
+      memmove(&M.ahead[0], &M.ahead[1], (size_t)--M.nahead * sizeof M.ahead[0]);
+      M.job_running = true;
+      pthread_mutex_unlock(&M.lock);
+      populate_client(a, len);
+      pthread_mutex_lock(&M.lock);
+      M.job_running = false;
+      M.ahead_done++;
+      M.cpu_ns = jc_thread_cpu_ns();
+      pthread_cond_broadcast(&M.jobs_done);
+      continue;
+    }
     if (M.njobs > 0 && M.nready >= MEM_READY_FIRST) {
       void (*fn)(void) = M.jobs[--M.njobs];
       M.job_running = true;
@@ -181,6 +211,7 @@ static void atfork_parent(void) { pthread_mutex_unlock(&M.lock); }
 static void atfork_child(void) {
   M.thread_on = false;
   M.njobs = 0; /* the parent's thread does the parent's */
+  M.nahead = 0;
   M.job_running = false;
   pthread_cond_init(&M.wake, NULL);
   pthread_cond_init(&M.ready_cv, NULL);
@@ -320,9 +351,27 @@ static uint32_t class_of(size_t total) {
 static size_t class_size(uint32_t k) {
   return k < MEM_FINE ? (size_t)(k + 1) * 64 : (size_t)8192 << (k - MEM_FINE);
 }
+JC_API bool jc_mem_populate_ahead(void *addr, size_t len) {
+  if (!addr || !len) return false;
+  pthread_mutex_lock(&M.lock);
+  start_thread();
+  bool queued = M.thread_on && M.nahead < MEM_AHEAD;
+  if (queued) {
+    M.ahead[M.nahead].addr = addr;
+    M.ahead[M.nahead].len = len;
+    M.nahead++;
+  }
+  pthread_mutex_unlock(&M.lock);
+  return queued; /* the thread looks within a millisecond of its last work */
+}
 #else
 void jc_mem_start(void) {}
 void jc_mem_background(void (*fn)(void)) { fn(); }
+JC_API bool jc_mem_populate_ahead(void *addr, size_t len) {
+  (void)addr;
+  (void)len;
+  return false;
+}
 #endif
 
 JC_API void *jc_mem_alloc(size_t n) {
@@ -430,6 +479,7 @@ JC_API void jc_mem_info(jc_mem_stats *out) {
   out->chunks = M.chunks;
   out->populated = M.populated;
   out->faulting = M.faulting;
+  out->ahead = M.ahead_done;
   out->ready = (uint32_t)M.nready;
   pthread_mutex_unlock(&M.lock);
 }
@@ -543,7 +593,7 @@ JC_API void jc_mem_prefault_image(const void *addr) {
 
 void jc_mem_drain(void) {
   pthread_mutex_lock(&M.lock);
-  while (M.thread_on && (M.njobs > 0 || M.job_running))
+  while (M.thread_on && (M.njobs > 0 || M.nahead > 0 || M.job_running))
     pthread_cond_wait(&M.jobs_done, &M.lock);
   pthread_mutex_unlock(&M.lock);
 }

@@ -24,7 +24,8 @@ void jc_mem_background(void (*fn)(void));
 ** for fresh memory whose contents do not matter yet.  Called on a
 ** background thread, so that the program's first touch meets no fault. */
 void jc_mem_populate(void *p, size_t len);
-/* Wait until the thread has run every job asked of it so far (tests). */
+/* Wait until the thread has run every job asked of it so far, and
+** populated every client range (tests). */
 void jc_mem_drain(void);
 /* Wait until the thread has populated its chunks ahead; false if it is not
 ** running (no allocation yet, or it could not start). */

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <jcache/mem.h>
+
 #include "error.h"
 #include "jit/jit.h"
 #include "vm.h"
@@ -98,15 +100,73 @@ void vm_gc_step(vm_vm *vm)
    to 1.60 of one (left to fault in, the first chunk kept the first
    iteration where it was).  A small program pays for a chunk it may not
    touch all of: 256 KiB. */
+static void pool_pages(const uint8_t *c, uintptr_t *lo, uintptr_t *hi)
+{
+  *lo = ((uintptr_t)c + 4095) & ~(uintptr_t)4095;
+  *hi = ((uintptr_t)c + POOL_CHUNK) & ~(uintptr_t)4095;
+}
+
 static void pool_populate(uint8_t *c)
 {
 #ifdef MADV_POPULATE_WRITE
-  uintptr_t lo = ((uintptr_t)c + 4095) & ~(uintptr_t)4095;
-  uintptr_t hi = ((uintptr_t)c + POOL_CHUNK) & ~(uintptr_t)4095;
+  uintptr_t lo, hi;
+  pool_pages(c, &lo, &hi);
   (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE); /* best effort */
 #else
   (void)c;
 #endif
+}
+
+/* Has every page of chunk c memory already?  mincore costs about 1 us,
+   populating the pages that have it again about 17. */
+static bool pool_resident(const uint8_t *c)
+{
+  uintptr_t lo, hi;
+  pool_pages(c, &lo, &hi);
+  unsigned char v[POOL_CHUNK / 4096];
+  if (mincore((void *)lo, hi - lo, v) != 0)
+    return false;
+  for (size_t k = 0; k < (hi - lo) / 4096; k++)
+    if (!(v[k] & 1))
+      return false;
+  return true;
+}
+
+/* The next chunk, its pages given memory.  Even in one system call, that
+   is about 70 us a chunk on the program's thread (a heap growing by 16
+   chunks in binary-trees' first iteration: a millisecond, most of its warm
+   run's time above steady state).  So as many chunks as were taken so far,
+   up to VM_POOL_AHEAD, are kept mapped ahead and handed to libjcache's
+   populating thread, on another CPU (jc_mem_populate_ahead); a chunk taken
+   before it got there is populated here, as before.  A program that never
+   grows its heap past one chunk maps one more: the one ahead. */
+static uint8_t *pool_chunk(vm_vm *vm)
+{
+  uint8_t *c = NULL;
+  if (vm->pool_nahead) {
+    c = vm->pool_ahead[0];
+    memmove(&vm->pool_ahead[0], &vm->pool_ahead[1], --vm->pool_nahead * sizeof *vm->pool_ahead);
+  } else {
+    /* calloc: a chunk this large is a fresh mapping, zero already, so
+       carving needs no memset. */
+    c = calloc(1, POOL_CHUNK);
+    if (!c)
+      return NULL;
+  }
+  if (!pool_resident(c))
+    pool_populate(c);
+  vm->pool_taken++;
+  while (vm->pool_nahead < VM_POOL_AHEAD && vm->pool_nahead < vm->pool_taken) {
+    uint8_t *n = calloc(1, POOL_CHUNK);
+    if (!n)
+      break;
+    vm->pool_ahead[vm->pool_nahead++] = n;
+    uintptr_t lo, hi;
+    pool_pages(n, &lo, &hi);
+    if (!jc_mem_populate_ahead((void *)lo, hi - lo))
+      break; /* no thread: populated when taken */
+  }
+  return c;
 }
 
 /* A zeroed block for an object of `size` (1..POOL_MAX) bytes, or NULL. */
@@ -119,13 +179,11 @@ static vm_obj *pool_alloc(vm_vm *vm, size_t size)
     memset(p, 0, n);
   } else {
     if ((size_t)(vm->pool_end - vm->pool_bump) < n) {
-      /* calloc: a chunk this large is a fresh mapping, zero already, so
-         carving needs no memset.  The tail of the previous chunk is left
-         unused (less than one block of the largest class). */
-      uint8_t *c = calloc(1, POOL_CHUNK);
+      /* The tail of the previous chunk is left unused (less than one block
+         of the largest class). */
+      uint8_t *c = pool_chunk(vm);
       if (!c)
         return NULL;
-      pool_populate(c);
       *(void **)c = vm->pool_chunks;
       vm->pool_chunks = c;
       vm->pool_bump = c + POOL_GRAIN; /* the first grain links the chunks */
@@ -158,6 +216,8 @@ static void pool_free_all(vm_vm *vm)
     vm->pool_chunks = *(void **)c;
     free(c);
   }
+  while (vm->pool_nahead)
+    free(vm->pool_ahead[--vm->pool_nahead]);
   memset(vm->pool_free, 0, sizeof vm->pool_free);
   vm->pool_bump = vm->pool_end = NULL;
 }

@@ -46,6 +46,7 @@ typedef struct vm_errjmp {
 /* Size classes of the small-object pool (gc.c), 16 bytes apart: objects of
    up to 256 bytes. */
 #define VM_POOL_CLASSES 16
+#define VM_POOL_AHEAD 4 /* chunks populated ahead at most (gc.c) */
 
 struct vm_vm {
   /* -- heap (gc.c) -- */
@@ -63,6 +64,9 @@ struct vm_vm {
                             list per 16-byte size class */
   uint8_t *pool_bump, *pool_end; /* the part of the newest chunk not carved */
   void *pool_chunks;     /* every chunk, linked through its first word */
+  uint8_t *pool_ahead[VM_POOL_AHEAD]; /* the next chunks, oldest first, being
+                            populated on libjcache's thread (gc.c) */
+  unsigned pool_nahead, pool_taken;
 
   /* -- strings (object.c) -- */
   vm_string **intern;    /* chained hash buckets, weak (see gc.c) */

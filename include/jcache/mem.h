@@ -23,6 +23,7 @@
 #ifndef JCACHE_MEM_H
 #define JCACHE_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,12 +51,26 @@ void jc_mem_free(void *p);
 ** effort (a kernel without MADV_POPULATE_* leaves the faults). */
 void jc_mem_prefault_image(const void *addr);
 
+/* Memory of the client's that it will write soon (say, the next chunks of
+** a heap that grows): the pages of [addr, addr+len), mapped writable, are
+** populated on the populating thread, on another CPU, before this
+** thread's first stores fault on them one by one.  Returns at once; false
+** if the range was not queued (no thread, under AddressSanitizer, or
+** JC_MEM_AHEAD_MAX ranges already waiting).  The thread looks for work
+** within a millisecond of its last and up to 128 ms when it has been idle,
+** so a client checks before use (mincore) and populates what is not there
+** yet itself.  A range unmapped meanwhile is harmless: its populating
+** fails, or faults in pages of whatever is mapped there, never writing. */
+#define JC_MEM_AHEAD_MAX 8
+bool jc_mem_populate_ahead(void *addr, size_t len);
+
 /* What the populating thread has done: for a client's statistics (its CPU
 ** time is work taken off the program's thread, not work saved). */
 typedef struct jc_mem_stats {
   uint64_t chunks;    /* chunks blocks were carved from */
   uint64_t populated; /* chunks the thread populated ahead */
   uint64_t faulting;  /* chunks mapped on demand (none was ready) */
+  uint64_t ahead;     /* ranges populated for the client (jc_mem_populate_ahead) */
   uint64_t cpu_ns;    /* the thread's CPU time (populating, and the code
                          arena's populating ahead) */
   uint32_t ready;     /* populated chunks waiting */

@@ -462,7 +462,7 @@ void jit_report(jit_state *J)
             "jit: prefetch: %llu keys (%llu listed by the program's last run), %llu records, "
             "%llu lookups served, %.3f ms CPU on its thread; %llu families fetched by commits\n"
             "jit: memory populated ahead: %llu chunks, %.3f ms CPU on its thread; %llu chunks "
-            "mapped on demand (none was ready)\n",
+            "mapped on demand (none was ready); %llu heap chunks populated for the VM\n",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->entries,
             (unsigned long long)s->guard_exits, (unsigned long long)s->code_bytes,
@@ -483,7 +483,8 @@ void jit_report(jit_state *J)
             (unsigned long long)pf.keys, (unsigned long long)pf.program_keys,
             (unsigned long long)pf.records, (unsigned long long)pf.served, pf.cpu_ns / 1e6,
             (unsigned long long)pf.families_fetched,
-            (unsigned long long)mem.populated, mem.cpu_ns / 1e6, (unsigned long long)mem.faulting);
+            (unsigned long long)mem.populated, mem.cpu_ns / 1e6, (unsigned long long)mem.faulting,
+            (unsigned long long)mem.ahead);
   if (J->stats_json) {
     FILE *f = fopen(J->stats_json, "w");
     if (!f) {
@@ -505,7 +506,7 @@ void jit_report(jit_state *J)
             "\"commit_ns\": %llu, \"prefetch_keys\": %llu, \"prefetch_records\": %llu, "
             "\"prefetch_served\": %llu, \"prefetch_cpu_ns\": %llu, \"prefetch_families_fetched\": %llu, "
             "\"prefetch_program_keys\": %llu, "
-            "\"populate_cpu_ns\": %llu, \"mem_chunks_faulting\": %llu, "
+            "\"populate_cpu_ns\": %llu, \"mem_chunks_faulting\": %llu, \"heap_chunks_ahead\": %llu, "
             "\"cache\": %s, \"traces\": [",
             (unsigned long long)s->loops, (unsigned long long)s->bridges,
             (unsigned long long)s->aborts, (unsigned long long)s->tracing_ns,
@@ -528,6 +529,7 @@ void jit_report(jit_state *J)
             (unsigned long long)pf.records, (unsigned long long)pf.served,
             (unsigned long long)pf.cpu_ns, (unsigned long long)pf.families_fetched,
             (unsigned long long)pf.program_keys, (unsigned long long)mem.cpu_ns, (unsigned long long)mem.faulting,
+            (unsigned long long)mem.ahead,
             J->cache ? "true" : "false");
     static const char *const kinds[] = {"compile", "reload", "tail", "abort", "defer", "miss"};
     for (uint32_t i = 0; i < J->ncosts; i++) {
