@@ -924,14 +924,15 @@ static size_t jit_aux_prepare(void *user, const void *aux, size_t alen, size_t c
     return size;
   /* The snapshots decoded here for their checks, and dropped: copying
   ** them to the program's thread costs it as much as decoding them. */
-  jit_snap *sn = malloc(nsnap * sizeof *sn + nsnap * sizeof(uint32_t) +
-                        (nframe ? nframe : 1) * sizeof(jit_snapframe));
-  if (!sn)
+  size_t nsn = carve_len(nsnap * sizeof(jit_snap)), njmp = carve_len(nsnap * sizeof(uint32_t));
+  uint8_t *tmp = malloc(nsn + njmp + (nframe ? nframe : 1) * sizeof(jit_snapframe));
+  if (!tmp)
     return 0;
-  uint32_t *jmp = (uint32_t *)(sn + nsnap);
-  jit_snapframe *fr = (jit_snapframe *)(jmp + nsnap + (nsnap & 1));
+  jit_snap *sn = (jit_snap *)tmp;
+  uint32_t *jmp = (uint32_t *)(tmp + nsn);
+  jit_snapframe *fr = (jit_snapframe *)(tmp + nsn + njmp);
   size_t kept = prep_checks(a, code_len, sn, jmp, fr, out, off) ? size : 0;
-  free(sn);
+  free(tmp);
   return kept;
 }
 
