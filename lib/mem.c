@@ -107,6 +107,7 @@ static struct {
   pthread_cond_t jobs_done; /* jc_mem_drain */
   uint64_t chunks, populated, faulting; /* for tests and curiosity */
   uint64_t ahead_done;                  /* a client's ranges populated */
+  uint64_t ahead_cpu_ns;                /* the thread's CPU time on them */
   uint64_t cpu_ns; /* the thread's CPU time, as of its last chunk or job */
 } M = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .wake = PTHREAD_COND_INITIALIZER,
@@ -167,11 +168,14 @@ static void *populate_main(void *arg) {
       memmove(&M.ahead[0], &M.ahead[1], (size_t)--M.nahead * sizeof M.ahead[0]);
       M.job_running = true;
       pthread_mutex_unlock(&M.lock);
+      uint64_t t0 = jc_thread_cpu_ns();
       populate_client(a, len);
+      uint64_t t1 = jc_thread_cpu_ns();
       pthread_mutex_lock(&M.lock);
       M.job_running = false;
       M.ahead_done++;
-      M.cpu_ns = jc_thread_cpu_ns();
+      M.ahead_cpu_ns += t1 - t0;
+      M.cpu_ns = t1;
       pthread_cond_broadcast(&M.jobs_done);
       continue;
     }
@@ -480,6 +484,7 @@ JC_API void jc_mem_info(jc_mem_stats *out) {
   out->populated = M.populated;
   out->faulting = M.faulting;
   out->ahead = M.ahead_done;
+  out->ahead_cpu_ns = M.ahead_cpu_ns;
   out->ready = (uint32_t)M.nready;
   pthread_mutex_unlock(&M.lock);
 }

@@ -71,6 +71,7 @@ typedef struct jc_mem_stats {
   uint64_t populated; /* chunks the thread populated ahead */
   uint64_t faulting;  /* chunks mapped on demand (none was ready) */
   uint64_t ahead;     /* ranges populated for the client (jc_mem_populate_ahead) */
+  uint64_t ahead_cpu_ns; /* the part of cpu_ns spent on them */
   uint64_t cpu_ns;    /* the thread's CPU time (populating, and the code
                          arena's populating ahead) */
   uint32_t ready;     /* populated chunks waiting */

@@ -235,6 +235,8 @@ static void test_populate_ahead(void **state) {
   }
   jc_mem_info(&s);
   assert_int_equal(s.ahead, s0.ahead + 1);
+  assert_true(s.ahead_cpu_ns > s0.ahead_cpu_ns);
+  assert_true(s.cpu_ns >= s.ahead_cpu_ns);
   assert_false(jc_mem_populate_ahead(NULL, len));
   assert_false(jc_mem_populate_ahead(p, 0));
   assert_int_equal(munmap(p, len), 0);
