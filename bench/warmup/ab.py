@@ -19,8 +19,9 @@ build:
              every reload, deferred check, missed check and tail check
              (median over the passes, then each pass)
   per trace  the quartiles over traces of a reload's cost, taking for each
-             trace the cheapest of its N reloads (as warmup.py does) and,
-             second, the median of them (what a run meets)
+             trace the cheapest of its N reloads (its N warm runs reload
+             the records of one cold run) and, second, the median of them
+             (what a run meets)
   bridges, loops   the same (cheapest) for lazy bridges and for loops
 
 and, on the benchmarks where both builds reloaded the same kinds of trace

@@ -51,8 +51,10 @@ Figures, per benchmark:
                    (median over the runs; target <= 2 on nbody,
                    spectral-norm, richards)
   steady w/c       warm steady / cold steady (target ~1)
-and, per trace (each cost the minimum over the R runs, to leave out what
-other processes did to a single measurement):
+and, per trace (each reload against the compiles of the same traces in
+the cold run of its own repeat, which saved what the warm run reloads: a
+trace's cache id differs from one repeat to the next, so no cost is a
+minimum over repeats, and the medians are over every repeat's pairs):
   compile  the recording iteration (wall time, interpreter included) +
            optimizing + assembling                       ("tracing + ...")
   reload   the cache lookup + the checking iteration's extra cost (time in
@@ -159,7 +161,10 @@ def keep_min(d, key, entry, cost):
 
 def trace_costs(cold_stats, warm_stats):
     """Per reload (a chain from one check): (reload entry, [compile entries])
-    for the traces compiled in the cold run; each the cheapest over runs."""
+    for the traces compiled in the cold run.  Cache ids differ between
+    repeats (a record holds the addresses its run bound), so each pair
+    comes from one repeat; the minimum only applies to an id logged twice
+    in one run."""
     compiled, reloads = {}, {}
     for st in cold_stats:
         for t in st["traces"]:
