@@ -762,7 +762,7 @@ static void asm_stub(asm_state *as, uint32_t s)
   uint32_t field = emit_mov_imm64(mc, RAX, (uint64_t)(uintptr_t)&T->exit_slot[s]);
   mc_u8(mc, 0xff); /* jmp [rax] */
   mc_u8(mc, 0x20);
-  T->exit_jmp[s] = field;
+  T->snaps[s].jmp = field;
   if (mc->n != field + JIT_EXIT_CONT)
     as->fail = true;
   asm_leave(as, s);
@@ -1046,8 +1046,8 @@ bool jit_asm(jit_state *J, jit_trace *T)
     mc_put32(mc, as->afix[k].field, (uint32_t)(int32_t)rel);
   }
   for (uint32_t s = 0; s < T->nsnap; s++)
-    if (T->exit_jmp[s])
-      T->exit_slot[s] = (uint64_t)(uintptr_t)addr + T->exit_jmp[s] + JIT_EXIT_CONT;
+    if (T->snaps[s].jmp)
+      T->exit_slot[s] = (uint64_t)(uintptr_t)addr + T->snaps[s].jmp + JIT_EXIT_CONT;
   if (jc_arena_write(addr, mc->p, mc->n) != JC_OK) {
     jc_arena_free(addr);
     asm_cleanup(as);
@@ -1067,7 +1067,7 @@ bool jit_asm(jit_state *J, jit_trace *T)
 
 bool jit_asm_link(jit_trace *T, uint32_t snap, jit_trace *B)
 {
-  uint32_t field = T->exit_jmp[snap];
+  uint32_t field = T->snaps[snap].jmp;
   if (!field)
     return false;
   /* With a libjcache handle, through it: NULL is the stub as libjcache

@@ -226,15 +226,23 @@ typedef struct jit_snapframe {
   uint8_t ctor;    /* a constructor's init: its RETURN yields self */
 } jit_snapframe;
 
+/* A snapshot is laid out as the aux saves it (persist.c, seven words): a
+** reloaded trace's snapshots are read where libjcache keeps its aux, never
+** decoded.  So every field is a 32-bit word, and what changes while the
+** trace runs is kept apart (T->snap_count). */
 typedef struct jit_snap {
   uint32_t pc;            /* resume the interpreter at this pc of the innermost
                              frame's code */
-  uint32_t ent, nent;     /* T->snapents[ent .. ent+nent) */
-  uint32_t frame, nframe; /* T->snapframes[frame .. frame+nframe) */
-  uint32_t count;         /* times taken (side-exit counter) */
+  uint32_t frame;         /* T->snapframes[frame .. frame+nframe) */
+  uint32_t nframe : 24;
+  uint32_t flags : 8;     /* JIT_SNAP_* */
+  uint32_t jmp;           /* offset of the exit stub's slot address (the imm64
+                             of `movabs rax, slot; jmp [rax]`), or 0; the stub's
+                             own way out is JIT_EXIT_CONT bytes on (asm_x86.c) */
   uint32_t mat;           /* its exit program in T->matprog (0: none): the
                              sunk objects the exit rebuilds (opt_sink.c) */
-  uint8_t flags;          /* JIT_SNAP_* */
+  uint32_t ent, nent;     /* T->snapents[ent .. ent+nent): compiled here only
+                             (0 in the aux) */
 } jit_snap;
 
 enum {

@@ -638,7 +638,7 @@ void jit_trace_free(jit_state *J, jit_trace *T)
     free(T->gcrefs);
     free(T->snaps);
     free(T->snapframes);
-    free(T->exit_jmp);
+    free(T->snap_count);
     free(T->exit_slot);
     free(T->bridges);
     free(T->exit_dead);
@@ -783,7 +783,7 @@ void jit_exit_abort(jit_state *J, jit_trace *T, uint32_t snap, const char *why)
 {
   if (T->exit_dead[snap] < 255)
     T->exit_dead[snap]++;
-  T->snaps[snap].count = 0;
+  T->snap_count[snap] = 0;
   if (T->exit_dead[snap] == JIT_EXIT_GIVEUP && J->cache && T->jt)
     jit_giveup_save(J, jc_key_bridge(jc_trace_id(T->jt), snap), why);
 }
@@ -900,12 +900,12 @@ void jit_attach(jit_state *J, jit_trace *T)
   /* Assembling starts with allocating the exit arrays it fills (a
   ** reload's trace build allocates them too, and is timed with them). */
   uint64_t t1 = jit_now_ns();
-  T->exit_jmp = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->exit_jmp);
+  T->snap_count = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->snap_count);
   T->exit_slot = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->exit_slot);
   T->bridges = calloc(T->nsnap ? T->nsnap : 1, sizeof *T->bridges);
   T->exit_dead = calloc(T->nsnap ? T->nsnap : 1, 1);
   T->exit_checks = calloc(T->nsnap ? T->nsnap : 1, 1);
-  if (!T->exit_jmp || !T->exit_slot || !T->bridges || !T->exit_dead || !T->exit_checks) {
+  if (!T->snap_count || !T->exit_slot || !T->bridges || !T->exit_dead || !T->exit_checks) {
     ir_free(&copy);
     fail_compile(J, T, "out of memory");
     return;
@@ -918,7 +918,8 @@ void jit_attach(jit_state *J, jit_trace *T)
     if (J->dump_ir)
       fprintf(J->dump, "---- trace compile failed with sunk allocations: again without\n");
     ir_restore(T, &copy);
-    memset(T->exit_jmp, 0, T->nsnap * sizeof *T->exit_jmp);
+    for (uint32_t s = 0; s < T->nsnap; s++)
+      T->snaps[s].jmp = 0;
     nsunk = optimize(J, T, NULL, &prog_ok);
     ok = prog_ok && jit_asm(J, T);
   }
@@ -1143,16 +1144,17 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
               X->jt ? jc_trace_name(X->jt) : "?");
     return;
   }
-  jit_snap *s = &X->snaps[sn];
+  const jit_snap *s = &X->snaps[sn];
+  uint32_t *count = &X->snap_count[sn];
   restore_frames(J, frame, X, s);
   if (X->bridges[sn] && X->bridges[sn]->tail_armed && jit_tail_check_bridge(J, frame, X, sn))
     return; /* the bridge's entry, armed (jit_tail_arm): this iteration checks its tail */
-  s->count++;
+  ++*count;
   uint8_t checks = X->exit_checks[sn];
   bool cached = J->cache && X->jt && checks < JIT_CHECK_TRIES;
   if (!vm->jit_recording && !X->bridges[sn] && X->exit_dead[sn] < JIT_EXIT_GIVEUP &&
       !(s->flags & (JIT_SNAP_GC | JIT_SNAP_END)) &&
-      s->count >= (cached                      ? (uint64_t)J->reload_hot
+      *count >= (cached                      ? (uint64_t)J->reload_hot
                    : checks == JIT_CHECK_GIVEUP ? (uint64_t)J->exit_hot * JIT_GIVEUP_LATE
                                                 : (uint64_t)J->exit_hot) &&
       X->root->nbridges < JIT_MAX_BRIDGES) {
@@ -1172,7 +1174,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
         return;
       }
       X->exit_checks[sn] = JIT_CHECK_NONE;
-      if (s->count < J->exit_hot)
+      if (*count < J->exit_hot)
         return; /* nothing saved: hot as usual before it is traced */
     }
     if (J->cache && X->jt && X->exit_checks[sn] == JIT_CHECK_NONE) {
@@ -1182,7 +1184,7 @@ void jit_enter(jit_state *J, vm_frame *frame, jit_trace *T)
       if (jit_giveup_ask(J, jc_key_bridge(jc_trace_id(X->jt), sn))) {
         X->exit_checks[sn] = JIT_CHECK_GIVEUP;
         X->exit_dead[sn] = JIT_EXIT_GIVEUP - 1;
-        s->count = 0;
+        *count = 0;
         return;
       }
     }

@@ -133,17 +133,16 @@ struct jit_trace {
   uint32_t ngpp;
   bool tail_armed; /* a guard's tail guard fired: check the next entry */
   uint8_t tail_rearm; /* entries still to check since the tail guard last fired */
-  uint32_t *exit_jmp;    /* per snapshot: offset of the stub's slot address (the
-                            imm64 of `movabs rax, slot; jmp [rax]`), or 0; the
-                            stub's own way out is JIT_EXIT_CONT bytes on */
+  uint32_t *snap_count;  /* per snapshot: times taken (side-exit counter) */
   uint64_t *exit_slot;   /* compiled here: per snapshot, the slot that exit jumps
                             through (reloaded code's are libjcache's) */
   jc_trace *jt;          /* libjcache's handle (gdb/perf, cache ids, attach); may be NULL */
   bool reloaded;         /* code came from the cache (no IR, no tape); T is
-                            then one jc_mem block that also holds snaps,
-                            snapframes, exit_jmp, bridges, exit_dead,
+                            then one jc_mem block that also holds
+                            snapframes, snap_count, bridges, exit_dead,
                             exit_checks, gcrefs, matcls and matcls_bind
-                            (persist.c from_jc) */
+                            (persist.c from_jc); its snaps are read in
+                            place, in its jc_trace's aux */
   uint64_t *bindv;       /* per BIND slot: the pointer bound (recording only) */
   uint32_t nbind;
   uint64_t *cells;       /* compiled here: per BIND slot, the cell the code

@@ -38,10 +38,14 @@
 /* v2: per snapshot its exit program's offset; the classes and exit
 ** programs of sunk objects (opt_sink.c) after the frames.  v3: the tape's
 ** GREEN and BIND entries with their origins last (AUX_STATIC words per
-** entry, read by static.c; guards are passed there, not reported). */
-#define AUX_MAGIC 0x3356434au /* "JCV3" */
+** entry, read by static.c; guards are passed there, not reported).  v4:
+** each snapshot is a jit_snap as it is in memory (ir.h), read in place by
+** the reloaded trace: pc, frame, nframe | flags << 24, exit jump, exit
+** program, and two zero words (ent, nent). */
+#define AUX_MAGIC 0x3456434au /* "JCV4" */
 #define AUX_HDR 14
-#define AUX_SNAP 5
+#define AUX_SNAP 7
+_Static_assert(sizeof(jit_snap) == AUX_SNAP * 4, "a jit_snap is an aux snapshot record");
 #define AUX_STATIC JIT_AUX_STATIC
 #define AUX_MAX_PROG (1u << 20)
 
@@ -366,12 +370,10 @@ static uint32_t *build_aux(const jit_trace *T, size_t *len)
   a[12] = T->nmatprog;
   a[13] = nstatic;
   uint32_t *p = a + AUX_HDR;
-  for (uint32_t s = 0; s < T->nsnap; s++) {
-    *p++ = T->snaps[s].pc;
-    *p++ = T->snaps[s].frame;
-    *p++ = T->snaps[s].nframe | (uint32_t)T->snaps[s].flags << 24; /* nframe <= JIT_MAX_DEPTH */
-    *p++ = T->exit_jmp[s];
-    *p++ = T->snaps[s].mat;
+  for (uint32_t s = 0; s < T->nsnap; s++, p += AUX_SNAP) {
+    jit_snap sn = T->snaps[s];
+    sn.ent = sn.nent = 0; /* this process's snapshot entries */
+    memcpy(p, &sn, sizeof sn);
   }
   for (uint32_t f = 0; f < T->nsnapframe; f++) {
     *p++ = (uint32_t)bind_slot_of(T, T->snapframes[f].func);
@@ -486,8 +488,8 @@ void jit_persist(jit_state *J, jit_trace *T)
     why = jc_last_error();
   /* Exits, names and lines: also for traces that are only registered. */
   for (uint32_t s = 0; s < T->nsnap; s++)
-    if (T->exit_jmp[s])
-      jc_rec_exit_slot(r, s, T->exit_jmp[s], T->exit_jmp[s] + JIT_EXIT_CONT);
+    if (T->snaps[s].jmp)
+      jc_rec_exit_slot(r, s, T->snaps[s].jmp, T->snaps[s].jmp + JIT_EXIT_CONT);
   char name[128];
   trace_name(T, name, sizeof name);
   jc_rec_name(r, name);
@@ -727,6 +729,17 @@ static bool bind_objs(jit_trace *T, const uint32_t *a, bool pending)
   return true;
 }
 
+/* The checks of one saved snapshot that need nothing but the aux: known
+** flags, its frames inside the trace's nframe, its exit's jump inside the
+** code's msize bytes, no snapshot entries (a reloaded trace has none). */
+static bool snap_fits(const jit_snap *sn, uint32_t nframe, uint64_t msize)
+{
+  return !(sn->flags & ~JIT_SNAP_KNOWN) && sn->frame <= nframe &&
+         sn->nframe <= nframe - sn->frame && sn->nframe <= JIT_MAX_DEPTH &&
+         (!sn->jmp || (uint64_t)sn->jmp + JIT_EXIT_CONT < msize) && sn->ent == 0 &&
+         sn->nent == 0;
+}
+
 /* Can every snapshot of T (its frames' functions bound) be resumed by an
 ** exit: its fields in range (the exit stub's jump inside the code), each
 ** frame's return pc inside its caller's code, its pc inside the innermost's,
@@ -738,15 +751,13 @@ static bool bind_objs(jit_trace *T, const uint32_t *a, bool pending)
 static bool snaps_ok(const jit_trace *T)
 {
   const jit_snap *sn = T->snaps;
-  const uint32_t *jmp = T->exit_jmp;
   const jit_snapframe *frames = T->snapframes;
   const uint32_t nframe = T->nsnapframe, msize = T->msize;
   uint32_t wframe = UINT32_MAX, wn = UINT32_MAX; /* the frames last walked */
   bool unbound = false, outside = false;
   uint32_t ninsns = T->code->ninsns; /* the innermost frame's code's */
   for (uint32_t s = 0; s < T->nsnap; s++, sn++) {
-    if ((sn->flags & ~JIT_SNAP_KNOWN) || sn->frame > nframe || sn->nframe > nframe - sn->frame ||
-        sn->nframe > JIT_MAX_DEPTH || (jmp[s] && (uint64_t)jmp[s] + JIT_EXIT_CONT >= msize))
+    if (!snap_fits(sn, nframe, msize))
       return false;
     if (sn->frame != wframe || sn->nframe != wn) {
       wframe = sn->frame;
@@ -805,23 +816,28 @@ static void *carve(uint8_t **at, size_t n)
   return p;
 }
 
-/* Decode the snapshots and frames of the aux a (its counts checked) into
-** sn, jmp and fr (the frames' functions left NULL: bound later); false if a
-** frame's base is out of range. */
-static bool decode_snaps(const uint32_t *a, jit_snap *sn, uint32_t *jmp, jit_snapframe *fr)
+/* The snapshots of the aux a (its counts checked), in place. */
+static const jit_snap *aux_snaps(const uint32_t *a)
 {
-  uint32_t nsnap = a[6], nframe = a[7];
-  const uint32_t *p = a + AUX_HDR, *f = p + (size_t)nsnap * AUX_SNAP;
-  for (uint32_t k = 0; k < nframe; k++, f += 3) {
+  return (const jit_snap *)(a + AUX_HDR);
+}
+
+/* The aux's frame records (3 words each). */
+static const uint32_t *aux_frames(const uint32_t *a)
+{
+  return a + AUX_HDR + (size_t)a[6] * AUX_SNAP;
+}
+
+/* Decode the frames of the aux a into fr (their functions left NULL: bound
+** later); false if a frame's base is out of range. */
+static bool decode_frames(const uint32_t *a, jit_snapframe *fr)
+{
+  const uint32_t *f = aux_frames(a);
+  for (uint32_t k = 0; k < a[7]; k++, f += 3) {
     if ((f[1] & 0x7fffffffu) >= JIT_MAX_SLOTS)
       return false;
     fr[k] = (jit_snapframe){.base = f[1] & 0x7fffffffu, .ctor = (uint8_t)(f[1] >> 31),
                             .ret_pc = f[2]};
-  }
-  for (uint32_t s = 0; s < nsnap; s++, p += AUX_SNAP) {
-    sn[s] = (jit_snap){.pc = p[0], .frame = p[1], .nframe = p[2] & 0xffffffu, .mat = p[4],
-                       .flags = (uint8_t)(p[2] >> 24)};
-    jmp[s] = p[3];
   }
   return true;
 }
@@ -862,54 +878,12 @@ static void raise_to(uint32_t *need, uint32_t pc)
     *need = pc + 1;
 }
 
-/* jit_aux_prepare's checks, of the aux a decoded into sn, jmp and fr, and
-** the summary they leave in the prep at out. */
-static bool prep_checks(const uint32_t *a, size_t code_len, jit_snap *sn, uint32_t *jmp,
-                        jit_snapframe *fr, void *out, const size_t off[PREP_END])
-{
-  uint32_t nsnap = a[6], nframe = a[7], nmatcls = a[11], nmatprog = a[12];
-  uint8_t *o = out;
-  jit_prep *P = out;
-  uint32_t *need = (uint32_t *)(o + off[PREP_NEED]);
-  uint32_t *cls_nf = (uint32_t *)(o + off[PREP_CLS]);
-  const uint32_t *prog = a + AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls;
-  *P = (jit_prep){PREP_MAGIC, nsnap, nframe, nmatcls, 0, 0};
-  memset(need, 0, nframe * sizeof *need);
-  for (uint32_t k = 0; k < nmatcls; k++)
-    cls_nf[k] = PREP_NO_CLASS;
-  if (!decode_snaps(a, sn, jmp, fr))
-    return false;
-  for (uint32_t s = 0; s < nsnap; s++) {
-    /* snaps_ok's checks of the snapshot itself. */
-    if ((sn[s].flags & ~JIT_SNAP_KNOWN) || sn[s].frame > nframe ||
-        sn[s].nframe > nframe - sn[s].frame || sn[s].nframe > JIT_MAX_DEPTH ||
-        (jmp[s] && (uint64_t)jmp[s] + JIT_EXIT_CONT >= code_len) || sn[s].pc == UINT32_MAX)
-      return false;
-    /* Each frame returns to a pc of the code it was called from (the root
-    ** frame's, or the frame before), the snapshot resumes at a pc of the
-    ** innermost's: what prepared_ok compares with their code's length. */
-    uint32_t *in = &P->need_root;
-    for (uint32_t k = sn[s].frame; k < sn[s].frame + sn[s].nframe; k++) {
-      if (fr[k].ret_pc == UINT32_MAX)
-        return false;
-      raise_to(in, fr[k].ret_pc);
-      in = &need[k];
-    }
-    raise_to(in, sn[s].pc);
-    bool unbound = false;
-    if (sn[s].mat) {
-      P->has_mat = 1;
-      if (!prog_valid(prog, nmatprog, sn[s].mat, nmatcls, NULL, cls_nf, &unbound))
-        return false;
-    }
-  }
-  return true;
-}
-
 /* jc_cache_opts.prepare: on the prefetch thread, with nothing but the aux
-** (and the code's size) to read.  0 (nothing kept) for an aux that is not
-** jcvm's or not well formed: the reload then checks it the usual way and
-** rejects it there, counted. */
+** (and the code's size) to read: every check of snaps_ok that needs no
+** object of this process, and the summary prepared_ok compares with the
+** objects bound.  0 (nothing kept) for an aux that is not jcvm's or not
+** well formed: the reload then checks it the usual way and rejects it
+** there, counted. */
 static size_t jit_aux_prepare(void *user, const void *aux, size_t alen, size_t code_len, void *out,
                               size_t cap)
 {
@@ -918,22 +892,44 @@ static size_t jit_aux_prepare(void *user, const void *aux, size_t alen, size_t c
   size_t static_off, off[PREP_END];
   if ((uintptr_t)aux % 4 || !aux_counts_ok(a, alen, &static_off))
     return 0; /* a prefetched aux is 8-byte aligned (lib/format.c) */
-  uint32_t nsnap = a[6], nframe = a[7];
-  size_t size = prep_layout(nframe, a[11], off);
+  uint32_t nsnap = a[6], nframe = a[7], nmatcls = a[11], nmatprog = a[12];
+  size_t size = prep_layout(nframe, nmatcls, off);
   if (size > cap)
     return size;
-  /* The snapshots decoded here for their checks, and dropped: copying
-  ** them to the program's thread costs it as much as decoding them. */
-  size_t nsn = carve_len(nsnap * sizeof(jit_snap)), njmp = carve_len(nsnap * sizeof(uint32_t));
-  uint8_t *tmp = malloc(nsn + njmp + (nframe ? nframe : 1) * sizeof(jit_snapframe));
-  if (!tmp)
-    return 0;
-  jit_snap *sn = (jit_snap *)tmp;
-  uint32_t *jmp = (uint32_t *)(tmp + nsn);
-  jit_snapframe *fr = (jit_snapframe *)(tmp + nsn + njmp);
-  size_t kept = prep_checks(a, code_len, sn, jmp, fr, out, off) ? size : 0;
-  free(tmp);
-  return kept;
+  uint8_t *o = out;
+  jit_prep *P = out;
+  uint32_t *need = (uint32_t *)(o + off[PREP_NEED]);
+  uint32_t *cls_nf = (uint32_t *)(o + off[PREP_CLS]);
+  const jit_snap *sn = aux_snaps(a);
+  const uint32_t *fr = aux_frames(a);
+  const uint32_t *prog = fr + (size_t)nframe * 3 + nmatcls;
+  *P = (jit_prep){PREP_MAGIC, nsnap, nframe, nmatcls, 0, 0};
+  memset(need, 0, nframe * sizeof *need);
+  for (uint32_t k = 0; k < nmatcls; k++)
+    cls_nf[k] = PREP_NO_CLASS;
+  for (uint32_t k = 0; k < nframe; k++)
+    if ((fr[3 * k + 1] & 0x7fffffffu) >= JIT_MAX_SLOTS || fr[3 * k + 2] == UINT32_MAX)
+      return 0;
+  for (uint32_t s = 0; s < nsnap; s++) {
+    if (!snap_fits(&sn[s], nframe, code_len) || sn[s].pc == UINT32_MAX)
+      return 0;
+    /* Each frame returns to a pc of the code it was called from (the root
+    ** frame's, or the frame before), the snapshot resumes at a pc of the
+    ** innermost's: what prepared_ok compares with their code's length. */
+    uint32_t *in = &P->need_root;
+    for (uint32_t k = sn[s].frame; k < sn[s].frame + sn[s].nframe; k++) {
+      raise_to(in, fr[3 * k + 2]);
+      in = &need[k];
+    }
+    raise_to(in, sn[s].pc);
+    bool unbound = false;
+    if (sn[s].mat) {
+      P->has_mat = 1;
+      if (!prog_valid(prog, nmatprog, sn[s].mat, nmatcls, NULL, cls_nf, &unbound))
+        return 0;
+    }
+  }
+  return size;
 }
 
 /* The rest of snaps_ok for a trace with a prep P, its objects
@@ -990,11 +986,10 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
 #define ELEM(field) sizeof *((jit_trace *)0)->field
   size_t nb = nbind ? nbind : 1, nm = nmatcls ? nmatcls : 1;
   size_t sz[] = {sizeof(jit_trace),
-                 nsnap * ELEM(snaps),        (nframe ? nframe : 1) * ELEM(snapframes),
+                 nsnap * ELEM(snap_count),   (nframe ? nframe : 1) * ELEM(snapframes),
                  nb * ELEM(gcrefs),          nm * ELEM(matcls),
-                 nsnap * ELEM(bridges),      nsnap * ELEM(exit_jmp),
-                 nm * ELEM(matcls_bind),     nsnap,
-                 nsnap};
+                 nsnap * ELEM(bridges),      nm * ELEM(matcls_bind),
+                 nsnap,                      nsnap};
 #undef ELEM
   size_t total = 0;
   for (size_t k = 0; k < sizeof sz / sizeof *sz; k++)
@@ -1015,21 +1010,27 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   T->msize = (uint32_t)msize;
   T->nsnap = nsnap;
   T->nsnapframe = nframe;
+  /* The snapshots are read where libjcache keeps the aux (jt's copy, as
+  ** long-lived as T): decoding them was the largest part of building a
+  ** lazy bridge's trace, and with their checks done on the prefetch thread
+  ** a reload touches none of them.  Never written: what an exit changes is
+  ** in snap_count, bridges, exit_dead and exit_checks. */
+  T->snaps = (jit_snap *)aux_snaps(a);
   /* Populated ahead: no page fault.  Not zeroed whole: the decoding below
-  ** writes every snapshot, frame, exit jump, root and class; only what
-  ** starts at zero is cleared. */
-  T->snaps = carve(&at, sz[1]);
+  ** writes every frame, root and class; only what starts at zero is
+  ** cleared. */
+  T->snap_count = carve(&at, sz[1]);
   T->snapframes = carve(&at, sz[2]);
   T->gcrefs = carve(&at, sz[3]);
   T->matcls = carve(&at, sz[4]);
   T->bridges = carve(&at, sz[5]);
-  T->exit_jmp = carve(&at, sz[6]);
-  T->matcls_bind = carve(&at, sz[7]);
-  T->exit_dead = carve(&at, sz[8]);
-  T->exit_checks = carve(&at, sz[9]);
+  T->matcls_bind = carve(&at, sz[6]);
+  T->exit_dead = carve(&at, sz[7]);
+  T->exit_checks = carve(&at, sz[8]);
+  memset(T->snap_count, 0, sz[1]);
   memset(T->bridges, 0, sz[5]);
-  memset(T->exit_dead, 0, sz[8]);
-  memset(T->exit_checks, 0, sz[9]);
+  memset(T->exit_dead, 0, sz[7]);
+  memset(T->exit_checks, 0, sz[8]);
   bool ok = true;
   T->ngcref = nbind;
   T->nmatcls = nmatcls;
@@ -1038,7 +1039,7 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   /* Read in place (a program can be kilobytes: copied, then zeroed first,
   ** it was most of a commit's memory traffic); only jit.c's exits read it. */
   T->matprog = nmatprog ? (uint32_t *)mp : NULL;
-  ok = decode_snaps(a, T->snaps, T->exit_jmp, T->snapframes);
+  ok = decode_frames(a, T->snapframes);
   /* reload_bind's work (the tail's validation runs reload_bind). */
   ok = ok && bind_objs(T, a, jc_trace_tail(jt, JC_GUARD_ANY) == JC_TAIL_PENDING);
   /* The snapshots checked on the prefetch thread (jit_aux_prepare), or here. */
@@ -1242,7 +1243,7 @@ static void unhook(jit_state *J, jit_trace *X, bool hot)
       jit_asm_link(P, X->parent_snap, NULL);
     }
     P->exit_checks[X->parent_snap] = JIT_CHECK_NONE;
-    P->snaps[X->parent_snap].count = hot ? J->exit_hot : 0;
+    P->snap_count[X->parent_snap] = hot ? J->exit_hot : 0;
   } else {
     if (X->code->ic[X->backedge_pc].target == X)
       X->code->ic[X->backedge_pc].target = NULL;

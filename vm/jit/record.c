@@ -396,7 +396,7 @@ static uint32_t snapshot(jit_rec *R)
   s->pc = R->curpc;
   s->ent = T->nsnapent;
   s->frame = T->nsnapframe;
-  s->count = 0;
+  s->jmp = 0;
   s->mat = 0;
   s->flags = 0;
   s->nent = s->nframe = 0;
