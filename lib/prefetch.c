@@ -333,7 +333,7 @@ static void prepare(pf_fetch *f, jc_view *view) {
   }
   if (n == 0 || n > f->capscratch) return;
   if (f->kept + f->bytes + n > JC_PREFETCH_MAX_BYTES) return;
-  void *keep = chunk_alloc(f->pf, f->chunks, n, f->sync);
+  void *keep = chunk_alloc(f->pf, f->chunks, n, false);
   if (!keep) return;
   memcpy(keep, f->scratch, n);
   view->prep = keep;

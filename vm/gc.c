@@ -91,6 +91,13 @@ void vm_gc_step(vm_vm *vm)
 #define POOL_MAX (POOL_GRAIN * VM_POOL_CLASSES)
 #endif
 
+/* The whole pages of chunk c. */
+static void pool_pages(const uint8_t *c, uintptr_t *lo, uintptr_t *hi)
+{
+  *lo = ((uintptr_t)c + 4095) & ~(uintptr_t)4095;
+  *hi = ((uintptr_t)c + POOL_CHUNK) & ~(uintptr_t)4095;
+}
+
 /* A new chunk's pages are given memory in one system call rather than a
    page fault each as objects are carved from it: a fault costs
    microseconds in a virtual machine, and a chunk has 64 pages.  deltablue's
@@ -100,12 +107,6 @@ void vm_gc_step(vm_vm *vm)
    to 1.60 of one (left to fault in, the first chunk kept the first
    iteration where it was).  A small program pays for a chunk it may not
    touch all of: 256 KiB. */
-static void pool_pages(const uint8_t *c, uintptr_t *lo, uintptr_t *hi)
-{
-  *lo = ((uintptr_t)c + 4095) & ~(uintptr_t)4095;
-  *hi = ((uintptr_t)c + POOL_CHUNK) & ~(uintptr_t)4095;
-}
-
 static void pool_populate(uint8_t *c)
 {
 #ifdef MADV_POPULATE_WRITE

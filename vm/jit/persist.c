@@ -320,6 +320,7 @@ static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
   if (!colon)
     return;
   size_t k = strtoul(colon + 1, NULL, 10), n = 0, stride = 1;
+  uint32_t bad = 0xffffffffu;
   uint32_t *mat = a + AUX_HDR + (size_t)T->nsnap * AUX_SNAP + (size_t)T->nsnapframe * 3;
   uint32_t *p = NULL;
   if (strncmp(e, "hdr:", 4) == 0) {
@@ -333,6 +334,7 @@ static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
     p = a + AUX_HDR;
     n = T->nsnap;
     stride = AUX_SNAP;
+    bad = 0x7fffffffu;
   } else if (strncmp(e, "cls:", 4) == 0) {
     p = mat;
     n = T->nmatcls;
@@ -344,7 +346,7 @@ static void test_corrupt_aux(uint32_t *a, const jit_trace *T)
     n = (size_t)static_entries(T) * AUX_STATIC;
   }
   if (n)
-    p[(k % n) * stride] = strncmp(e, "pc:", 3) == 0 ? 0x7fffffffu : 0xffffffffu;
+    p[(k % n) * stride] = bad;
 }
 
 static uint32_t *build_aux(const jit_trace *T, size_t *len)
@@ -604,6 +606,18 @@ static bool aux_counts_ok(const uint32_t *a, size_t alen, size_t *static_off)
   return alen == (*static_off + (size_t)nstatic * AUX_STATIC) * 4;
 }
 
+/* The snapshots of the aux a (its counts checked), in place. */
+static const jit_snap *aux_snaps(const uint32_t *a)
+{
+  return (const jit_snap *)(a + AUX_HDR);
+}
+
+/* The aux's frame records (3 words each). */
+static const uint32_t *aux_frames(const uint32_t *a)
+{
+  return a + AUX_HDR + (size_t)a[6] * AUX_SNAP;
+}
+
 static bool aux_fits(const uint32_t *a, size_t alen, const vm_code *code, uint32_t backedge_pc,
                      const jit_trace *parent, uint32_t psnap, size_t *static_off)
 {
@@ -710,7 +724,7 @@ static const char *tail_guard_where(jit_state *J, jc_trace *jt)
 ** functions, classes of sunk objects; false if one is of the wrong kind. */
 static bool bind_objs(jit_trace *T, const uint32_t *a, bool pending)
 {
-  const uint32_t *fr = a + AUX_HDR + (size_t)T->nsnap * AUX_SNAP;
+  const uint32_t *fr = aux_frames(a);
   const uint32_t *mc = fr + (size_t)T->nsnapframe * 3;
   for (uint32_t b = 0; b < T->ngcref; b++) {
     uint64_t v = 0;
@@ -816,18 +830,6 @@ static void *carve(uint8_t **at, size_t n)
   return p;
 }
 
-/* The snapshots of the aux a (its counts checked), in place. */
-static const jit_snap *aux_snaps(const uint32_t *a)
-{
-  return (const jit_snap *)(a + AUX_HDR);
-}
-
-/* The aux's frame records (3 words each). */
-static const uint32_t *aux_frames(const uint32_t *a)
-{
-  return a + AUX_HDR + (size_t)a[6] * AUX_SNAP;
-}
-
 /* Decode the frames of the aux a into fr (their functions left NULL: bound
 ** later); false if a frame's base is out of range. */
 static bool decode_frames(const uint32_t *a, jit_snapframe *fr)
@@ -845,12 +847,12 @@ static bool decode_frames(const uint32_t *a, jit_snapframe *fr)
 /* -- Prepared on the prefetch thread --------------------------------------------------- */
 
 /* What jit_aux_prepare makes of an aux on libjcache's prefetch thread
-** (jc_cache_opts.prepare), ahead of the reload: the snapshots and frames
-** decoded, everything snaps_ok checks that needs only the aux checked, and
-** what needs this process's objects reduced to one number per code object
-** and per class, for prepared_ok.  A lazy bridge's reload then decodes and
-** walks none of its snapshots (the walk was about a tenth of its cost,
-** `ab.py`).  Laid out as prep_layout says, each array 8-byte aligned. */
+** (jc_cache_opts.prepare), ahead of the reload: everything snaps_ok checks
+** that needs only the aux is checked there, and what needs this process's
+** objects is reduced to one number per code object and per class, for
+** prepared_ok.  A lazy bridge's reload then walks none of its snapshots
+** (the walk was about a tenth of its cost, `ab.py`).  Laid out as
+** prep_layout says, each array 8-byte aligned. */
 #define PREP_MAGIC 0x50564a43u /* "CJVP" */
 typedef struct jit_prep {
   uint32_t magic, nsnap, nframe, nmatcls;
@@ -1035,7 +1037,7 @@ static jit_trace *from_jc(jit_state *J, jc_trace *jt, vm_code *code, uint32_t ba
   T->ngcref = nbind;
   T->nmatcls = nmatcls;
   T->nmatprog = nmatprog;
-  const uint32_t *mp = a + AUX_HDR + (size_t)nsnap * AUX_SNAP + (size_t)nframe * 3 + nmatcls;
+  const uint32_t *mp = aux_frames(a) + (size_t)nframe * 3 + nmatcls;
   /* Read in place (a program can be kilobytes: copied, then zeroed first,
   ** it was most of a commit's memory traffic); only jit.c's exits read it. */
   T->matprog = nmatprog ? (uint32_t *)mp : NULL;
