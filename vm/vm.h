@@ -63,7 +63,8 @@ struct vm_vm {
   void *pool_free[VM_POOL_CLASSES]; /* small-object pool (gc.c): a free
                             list per 16-byte size class */
   uint8_t *pool_bump, *pool_end; /* the part of the newest chunk not carved */
-  void *pool_chunks;     /* every chunk, linked through its first word */
+  void *pool_segs;       /* the reservations chunks are carved from, linked */
+  uint8_t *pool_seg_next, *pool_seg_end; /* the newest one's part not carved */
   uint8_t *pool_ahead[VM_POOL_AHEAD]; /* the next chunks, oldest first, being
                             populated on libjcache's thread (gc.c) */
   unsigned pool_nahead, pool_taken;
