@@ -143,12 +143,13 @@ typedef struct pool_seg {
 #define POOL_SEG ((size_t)32 << 20)
 
 /* A fresh chunk (zero: anonymous memory never written), carved from the
-   newest reservation.  A mapping per chunk (calloc of 256 KiB is an mmap)
-   cost the program's thread 15 to 20 us a chunk here, mostly waiting for
-   the address-space lock behind the populating thread's madvise calls:
-   binary-trees' heap grows by 15 chunks in its first iteration, and that
-   was most of its warm run's time above steady state (8 cold and warm
-   runs each, warm first iteration over steady: 1.05 to 1.005). */
+   newest reservation.  With a mapping per chunk (calloc of 256 KiB is an
+   mmap, the next chunk ahead's too), taking a chunk the thread had
+   populated cost the program's thread 15 to 20 us; carved from a
+   reservation, 2 to 3 us (mincore, mostly).  binary-trees' heap grows by
+   15 chunks in its first iteration, and that was most of its warm run's
+   time above steady state (8 cold and warm runs each, warm first
+   iteration over steady: 1.05 to 1.005). */
 static uint8_t *pool_fresh(vm_vm *vm)
 {
   if (vm->pool_seg_next == vm->pool_seg_end) {
