@@ -114,26 +114,26 @@ static struct {
        .ready_cv = PTHREAD_COND_INITIALIZER,
        .jobs_done = PTHREAD_COND_INITIALIZER};
 
-void jc_mem_populate(void *p, size_t len) {
-  /* A page per call: a populate holds the process's address-space lock
-  ** until its range is done, and a thread that maps, unmaps or protects
-  ** memory meanwhile (malloc growing its heap, a new thread's stack) waits
-  ** for it. */
-  uint8_t *at = (uint8_t *)((uintptr_t)p & ~(uintptr_t)4095);
-  for (; at < (uint8_t *)p + len; at += 4096)
-    if (madvise(at, 4096, MADV_POPULATE_WRITE) != 0)
-      *(volatile uint8_t *)(at < (uint8_t *)p ? (uint8_t *)p : at) = 0;
-}
-
-#ifndef MEM_PLAIN
-/* A client's range (jc_mem_populate_ahead), a page per call as above; never
-** a store: the client may have unmapped it meanwhile.  A kernel without
-** MADV_POPULATE_WRITE leaves the range to the client's faults. */
-static void populate_client(uint8_t *p, size_t len) {
+/* A page per call: a populate holds the process's address-space lock
+** until its range is done, and a thread that maps, unmaps or protects
+** memory meanwhile (malloc growing its heap, a new thread's stack) waits
+** for it.  Where the kernel cannot, a store per page if `store`, else the
+** rest is left to fault. */
+static void populate_pages(uint8_t *p, size_t len, bool store) {
   uint8_t *at = (uint8_t *)((uintptr_t)p & ~(uintptr_t)4095);
   for (; at < p + len; at += 4096)
-    if (madvise(at, 4096, MADV_POPULATE_WRITE) != 0) return;
+    if (madvise(at, 4096, MADV_POPULATE_WRITE) != 0) {
+      if (!store) return;
+      *(volatile uint8_t *)(at < p ? p : at) = 0;
+    }
 }
+
+void jc_mem_populate(void *p, size_t len) { populate_pages(p, len, true); }
+
+#ifndef MEM_PLAIN
+/* A client's range (jc_mem_populate_ahead): never a store, the client may
+** have unmapped it meanwhile. */
+static void populate_client(uint8_t *p, size_t len) { populate_pages(p, len, false); }
 
 /* A new chunk; populated (every page touched) or left to fault on demand. */
 static uint8_t *chunk_new(bool populate) {

@@ -92,13 +92,6 @@ void vm_gc_step(vm_vm *vm)
 #define POOL_MAX (POOL_GRAIN * VM_POOL_CLASSES)
 #endif
 
-/* The whole pages of chunk c. */
-static void pool_pages(const uint8_t *c, uintptr_t *lo, uintptr_t *hi)
-{
-  *lo = ((uintptr_t)c + 4095) & ~(uintptr_t)4095;
-  *hi = ((uintptr_t)c + POOL_CHUNK) & ~(uintptr_t)4095;
-}
-
 /* A new chunk's pages are given memory in one system call rather than a
    page fault each as objects are carved from it: a fault costs
    microseconds in a virtual machine, and a chunk has 64 pages.  deltablue's
@@ -111,9 +104,7 @@ static void pool_pages(const uint8_t *c, uintptr_t *lo, uintptr_t *hi)
 static void pool_populate(uint8_t *c)
 {
 #ifdef MADV_POPULATE_WRITE
-  uintptr_t lo, hi;
-  pool_pages(c, &lo, &hi);
-  (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE); /* best effort */
+  (void)madvise(c, POOL_CHUNK, MADV_POPULATE_WRITE); /* best effort */
 #else
   (void)c;
 #endif
@@ -121,21 +112,20 @@ static void pool_populate(uint8_t *c)
 
 /* Has every page of chunk c memory already?  mincore costs about 1 us,
    populating the pages that have it again about 17. */
-static bool pool_resident(const uint8_t *c)
+static bool pool_resident(uint8_t *c)
 {
-  uintptr_t lo, hi;
-  pool_pages(c, &lo, &hi);
   unsigned char v[POOL_CHUNK / 4096];
-  if (mincore((void *)lo, hi - lo, v) != 0)
+  if (mincore(c, POOL_CHUNK, v) != 0)
     return false;
-  for (size_t k = 0; k < (hi - lo) / 4096; k++)
+  for (size_t k = 0; k < POOL_CHUNK / 4096; k++)
     if (!(v[k] & 1))
       return false;
   return true;
 }
 
 /* A reservation chunks are carved from: one mapping, never touched before
-   a chunk of it is taken or handed to the populating thread. */
+   a chunk of it is taken or handed to the populating thread.  Its chunks
+   are whole pages (POOL_SEG and POOL_CHUNK are multiples of the page). */
 typedef struct pool_seg {
   struct pool_seg *next;
   uint8_t *base;
@@ -174,7 +164,7 @@ static uint8_t *pool_fresh(vm_vm *vm)
 }
 
 /* The next chunk, its pages given memory.  Even in one system call, that
-   is about 70 us a chunk on the program's thread (a heap growing by 16
+   is about 70 us a chunk on the program's thread (a heap growing by 15
    chunks in binary-trees' first iteration: a millisecond, most of its warm
    run's time above steady state).  So as many chunks as were taken so far,
    up to VM_POOL_AHEAD, are kept mapped ahead and handed to libjcache's
@@ -200,9 +190,7 @@ static uint8_t *pool_chunk(vm_vm *vm)
     if (!n)
       break;
     vm->pool_ahead[vm->pool_nahead++] = n;
-    uintptr_t lo, hi;
-    pool_pages(n, &lo, &hi);
-    if (!jc_mem_populate_ahead((void *)lo, hi - lo))
+    if (!jc_mem_populate_ahead(n, POOL_CHUNK))
       break; /* no thread: populated when taken */
   }
   return c;

@@ -359,6 +359,18 @@ static bool parse_u32(const char *s, uint32_t *out)
   return true;
 }
 
+/* A --flag=MODE option's value: its index in modes (NULL-terminated) into
+** *out and 1, or -1 if it is none of them. */
+static int parse_mode(const char *v, const char *const *modes, uint8_t *out)
+{
+  for (uint8_t m = 0; modes[m]; m++)
+    if (strcmp(v, modes[m]) == 0) {
+      *out = m;
+      return 1;
+    }
+  return -1;
+}
+
 int jit_option(jit_state *J, const char *a)
 {
   if (strcmp(a, "--no-jit") == 0) {
@@ -381,21 +393,11 @@ int jit_option(jit_state *J, const char *a)
   } else if (strcmp(a, "--jit-prefetch-wait") == 0) {
     J->prefetch_wait = true;
   } else if (strncmp(a, "--jit-static=", 13) == 0) {
-    static const char *const modes[] = {"off", "bridges", "all", "verify"};
-    for (uint8_t m = 0; m < 4; m++)
-      if (strcmp(a + 13, modes[m]) == 0) {
-        J->static_mode = m;
-        return 1;
-      }
-    return -1;
+    static const char *const modes[] = {"off", "bridges", "all", "verify", NULL};
+    return parse_mode(a + 13, modes, &J->static_mode);
   } else if (strncmp(a, "--jit-prepare=", 14) == 0) {
-    static const char *const modes[] = {"on", "off", "verify"};
-    for (uint8_t m = 0; m < 3; m++)
-      if (strcmp(a + 14, modes[m]) == 0) {
-        J->prepare_mode = m;
-        return 1;
-      }
-    return -1;
+    static const char *const modes[] = {"on", "off", "verify", NULL};
+    return parse_mode(a + 14, modes, &J->prepare_mode);
   } else if (strcmp(a, "--jit-gc-stress") == 0) {
     J->gc_stress = true;
   } else if (strcmp(a, "--no-cache") == 0) {

@@ -586,10 +586,6 @@ void jit_giveup_save(jit_state *J, jc_key key, const char *why)
 
 /* -- Reloading ------------------------------------------------------------------------- */
 
-/* Does the header a of an aux of alen bytes describe a trace of the loop at
-** backedge_pc of code (parent NULL), or a bridge of exit psnap of parent,
-** with every count within its limit and the length they add up to?  Then
-** *static_off is where its static section starts, in words. */
 /* The part of aux_fits that needs nothing but the aux (the prefetch
 ** thread's jit_aux_prepare runs it too). */
 static bool aux_counts_ok(const uint32_t *a, size_t alen, size_t *static_off)
@@ -618,6 +614,10 @@ static const uint32_t *aux_frames(const uint32_t *a)
   return a + AUX_HDR + (size_t)a[6] * AUX_SNAP;
 }
 
+/* Does the header a of an aux of alen bytes describe a trace of the loop at
+** backedge_pc of code (parent NULL), or a bridge of exit psnap of parent,
+** with every count within its limit and the length they add up to?  Then
+** *static_off is where its static section starts, in words. */
 static bool aux_fits(const uint32_t *a, size_t alen, const vm_code *code, uint32_t backedge_pc,
                      const jit_trace *parent, uint32_t psnap, size_t *static_off)
 {
@@ -830,16 +830,21 @@ static void *carve(uint8_t **at, size_t n)
   return p;
 }
 
+/* The base slot of aux frame record f (its top bit is ctor). */
+static uint32_t frame_base(const uint32_t *f)
+{
+  return f[1] & 0x7fffffffu;
+}
+
 /* Decode the frames of the aux a into fr (their functions left NULL: bound
 ** later); false if a frame's base is out of range. */
 static bool decode_frames(const uint32_t *a, jit_snapframe *fr)
 {
   const uint32_t *f = aux_frames(a);
   for (uint32_t k = 0; k < a[7]; k++, f += 3) {
-    if ((f[1] & 0x7fffffffu) >= JIT_MAX_SLOTS)
+    if (frame_base(f) >= JIT_MAX_SLOTS)
       return false;
-    fr[k] = (jit_snapframe){.base = f[1] & 0x7fffffffu, .ctor = (uint8_t)(f[1] >> 31),
-                            .ret_pc = f[2]};
+    fr[k] = (jit_snapframe){.base = frame_base(f), .ctor = (uint8_t)(f[1] >> 31), .ret_pc = f[2]};
   }
   return true;
 }
@@ -910,7 +915,7 @@ static size_t jit_aux_prepare(void *user, const void *aux, size_t alen, size_t c
   for (uint32_t k = 0; k < nmatcls; k++)
     cls_nf[k] = PREP_NO_CLASS;
   for (uint32_t k = 0; k < nframe; k++)
-    if ((fr[3 * k + 1] & 0x7fffffffu) >= JIT_MAX_SLOTS || fr[3 * k + 2] == UINT32_MAX)
+    if (frame_base(&fr[3 * k]) >= JIT_MAX_SLOTS || fr[3 * k + 2] == UINT32_MAX)
       return 0;
   for (uint32_t s = 0; s < nsnap; s++) {
     if (!snap_fits(&sn[s], nframe, code_len) || sn[s].pc == UINT32_MAX)
